@@ -1,0 +1,3 @@
+fn main() {
+    println!("fluxprint-gateway {}", env!("CARGO_PKG_VERSION"));
+}
