@@ -1,0 +1,122 @@
+//! Wiring: open the job store, recover from the last run, start one actor per printer with
+//! its driver, hand out the `Gateway`, and shut everything down in order.
+//!
+//! Shutdown has three steps: notice (the caller cancels the token on SIGTERM/SIGINT), tell
+//! everyone (every task holds a child of that token), wait with a deadline (a task tracker);
+//! then the store thread closes the database, also within a deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::jobs::{JobStore, StoreError, StoreThread};
+use crate::printer::driver::{DriverError, DriverFactory};
+use crate::printer::{self, PrinterHandle};
+
+/// How long tasks get to finish after shutdown is requested before they are cut.
+const TASK_DEADLINE: Duration = Duration::from_secs(10);
+/// How long the store thread gets to finish its queue and checkpoint the database.
+const STORE_DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+}
+
+/// A started gateway.
+pub struct Running {
+    pub gateway: Gateway,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+    store_thread: StoreThread,
+}
+
+/// Starts the gateway; returns once every printer actor runs.
+pub async fn start(
+    config: Config,
+    drivers: Arc<dyn DriverFactory>,
+    shutdown: CancellationToken,
+) -> Result<Running, StartError> {
+    let (store, store_thread) = JobStore::open(&config.gateway.state_dir)?;
+    let recovered = store.call(|db| db.recover_after_restart()).await?;
+    for job in &recovered {
+        tracing::warn!(job = %job.id, printer = ?job.printer.as_ref().map(|p| p.as_str()),
+            "job was on the printer when the gateway stopped; marked interrupted");
+    }
+    let tasks = TaskTracker::new();
+    let mut printers: Vec<PrinterHandle> = Vec::with_capacity(config.printers.len());
+    for printer_config in &config.printers {
+        let token = shutdown.child_token();
+        let link = drivers.start(printer_config, token.clone(), &tasks)?;
+        printers.push(printer::spawn(printer_config.clone(), store.clone(), link, token, &tasks).await?);
+    }
+    tracing::info!(
+        gateway = %config.gateway.id,
+        printers = printers.len(),
+        state_dir = %config.gateway.state_dir.display(),
+        "gateway started"
+    );
+    Ok(Running {
+        gateway: Gateway::new(store, printers),
+        tasks,
+        shutdown,
+        store_thread,
+    })
+}
+
+impl Running {
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// True while the store and every printer actor run (what the watchdog pings for).
+    pub fn is_alive(&self) -> bool {
+        is_alive(&self.gateway)
+    }
+
+    /// Waits for shutdown to be requested, then stops everything within the deadlines.
+    pub async fn wait(self) {
+        self.shutdown.cancelled().await;
+        self.stop().await;
+    }
+
+    /// Stops now.
+    pub async fn stop(self) {
+        let Running {
+            gateway,
+            tasks,
+            shutdown,
+            store_thread,
+        } = self;
+        shutdown.cancel();
+        tasks.close();
+        if tokio::time::timeout(TASK_DEADLINE, tasks.wait()).await.is_err() {
+            tracing::warn!(
+                remaining = tasks.len(),
+                "tasks did not stop within {TASK_DEADLINE:?}; cutting them"
+            );
+        }
+        // The store thread ends when the last handle is gone.
+        drop(gateway);
+        let join = tokio::task::spawn_blocking(move || store_thread.join());
+        if tokio::time::timeout(STORE_DEADLINE, join).await.is_err() {
+            tracing::error!("the job store did not close within {STORE_DEADLINE:?}");
+        }
+        tracing::info!("gateway stopped");
+    }
+}
+
+fn is_alive(gateway: &Gateway) -> bool {
+    gateway.store().is_alive() && gateway.printers().iter().all(PrinterHandle::is_alive)
+}

@@ -1,0 +1,61 @@
+//! Gateway events: every state change a listener (cloud, page, metrics) cares about.
+//!
+//! An event gets the next gateway-wide `seq` when the job store commits it to the outbox
+//! (in the same transaction as the change it describes), and only then is it fanned out on
+//! the broadcast channel. A listener that falls behind the broadcast reads the outbox from
+//! the last `seq` it saw, so nothing is lost by a slow listener.
+
+use time::OffsetDateTime;
+
+use crate::domain::{JobId, JobStatus, PrinterId, PrinterState};
+
+/// A committed event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub seq: u64,
+    pub at: OffsetDateTime,
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// A job entered the queue.
+    JobQueued(JobRef),
+    /// A job changed status or progress (`print:status-update` on the wire).
+    JobStatus(JobRef),
+    /// The queue order changed (a move); carries the new order of that queue.
+    QueueReordered {
+        printer: Option<PrinterId>,
+        order: Vec<JobId>,
+    },
+    /// A printer changed state (including the bed-clear interlock).
+    PrinterState {
+        printer: PrinterId,
+        state: PrinterState,
+    },
+}
+
+impl EventKind {
+    /// The event type string, stable across versions (stored in the outbox).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventKind::JobQueued(_) => "job:queued",
+            EventKind::JobStatus(_) => "print:status-update",
+            EventKind::QueueReordered { .. } => "queue:reordered",
+            EventKind::PrinterState { .. } => "printer:state",
+        }
+    }
+}
+
+/// The part of a job that every job event carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRef {
+    pub id: JobId,
+    /// The cloud's id for the job, when the cloud submitted it.
+    pub cloud_job_id: Option<String>,
+    pub project_id: Option<String>,
+    pub printer: Option<PrinterId>,
+    pub file_name: String,
+    pub status: JobStatus,
+}

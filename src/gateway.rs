@@ -1,0 +1,214 @@
+//! The gateway's one command surface: both doors (the LAN API and the cloud link) call these
+//! methods with the same typed arguments, so no feature exists on one door only.
+
+use std::sync::Arc;
+
+use crate::domain::{JobId, JobStatus, PrinterId};
+use crate::jobs::{self, Job, JobFilter, JobStore, NewJob, StoreError};
+use crate::printer::{Control, PrinterError, PrinterHandle, PrinterStatus};
+
+/// Why a command was refused. `code()` is the stable string both doors put on the wire.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("job {0} not found")]
+    JobNotFound(JobId),
+    #[error("printer {0:?} is not configured on this gateway")]
+    UnknownPrinter(String),
+    #[error("the model ({x:.0} × {y:.0} × {z:.0} mm) fits no printer on this gateway")]
+    FitsNoPrinter { x: f64, y: f64, z: f64 },
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Printer(PrinterError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl CommandError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            CommandError::JobNotFound(_) => "job_not_found",
+            CommandError::UnknownPrinter(_) => "unknown_printer",
+            CommandError::FitsNoPrinter { .. } => "does_not_fit",
+            CommandError::Conflict(_) => "conflict",
+            CommandError::Printer(_) => "printer_unavailable",
+            CommandError::Store(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> CommandError {
+        match e {
+            StoreError::JobNotFound(id) => CommandError::JobNotFound(id),
+            e @ (StoreError::Illegal { .. }
+            | StoreError::NotQueued { .. }
+            | StoreError::DuplicateCloudJob(_)) => CommandError::Conflict(e.to_string()),
+            e => CommandError::Store(e),
+        }
+    }
+}
+
+impl From<PrinterError> for CommandError {
+    fn from(e: PrinterError) -> CommandError {
+        match e {
+            PrinterError::Store(e) => e.into(),
+            e @ (PrinterError::NotOnPrinter(_)
+            | PrinterError::WrongState { .. }
+            | PrinterError::Printing(_)) => CommandError::Conflict(e.to_string()),
+            e => CommandError::Printer(e),
+        }
+    }
+}
+
+/// A cheap handle on the running gateway.
+#[derive(Clone)]
+pub struct Gateway {
+    store: JobStore,
+    printers: Arc<[PrinterHandle]>,
+}
+
+impl Gateway {
+    pub fn new(store: JobStore, printers: Vec<PrinterHandle>) -> Gateway {
+        Gateway {
+            store,
+            printers: printers.into(),
+        }
+    }
+
+    pub fn store(&self) -> &JobStore {
+        &self.store
+    }
+
+    pub fn printers(&self) -> &[PrinterHandle] {
+        &self.printers
+    }
+
+    pub fn printer_statuses(&self) -> Vec<PrinterStatus> {
+        self.printers.iter().map(PrinterHandle::status).collect()
+    }
+
+    fn printer(&self, id: &PrinterId) -> Result<&PrinterHandle, CommandError> {
+        self.printers
+            .iter()
+            .find(|p| p.id() == id)
+            .ok_or_else(|| CommandError::UnknownPrinter(id.to_string()))
+    }
+
+    /// Queues a job. Without a printer it goes to the first idle printer it fits, or stays
+    /// unassigned for the first fitting printer that frees up. Returns once it is committed.
+    pub async fn submit(&self, mut new: NewJob) -> Result<Job, CommandError> {
+        match &new.printer {
+            Some(id) => {
+                let printer = self.printer(id)?;
+                if !jobs::fits(new.model_size_mm, printer.build_volume()) {
+                    return Err(self.too_big(new.model_size_mm));
+                }
+            }
+            None => {
+                let fitting: Vec<&PrinterHandle> = self
+                    .printers
+                    .iter()
+                    .filter(|p| jobs::fits(new.model_size_mm, p.build_volume()))
+                    .collect();
+                if fitting.is_empty() {
+                    return Err(self.too_big(new.model_size_mm));
+                }
+                new.printer = fitting
+                    .iter()
+                    .find(|p| p.status().state == crate::domain::PrinterState::Idle)
+                    .map(|p| p.id().clone());
+            }
+        }
+        let job = self.store.call(move |db| db.submit(new)).await?;
+        self.wake(job.printer.as_ref());
+        Ok(job)
+    }
+
+    fn too_big(&self, size: Option<[f64; 3]>) -> CommandError {
+        let [x, y, z] = size.unwrap_or_default();
+        CommandError::FitsNoPrinter { x, y, z }
+    }
+
+    /// Wakes the printer a job went to, or every printer for an unassigned one.
+    fn wake(&self, printer: Option<&PrinterId>) {
+        for p in self.printers.iter() {
+            if printer.is_none_or(|id| id == p.id()) {
+                p.wake();
+            }
+        }
+    }
+
+    pub async fn job(&self, id: JobId) -> Result<Job, CommandError> {
+        Ok(self.store.call(move |db| db.job(id)).await?)
+    }
+
+    pub async fn jobs(&self, filter: JobFilter) -> Result<Vec<Job>, CommandError> {
+        Ok(self.store.call(move |db| db.list(&filter)).await?)
+    }
+
+    /// Cancels a queued job at once, or asks its printer to cancel a running one.
+    pub async fn cancel(&self, id: JobId) -> Result<Job, CommandError> {
+        let job = self.job(id).await?;
+        match &job.status {
+            JobStatus::Queued(_) => {
+                // The store re-checks inside its transaction: if a printer claimed the job in
+                // the meantime this fails with a conflict instead of cancelling a running print.
+                let cancelled = self
+                    .store
+                    .call(move |db| db.cancel_queued(id))
+                    .await;
+                match cancelled {
+                    Err(StoreError::NotQueued { .. }) => Box::pin(self.cancel(id)).await,
+                    other => Ok(other?),
+                }
+            }
+            status if status.is_on_printer() => self.control(&job, Control::Cancel).await,
+            status => Err(CommandError::Conflict(format!(
+                "job {id} is {}; it cannot be cancelled",
+                status.as_str()
+            ))),
+        }
+    }
+
+    pub async fn pause(&self, id: JobId) -> Result<Job, CommandError> {
+        let job = self.job(id).await?;
+        self.control(&job, Control::Pause).await
+    }
+
+    pub async fn resume(&self, id: JobId) -> Result<Job, CommandError> {
+        let job = self.job(id).await?;
+        self.control(&job, Control::Resume).await
+    }
+
+    async fn control(&self, job: &Job, action: Control) -> Result<Job, CommandError> {
+        let printer = match (&job.printer, job.status.is_on_printer()) {
+            (Some(p), true) => self.printer(p)?,
+            _ => {
+                return Err(CommandError::Conflict(format!(
+                    "job {} is {}; it is not on a printer",
+                    job.id,
+                    job.status.as_str()
+                )));
+            }
+        };
+        printer.control(job.id, action).await?;
+        self.job(job.id).await
+    }
+
+    /// Moves a queued job to `index` in its queue (0 = next); returns the new order.
+    pub async fn move_job(&self, id: JobId, index: usize) -> Result<Vec<JobId>, CommandError> {
+        Ok(self.store.call(move |db| db.move_job(id, index)).await?)
+    }
+
+    /// Someone confirmed the printer's bed is clear: the next job may start.
+    pub async fn bed_cleared(&self, printer: &PrinterId) -> Result<PrinterStatus, CommandError> {
+        let handle = self.printer(printer)?;
+        handle.bed_cleared().await?;
+        Ok(handle.status())
+    }
+
+    pub async fn emergency_stop(&self, printer: &PrinterId) -> Result<(), CommandError> {
+        Ok(self.printer(printer)?.emergency_stop().await?)
+    }
+}

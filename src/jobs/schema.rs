@@ -1,0 +1,130 @@
+//! Schema migrations, keyed on `PRAGMA user_version`.
+//!
+//! Version 1 is the product's seed schema (`print_jobs` with the seed's columns, by name).
+//! Version 2 extends it for the gateway: printer, queue position, source, stored files, the
+//! events outbox, processed command ids and the bed-clear interlock. Migrations only ever add;
+//! a database from any earlier version opens, one from a newer version is refused untouched.
+
+use rusqlite::Connection;
+
+/// Each entry migrates from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[V1_SEED, V2_GATEWAY];
+
+pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const V1_SEED: &str = "
+CREATE TABLE print_jobs (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id     TEXT,
+    file_name      TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    progress       INTEGER NOT NULL DEFAULT 0,
+    material_type  TEXT,
+    print_settings TEXT,
+    queued_at      TEXT NOT NULL,
+    started_at     TEXT,
+    completed_at   TEXT,
+    estimated_time INTEGER,
+    estimated_cost REAL
+);
+";
+
+const V2_GATEWAY: &str = "
+CREATE TABLE files (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    display_name TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    sha256       TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    created_at   TEXT NOT NULL
+);
+ALTER TABLE print_jobs ADD COLUMN cloud_job_id TEXT;
+ALTER TABLE print_jobs ADD COLUMN printer_id TEXT;
+ALTER TABLE print_jobs ADD COLUMN quality TEXT;
+ALTER TABLE print_jobs ADD COLUMN source TEXT NOT NULL DEFAULT 'lan';
+ALTER TABLE print_jobs ADD COLUMN file_id INTEGER REFERENCES files(id);
+ALTER TABLE print_jobs ADD COLUMN queue_position INTEGER;
+ALTER TABLE print_jobs ADD COLUMN stage TEXT;
+ALTER TABLE print_jobs ADD COLUMN error TEXT;
+ALTER TABLE print_jobs ADD COLUMN model_size TEXT;
+ALTER TABLE print_jobs ADD COLUMN updated_at TEXT;
+UPDATE print_jobs SET queue_position = id, updated_at = queued_at;
+UPDATE print_jobs SET stage = 'ready' WHERE status = 'queued';
+CREATE UNIQUE INDEX print_jobs_cloud_job_id ON print_jobs(cloud_job_id);
+CREATE INDEX print_jobs_queue ON print_jobs(status, queue_position);
+
+CREATE TABLE events (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      TEXT NOT NULL,
+    type    TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE commands (
+    id    TEXT PRIMARY KEY,
+    reply TEXT NOT NULL,
+    at    TEXT NOT NULL
+);
+CREATE TABLE printers (
+    id               TEXT PRIMARY KEY,
+    bed_clear_needed INTEGER NOT NULL DEFAULT 0,
+    last_job         INTEGER
+);
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+/// What the database's version says about it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Version {
+    Current,
+    Migrated { from: i64 },
+    TooNew(i64),
+}
+
+/// Brings the database up to `LATEST_VERSION`, one transaction per step, or reports that it is
+/// from a newer build (and then changes nothing).
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Version> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > LATEST_VERSION {
+        return Ok(Version::TooNew(found));
+    }
+    if found == LATEST_VERSION {
+        return Ok(Version::Current);
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", from as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(Version::Migrated { from: found })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_migrates_to_the_latest_version_and_then_stays() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), Version::Migrated { from: 0 });
+        assert_eq!(migrate(&mut conn).unwrap(), Version::Current);
+    }
+
+    #[test]
+    fn a_newer_database_is_reported_and_left_alone() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", LATEST_VERSION + 1)
+            .unwrap();
+        assert_eq!(
+            migrate(&mut conn).unwrap(),
+            Version::TooNew(LATEST_VERSION + 1)
+        );
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0);
+    }
+}

@@ -1,0 +1,391 @@
+//! One actor per printer: the only owner of that printer's state. It takes commands from the
+//! rest of the gateway (through a `PrinterHandle`), reports from its driver, applies job
+//! transitions through the job store, and starts the next job when the printer is up, idle
+//! and its bed is clear.
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::driver::{DriverCommand, DriverLink, DriverReport, Outcome};
+use super::status::{Current, Link, PrinterStatus, derive_state};
+use crate::config::{BuildVolume, PrinterConfig};
+use crate::domain::{JobId, PrinterId, PrinterState, Temperatures};
+use crate::jobs::{BedState, Job, JobStore, StoreError, Transition};
+
+/// Commands come from people and the scheduler's wake-ups; 32 is plenty. When full, a
+/// `Wake` is dropped (the actor is busy and will look at the queue anyway) and the other
+/// commands wait.
+const COMMAND_CAPACITY: usize = 32;
+
+/// What a person can do to the job on a printer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+type Reply = oneshot::Sender<Result<(), PrinterError>>;
+
+enum PrinterCommand {
+    /// The queue changed: look for a job to start.
+    Wake,
+    BedCleared(Reply),
+    Control { job: JobId, action: Control, reply: Reply },
+    EmergencyStop(Reply),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrinterError {
+    #[error("job {0} is not on this printer")]
+    NotOnPrinter(JobId),
+    #[error("job {job} is {state}; it cannot {action}")]
+    WrongState {
+        job: JobId,
+        state: &'static str,
+        action: &'static str,
+    },
+    #[error("printer {0} is printing; the bed cannot be clear")]
+    Printing(PrinterId),
+    #[error("printer {0} does not answer: its driver has stopped")]
+    DriverGone(PrinterId),
+    #[error("printer {0} has stopped")]
+    ActorGone(PrinterId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A cheap handle to one printer's actor.
+#[derive(Clone)]
+pub struct PrinterHandle {
+    id: PrinterId,
+    build_volume: BuildVolume,
+    commands: mpsc::Sender<PrinterCommand>,
+    status: watch::Receiver<PrinterStatus>,
+}
+
+impl PrinterHandle {
+    pub fn id(&self) -> &PrinterId {
+        &self.id
+    }
+
+    pub fn build_volume(&self) -> &BuildVolume {
+        &self.build_volume
+    }
+
+    pub fn status(&self) -> PrinterStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change (state, temperatures, progress).
+    pub fn watch(&self) -> watch::Receiver<PrinterStatus> {
+        self.status.clone()
+    }
+
+    /// False once the actor's task has ended.
+    pub fn is_alive(&self) -> bool {
+        !self.commands.is_closed()
+    }
+
+    /// Ask the actor to look at the queue. Never waits: a full inbox means it is busy and
+    /// will look anyway.
+    pub fn wake(&self) {
+        let _ = self.commands.try_send(PrinterCommand::Wake);
+    }
+
+    pub async fn bed_cleared(&self) -> Result<(), PrinterError> {
+        self.ask(PrinterCommand::BedCleared).await
+    }
+
+    pub async fn control(&self, job: JobId, action: Control) -> Result<(), PrinterError> {
+        self.ask(|reply| PrinterCommand::Control { job, action, reply })
+            .await
+    }
+
+    pub async fn emergency_stop(&self) -> Result<(), PrinterError> {
+        self.ask(PrinterCommand::EmergencyStop).await
+    }
+
+    async fn ask(&self, command: impl FnOnce(Reply) -> PrinterCommand) -> Result<(), PrinterError> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || PrinterError::ActorGone(self.id.clone());
+        self.commands.send(command(reply)).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+/// Starts the actor for `config`, driving the printer through `driver`.
+pub async fn spawn(
+    config: PrinterConfig,
+    store: JobStore,
+    driver: DriverLink,
+    shutdown: CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<PrinterHandle, StoreError> {
+    let id = config.id.clone();
+    let bed = store.call({ let id = id.clone(); move |db| db.bed(&id) }).await?;
+    let link = Link::Disconnected {
+        reason: "connecting".into(),
+    };
+    let state = derive_state(&link, bed, None, config.auto_start);
+    let (status_tx, status_rx) = watch::channel(PrinterStatus {
+        id: id.clone(),
+        state: state.clone(),
+        temperatures: Temperatures::default(),
+        current: None,
+    });
+    let (commands, inbox) = mpsc::channel(COMMAND_CAPACITY);
+    let handle = PrinterHandle {
+        id: id.clone(),
+        build_volume: config.build_volume,
+        commands,
+        status: status_rx,
+    };
+    let actor = Actor {
+        config,
+        store,
+        driver: driver.commands,
+        link,
+        bed,
+        current: None,
+        shown: state,
+        status: status_tx,
+    };
+    tasks.spawn(actor.run(inbox, driver.reports, shutdown));
+    Ok(handle)
+}
+
+struct Actor {
+    config: PrinterConfig,
+    store: JobStore,
+    driver: mpsc::Sender<DriverCommand>,
+    link: Link,
+    bed: BedState,
+    current: Option<Current>,
+    /// The state last stored as a `printer:state` event.
+    shown: PrinterState,
+    status: watch::Sender<PrinterStatus>,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<PrinterCommand>,
+        mut reports: mpsc::Receiver<DriverReport>,
+        shutdown: CancellationToken,
+    ) {
+        let mut driver_alive = true;
+        loop {
+            let step = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(command) = inbox.recv() => self.on_command(command).await,
+                report = reports.recv(), if driver_alive => match report {
+                    Some(report) => self.on_report(report).await,
+                    None => {
+                        driver_alive = false;
+                        let reason = "the printer driver stopped".to_owned();
+                        self.on_report(DriverReport::Disconnected { reason }).await
+                    }
+                },
+            };
+            let step = match step {
+                Ok(()) => self.start_next_job().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = step {
+                tracing::error!(printer = %self.config.id, error = %e, "printer actor");
+                if matches!(e, StoreError::Stopped) {
+                    break;
+                }
+            }
+        }
+        tracing::debug!(printer = %self.config.id, "printer actor stopped");
+    }
+
+    async fn on_command(&mut self, command: PrinterCommand) -> Result<(), StoreError> {
+        match command {
+            PrinterCommand::Wake => Ok(()),
+            PrinterCommand::BedCleared(reply) => {
+                let result = self.bed_cleared().await;
+                let _ = reply.send(result);
+                Ok(())
+            }
+            PrinterCommand::Control { job, action, reply } => {
+                let _ = reply.send(self.control(job, action).await);
+                Ok(())
+            }
+            PrinterCommand::EmergencyStop(reply) => {
+                let _ = reply.send(self.tell_driver(DriverCommand::EmergencyStop));
+                Ok(())
+            }
+        }
+    }
+
+    async fn bed_cleared(&mut self) -> Result<(), PrinterError> {
+        if self.current.is_some() {
+            return Err(PrinterError::Printing(self.config.id.clone()));
+        }
+        self.bed = BedState::Clear;
+        self.publish(true).await?;
+        Ok(())
+    }
+
+    async fn control(&mut self, job: JobId, action: Control) -> Result<(), PrinterError> {
+        let current = self
+            .current
+            .filter(|c| c.job == job)
+            .ok_or(PrinterError::NotOnPrinter(job))?;
+        let wrong = |action: &'static str| PrinterError::WrongState {
+            job,
+            state: if current.paused { "paused" } else { "printing" },
+            action,
+        };
+        let command = match action {
+            Control::Pause if current.paused => return Err(wrong("pause")),
+            Control::Resume if !current.paused => return Err(wrong("resume")),
+            Control::Pause => DriverCommand::Pause,
+            Control::Resume => DriverCommand::Resume,
+            Control::Cancel => DriverCommand::Cancel,
+        };
+        self.tell_driver(command)
+    }
+
+    fn tell_driver(&self, command: DriverCommand) -> Result<(), PrinterError> {
+        self.driver
+            .try_send(command)
+            .map_err(|_| PrinterError::DriverGone(self.config.id.clone()))
+    }
+
+    async fn on_report(&mut self, report: DriverReport) -> Result<(), StoreError> {
+        match report {
+            DriverReport::Connected => self.link = Link::Ready,
+            DriverReport::Disconnected { reason } => {
+                self.end_current(Outcome::Interrupted(reason.clone())).await?;
+                self.link = Link::Disconnected { reason };
+            }
+            DriverReport::Fault { message } => {
+                self.end_current(Outcome::Failed(message.clone())).await?;
+                self.link = Link::Fault { message };
+            }
+            DriverReport::Temperatures(temperatures) => {
+                self.status.send_modify(|s| s.temperatures = temperatures);
+            }
+            DriverReport::Progress { job, progress } => {
+                if let Some(current) = self.current.as_mut().filter(|c| c.job == job) {
+                    current.progress = progress;
+                    self.apply(job, Transition::Progress(progress)).await?;
+                }
+            }
+            DriverReport::Paused { job } => self.set_paused(job, true).await?,
+            DriverReport::Resumed { job } => self.set_paused(job, false).await?,
+            DriverReport::Finished { job, outcome } => {
+                if self.current.is_some_and(|c| c.job == job) {
+                    self.end_current(outcome).await?;
+                }
+            }
+        }
+        self.publish(false).await
+    }
+
+    async fn set_paused(&mut self, job: JobId, paused: bool) -> Result<(), StoreError> {
+        let Some(current) = self.current.as_mut().filter(|c| c.job == job && c.paused != paused) else {
+            return Ok(());
+        };
+        current.paused = paused;
+        let transition = if paused { Transition::Pause } else { Transition::Resume };
+        self.apply(job, transition).await
+    }
+
+    /// Ends the job on the printer (if any) with `outcome`; its part now holds the bed.
+    async fn end_current(&mut self, outcome: Outcome) -> Result<(), StoreError> {
+        let Some(current) = self.current.take() else {
+            return Ok(());
+        };
+        let transition = match outcome {
+            Outcome::Completed => Transition::Complete,
+            Outcome::Failed(error) => Transition::Fail(error),
+            Outcome::Cancelled => Transition::Cancel,
+            Outcome::Interrupted(reason) => Transition::Interrupt(reason),
+        };
+        self.bed = BedState::NeedsClearing {
+            last_job: Some(current.job),
+        };
+        let (printer, bed) = (self.config.id.clone(), self.bed);
+        self.store
+            .call(move |db| {
+                db.write(|w| {
+                    w.transition(current.job, transition)?;
+                    w.set_bed(&printer, bed)
+                })
+            })
+            .await
+    }
+
+    async fn apply(&self, job: JobId, transition: Transition) -> Result<(), StoreError> {
+        self.store
+            .call(move |db| db.transition(job, transition))
+            .await
+            .map(drop)
+    }
+
+    /// Starts the next job when the printer is up, empty and its bed clear.
+    async fn start_next_job(&mut self) -> Result<(), StoreError> {
+        let bed_ok = self.bed == BedState::Clear || self.config.auto_start;
+        while self.current.is_none() && self.link == Link::Ready && bed_ok {
+            let (printer, volume) = (self.config.id.clone(), self.config.build_volume);
+            let Some(job) = self.store.call(move |db| db.claim_next(&printer, &volume)).await? else {
+                break;
+            };
+            self.current = Some(Current {
+                job: job.id,
+                progress: job.status.progress(),
+                paused: false,
+            });
+            if let Err(reason) = self.hand_to_driver(&job).await {
+                tracing::warn!(printer = %self.config.id, job = %job.id, %reason, "job could not start");
+                self.current = None;
+                self.apply(job.id, Transition::Fail(reason)).await?;
+            }
+        }
+        self.publish(false).await
+    }
+
+    async fn hand_to_driver(&self, job: &Job) -> Result<(), String> {
+        let file_id = job.file.ok_or("the job has no file")?;
+        let file = self
+            .store
+            .call(move |db| db.file(file_id))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the job's file is not in the store")?;
+        if !file.path.is_file() {
+            return Err(format!("the job's file {} is missing", file.path.display()));
+        }
+        self.tell_driver(DriverCommand::Start {
+            job: job.id,
+            file: file.path,
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    /// Updates the status watch; stores a `printer:state` event when the state changed
+    /// (and the bed with it when `bed_changed`).
+    async fn publish(&mut self, bed_changed: bool) -> Result<(), StoreError> {
+        let state = derive_state(&self.link, self.bed, self.current, self.config.auto_start);
+        if state != self.shown || bed_changed {
+            let (printer, stored, bed) = (self.config.id.clone(), state.clone(), self.bed);
+            let bed = bed_changed.then_some(bed);
+            self.store
+                .call(move |db| db.printer_changed(&printer, &stored, bed))
+                .await?;
+            self.shown = state.clone();
+        }
+        let current = self.current;
+        self.status.send_modify(|s| {
+            s.state = state;
+            s.current = current;
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,112 @@
+//! The seam between a printer actor and whatever drives the printer (serial port, OctoPrint,
+//! or a test's driver). A driver is a task of its own; the actor talks to it through two
+//! bounded channels, so a slow printer never blocks the actor and a driver never touches the
+//! database.
+
+use std::path::PathBuf;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::PrinterConfig;
+use crate::domain::{JobId, Percent, Temperatures};
+
+/// Commands are few and rare (one per person's click); a full channel means the driver is
+/// wedged, and the actor reports that instead of waiting.
+pub const COMMAND_CAPACITY: usize = 16;
+/// Reports include temperatures every second or so; the actor drains them at once. When full,
+/// the driver waits (progress and outcomes must not be dropped).
+pub const REPORT_CAPACITY: usize = 64;
+
+/// What the actor asks of the driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DriverCommand {
+    /// Print this file. The driver answers with `Progress` reports and one `Finished`.
+    Start { job: JobId, file: PathBuf },
+    Pause,
+    Resume,
+    Cancel,
+    /// Stop the printer at once (M112 on serial); the running job ends `failed`.
+    EmergencyStop,
+}
+
+/// How a job ended on the printer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed,
+    Failed(String),
+    Cancelled,
+    /// The link to the printer broke during the job (unplugged, OctoPrint lost it).
+    Interrupted(String),
+}
+
+/// What the driver tells the actor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DriverReport {
+    /// The printer is connected and can take a job.
+    Connected,
+    Disconnected { reason: String },
+    Temperatures(Temperatures),
+    Progress { job: JobId, progress: Percent },
+    Paused { job: JobId },
+    Resumed { job: JobId },
+    Finished { job: JobId, outcome: Outcome },
+    /// The firmware reported a fault that needs a person (thermal runaway, kill, …).
+    Fault { message: String },
+}
+
+/// The actor's end of a driver.
+pub struct DriverLink {
+    pub commands: mpsc::Sender<DriverCommand>,
+    pub reports: mpsc::Receiver<DriverReport>,
+}
+
+/// The driver's end.
+pub struct DriverEnd {
+    pub commands: mpsc::Receiver<DriverCommand>,
+    pub reports: mpsc::Sender<DriverReport>,
+}
+
+/// Two connected ends.
+pub fn link() -> (DriverLink, DriverEnd) {
+    let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
+    let (report_tx, report_rx) = mpsc::channel(REPORT_CAPACITY);
+    (
+        DriverLink {
+            commands: command_tx,
+            reports: report_rx,
+        },
+        DriverEnd {
+            commands: command_rx,
+            reports: report_tx,
+        },
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("printer {printer}: the {driver} driver is not part of this build")]
+    NotAvailable {
+        printer: String,
+        driver: &'static str,
+    },
+    #[error("printer {printer}: {source}")]
+    Start {
+        printer: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Starts a driver for a configured printer. The gateway has one built-in factory; tests
+/// bring their own.
+pub trait DriverFactory: Send + Sync {
+    /// Spawns the driver's tasks on `tasks`; they stop when `shutdown` is cancelled.
+    fn start(
+        &self,
+        printer: &PrinterConfig,
+        shutdown: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> Result<DriverLink, DriverError>;
+}

@@ -1,0 +1,8 @@
+//! Printers: one actor per configured printer, the driver seam, and the drivers.
+
+mod actor;
+pub mod driver;
+mod status;
+
+pub use actor::{Control, PrinterError, PrinterHandle, spawn};
+pub use status::{Current, Link, PrinterStatus, derive_state};
