@@ -117,6 +117,6 @@ impl Running {
     }
 }
 
-fn is_alive(gateway: &Gateway) -> bool {
+pub fn is_alive(gateway: &Gateway) -> bool {
     gateway.store().is_alive() && gateway.printers().iter().all(PrinterHandle::is_alive)
 }

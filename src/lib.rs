@@ -19,3 +19,48 @@ pub mod gateway;
 pub mod jobs;
 pub mod platform;
 pub mod printer;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::platform::notify::{self, Notifier};
+use crate::printer::driver::DriverFactory;
+
+/// Runs the gateway with the built-in drivers until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_with_drivers(config, Arc::new(printer::BuiltinDrivers), shutdown).await
+}
+
+/// Runs the gateway with the given drivers (tests bring their own) until `shutdown`.
+pub async fn run_with_drivers(
+    config: Config,
+    drivers: Arc<dyn DriverFactory>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let notifier = Notifier::from_env()?;
+    let printers = config.printers.len();
+    let running = app::start(config, drivers, shutdown.clone()).await?;
+    notify_or_log(notifier.ready());
+    notify_or_log(notifier.status(&format!("running, {printers} printer(s)")));
+    if let Some(interval) = notify::watchdog_interval() {
+        let gateway = running.gateway.clone();
+        running.tasks().spawn(notify::run_watchdog(
+            notifier.clone(),
+            interval,
+            move || app::is_alive(&gateway),
+            shutdown.child_token(),
+        ));
+    }
+    shutdown.cancelled().await;
+    notify_or_log(notifier.stopping());
+    running.stop().await;
+    Ok(())
+}
+
+fn notify_or_log(result: Result<(), notify::NotifyError>) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "systemd notification");
+    }
+}

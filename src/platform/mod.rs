@@ -6,3 +6,4 @@
 pub mod logging;
 pub mod notify;
 pub mod ports;
+pub mod signals;

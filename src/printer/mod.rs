@@ -1,8 +1,10 @@
 //! Printers: one actor per configured printer, the driver seam, and the drivers.
 
 mod actor;
+mod builtin;
 pub mod driver;
 mod status;
 
+pub use builtin::BuiltinDrivers;
 pub use actor::{Control, PrinterError, PrinterHandle, spawn};
 pub use status::{Current, Link, PrinterStatus, derive_state};

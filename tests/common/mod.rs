@@ -1,0 +1,148 @@
+//! Shared test harness: a driver the test controls by hand, configs, files.
+#![allow(dead_code)] // each test crate uses a different part of the harness
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fluxprint_gateway::config::{
+    BuildVolume, CloudConfig, Config, DownloadsConfig, DriverConfig, GatewayConfig, PrinterConfig,
+    WebConfig,
+};
+use fluxprint_gateway::domain::{JobId, PrinterId};
+use fluxprint_gateway::gateway::Gateway;
+use fluxprint_gateway::jobs::{Job, NewJob};
+use fluxprint_gateway::printer::driver::{self, DriverCommand, DriverEnd, DriverError, DriverFactory, DriverLink};
+use fluxprint_gateway::printer::PrinterStatus;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Upper bound for waiting on something that happens within milliseconds; only hit when the
+/// behaviour under test is broken (then the test fails with a message instead of hanging).
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Drivers whose other end the test holds.
+#[derive(Clone, Default)]
+pub struct HandDrivers {
+    ends: Arc<Mutex<HashMap<String, DriverEnd>>>,
+}
+
+impl HandDrivers {
+    pub fn take(&self, printer: &str) -> DriverEnd {
+        self.ends
+            .lock()
+            .unwrap()
+            .remove(printer)
+            .unwrap_or_else(|| panic!("no driver started for {printer}"))
+    }
+}
+
+impl DriverFactory for HandDrivers {
+    fn start(
+        &self,
+        printer: &PrinterConfig,
+        _shutdown: CancellationToken,
+        _tasks: &TaskTracker,
+    ) -> Result<DriverLink, DriverError> {
+        let (link, end) = driver::link();
+        self.ends.lock().unwrap().insert(printer.id.to_string(), end);
+        Ok(link)
+    }
+}
+
+pub fn printer(id: &str, volume: [f64; 3], auto_start: bool) -> PrinterConfig {
+    PrinterConfig {
+        id: PrinterId(id.into()),
+        driver: DriverConfig::Simulated,
+        build_volume: BuildVolume {
+            x_mm: volume[0],
+            y_mm: volume[1],
+            z_mm: volume[2],
+        },
+        auto_start,
+    }
+}
+
+pub fn config(state_dir: &Path, printers: Vec<PrinterConfig>) -> Config {
+    Config {
+        gateway: GatewayConfig {
+            id: "gw-test".into(),
+            state_dir: state_dir.to_path_buf(),
+            log_level: "info".into(),
+        },
+        web: WebConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            api_key: None,
+            public_status: false,
+        },
+        cloud: CloudConfig {
+            enabled: false,
+            link: None,
+            downloads: DownloadsConfig {
+                max_bytes: 100 << 20,
+                allow_hosts: vec![],
+                extra_ca_file: None,
+                allow_http_hosts: vec![],
+            },
+        },
+        printers,
+    }
+}
+
+/// Writes a small G-code file into the state dir and registers it, returning a job to submit.
+pub async fn job_with_file(gateway: &Gateway, dir: &Path, name: &str) -> NewJob {
+    let path = dir.join(format!("{name}.gcode"));
+    std::fs::write(&path, format!("; {name}\nG28\nG1 X10 Y10\n")).unwrap();
+    let display = format!("{name}.gcode");
+    let file = gateway
+        .store()
+        .call(move |db| db.write(|w| w.add_file(&display, &path, "0".repeat(64).as_str(), 20)))
+        .await
+        .unwrap();
+    NewJob {
+        file_name: file.display_name.clone(),
+        file: Some(file.id),
+        ..NewJob::default()
+    }
+}
+
+/// The next command the gateway sends this driver.
+pub async fn next_command(end: &mut DriverEnd) -> DriverCommand {
+    tokio::time::timeout(PATIENCE, end.commands.recv())
+        .await
+        .expect("the gateway sent the driver nothing")
+        .expect("the gateway dropped the driver")
+}
+
+/// Waits until the printer's status satisfies `ok`.
+pub async fn wait_status(
+    mut watch: watch::Receiver<PrinterStatus>,
+    what: &str,
+    ok: impl Fn(&PrinterStatus) -> bool,
+) -> PrinterStatus {
+    let seen = tokio::time::timeout(PATIENCE, watch.wait_for(|s| ok(s)))
+        .await
+        .map(|r| r.map(|s| s.clone()));
+    match seen {
+        Ok(status) => status.expect("printer actor stopped"),
+        Err(_) => panic!("printer never reached: {what}; last {:?}", watch.borrow()),
+    }
+}
+
+pub fn started_job(command: DriverCommand) -> JobId {
+    match command {
+        DriverCommand::Start { job, .. } => job,
+        other => panic!("expected Start, got {other:?}"),
+    }
+}
+
+pub async fn job(gateway: &Gateway, id: JobId) -> Job {
+    gateway.job(id).await.unwrap()
+}
+
+/// Sends a report as the driver would.
+pub async fn report(end: &DriverEnd, report: fluxprint_gateway::printer::driver::DriverReport) {
+    end.reports.send(report).await.expect("printer actor gone");
+}
