@@ -2,4 +2,5 @@
 //!
 //! Code map (see ARCHITECTURE.md for the invariants):
 //! - `domain`   pure types shared by every module: ids, job and printer states.
+pub mod config;
 pub mod domain;
