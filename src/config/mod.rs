@@ -1,0 +1,69 @@
+//! Configuration: one TOML file plus `FLUXPRINT_…` environment overrides, turned into a
+//! typed, validated [`Config`].
+//!
+//! Config flows one way: the file and the environment are merged by the `config` crate,
+//! read into raw serde structs that reject unknown keys ([`raw`]), then validated into the
+//! typed structs ([`types`]) that the rest of the gateway receives. Every problem found is
+//! reported, one line each, naming the key path (`printers[2].id: duplicate printer id
+//! "mk3s"`). Secrets are held in [`Secret`], which never prints its value. The only I/O is
+//! reading the file and checking that referenced certificate files can be opened.
+
+mod env;
+mod error;
+mod fields;
+mod printers;
+mod raw;
+mod secret;
+mod types;
+mod validate;
+
+use std::path::Path;
+
+use config::{File, FileFormat, Map, Source, Value};
+
+pub use env::ENV_PREFIX;
+pub use error::{ConfigError, ConfigErrors, Problem};
+pub use secret::Secret;
+pub use types::{
+    BAUD_RATES, BuildVolume, CloudConfig, CloudLink, Config, DEFAULT_BAUD, DEFAULT_LISTEN,
+    DEFAULT_LOG_LEVEL, DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_STATE_DIR, DownloadsConfig,
+    DriverConfig, GatewayConfig, PrinterConfig, WebConfig,
+};
+
+/// Loads `path` with overrides from this process's `FLUXPRINT_…` environment variables.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    load_with_env(path, env::process_env()?)
+}
+
+/// Loads `path` with overrides from `env` (name, value) pairs instead of the process
+/// environment; pairs without the `FLUXPRINT_` prefix are ignored.
+pub fn load_with_env(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    let tree = merge(path, &text, env::EnvOverrides::new(env))?;
+    let raw = raw::parse(tree)?;
+    validate::validate(raw)
+}
+
+/// The file's TOML with the environment overrides laid over it, as one tree.
+fn merge(
+    path: &Path,
+    text: &str,
+    overrides: env::EnvOverrides,
+) -> Result<Map<String, Value>, ConfigError> {
+    let syntax = |source| ConfigError::Syntax {
+        path: path.to_owned(),
+        source,
+    };
+    let merged = config::Config::builder()
+        .add_source(File::from_str(text, FileFormat::Toml))
+        .add_source(overrides)
+        .build()
+        .map_err(syntax)?;
+    merged.collect().map_err(syntax)
+}

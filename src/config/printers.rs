@@ -1,0 +1,212 @@
+//! Validation of the `[[printers]]` entries: ids, drivers with their own keys, build volume.
+//!
+//! A raw printer carries every driver's keys; the chosen driver takes the ones it needs and
+//! any key that belongs to another driver is an error, since it is almost always a mistake
+//! (a serial `baud` left on a printer switched to OctoPrint).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use super::raw::RawPrinter;
+use super::validate::{Problems, required, secret, topic_safe, url_with_scheme};
+use super::{BAUD_RATES, BuildVolume, DEFAULT_BAUD, DriverConfig, PrinterConfig, Problem};
+use crate::domain::PrinterId;
+
+/// The keys of a printer entry that only some drivers use.
+struct DriverKeys {
+    driver: Option<String>,
+    port: Option<PathBuf>,
+    baud: Option<u32>,
+    url: Option<String>,
+    api_key: Option<String>,
+}
+
+impl DriverKeys {
+    /// Driver-specific keys that are set but not in `allowed`.
+    fn foreign(&self, allowed: &[&str]) -> Vec<&'static str> {
+        let present = [
+            ("port", self.port.is_some()),
+            ("baud", self.baud.is_some()),
+            ("url", self.url.is_some()),
+            ("api_key", self.api_key.is_some()),
+        ];
+        present
+            .into_iter()
+            .filter(|(name, set)| *set && !allowed.contains(name))
+            .map(|(name, _)| name)
+            .collect()
+    }
+}
+
+pub(crate) fn printers(
+    raw: Vec<RawPrinter>,
+    problems: &mut Problems,
+) -> Option<Vec<PrinterConfig>> {
+    if raw.is_empty() {
+        problems.add("printers", Problem::NoPrinters);
+        return None;
+    }
+    let mut seen = HashSet::new();
+    let checked: Vec<Option<PrinterConfig>> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(index, raw)| {
+            let key = format!("printers[{index}]");
+            if let Some(id) = raw.id.as_ref().filter(|id| !seen.insert(id.to_string())) {
+                let id = id.clone();
+                problems.add(format!("{key}.id"), Problem::DuplicatePrinterId { id });
+            }
+            printer(&key, raw, problems)
+        })
+        .collect();
+    checked.into_iter().collect()
+}
+
+fn printer(key: &str, raw: RawPrinter, problems: &mut Problems) -> Option<PrinterConfig> {
+    let RawPrinter {
+        id,
+        driver,
+        port,
+        baud,
+        url,
+        api_key,
+        build_volume: volume,
+        auto_start,
+    } = raw;
+    let id = problems.check(&format!("{key}.id"), required(id).and_then(topic_safe));
+    let keys = DriverKeys {
+        driver,
+        port,
+        baud,
+        url,
+        api_key,
+    };
+    let driver = driver_config(key, keys, problems);
+    let build_volume = build_volume(&format!("{key}.build_volume"), volume, problems);
+    Some(PrinterConfig {
+        id: PrinterId(id?),
+        driver: driver?,
+        build_volume: build_volume?,
+        auto_start: auto_start.unwrap_or(false),
+    })
+}
+
+/// The drivers a printer entry can name, with the keys each one takes.
+#[derive(Debug, Clone, Copy)]
+enum DriverKind {
+    Serial,
+    OctoPrint,
+    Simulated,
+}
+
+impl DriverKind {
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "serial" => Some(Self::Serial),
+            "octoprint" => Some(Self::OctoPrint),
+            "simulated" => Some(Self::Simulated),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Serial => "serial",
+            Self::OctoPrint => "octoprint",
+            Self::Simulated => "simulated",
+        }
+    }
+
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            Self::Serial => &["port", "baud"],
+            Self::OctoPrint => &["url", "api_key"],
+            Self::Simulated => &[],
+        }
+    }
+}
+
+fn driver_config(key: &str, mut keys: DriverKeys, problems: &mut Problems) -> Option<DriverConfig> {
+    let name = problems.check(&format!("{key}.driver"), required(keys.driver.take()))?;
+    let Some(kind) = DriverKind::from_name(&name) else {
+        let problem = Problem::UnknownDriver { value: name };
+        problems.add(format!("{key}.driver"), problem);
+        return None;
+    };
+    let foreign = keys.foreign(kind.keys());
+    for name in &foreign {
+        let problem = Problem::NotForDriver {
+            driver: kind.name(),
+        };
+        problems.add(format!("{key}.{name}"), problem);
+    }
+    let config = match kind {
+        DriverKind::Serial => serial(key, keys, problems),
+        DriverKind::OctoPrint => octoprint(key, keys, problems),
+        DriverKind::Simulated => Some(DriverConfig::Simulated),
+    };
+    if foreign.is_empty() { config } else { None }
+}
+
+fn serial(key: &str, keys: DriverKeys, problems: &mut Problems) -> Option<DriverConfig> {
+    let for_serial = |value: Option<PathBuf>| {
+        let port = value.ok_or(Problem::MissingForDriver { driver: "serial" })?;
+        if port.as_os_str().is_empty() {
+            Err(Problem::Empty)
+        } else {
+            Ok(port)
+        }
+    };
+    let port = problems.check(&format!("{key}.port"), for_serial(keys.port));
+    let baud = keys.baud.unwrap_or(DEFAULT_BAUD);
+    let baud = problems.check(
+        &format!("{key}.baud"),
+        if BAUD_RATES.contains(&baud) {
+            Ok(baud)
+        } else {
+            Err(Problem::BaudRate { baud })
+        },
+    );
+    Some(DriverConfig::Serial {
+        port: port?,
+        baud: baud?,
+    })
+}
+
+fn octoprint(key: &str, keys: DriverKeys, problems: &mut Problems) -> Option<DriverConfig> {
+    let missing = || Problem::MissingForDriver {
+        driver: "octoprint",
+    };
+    let url = keys
+        .url
+        .ok_or_else(missing)
+        .and_then(|url| url_with_scheme(&url, &["http", "https"], "\"http\" or \"https\""));
+    let url = problems.check(&format!("{key}.url"), url);
+    let api_key = keys.api_key.ok_or_else(missing).and_then(secret);
+    let api_key = problems.check(&format!("{key}.api_key"), api_key);
+    Some(DriverConfig::OctoPrint {
+        url: url?,
+        api_key: api_key?,
+    })
+}
+
+/// Three finite positive lengths; each bad one is reported with its index.
+fn build_volume(key: &str, raw: Option<Vec<f64>>, problems: &mut Problems) -> Option<BuildVolume> {
+    let lengths = problems.check(key, required(raw))?;
+    let Ok([x_mm, y_mm, z_mm]) = <[f64; 3]>::try_from(lengths.as_slice()) else {
+        let count = lengths.len();
+        problems.add(key, Problem::BuildVolumeLength { count });
+        return None;
+    };
+    let mut valid = true;
+    for (index, value) in [x_mm, y_mm, z_mm].into_iter().enumerate() {
+        if !(value.is_finite() && value > 0.0) {
+            problems.add(
+                format!("{key}[{index}]"),
+                Problem::NotPositiveLength { value },
+            );
+            valid = false;
+        }
+    }
+    valid.then_some(BuildVolume { x_mm, y_mm, z_mm })
+}

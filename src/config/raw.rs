@@ -1,0 +1,252 @@
+//! The config file as written: serde structs that reject unknown keys, read section by
+//! section from the merged TOML + environment tree.
+//!
+//! Optional keys are `Option` here; defaults and checks belong to validation. Each section
+//! and each printer is read on its own so that one bad value does not hide the problems in
+//! the others, and unknown keys are found by walking the tree against the structs' own field
+//! lists, so every one of them is reported with its full path.
+
+use std::path::PathBuf;
+
+use config::{Map, Value, ValueKind};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::error::join_key;
+use super::fields::field_names;
+use super::{ConfigError, ConfigErrors, Problem};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    pub gateway: RawGateway,
+    #[serde(default)]
+    pub web: RawWeb,
+    #[serde(default)]
+    pub cloud: RawCloud,
+    #[serde(default)]
+    pub printers: Vec<RawPrinter>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGateway {
+    pub id: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWeb {
+    pub listen: Option<String>,
+    pub api_key: Option<String>,
+    pub public_status: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCloud {
+    pub enabled: Option<bool>,
+    pub url: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub downloads: RawDownloads,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDownloads {
+    pub max_bytes: Option<u64>,
+    pub allow_hosts: Option<Vec<String>>,
+    pub extra_ca_file: Option<PathBuf>,
+    pub allow_http_hosts: Option<Vec<String>>,
+}
+
+/// One `[[printers]]` entry with every driver's keys; validation rejects the keys that do
+/// not belong to the chosen driver.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPrinter {
+    pub id: Option<String>,
+    pub driver: Option<String>,
+    pub port: Option<PathBuf>,
+    pub baud: Option<u32>,
+    pub url: Option<String>,
+    pub api_key: Option<String>,
+    pub build_volume: Option<Vec<f64>>,
+    pub auto_start: Option<bool>,
+}
+
+/// Reads the merged tree into raw structs, collecting every unknown key and bad value.
+pub(crate) fn parse(mut root: Map<String, Value>) -> Result<RawConfig, ConfigErrors> {
+    let mut errors = unknown_keys("", &root, field_names::<RawConfig>());
+    let mut raw = RawConfig::default();
+    if let Some(value) = root.remove("gateway") {
+        raw.gateway = section("gateway", value, &[], &mut errors);
+    }
+    if let Some(value) = root.remove("web") {
+        raw.web = section("web", value, &[], &mut errors);
+    }
+    if let Some(value) = root.remove("cloud") {
+        let nested = [("downloads", field_names::<RawDownloads>())];
+        raw.cloud = section("cloud", value, &nested, &mut errors);
+    }
+    if let Some(value) = root.remove("printers") {
+        raw.printers = printers(value, &mut errors);
+    }
+    if errors.is_empty() {
+        Ok(raw)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+fn printers(value: Value, errors: &mut Vec<ConfigError>) -> Vec<RawPrinter> {
+    match value.into_array() {
+        Ok(entries) => entries
+            .into_iter()
+            .enumerate()
+            .map(|(index, entry)| section(&format!("printers[{index}]"), entry, &[], errors))
+            .collect(),
+        Err(source) => {
+            errors.push(ConfigError::from_value("printers", source));
+            Vec::new()
+        }
+    }
+}
+
+/// Reads one table into `T`. `nested` names sub-tables with their own field lists, so their
+/// unknown keys are reported too. On any problem the errors are recorded and the section's
+/// default is returned, which validation never sees because loading stops after this stage.
+fn section<T: DeserializeOwned + Default>(
+    key: &str,
+    value: Value,
+    nested: &[(&str, &'static [&'static str])],
+    errors: &mut Vec<ConfigError>,
+) -> T {
+    let ValueKind::Table(table) = &value.kind else {
+        let found = kind_name(&value.kind);
+        errors.push(ConfigError::invalid(key, Problem::NotATable { found }));
+        return T::default();
+    };
+    let mut unknown = unknown_keys(key, table, field_names::<T>());
+    for (name, fields) in nested {
+        if let Some(ValueKind::Table(inner)) = table.get(*name).map(|value| &value.kind) {
+            unknown.extend(unknown_keys(&join_key(key, name), inner, fields));
+        }
+    }
+    if !unknown.is_empty() {
+        errors.append(&mut unknown);
+        return T::default();
+    }
+    T::deserialize(value).unwrap_or_else(|source| {
+        errors.push(ConfigError::from_value(key, source));
+        T::default()
+    })
+}
+
+/// How a non-table value is described to the operator.
+fn kind_name(kind: &ValueKind) -> &'static str {
+    match kind {
+        ValueKind::Nil => "nothing",
+        ValueKind::Boolean(_) => "a boolean",
+        ValueKind::I64(_) | ValueKind::I128(_) | ValueKind::U64(_) | ValueKind::U128(_) => {
+            "an integer"
+        }
+        ValueKind::Float(_) => "a float",
+        ValueKind::String(_) => "a string",
+        ValueKind::Array(_) => "an array",
+        ValueKind::Table(_) => "a table",
+    }
+}
+
+/// The keys of `table` that are not in `fields`, sorted so the report is stable.
+fn unknown_keys(prefix: &str, table: &Map<String, Value>, fields: &[&str]) -> Vec<ConfigError> {
+    let mut unknown: Vec<ConfigError> = table
+        .iter()
+        .filter(|(name, _)| !fields.contains(&name.as_str()))
+        .map(|(name, value)| ConfigError::UnknownKey {
+            key: join_key(prefix, name),
+            origin: value.origin().map(str::to_owned),
+        })
+        .collect();
+    unknown.sort_by_cached_key(ToString::to_string);
+    unknown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+    use config::{Config, File, FileFormat, Source};
+
+    fn tree(toml: &str) -> config::Map<String, config::Value> {
+        let config = Config::builder()
+            .add_source(File::from_str(toml, FileFormat::Toml))
+            .build()
+            .expect("valid TOML");
+        config.collect().expect("a table")
+    }
+
+    fn messages(toml: &str) -> Vec<String> {
+        let errors = parse(tree(toml)).expect_err("the raw stage rejects this");
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_with_its_full_path() {
+        let found = messages(
+            "colour = 1\n[web]\ncolour = 2\n[cloud.downloads]\nmax = 3\n\
+             [[printers]]\nid = \"a\"\n[[printers]]\nspeed = 4\n",
+        );
+        assert_eq!(
+            found,
+            [
+                "colour: unknown key",
+                "web.colour: unknown key",
+                "cloud.downloads.max: unknown key",
+                "printers[1].speed: unknown key",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key_inside_its_printer() {
+        let found = messages("[[printers]]\nid = \"a\"\n[[printers]]\nbaud = \"fast\"\n");
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].starts_with("printers[1].baud: invalid type: string \"fast\""),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn wrong_types_in_different_sections_are_all_reported() {
+        let found = messages("[web]\npublic_status = \"maybe\"\n[gateway]\nid = [1]\n");
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].starts_with("gateway.id: "), "{found:?}");
+        assert!(found[1].starts_with("web.public_status: "), "{found:?}");
+    }
+
+    #[test]
+    fn a_printers_table_instead_of_an_array_is_a_type_error_on_printers() {
+        let found = messages("[printers]\nid = \"a\"\n");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].starts_with("printers: invalid type"), "{found:?}");
+    }
+
+    #[test]
+    fn a_section_that_is_not_a_table_says_what_it_found() {
+        let found = messages("gateway = 5\nprinters = [\"mk3s\"]\n");
+        assert_eq!(
+            found,
+            [
+                "gateway: expected a table, found an integer",
+                "printers[0]: expected a table, found a string",
+            ]
+        );
+    }
+}
