@@ -55,7 +55,9 @@ pub async fn start(
     for printer_config in &config.printers {
         let token = shutdown.child_token();
         let link = drivers.start(printer_config, token.clone(), &tasks)?;
-        printers.push(printer::spawn(printer_config.clone(), store.clone(), link, token, &tasks).await?);
+        printers.push(
+            printer::spawn(printer_config.clone(), store.clone(), link, token, &tasks).await?,
+        );
     }
     tracing::info!(
         gateway = %config.gateway.id,
@@ -101,7 +103,10 @@ impl Running {
         } = self;
         shutdown.cancel();
         tasks.close();
-        if tokio::time::timeout(TASK_DEADLINE, tasks.wait()).await.is_err() {
+        if tokio::time::timeout(TASK_DEADLINE, tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 remaining = tasks.len(),
                 "tasks did not stop within {TASK_DEADLINE:?}; cutting them"

@@ -154,10 +154,7 @@ impl Gateway {
             JobStatus::Queued(_) => {
                 // The store re-checks inside its transaction: if a printer claimed the job in
                 // the meantime this fails with a conflict instead of cancelling a running print.
-                let cancelled = self
-                    .store
-                    .call(move |db| db.cancel_queued(id))
-                    .await;
+                let cancelled = self.store.call(move |db| db.cancel_queued(id)).await;
                 match cancelled {
                     Err(StoreError::NotQueued { .. }) => Box::pin(self.cancel(id)).await,
                     other => Ok(other?),

@@ -1,3 +1,121 @@
-fn main() {
-    println!("fluxprint-gateway {}", env!("CARGO_PKG_VERSION"));
+//! The `fluxprint-gateway` command line: parse arguments, set up logging, load the config,
+//! and hand over to `fluxprint_gateway::run`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fluxprint_gateway::cloud::tls;
+use fluxprint_gateway::config::{self, Config};
+use fluxprint_gateway::platform::{logging, ports, signals};
+use tokio_util::sync::CancellationToken;
+
+/// Exit code for a config that cannot be used (also for a bad command line, as clap does).
+const EXIT_CONFIG: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "fluxprint-gateway",
+    version,
+    about = "FluxPrint printer gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway daemon.
+    Run {
+        /// The config file.
+        #[arg(long, default_value = "/etc/fluxprint/gateway.toml")]
+        config: PathBuf,
+    },
+    /// Check a config file: exit 0 when it is usable, 2 with one line per problem when not.
+    CheckConfig {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// List serial ports with their USB ids.
+    Ports,
+}
+
+fn main() -> ExitCode {
+    tls::install_crypto_provider();
+    match Cli::parse().command {
+        Command::Run { config } => run(&config),
+        Command::CheckConfig { file } => match load(&file) {
+            Ok(config) => {
+                let cloud = if config.cloud.enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                };
+                println!("ok: {} printer(s), cloud {cloud}", config.printers.len());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Ports => match ports::list() {
+            Ok(found) => {
+                print!("{}", ports::render(&found));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+    }
+}
+
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    config::load(path).map_err(|errors| {
+        for error in errors.iter() {
+            eprintln!("error: {error}");
+        }
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn run(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    if let Err(e) = logging::init(&config.gateway.log_level) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&e),
+    };
+    let result = runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        signals::cancel_on_signals(shutdown.clone())?;
+        fluxprint_gateway::run(config, shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e.as_ref()),
+    }
+}
+
+/// One line with the whole cause chain; no backtrace.
+fn fail(e: &(dyn std::error::Error + 'static)) -> ExitCode {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    eprintln!("error: {line}");
+    ExitCode::FAILURE
 }

@@ -74,13 +74,21 @@ impl QueuedStage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobStatus {
     Queued(QueuedStage),
-    Printing { progress: Percent },
-    Paused { progress: Percent },
+    Printing {
+        progress: Percent,
+    },
+    Paused {
+        progress: Percent,
+    },
     Completed,
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
     Cancelled,
     /// The gateway or its host died while the job was on the printer.
-    Interrupted { reason: String },
+    Interrupted {
+        reason: String,
+    },
 }
 
 impl JobStatus {
@@ -145,7 +153,11 @@ mod tests {
 
     #[test]
     fn queued_stage_round_trips_through_its_wire_string() {
-        for stage in [QueuedStage::Fetching, QueuedStage::Slicing, QueuedStage::Ready] {
+        for stage in [
+            QueuedStage::Fetching,
+            QueuedStage::Slicing,
+            QueuedStage::Ready,
+        ] {
             assert_eq!(QueuedStage::parse(stage.as_str()), Some(stage));
         }
         assert_eq!(QueuedStage::parse("printing"), None);

@@ -22,14 +22,24 @@ pub struct Temperatures {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrinterState {
     /// No link to the printer (unplugged, OctoPrint down, not opened yet).
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
     Idle,
-    Printing { job: JobId },
-    Paused { job: JobId },
+    Printing {
+        job: JobId,
+    },
+    Paused {
+        job: JobId,
+    },
     /// A job ended on this printer; someone must confirm the bed is clear.
-    AwaitingBedClear { last_job: Option<JobId> },
+    AwaitingBedClear {
+        last_job: Option<JobId>,
+    },
     /// The firmware reported a fault (thermal runaway, kill, …) and needs a person.
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 impl PrinterState {

@@ -160,7 +160,9 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
-    #[error("database {path} is damaged ({detail}); it was left as it is — restore a backup or move it away")]
+    #[error(
+        "database {path} is damaged ({detail}); it was left as it is — restore a backup or move it away"
+    )]
     Corrupt { path: PathBuf, detail: String },
     #[error("state directory {path} is not usable: {source}")]
     StateDir {

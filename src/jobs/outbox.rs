@@ -43,21 +43,29 @@ impl Db {
     pub fn last_seq(&self) -> Result<u64, StoreError> {
         let seq: Option<i64> = self
             .conn()
-            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'events'", [], |r| r.get(0))
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(seq.unwrap_or(0) as u64)
     }
 
     /// The cloud has every event up to `seq`: they may leave the outbox.
     pub fn ack_events(&mut self, seq: u64) -> Result<usize, StoreError> {
-        self.write(|w| Ok(w.tx.execute("DELETE FROM events WHERE seq <= ?1", [seq as i64])?))
+        self.write(|w| {
+            Ok(w.tx.execute("DELETE FROM events WHERE seq <= ?1", [seq as i64])?)
+        })
     }
 
     /// The reply stored for a command id, if that command was processed before.
     pub fn command_reply(&self, id: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn()
-            .query_row("SELECT reply FROM commands WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT reply FROM commands WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 

@@ -17,7 +17,9 @@ use crate::events::EventKind;
 pub enum BedState {
     Clear,
     /// A job ended on it (`None` when the job is unknown, e.g. after a crash).
-    NeedsClearing { last_job: Option<JobId> },
+    NeedsClearing {
+        last_job: Option<JobId>,
+    },
 }
 
 /// Why the gateway marks jobs it finds on a printer at start-up.
@@ -203,7 +205,11 @@ impl Db {
             }
             let queue = w.queue_of(job.printer.as_ref())?;
             let slots: Vec<i64> = queue.iter().map(|(_, pos)| *pos).collect();
-            let mut order: Vec<JobId> = queue.into_iter().map(|(j, _)| j).filter(|j| *j != id).collect();
+            let mut order: Vec<JobId> = queue
+                .into_iter()
+                .map(|(j, _)| j)
+                .filter(|j| *j != id)
+                .collect();
             order.insert(index.min(order.len()), id);
             let mut sorted = slots;
             sorted.sort_unstable();
@@ -225,9 +231,9 @@ impl Db {
     /// `interrupted` (with an event), and its printer's bed needs clearing.
     pub fn recover_after_restart(&mut self) -> Result<Vec<Job>, StoreError> {
         let on_printer: Vec<JobId> = {
-            let mut stmt = self
-                .conn()
-                .prepare("SELECT id FROM print_jobs WHERE status IN ('printing', 'paused') ORDER BY id")?;
+            let mut stmt = self.conn().prepare(
+                "SELECT id FROM print_jobs WHERE status IN ('printing', 'paused') ORDER BY id",
+            )?;
             let ids = stmt.query_map([], |r| r.get(0).map(JobId))?;
             ids.collect::<Result<_, _>>()?
         };

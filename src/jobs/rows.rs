@@ -15,7 +15,8 @@ pub const JOB_COLUMNS: &str = "id, cloud_job_id, project_id, file_name, file_id,
      model_size, estimated_time, estimated_cost, queued_at, started_at, completed_at, updated_at";
 
 pub fn time_text(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).expect("every UTC time formats as RFC 3339")
+    t.format(&Rfc3339)
+        .expect("every UTC time formats as RFC 3339")
 }
 
 pub fn parse_time(text: &str) -> Result<OffsetDateTime, StoreError> {
@@ -28,12 +29,19 @@ fn parse_opt_time(text: Option<String>) -> Result<Option<OffsetDateTime>, StoreE
 }
 
 /// The columns a status is stored in: `status`, `stage`, `progress`, `error`.
-pub fn status_columns(status: &JobStatus) -> (&'static str, Option<&'static str>, u8, Option<&str>) {
+pub fn status_columns(
+    status: &JobStatus,
+) -> (&'static str, Option<&'static str>, u8, Option<&str>) {
     let stage = match status {
         JobStatus::Queued(stage) => Some(stage.as_str()),
         _ => None,
     };
-    (status.as_str(), stage, status.progress().get(), status.error())
+    (
+        status.as_str(),
+        stage,
+        status.progress().get(),
+        status.error(),
+    )
 }
 
 pub fn status_from_columns(
@@ -88,8 +96,18 @@ pub fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Job, StoreError>> 
         row.get::<_, Option<f64>>(17)?,
     );
     Ok((|| {
-        let (cloud_job_id, project_id, file_name, file_id, printer, material, quality, settings, est_time, est_cost) =
-            fixed;
+        let (
+            cloud_job_id,
+            project_id,
+            file_name,
+            file_id,
+            printer,
+            material,
+            quality,
+            settings,
+            est_time,
+            est_cost,
+        ) = fixed;
         let [queued_at, started_at, completed_at, updated_at] = times;
         let queued_at = parse_time(queued_at.as_deref().unwrap_or_default())?;
         Ok(Job {
@@ -98,14 +116,21 @@ pub fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Job, StoreError>> 
             project_id,
             file_name,
             file: file_id.map(FileId),
-            status: status_from_columns(&status, stage.as_deref(), progress.clamp(0, 100) as u8, error)?,
+            status: status_from_columns(
+                &status,
+                stage.as_deref(),
+                progress.clamp(0, 100) as u8,
+                error,
+            )?,
             printer: printer.map(PrinterId),
             material,
             quality,
             print_settings: settings,
             source: JobSource::parse(&source),
             position: position.unwrap_or(id.0),
-            model_size_mm: model_size.as_deref().and_then(|s| serde_json::from_str(s).ok()),
+            model_size_mm: model_size
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok()),
             estimated_time_s: est_time.and_then(|t| u64::try_from(t).ok()),
             estimated_cost: est_cost,
             queued_at,
@@ -120,8 +145,16 @@ pub fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Job, StoreError>> 
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Payload {
     Job(StoredJobRef),
-    QueueReordered { printer: Option<String>, order: Vec<i64> },
-    PrinterState { printer: String, state: String, job: Option<i64>, detail: Option<String> },
+    QueueReordered {
+        printer: Option<String>,
+        order: Vec<i64>,
+    },
+    PrinterState {
+        printer: String,
+        state: String,
+        job: Option<i64>,
+        detail: Option<String>,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -187,7 +220,12 @@ pub fn decode_event(type_name: &str, payload: &str) -> Result<EventKind, StoreEr
                 project_id: job.project_id,
                 printer: job.printer.map(PrinterId),
                 file_name: job.file_name,
-                status: status_from_columns(&job.status, job.stage.as_deref(), job.progress, job.error)?,
+                status: status_from_columns(
+                    &job.status,
+                    job.stage.as_deref(),
+                    job.progress,
+                    job.error,
+                )?,
             };
             if type_name == "job:queued" {
                 EventKind::JobQueued(job)
@@ -199,15 +237,25 @@ pub fn decode_event(type_name: &str, payload: &str) -> Result<EventKind, StoreEr
             printer: printer.map(PrinterId),
             order: order.into_iter().map(JobId).collect(),
         },
-        Payload::PrinterState { printer, state, job, detail } => EventKind::PrinterState {
+        Payload::PrinterState {
+            printer,
+            state,
+            job,
+            detail,
+        } => EventKind::PrinterState {
             printer: PrinterId(printer),
             state: printer_state(&state, job.map(JobId), detail.unwrap_or_default())?,
         },
     })
 }
 
-fn printer_state(name: &str, job: Option<JobId>, detail: String) -> Result<PrinterState, StoreError> {
-    let need_job = || job.ok_or_else(|| StoreError::Decode(format!("printer state {name} without job")));
+fn printer_state(
+    name: &str,
+    job: Option<JobId>,
+    detail: String,
+) -> Result<PrinterState, StoreError> {
+    let need_job =
+        || job.ok_or_else(|| StoreError::Decode(format!("printer state {name} without job")));
     Ok(match name {
         "disconnected" => PrinterState::Disconnected { reason: detail },
         "idle" => PrinterState::Idle,

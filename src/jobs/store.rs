@@ -11,9 +11,9 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::StoreError;
 use super::db::Db;
 use super::schema::{self, Version};
-use super::StoreError;
 use crate::events::Event;
 
 /// Requests waiting for the store thread. When full, callers wait (`send().await`): the database

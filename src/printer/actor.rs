@@ -32,7 +32,11 @@ enum PrinterCommand {
     /// The queue changed: look for a job to start.
     Wake,
     BedCleared(Reply),
-    Control { job: JobId, action: Control, reply: Reply },
+    Control {
+        job: JobId,
+        action: Control,
+        reply: Reply,
+    },
     EmergencyStop(Reply),
 }
 
@@ -110,7 +114,10 @@ impl PrinterHandle {
     async fn ask(&self, command: impl FnOnce(Reply) -> PrinterCommand) -> Result<(), PrinterError> {
         let (reply, answer) = oneshot::channel();
         let gone = || PrinterError::ActorGone(self.id.clone());
-        self.commands.send(command(reply)).await.map_err(|_| gone())?;
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 }
@@ -124,7 +131,12 @@ pub async fn spawn(
     tasks: &TaskTracker,
 ) -> Result<PrinterHandle, StoreError> {
     let id = config.id.clone();
-    let bed = store.call({ let id = id.clone(); move |db| db.bed(&id) }).await?;
+    let bed = store
+        .call({
+            let id = id.clone();
+            move |db| db.bed(&id)
+        })
+        .await?;
     let link = Link::Disconnected {
         reason: "connecting".into(),
     };
@@ -261,7 +273,8 @@ impl Actor {
         match report {
             DriverReport::Connected => self.link = Link::Ready,
             DriverReport::Disconnected { reason } => {
-                self.end_current(Outcome::Interrupted(reason.clone())).await?;
+                self.end_current(Outcome::Interrupted(reason.clone()))
+                    .await?;
                 self.link = Link::Disconnected { reason };
             }
             DriverReport::Fault { message } => {
@@ -289,11 +302,19 @@ impl Actor {
     }
 
     async fn set_paused(&mut self, job: JobId, paused: bool) -> Result<(), StoreError> {
-        let Some(current) = self.current.as_mut().filter(|c| c.job == job && c.paused != paused) else {
+        let Some(current) = self
+            .current
+            .as_mut()
+            .filter(|c| c.job == job && c.paused != paused)
+        else {
             return Ok(());
         };
         current.paused = paused;
-        let transition = if paused { Transition::Pause } else { Transition::Resume };
+        let transition = if paused {
+            Transition::Pause
+        } else {
+            Transition::Resume
+        };
         self.apply(job, transition).await
     }
 
@@ -334,7 +355,11 @@ impl Actor {
         let bed_ok = self.bed == BedState::Clear || self.config.auto_start;
         while self.current.is_none() && self.link == Link::Ready && bed_ok {
             let (printer, volume) = (self.config.id.clone(), self.config.build_volume);
-            let Some(job) = self.store.call(move |db| db.claim_next(&printer, &volume)).await? else {
+            let Some(job) = self
+                .store
+                .call(move |db| db.claim_next(&printer, &volume))
+                .await?
+            else {
                 break;
             };
             self.current = Some(Current {

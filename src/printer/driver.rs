@@ -23,7 +23,10 @@ pub const REPORT_CAPACITY: usize = 64;
 #[derive(Debug, Clone, PartialEq)]
 pub enum DriverCommand {
     /// Print this file. The driver answers with `Progress` reports and one `Finished`.
-    Start { job: JobId, file: PathBuf },
+    Start {
+        job: JobId,
+        file: PathBuf,
+    },
     Pause,
     Resume,
     Cancel,
@@ -46,14 +49,28 @@ pub enum Outcome {
 pub enum DriverReport {
     /// The printer is connected and can take a job.
     Connected,
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
     Temperatures(Temperatures),
-    Progress { job: JobId, progress: Percent },
-    Paused { job: JobId },
-    Resumed { job: JobId },
-    Finished { job: JobId, outcome: Outcome },
+    Progress {
+        job: JobId,
+        progress: Percent,
+    },
+    Paused {
+        job: JobId,
+    },
+    Resumed {
+        job: JobId,
+    },
+    Finished {
+        job: JobId,
+        outcome: Outcome,
+    },
     /// The firmware reported a fault that needs a person (thermal runaway, kill, …).
-    Fault { message: String },
+    Fault {
+        message: String,
+    },
 }
 
 /// The actor's end of a driver.

@@ -5,6 +5,6 @@ mod builtin;
 pub mod driver;
 mod status;
 
-pub use builtin::BuiltinDrivers;
 pub use actor::{Control, PrinterError, PrinterHandle, spawn};
+pub use builtin::BuiltinDrivers;
 pub use status::{Current, Link, PrinterStatus, derive_state};

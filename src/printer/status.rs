@@ -33,7 +33,12 @@ pub struct PrinterStatus {
 /// print stays "paused" even while the link is down); then faults, then the link; a printer
 /// that is up and holding a finished part awaits the bed-clear confirmation unless its
 /// config says `auto_start`.
-pub fn derive_state(link: &Link, bed: BedState, current: Option<Current>, auto_start: bool) -> PrinterState {
+pub fn derive_state(
+    link: &Link,
+    bed: BedState,
+    current: Option<Current>,
+    auto_start: bool,
+) -> PrinterState {
     if let Some(current) = current {
         return if current.paused {
             PrinterState::Paused { job: current.job }
@@ -75,7 +80,10 @@ mod tests {
 
     #[test]
     fn auto_start_printers_skip_the_bed_clear_confirmation() {
-        assert_eq!(derive_state(&Link::Ready, DIRTY, None, true), PrinterState::Idle);
+        assert_eq!(
+            derive_state(&Link::Ready, DIRTY, None, true),
+            PrinterState::Idle
+        );
     }
 
     #[test]
@@ -99,9 +107,6 @@ mod tests {
         let link = Link::Fault {
             message: "thermal runaway".into(),
         };
-        assert_eq!(
-            derive_state(&link, DIRTY, None, false).as_str(),
-            "error"
-        );
+        assert_eq!(derive_state(&link, DIRTY, None, false).as_str(), "error");
     }
 }

@@ -13,8 +13,10 @@ use fluxprint_gateway::config::{
 use fluxprint_gateway::domain::{JobId, PrinterId};
 use fluxprint_gateway::gateway::Gateway;
 use fluxprint_gateway::jobs::{Job, NewJob};
-use fluxprint_gateway::printer::driver::{self, DriverCommand, DriverEnd, DriverError, DriverFactory, DriverLink};
 use fluxprint_gateway::printer::PrinterStatus;
+use fluxprint_gateway::printer::driver::{
+    self, DriverCommand, DriverEnd, DriverError, DriverFactory, DriverLink,
+};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -47,7 +49,10 @@ impl DriverFactory for HandDrivers {
         _tasks: &TaskTracker,
     ) -> Result<DriverLink, DriverError> {
         let (link, end) = driver::link();
-        self.ends.lock().unwrap().insert(printer.id.to_string(), end);
+        self.ends
+            .lock()
+            .unwrap()
+            .insert(printer.id.to_string(), end);
         Ok(link)
     }
 }
