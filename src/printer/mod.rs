@@ -3,6 +3,7 @@
 mod actor;
 mod builtin;
 pub mod driver;
+pub mod sim;
 mod status;
 
 pub use actor::{Control, PrinterError, PrinterHandle, spawn};

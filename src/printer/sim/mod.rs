@@ -1,0 +1,35 @@
+//! The built-in virtual printer: a Marlin-family firmware as a sans-IO state machine.
+//!
+//! Bytes go in with [`Firmware::receive`], time passes with [`Firmware::poll`] (a monotonic
+//! millisecond count the caller supplies), and every call returns the bytes the printer
+//! printed. [`Firmware::next_deadline`] tells the I/O loop when to poll next, so it never
+//! spins. It models what makes talking to a real board hard: a 128-byte receive buffer that
+//! drops overflow, a 4-slot command queue, line numbers and checksums with `Resend:`,
+//! `busy:` keepalives, blocking heat-ups, a filament change waiting for the user, and
+//! injectable faults (corrupted lines, thermal runaway, MAXTEMP). Tests read back what it
+//! accepted with [`Firmware::accepted_commands`]. A thin loop runs it behind a pseudo-terminal
+//! for the real serial stack; this module does no I/O itself.
+
+mod config;
+mod exec;
+mod firmware;
+mod inject;
+mod input;
+mod line;
+mod motion;
+mod record;
+mod replies;
+mod thermal;
+mod timers;
+mod words;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{FirmwareFlavor, SimConfig, SimConfigError};
+pub use firmware::Firmware;
+pub use line::checksum;
+pub use motion::Position;
+pub use record::AcceptedCommand;
+pub use replies::KillReason;
+pub use thermal::{HeaterId, HeaterState};
