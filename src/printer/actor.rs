@@ -3,124 +3,16 @@
 //! transitions through the job store, and starts the next job when the printer is up, idle
 //! and its bed is clear.
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::driver::{DriverCommand, DriverLink, DriverReport, Outcome};
+use super::handle::{COMMAND_CAPACITY, Control, PrinterCommand, PrinterError, PrinterHandle};
 use super::status::{Current, Link, PrinterStatus, derive_state};
-use crate::config::{BuildVolume, PrinterConfig};
-use crate::domain::{JobId, PrinterId, PrinterState, Temperatures};
+use crate::config::PrinterConfig;
+use crate::domain::{JobId, PrinterState, Temperatures};
 use crate::jobs::{BedState, Job, JobStore, StoreError, Transition};
-
-/// Commands come from people and the scheduler's wake-ups; 32 is plenty. When full, a
-/// `Wake` is dropped (the actor is busy and will look at the queue anyway) and the other
-/// commands wait.
-const COMMAND_CAPACITY: usize = 32;
-
-/// What a person can do to the job on a printer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
-    Pause,
-    Resume,
-    Cancel,
-}
-
-type Reply = oneshot::Sender<Result<(), PrinterError>>;
-
-enum PrinterCommand {
-    /// The queue changed: look for a job to start.
-    Wake,
-    BedCleared(Reply),
-    Control {
-        job: JobId,
-        action: Control,
-        reply: Reply,
-    },
-    EmergencyStop(Reply),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PrinterError {
-    #[error("job {0} is not on this printer")]
-    NotOnPrinter(JobId),
-    #[error("job {job} is {state}; it cannot {action}")]
-    WrongState {
-        job: JobId,
-        state: &'static str,
-        action: &'static str,
-    },
-    #[error("printer {0} is printing; the bed cannot be clear")]
-    Printing(PrinterId),
-    #[error("printer {0} does not answer: its driver has stopped")]
-    DriverGone(PrinterId),
-    #[error("printer {0} has stopped")]
-    ActorGone(PrinterId),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// A cheap handle to one printer's actor.
-#[derive(Clone)]
-pub struct PrinterHandle {
-    id: PrinterId,
-    build_volume: BuildVolume,
-    commands: mpsc::Sender<PrinterCommand>,
-    status: watch::Receiver<PrinterStatus>,
-}
-
-impl PrinterHandle {
-    pub fn id(&self) -> &PrinterId {
-        &self.id
-    }
-
-    pub fn build_volume(&self) -> &BuildVolume {
-        &self.build_volume
-    }
-
-    pub fn status(&self) -> PrinterStatus {
-        self.status.borrow().clone()
-    }
-
-    /// A receiver that sees every status change (state, temperatures, progress).
-    pub fn watch(&self) -> watch::Receiver<PrinterStatus> {
-        self.status.clone()
-    }
-
-    /// False once the actor's task has ended.
-    pub fn is_alive(&self) -> bool {
-        !self.commands.is_closed()
-    }
-
-    /// Ask the actor to look at the queue. Never waits: a full inbox means it is busy and
-    /// will look anyway.
-    pub fn wake(&self) {
-        let _ = self.commands.try_send(PrinterCommand::Wake);
-    }
-
-    pub async fn bed_cleared(&self) -> Result<(), PrinterError> {
-        self.ask(PrinterCommand::BedCleared).await
-    }
-
-    pub async fn control(&self, job: JobId, action: Control) -> Result<(), PrinterError> {
-        self.ask(|reply| PrinterCommand::Control { job, action, reply })
-            .await
-    }
-
-    pub async fn emergency_stop(&self) -> Result<(), PrinterError> {
-        self.ask(PrinterCommand::EmergencyStop).await
-    }
-
-    async fn ask(&self, command: impl FnOnce(Reply) -> PrinterCommand) -> Result<(), PrinterError> {
-        let (reply, answer) = oneshot::channel();
-        let gone = || PrinterError::ActorGone(self.id.clone());
-        self.commands
-            .send(command(reply))
-            .await
-            .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
-    }
-}
 
 /// Starts the actor for `config`, driving the printer through `driver`.
 pub async fn spawn(

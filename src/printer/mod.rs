@@ -3,9 +3,11 @@
 mod actor;
 mod builtin;
 pub mod driver;
+mod handle;
 pub mod sim;
 mod status;
 
-pub use actor::{Control, PrinterError, PrinterHandle, spawn};
+pub use actor::spawn;
 pub use builtin::BuiltinDrivers;
+pub use handle::{Control, PrinterError, PrinterHandle};
 pub use status::{Current, Link, PrinterStatus, derive_state};
