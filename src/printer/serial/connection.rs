@@ -1,0 +1,263 @@
+//! One open connection to a serial printer: the read loop that feeds the protocol session,
+//! performs its actions, runs the job stream and answers the actor's commands. It returns
+//! (with the reason) when the port fails, so the port thread can reopen it.
+
+use std::collections::VecDeque;
+
+use serialport::SerialPort;
+
+use super::port::{PortThread, read_some, write_all};
+use super::protocol::{self, Action, Heater, Session, SessionEvent};
+use super::stream::{ActiveJob, JobNews, push_script};
+use crate::domain::{Temperature, Temperatures};
+use crate::printer::driver::{DriverCommand, DriverReport, Outcome};
+
+/// Temperatures are polled with M105 this often when the firmware cannot auto-report.
+const TEMPERATURE_POLL_MS: u64 = 2_000;
+/// At most one temperature report per second reaches the actor.
+const TEMPERATURE_REPORT_MS: u64 = 1_000;
+/// Longest line kept from the firmware; longer garbage is cut (a noisy line must not grow
+/// memory without bound).
+const MAX_REPLY_BYTES: usize = 1024;
+
+pub(super) struct Connection<'t> {
+    thread: &'t mut PortThread,
+    port: Box<dyn SerialPort>,
+    session: Session,
+    job: Option<ActiveJob>,
+    pending: Vec<u8>,
+    autoreport: bool,
+    next_poll: u64,
+    last_temperatures: Option<u64>,
+}
+
+type Lost = String;
+
+impl<'t> Connection<'t> {
+    pub(super) fn new(thread: &'t mut PortThread, port: Box<dyn SerialPort>) -> Connection<'t> {
+        let session = Session::new(thread.settings.session.clone());
+        Connection {
+            thread,
+            port,
+            session,
+            job: None,
+            pending: Vec::with_capacity(256),
+            autoreport: false,
+            next_poll: 0,
+            last_temperatures: None,
+        }
+    }
+
+    /// Runs until the port fails or the gateway stops; returns why.
+    pub(super) fn run(mut self) -> String {
+        match self.serve() {
+            Ok(()) => "the gateway is stopping".into(),
+            Err(reason) => {
+                if let Some(job) = self.job.take() {
+                    let outcome = Outcome::Interrupted(reason.clone());
+                    self.thread.report(DriverReport::Finished { job: job.id, outcome });
+                }
+                reason
+            }
+        }
+    }
+
+    fn serve(&mut self) -> Result<(), Lost> {
+        let actions = self.session.connect(self.thread.now());
+        self.perform(actions)?;
+        let mut buf = [0u8; 512];
+        while !self.thread.shutdown.is_cancelled() {
+            while let Ok(command) = self.thread.end.commands.try_recv() {
+                self.on_command(command)?;
+            }
+            self.step_job()?;
+            self.poll_temperatures()?;
+            let actions = self.session.tick(self.thread.now());
+            self.perform(actions)?;
+            let n = read_some(self.port.as_mut(), &mut buf).map_err(|e| format!("serial I/O error: {e}"))?;
+            self.received(&buf[..n])?;
+        }
+        Ok(())
+    }
+
+    fn received(&mut self, bytes: &[u8]) -> Result<(), Lost> {
+        for &byte in bytes {
+            match byte {
+                b'\n' | b'\r' => {
+                    if !self.pending.is_empty() {
+                        let line = String::from_utf8_lossy(&self.pending).into_owned();
+                        self.pending.clear();
+                        let actions = self.session.handle_line(&line, self.thread.now());
+                        self.perform(actions)?;
+                    }
+                }
+                _ if self.pending.len() < MAX_REPLY_BYTES => self.pending.push(byte),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes and handles the session's actions, and those that handling them causes.
+    fn perform(&mut self, actions: Vec<Action>) -> Result<(), Lost> {
+        let mut queue: VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            match action {
+                Action::Write(bytes) => {
+                    write_all(self.port.as_mut(), &bytes).map_err(|e| format!("serial write failed: {e}"))?
+                }
+                Action::Event(event) => queue.extend(self.on_event(event)?),
+            }
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, event: SessionEvent) -> Result<Vec<Action>, Lost> {
+        let now = self.thread.now();
+        let printer = self.thread.settings.printer.clone();
+        let mut out = Vec::new();
+        match event {
+            SessionEvent::Connected => {
+                push_script(&mut self.session, &["M115".to_owned()], now, &mut out);
+                self.thread.report(DriverReport::Connected);
+            }
+            SessionEvent::Acked { line } => {
+                if let Some(job) = &mut self.job {
+                    job.acked(line);
+                }
+            }
+            SessionEvent::Temperatures(t) => self.temperatures(&t, now),
+            SessionEvent::FirmwareInfo(info) => {
+                tracing::info!(%printer, firmware = %info.name, "printer firmware");
+            }
+            SessionEvent::Capability { name, enabled } => {
+                if name == "AUTOREPORT_TEMP" && enabled && !self.autoreport {
+                    self.autoreport = true;
+                    push_script(&mut self.session, &["M155 S2".to_owned()], now, &mut out);
+                }
+            }
+            SessionEvent::FlowControlChanged { from, to, reason } => {
+                tracing::warn!(%printer, ?from, ?to, ?reason, "flow control fell back");
+            }
+            SessionEvent::Timeout(kind) => tracing::warn!(%printer, ?kind, "printer did not answer in time"),
+            SessionEvent::Warning(e) => tracing::warn!(%printer, error = %e.message, "printer complained"),
+            SessionEvent::Fatal(e) => {
+                tracing::error!(%printer, error = %e.message, "printer halted");
+                self.job = None; // the actor fails the job on the fault
+                self.thread.report(DriverReport::Fault { message: e.message });
+            }
+            SessionEvent::ProtocolFailed(e) => return Err(format!("protocol failure: {e}")),
+            SessionEvent::PrinterReset => {
+                if let Some(job) = self.job.take() {
+                    let outcome = Outcome::Interrupted("the printer restarted during the job".into());
+                    self.thread.report(DriverReport::Finished { job: job.id, outcome });
+                }
+            }
+            SessionEvent::Busy(_) | SessionEvent::Echo(_) | SessionEvent::HostAction(_) => {}
+        }
+        Ok(out)
+    }
+
+    fn on_command(&mut self, command: DriverCommand) -> Result<(), Lost> {
+        let now = self.thread.now();
+        let scripts = self.thread.settings.scripts.clone();
+        let mut out = Vec::new();
+        match command {
+            DriverCommand::Start { job, file } => {
+                let refused = if self.job.is_some() {
+                    Some("another job is on the printer".to_owned())
+                } else if !self.session.is_ready() {
+                    Some("the printer is not ready".to_owned())
+                } else {
+                    match ActiveJob::open(job, &file) {
+                        Ok(active) => {
+                            self.job = Some(active);
+                            None
+                        }
+                        Err(e) => Some(format!("cannot read {}: {e}", file.display())),
+                    }
+                };
+                if let Some(reason) = refused {
+                    self.thread.report(DriverReport::Finished { job, outcome: Outcome::Failed(reason) });
+                }
+            }
+            DriverCommand::Pause => self.job.iter_mut().for_each(ActiveJob::pause),
+            DriverCommand::Resume => {
+                if let Some(job) = &mut self.job
+                    && job.resume(&mut self.session, &scripts, now, &mut out)
+                {
+                    self.thread.report(DriverReport::Resumed { job: job.id });
+                }
+            }
+            DriverCommand::Cancel => {
+                if let Some(job) = &mut self.job {
+                    job.end(Outcome::Cancelled, &mut self.session, &scripts, now, &mut out);
+                }
+            }
+            DriverCommand::EmergencyStop => {
+                out.extend(self.session.send_now("M112"));
+                if let Some(job) = self.job.take() {
+                    let outcome = Outcome::Failed("emergency stop".into());
+                    self.thread.report(DriverReport::Finished { job: job.id, outcome });
+                }
+            }
+        }
+        self.perform(out)
+    }
+
+    fn step_job(&mut self) -> Result<(), Lost> {
+        let Some(job) = &mut self.job else {
+            return Ok(());
+        };
+        let mut out = Vec::new();
+        let settings = &self.thread.settings;
+        let news = job.step(&mut self.session, &settings.safety, &settings.scripts, self.thread.now(), &mut out);
+        let id = job.id;
+        match news {
+            Some(JobNews::Progress(progress)) => self.thread.report(DriverReport::Progress { job: id, progress }),
+            Some(JobNews::Paused) => self.thread.report(DriverReport::Paused { job: id }),
+            Some(JobNews::Finished(outcome)) => {
+                self.job = None;
+                self.thread.report(DriverReport::Finished { job: id, outcome });
+            }
+            None => {}
+        }
+        self.perform(out)
+    }
+
+    fn poll_temperatures(&mut self) -> Result<(), Lost> {
+        let now = self.thread.now();
+        if self.autoreport || !self.session.is_ready() || now < self.next_poll {
+            return Ok(());
+        }
+        self.next_poll = now + TEMPERATURE_POLL_MS;
+        let mut out = Vec::new();
+        push_script(&mut self.session, &["M105".to_owned()], now, &mut out);
+        self.perform(out)
+    }
+
+    fn temperatures(&mut self, t: &protocol::Temperatures, now: u64) {
+        if self.last_temperatures.is_some_and(|at| now < at + TEMPERATURE_REPORT_MS) {
+            return;
+        }
+        self.last_temperatures = Some(now);
+        let reading = |r: protocol::Reading| Temperature {
+            actual_c: f64::from(r.actual),
+            target_c: r.target.map(f64::from),
+        };
+        let mut hotends: Vec<(u8, Temperature)> = t
+            .readings
+            .iter()
+            .filter_map(|r| match r.heater {
+                Heater::Hotend(i) => Some((i, reading(*r))),
+                _ => None,
+            })
+            .collect();
+        hotends.sort_by_key(|(i, _)| *i);
+        let temperatures = Temperatures {
+            hotends: hotends.into_iter().map(|(_, t)| t).collect(),
+            bed: t.bed().map(reading),
+        };
+        self.thread.report(DriverReport::Temperatures(temperatures));
+    }
+}
