@@ -3,3 +3,4 @@
 //! Code map (see ARCHITECTURE.md for the invariants):
 //! - `domain`   pure types shared by every module: ids, job and printer states.
 pub mod domain;
+pub mod printer;
