@@ -3,6 +3,7 @@
 mod actor;
 mod builtin;
 pub mod driver;
+pub mod serial;
 mod handle;
 pub mod sim;
 mod status;
