@@ -30,7 +30,10 @@ use crate::printer::driver::DriverFactory;
 
 /// Runs the gateway with the built-in drivers until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    run_with_drivers(config, Arc::new(printer::BuiltinDrivers), shutdown).await
+    let drivers = printer::BuiltinDrivers {
+        state_dir: config.gateway.state_dir.clone(),
+    };
+    run_with_drivers(config, Arc::new(drivers), shutdown).await
 }
 
 /// Runs the gateway with the given drivers (tests bring their own) until `shutdown`.
@@ -64,3 +67,4 @@ fn notify_or_log(result: Result<(), notify::NotifyError>) {
         tracing::warn!(error = %e, "systemd notification");
     }
 }
+pub mod demo;

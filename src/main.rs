@@ -39,12 +39,15 @@ enum Command {
     },
     /// List serial ports with their USB ids.
     Ports,
+    /// Try the gateway: one simulated printer, no cloud, a temporary state directory.
+    Demo,
 }
 
 fn main() -> ExitCode {
     tls::install_crypto_provider();
     match Cli::parse().command {
         Command::Run { config } => run(&config),
+        Command::Demo => demo(),
         Command::CheckConfig { file } => match load(&file) {
             Ok(config) => {
                 let cloud = if config.cloud.enabled {
@@ -85,6 +88,24 @@ fn run(path: &Path) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    until_signal(|shutdown| fluxprint_gateway::run(config, shutdown))
+}
+
+fn demo() -> ExitCode {
+    if let Err(e) = logging::init("warn") {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    until_signal(fluxprint_gateway::demo::run)
+}
+
+/// Runs `daemon` on a small runtime until it returns; SIGTERM and SIGINT ask it to stop.
+fn until_signal<F, Fut>(daemon: F) -> ExitCode
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    // Two workers: the serial and database work runs on threads of its own.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -96,7 +117,7 @@ fn run(path: &Path) -> ExitCode {
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         signals::cancel_on_signals(shutdown.clone())?;
-        fluxprint_gateway::run(config, shutdown).await
+        daemon(shutdown).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

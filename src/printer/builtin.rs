@@ -1,29 +1,100 @@
-//! The drivers built into the gateway, chosen by each printer's `driver` key.
+//! The drivers built into the gateway, chosen by each printer's `driver` key: the serial
+//! driver for Marlin-family printers, and the simulated printer (the same serial driver
+//! talking to a built-in firmware through a pseudo-terminal).
 
+use std::path::{Path, PathBuf};
+
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::driver::{DriverError, DriverFactory, DriverLink};
-use crate::config::{DriverConfig, PrinterConfig};
+use super::driver::{self, DriverError, DriverFactory, DriverLink};
+use super::serial::protocol::{FlowControl, SessionConfig};
+use super::serial::{self, PortSettings, Safety, Scripts};
+use super::sim::SimDevice;
+use crate::config::{DriverConfig, FlowControlMode, PrinterConfig};
 
 /// Maps `driver = "…"` to a running driver.
-pub struct BuiltinDrivers;
+pub struct BuiltinDrivers {
+    /// Simulated printers' device links live under `<state_dir>/sim/`.
+    pub state_dir: PathBuf,
+}
 
 impl DriverFactory for BuiltinDrivers {
     fn start(
         &self,
         printer: &PrinterConfig,
-        _shutdown: CancellationToken,
-        _tasks: &TaskTracker,
+        shutdown: CancellationToken,
+        tasks: &TaskTracker,
     ) -> Result<DriverLink, DriverError> {
-        let driver = match printer.driver {
-            DriverConfig::Serial { .. } => "serial",
-            DriverConfig::OctoPrint { .. } => "octoprint",
-            DriverConfig::Simulated => "simulated",
-        };
-        Err(DriverError::NotAvailable {
+        let start_err = |source| DriverError::Start {
             printer: printer.id.to_string(),
-            driver,
-        })
+            source,
+        };
+        match &printer.driver {
+            DriverConfig::Serial { port, baud } => {
+                start_serial(port_settings(printer, port.clone(), *baud), shutdown, tasks).map_err(start_err)
+            }
+            DriverConfig::Simulated(sim) => {
+                let link_path = self.state_dir.join("sim").join(format!("{}.tty", printer.id));
+                std::fs::create_dir_all(link_path.parent().unwrap_or(Path::new("."))).map_err(start_err)?;
+                let device = SimDevice::plug(sim.clone(), link_path.clone())
+                    .map_err(|e| start_err(std::io::Error::other(e)))?;
+                let baud = 115_200;
+                let link = start_serial(port_settings(printer, link_path, baud), shutdown.clone(), tasks)
+                    .map_err(start_err)?;
+                // The device lives as long as the gateway runs; unplugged on shutdown.
+                tasks.spawn(async move {
+                    shutdown.cancelled().await;
+                    device.stop();
+                });
+                Ok(link)
+            }
+            DriverConfig::OctoPrint { .. } => Err(DriverError::NotAvailable {
+                printer: printer.id.to_string(),
+                driver: "octoprint",
+            }),
+        }
     }
+}
+
+pub fn port_settings(printer: &PrinterConfig, path: PathBuf, baud: u32) -> PortSettings {
+    let options = &printer.serial;
+    let flow_control = match options.flow_control {
+        // Marlin's ring buffer holds one byte less than its size.
+        FlowControlMode::Windowed => FlowControl::Windowed {
+            rx_buffer_bytes: options.rx_buffer_bytes.saturating_sub(1),
+            max_in_flight: options.max_in_flight,
+        },
+        FlowControlMode::PingPong => FlowControl::PingPong,
+    };
+    PortSettings {
+        printer: printer.id.to_string(),
+        path,
+        baud,
+        session: SessionConfig {
+            flow_control,
+            ok_timeout_ms: options.ok_timeout_s.saturating_mul(1000),
+            ..SessionConfig::default()
+        },
+        safety: Safety::from(&printer.safety),
+        scripts: Scripts {
+            pause: options.pause_script.clone(),
+            resume: options.resume_script.clone(),
+            cancel: options.cancel_script.clone(),
+        },
+        stats: Default::default(),
+    }
+}
+
+/// Starts the port thread; the task tracker waits for it to end at shutdown.
+pub fn start_serial(settings: PortSettings, shutdown: CancellationToken, tasks: &TaskTracker) -> std::io::Result<DriverLink> {
+    let (link, end) = driver::link();
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    serial::spawn(settings, end, shutdown, done_tx)?;
+    tasks.spawn(async move {
+        // Resolves when the thread drops its sender, i.e. when it has ended.
+        let _ = done_rx.await;
+    });
+    Ok(link)
 }

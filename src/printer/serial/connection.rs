@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use serialport::SerialPort;
 
 use super::port::{PortThread, read_some, write_all};
-use super::protocol::{self, Action, Heater, Session, SessionEvent};
+use super::protocol::{self, Action, FirmwareErrorKind, Heater, Session, SessionEvent};
 use super::stream::{ActiveJob, JobNews, push_script};
 use crate::domain::{Temperature, Temperatures};
 use crate::printer::driver::{DriverCommand, DriverReport, Outcome};
@@ -104,7 +104,8 @@ impl<'t> Connection<'t> {
         while let Some(action) = queue.pop_front() {
             match action {
                 Action::Write(bytes) => {
-                    write_all(self.port.as_mut(), &bytes).map_err(|e| format!("serial write failed: {e}"))?
+                    write_all(self.port.as_mut(), &bytes).map_err(|e| format!("serial write failed: {e}"))?;
+                    self.thread.settings.stats.wrote(bytes.len());
                 }
                 Action::Event(event) => queue.extend(self.on_event(event)?),
             }
@@ -118,10 +119,12 @@ impl<'t> Connection<'t> {
         let mut out = Vec::new();
         match event {
             SessionEvent::Connected => {
+                self.thread.settings.stats.flow(self.session.flow_control(), false);
                 push_script(&mut self.session, &["M115".to_owned()], now, &mut out);
                 self.thread.report(DriverReport::Connected);
             }
             SessionEvent::Acked { line } => {
+                self.thread.settings.stats.acked();
                 if let Some(job) = &mut self.job {
                     job.acked(line);
                 }
@@ -137,10 +140,24 @@ impl<'t> Connection<'t> {
                 }
             }
             SessionEvent::FlowControlChanged { from, to, reason } => {
+                self.thread.settings.stats.flow(to, true);
                 tracing::warn!(%printer, ?from, ?to, ?reason, "flow control fell back");
             }
-            SessionEvent::Timeout(kind) => tracing::warn!(%printer, ?kind, "printer did not answer in time"),
-            SessionEvent::Warning(e) => tracing::warn!(%printer, error = %e.message, "printer complained"),
+            SessionEvent::Timeout(kind) => {
+                self.thread.settings.stats.timed_out();
+                tracing::warn!(%printer, ?kind, "printer did not answer in time");
+            }
+            SessionEvent::Warning(e) => {
+                if matches!(
+                    e.kind,
+                    FirmwareErrorKind::Checksum { .. }
+                        | FirmwareErrorKind::LineNumber { .. }
+                        | FirmwareErrorKind::MissingChecksum { .. }
+                ) {
+                    self.thread.settings.stats.resend_requested();
+                }
+                tracing::warn!(%printer, error = %e.message, "printer complained");
+            }
             SessionEvent::Fatal(e) => {
                 tracing::error!(%printer, error = %e.message, "printer halted");
                 self.job = None; // the actor fails the job on the fault

@@ -6,8 +6,10 @@ mod job;
 mod port;
 pub mod protocol;
 pub mod safety;
+mod stats;
 mod stream;
 
 pub use port::{PortSettings, spawn};
 pub use safety::{Refusal, Safety};
+pub use stats::{SerialStats, StatsSnapshot};
 pub use stream::Scripts;

@@ -3,7 +3,7 @@
 //! to the printer actor through the driver channels. On unplug or I/O error it reports the
 //! cause, ends the running job `interrupted`, and reopens with backoff when the device returns.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -30,13 +30,25 @@ pub struct PortSettings {
     pub session: SessionConfig,
     pub safety: Safety,
     pub scripts: Scripts,
+    /// Counters the thread keeps for metrics and tests.
+    pub stats: std::sync::Arc<super::stats::SerialStats>,
 }
 
 /// Starts the port thread for one printer.
-pub fn spawn(settings: PortSettings, end: DriverEnd, shutdown: CancellationToken) -> io::Result<std::thread::JoinHandle<()>> {
+/// `done` is dropped when the thread ends, so the caller can wait for it without blocking.
+pub fn spawn(
+    settings: PortSettings,
+    end: DriverEnd,
+    shutdown: CancellationToken,
+    done: tokio::sync::oneshot::Sender<()>,
+) -> io::Result<()> {
     std::thread::Builder::new()
         .name(format!("serial-{}", settings.printer))
-        .spawn(move || PortThread { settings, end, shutdown, epoch: Instant::now() }.run())
+        .spawn(move || {
+            PortThread { settings, end, shutdown, epoch: Instant::now() }.run();
+            drop(done);
+        })
+        .map(drop)
 }
 
 pub(super) struct PortThread {
