@@ -19,7 +19,7 @@ impl DriverFactory for BuiltinDrivers {
         let driver = match printer.driver {
             DriverConfig::Serial { .. } => "serial",
             DriverConfig::OctoPrint { .. } => "octoprint",
-            DriverConfig::Simulated => "simulated",
+            DriverConfig::Simulated(_) => "simulated",
         };
         Err(DriverError::NotAvailable {
             printer: printer.id.to_string(),
