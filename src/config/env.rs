@@ -4,7 +4,10 @@
 //! array, so `FLUXPRINT_PRINTERS__0__BAUD=250000` sets `printers[0].baud` (the `config`
 //! crate's own `Environment` would replace the whole array with a table there). Values stay
 //! strings and are converted to the field's type when read, so a secret such as `0123` keeps
-//! its leading zero. List keys take comma-separated values.
+//! its leading zero. Nested tables inside an entry work the same way:
+//! `FLUXPRINT_PRINTERS__0__SAFETY__MAX_HOTEND_C=250` sets `printers[0].safety.max_hotend_c`.
+//! List keys take comma-separated values (so a script line set from the environment cannot
+//! itself contain a comma; such a script belongs in the file).
 
 use config::{Map, Source, Value, ValueKind};
 
@@ -14,7 +17,16 @@ use super::{ConfigError, ConfigErrors};
 pub const ENV_PREFIX: &str = "FLUXPRINT_";
 const LEVEL_SEPARATOR: &str = "__";
 /// Keys whose values are lists; their overrides are split on commas.
-const LIST_KEYS: [&str; 3] = ["allow_hosts", "allow_http_hosts", "build_volume"];
+const LIST_KEYS: [&str; 8] = [
+    "allow_hosts",
+    "allow_http_hosts",
+    "build_volume",
+    "blocked_commands",
+    "pause_script",
+    "resume_script",
+    "cancel_script",
+    "corrupt_lines",
+];
 
 /// The overrides found in a set of environment variables, as a `config` source.
 #[derive(Debug, Clone, Default)]
@@ -118,6 +130,10 @@ mod tests {
             "cloud.downloads.max_bytes"
         );
         assert_eq!(key_path("PRINTERS__1__BAUD"), "printers[1].baud");
+        assert_eq!(
+            key_path("PRINTERS__0__SAFETY__MAX_HOTEND_C"),
+            "printers[0].safety.max_hotend_c"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@ use std::io;
 use std::net::AddrParseError;
 use std::path::PathBuf;
 
+use crate::printer::sim::SimConfigError;
+
 /// One problem with the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -140,6 +142,44 @@ pub enum Problem {
     NotPositiveLength { value: f64 },
     #[error("must be greater than 0")]
     Zero,
+    #[error("must be a positive number of °C, not {value}")]
+    NotPositiveTemperature { value: f64 },
+    #[error("{value:?} is not a G-code command word (G, M or T and a number, e.g. \"M500\")")]
+    NotCommandWord { value: String },
+    #[error("unknown flow control {value:?}, expected \"windowed\" or \"ping-pong\"")]
+    FlowControl { value: String },
+    #[error("must be in {min}..={max}, not {value}")]
+    OutOfRange { value: u64, min: u64, max: u64 },
+    #[error("must be a single line without control characters")]
+    ScriptLine,
+    #[error("sends {command}, which the printer's safety.blocked_commands refuses")]
+    BlockedInScript { command: String },
+    /// The simulator's own check, reworded for the key path it is reported under.
+    #[error("{}", simulator_problem(source))]
+    Simulator {
+        #[source]
+        source: SimConfigError,
+    },
+}
+
+/// A simulator setting's problem without the simulator's own key prefix (`sim.…`), since
+/// the error already names `printers[N].simulator.<key>`.
+fn simulator_problem(error: &SimConfigError) -> String {
+    match error {
+        SimConfigError::TooSmall { min, value, .. } => {
+            format!("must be at least {min}, not {value}")
+        }
+        SimConfigError::NotPositive { value, .. } => {
+            format!("must be a finite number above 0, not {value}")
+        }
+        SimConfigError::CorruptRate(rate) => {
+            format!("must be in 0.0..1.0 so that resent lines get through, not {rate}")
+        }
+        SimConfigError::MaxBelowAmbient { max, ambient, .. } => {
+            format!("must be above ambient_c ({ambient} °C), not {max} °C")
+        }
+        SimConfigError::ZeroWireSpeed => "must be greater than 0".to_owned(),
+    }
 }
 
 /// Every problem found in one configuration; `Display` prints one line per problem.

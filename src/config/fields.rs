@@ -47,6 +47,7 @@ impl<'de> Deserializer<'de> for FieldRecorder<'_> {
 #[cfg(test)]
 mod tests {
     use super::field_names;
+    use crate::printer::sim::SimConfig;
 
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -64,5 +65,28 @@ mod tests {
     #[test]
     fn a_non_struct_type_has_no_field_names() {
         assert!(field_names::<u32>().is_empty());
+    }
+
+    /// `[printers.simulator]` is read into the simulator's own struct, so its unknown-key
+    /// check relies on this list being exactly the keys that struct accepts.
+    #[test]
+    fn the_simulators_struct_from_another_module_reports_the_keys_it_accepts() {
+        let names = field_names::<SimConfig>();
+        for key in [
+            "speed_up",
+            "corrupt_every",
+            "bytes_per_second",
+            "advanced_ok",
+        ] {
+            assert!(names.contains(&key), "{key} missing from {names:?}");
+        }
+        let unknown = |key: &str| {
+            serde_json::from_str::<SimConfig>(&format!("{{\"{key}\": null}}"))
+                .is_err_and(|error| error.to_string().contains("unknown field"))
+        };
+        for key in names {
+            assert!(!unknown(key), "{key} is listed but not accepted");
+        }
+        assert!(unknown("colour"));
     }
 }

@@ -11,6 +11,7 @@
 mod env;
 mod error;
 mod fields;
+mod options;
 mod printers;
 mod raw;
 mod secret;
@@ -25,9 +26,12 @@ pub use env::ENV_PREFIX;
 pub use error::{ConfigError, ConfigErrors, Problem};
 pub use secret::Secret;
 pub use types::{
-    BAUD_RATES, BuildVolume, CloudConfig, CloudLink, Config, DEFAULT_BAUD, DEFAULT_LISTEN,
-    DEFAULT_LOG_LEVEL, DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_STATE_DIR, DownloadsConfig,
-    DriverConfig, GatewayConfig, PrinterConfig, WebConfig,
+    BAUD_RATES, BuildVolume, CloudConfig, CloudLink, Config, DEFAULT_BAUD,
+    DEFAULT_BLOCKED_COMMANDS, DEFAULT_CANCEL_SCRIPT, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL,
+    DEFAULT_MAX_BED_C, DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_MAX_HOTEND_C, DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_OK_TIMEOUT_S, DEFAULT_RX_BUFFER_BYTES, DEFAULT_STATE_DIR, DownloadsConfig,
+    DriverConfig, FlowControlMode, GatewayConfig, MAX_IN_FLIGHT_RANGE, OK_TIMEOUT_S_RANGE,
+    PrinterConfig, RX_BUFFER_BYTES_RANGE, SafetyPolicy, SerialOptions, WebConfig,
 };
 
 /// Loads `path` with overrides from this process's `FLUXPRINT_…` environment variables.

@@ -1,4 +1,5 @@
-//! Validation of the `[[printers]]` entries: ids, drivers with their own keys, build volume.
+//! Validation of the `[[printers]]` entries: ids, drivers with their own keys, build volume,
+//! and the option tables (checked in [`options`](super::options)).
 //!
 //! A raw printer carries every driver's keys; the chosen driver takes the ones it needs and
 //! any key that belongs to another driver is an error, since it is almost always a mistake
@@ -7,10 +8,12 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+use super::options;
 use super::raw::RawPrinter;
 use super::validate::{Problems, required, secret, topic_safe, url_with_scheme};
 use super::{BAUD_RATES, BuildVolume, DEFAULT_BAUD, DriverConfig, PrinterConfig, Problem};
 use crate::domain::PrinterId;
+use crate::printer::sim::SimConfig;
 
 /// The keys of a printer entry that only some drivers use.
 struct DriverKeys {
@@ -19,6 +22,9 @@ struct DriverKeys {
     baud: Option<u32>,
     url: Option<String>,
     api_key: Option<String>,
+    /// Whether a `[printers.serial]` table is present; its values are checked on their own.
+    serial: bool,
+    simulator: Option<SimConfig>,
 }
 
 impl DriverKeys {
@@ -29,6 +35,8 @@ impl DriverKeys {
             ("baud", self.baud.is_some()),
             ("url", self.url.is_some()),
             ("api_key", self.api_key.is_some()),
+            ("serial", self.serial),
+            ("simulator", self.simulator.is_some()),
         ];
         present
             .into_iter()
@@ -72,22 +80,31 @@ fn printer(key: &str, raw: RawPrinter, problems: &mut Problems) -> Option<Printe
         api_key,
         build_volume: volume,
         auto_start,
+        safety,
+        serial,
+        simulator,
     } = raw;
     let id = problems.check(&format!("{key}.id"), required(id).and_then(topic_safe));
+    let safety = options::safety(&format!("{key}.safety"), safety, problems);
     let keys = DriverKeys {
         driver,
         port,
         baud,
         url,
         api_key,
+        serial: serial.is_some(),
+        simulator,
     };
     let driver = driver_config(key, keys, problems);
+    let serial = options::serial(&format!("{key}.serial"), serial, safety.as_ref(), problems);
     let build_volume = build_volume(&format!("{key}.build_volume"), volume, problems);
     Some(PrinterConfig {
         id: PrinterId(id?),
         driver: driver?,
         build_volume: build_volume?,
         auto_start: auto_start.unwrap_or(false),
+        safety: safety?,
+        serial: serial?,
     })
 }
 
@@ -119,9 +136,9 @@ impl DriverKind {
 
     fn keys(self) -> &'static [&'static str] {
         match self {
-            Self::Serial => &["port", "baud"],
+            Self::Serial => &["port", "baud", "serial"],
             Self::OctoPrint => &["url", "api_key"],
-            Self::Simulated => &[],
+            Self::Simulated => &["serial", "simulator"],
         }
     }
 }
@@ -143,7 +160,10 @@ fn driver_config(key: &str, mut keys: DriverKeys, problems: &mut Problems) -> Op
     let config = match kind {
         DriverKind::Serial => serial(key, keys, problems),
         DriverKind::OctoPrint => octoprint(key, keys, problems),
-        DriverKind::Simulated => Some(DriverConfig::Simulated),
+        DriverKind::Simulated => {
+            options::simulator(&format!("{key}.simulator"), keys.simulator, problems)
+                .map(DriverConfig::Simulated)
+        }
     };
     if foreign.is_empty() { config } else { None }
 }

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use super::error::join_key;
 use super::fields::field_names;
 use super::{ConfigError, ConfigErrors, Problem};
+use crate::printer::sim::SimConfig;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +80,34 @@ pub(crate) struct RawPrinter {
     pub api_key: Option<String>,
     pub build_volume: Option<Vec<f64>>,
     pub auto_start: Option<bool>,
+    pub safety: Option<RawSafety>,
+    pub serial: Option<RawSerial>,
+    /// The simulator's own settings struct: it already rejects unknown keys and brings its
+    /// defaults, and its field list comes from its derive like ours.
+    pub simulator: Option<SimConfig>,
+}
+
+/// `[printers.safety]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSafety {
+    pub max_hotend_c: Option<f64>,
+    pub max_bed_c: Option<f64>,
+    pub blocked_commands: Option<Vec<String>>,
+}
+
+/// `[printers.serial]`. Sizes are read as `u64` so that an out-of-range number gets the
+/// range in its message instead of a type error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSerial {
+    pub flow_control: Option<String>,
+    pub rx_buffer_bytes: Option<u64>,
+    pub max_in_flight: Option<u64>,
+    pub ok_timeout_s: Option<u64>,
+    pub pause_script: Option<Vec<String>>,
+    pub resume_script: Option<Vec<String>>,
+    pub cancel_script: Option<Vec<String>>,
 }
 
 /// Reads the merged tree into raw structs, collecting every unknown key and bad value.
@@ -106,11 +135,16 @@ pub(crate) fn parse(mut root: Map<String, Value>) -> Result<RawConfig, ConfigErr
 }
 
 fn printers(value: Value, errors: &mut Vec<ConfigError>) -> Vec<RawPrinter> {
+    let nested = [
+        ("safety", field_names::<RawSafety>()),
+        ("serial", field_names::<RawSerial>()),
+        ("simulator", field_names::<SimConfig>()),
+    ];
     match value.into_array() {
         Ok(entries) => entries
             .into_iter()
             .enumerate()
-            .map(|(index, entry)| section(&format!("printers[{index}]"), entry, &[], errors))
+            .map(|(index, entry)| section(&format!("printers[{index}]"), entry, &nested, errors))
             .collect(),
         Err(source) => {
             errors.push(ConfigError::from_value("printers", source));
@@ -210,6 +244,33 @@ mod tests {
                 "cloud.downloads.max: unknown key",
                 "printers[1].speed: unknown key",
             ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_inside_a_printers_tables_are_reported_with_their_full_path() {
+        let found = messages(
+            "[[printers]]\nid = \"a\"\n[printers.safety]\nmax_nozzle_c = 1\n\
+             [printers.serial]\nbaud = 2\n[printers.simulator]\ncolour = 3\nspeed_up = 4.0\n",
+        );
+        assert_eq!(
+            found,
+            [
+                "printers[0].safety.max_nozzle_c: unknown key",
+                "printers[0].serial.baud: unknown key",
+                "printers[0].simulator.colour: unknown key",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_inside_the_simulator_table_names_the_nested_key() {
+        let found =
+            messages("[[printers]]\nid = \"a\"\n[printers.simulator]\nspeed_up = \"fast\"\n");
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].starts_with("printers[0].simulator.speed_up: invalid type: string \"fast\""),
+            "{found:?}"
         );
     }
 

@@ -5,10 +5,12 @@
 //! `demo` command can build one directly.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 use super::Secret;
 use crate::domain::PrinterId;
+use crate::printer::sim::SimConfig;
 
 /// Where the database, stored files and generated API key live unless configured.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/fluxprint";
@@ -123,6 +125,10 @@ pub struct PrinterConfig {
     pub build_volume: BuildVolume,
     /// `true`: start the next job without waiting for a bed-clear confirmation.
     pub auto_start: bool,
+    /// `[printers.safety]`, for every driver.
+    pub safety: SafetyPolicy,
+    /// `[printers.serial]`; the defaults on an OctoPrint printer, which never uses them.
+    pub serial: SerialOptions,
 }
 
 /// The printable space in millimetres.
@@ -136,9 +142,16 @@ pub struct BuildVolume {
 /// How the gateway talks to a printer, with what that way needs.
 #[derive(Debug, Clone)]
 pub enum DriverConfig {
-    Serial { port: PathBuf, baud: u32 },
-    OctoPrint { url: url::Url, api_key: Secret },
-    Simulated,
+    Serial {
+        port: PathBuf,
+        baud: u32,
+    },
+    OctoPrint {
+        url: url::Url,
+        api_key: Secret,
+    },
+    /// The built-in virtual printer, shaped by `[printers.simulator]`.
+    Simulated(SimConfig),
 }
 
 impl DriverConfig {
@@ -147,7 +160,151 @@ impl DriverConfig {
         match self {
             Self::Serial { .. } => "serial",
             Self::OctoPrint { .. } => "octoprint",
-            Self::Simulated => "simulated",
+            Self::Simulated(_) => "simulated",
+        }
+    }
+}
+
+/// Hotend cap unless configured: above what PTFE-lined hotends survive, below all-metal
+/// maximums, so a typo such as `M104 S2100` never reaches the heater.
+pub const DEFAULT_MAX_HOTEND_C: f64 = 285.0;
+/// Bed cap unless configured.
+pub const DEFAULT_MAX_BED_C: f64 = 120.0;
+/// Commands refused unless configured: EEPROM save, EEPROM factory reset, firmware update.
+/// A job file or a stranger's command must not change the printer's stored settings.
+pub const DEFAULT_BLOCKED_COMMANDS: [&str; 3] = ["M500", "M502", "M997"];
+
+/// `[printers.safety]`: limits the gateway enforces for every driver. Commands above the
+/// caps or in the blocked list are refused before they reach the printer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SafetyPolicy {
+    /// Highest hotend target accepted (`M104`/`M109`), °C.
+    pub max_hotend_c: f64,
+    /// Highest bed target accepted (`M140`/`M190`), °C.
+    pub max_bed_c: f64,
+    /// Command words never sent, uppercase with no leading zeros (`"M500"`).
+    pub blocked_commands: Vec<String>,
+}
+
+impl Default for SafetyPolicy {
+    fn default() -> Self {
+        Self {
+            max_hotend_c: DEFAULT_MAX_HOTEND_C,
+            max_bed_c: DEFAULT_MAX_BED_C,
+            blocked_commands: DEFAULT_BLOCKED_COMMANDS.map(str::to_owned).to_vec(),
+        }
+    }
+}
+
+impl SafetyPolicy {
+    /// The blocked command `line` starts with, if any. Case, leading zeros and a parameter
+    /// written without a space (`m0500S1`) do not hide it. `line` is G-code as in a file,
+    /// without a line number.
+    pub fn blocked_command(&self, line: &str) -> Option<&str> {
+        let command = leading_command(line)?;
+        self.blocked_commands
+            .iter()
+            .map(String::as_str)
+            .find(|blocked| *blocked == command)
+    }
+}
+
+/// The command a G-code line starts with, as firmware reads it: `"m0104S200"` → `"M104"`.
+/// `None` when the line does not start with G, M or T and a number.
+pub(crate) fn leading_command(line: &str) -> Option<String> {
+    let line = line.trim_start();
+    let letter = line.chars().next()?.to_ascii_uppercase();
+    if !matches!(letter, 'G' | 'M' | 'T') {
+        return None;
+    }
+    // The letter is ASCII, so the number starts at byte 1.
+    let rest = &line[1..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let number: u32 = rest[..end].parse().ok()?;
+    Some(format!("{letter}{number}"))
+}
+
+/// Serial receive buffer assumed unless configured (Marlin's `RX_BUFFER_SIZE`).
+pub const DEFAULT_RX_BUFFER_BYTES: usize = 128;
+/// Accepted `rx_buffer_bytes`: a line must fit, and no board has more than a few KiB.
+pub const RX_BUFFER_BYTES_RANGE: RangeInclusive<usize> = 32..=4096;
+/// Unacknowledged lines allowed unless configured (Marlin's `BUFSIZE`).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
+/// Accepted `max_in_flight`.
+pub const MAX_IN_FLIGHT_RANGE: RangeInclusive<usize> = 1..=64;
+/// Seconds without an `ok` (or a `busy:` keepalive) before the printer counts as gone.
+pub const DEFAULT_OK_TIMEOUT_S: u64 = 30;
+/// Accepted `ok_timeout_s`: long waits (`M109`, `G28`) send keepalives, so an hour is plenty.
+pub const OK_TIMEOUT_S_RANGE: RangeInclusive<u64> = 1..=3600;
+/// What a cancel sends unless configured: heaters off, part fan off, motors off.
+pub const DEFAULT_CANCEL_SCRIPT: [&str; 4] = ["M104 S0", "M140 S0", "M107", "M84"];
+
+/// `[printers.serial]`: how the gateway streams G-code over a serial line (the `serial`
+/// and `simulated` drivers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SerialOptions {
+    pub flow_control: FlowControlMode,
+    /// Size of the firmware's receive buffer; windowed streaming never has more unacknowledged
+    /// bytes than this on the wire.
+    pub rx_buffer_bytes: usize,
+    /// Most unacknowledged lines in windowed streaming (the firmware's command queue).
+    pub max_in_flight: usize,
+    /// Seconds to wait for an `ok` while no keepalive arrives.
+    pub ok_timeout_s: u64,
+    /// Sent after a pause takes effect. Empty by default (as in OctoPrint): a retract and
+    /// park move depends on the machine.
+    pub pause_script: Vec<String>,
+    /// Sent before a paused job continues.
+    pub resume_script: Vec<String>,
+    /// Sent after a job is cancelled.
+    pub cancel_script: Vec<String>,
+}
+
+impl Default for SerialOptions {
+    fn default() -> Self {
+        Self {
+            flow_control: FlowControlMode::Windowed,
+            rx_buffer_bytes: DEFAULT_RX_BUFFER_BYTES,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            ok_timeout_s: DEFAULT_OK_TIMEOUT_S,
+            pause_script: Vec::new(),
+            resume_script: Vec::new(),
+            cancel_script: DEFAULT_CANCEL_SCRIPT.map(str::to_owned).to_vec(),
+        }
+    }
+}
+
+/// How many lines may wait for their `ok` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlowControlMode {
+    /// Several lines in flight, bounded by `max_in_flight` and `rx_buffer_bytes`: keeps the
+    /// planner fed on long runs of short moves.
+    #[default]
+    Windowed,
+    /// One line, then wait for its `ok`: slower, but safe with firmware that drops bytes.
+    PingPong,
+}
+
+impl FlowControlMode {
+    /// The config file's names, in the order they are listed to the operator.
+    pub const NAMES: [&str; 2] = ["windowed", "ping-pong"];
+
+    /// The mode a config value names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "windowed" => Some(Self::Windowed),
+            "ping-pong" => Some(Self::PingPong),
+            _ => None,
+        }
+    }
+
+    /// The config file's name for this mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Windowed => "windowed",
+            Self::PingPong => "ping-pong",
         }
     }
 }

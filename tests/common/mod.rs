@@ -60,13 +60,15 @@ impl DriverFactory for HandDrivers {
 pub fn printer(id: &str, volume: [f64; 3], auto_start: bool) -> PrinterConfig {
     PrinterConfig {
         id: PrinterId(id.into()),
-        driver: DriverConfig::Simulated,
+        driver: DriverConfig::Simulated(Default::default()),
         build_volume: BuildVolume {
             x_mm: volume[0],
             y_mm: volume[1],
             z_mm: volume[2],
         },
         auto_start,
+        safety: Default::default(),
+        serial: Default::default(),
     }
 }
 
