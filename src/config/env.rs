@@ -17,7 +17,7 @@ use super::{ConfigError, ConfigErrors};
 pub const ENV_PREFIX: &str = "FLUXPRINT_";
 const LEVEL_SEPARATOR: &str = "__";
 /// Keys whose values are lists; their overrides are split on commas.
-const LIST_KEYS: [&str; 8] = [
+const LIST_KEYS: [&str; 9] = [
     "allow_hosts",
     "allow_http_hosts",
     "build_volume",
@@ -26,6 +26,7 @@ const LIST_KEYS: [&str; 8] = [
     "resume_script",
     "cancel_script",
     "corrupt_lines",
+    "lose_lines",
 ];
 
 /// The overrides found in a set of environment variables, as a `config` source.

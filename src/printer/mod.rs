@@ -1,7 +1,7 @@
 //! Printers: one actor per configured printer, the driver seam, and the drivers.
 
 mod actor;
-mod builtin;
+pub mod builtin;
 pub mod driver;
 pub mod serial;
 mod handle;

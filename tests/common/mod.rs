@@ -1,6 +1,8 @@
 //! Shared test harness: a driver the test controls by hand, configs, files.
 #![allow(dead_code)] // each test crate uses a different part of the harness
 
+pub mod sim;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -64,6 +64,10 @@ pub struct SimConfig {
     pub corrupt_seed: u64,
     /// Corrupt the first arrival of each of these line numbers.
     pub corrupt_lines: Vec<u32>,
+    /// Lose the first arrival of each of these line numbers on the wire: the firmware never
+    /// sees it, and the next line fails the line-number check (`Line Number is not Last
+    /// Line Number+1`).
+    pub lose_lines: Vec<u32>,
     /// Halt with a thermal runaway when the command on this line number starts executing.
     pub thermal_runaway_at_line: Option<u32>,
     /// Keep every accepted command for [`crate::printer::sim::Firmware::accepted_commands`].
@@ -95,6 +99,7 @@ impl Default for SimConfig {
             corrupt_every: None,
             corrupt_seed: 0x5EED,
             corrupt_lines: Vec::new(),
+            lose_lines: Vec::new(),
             thermal_runaway_at_line: None,
             record_commands: true,
         }

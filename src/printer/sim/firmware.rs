@@ -78,6 +78,7 @@ impl Firmware {
                 config.corrupt_every,
                 config.corrupt_seed,
                 &config.corrupt_lines,
+                &config.lose_lines,
             ),
             record: Record::new(config.record_commands),
             dropped_bytes: 0,

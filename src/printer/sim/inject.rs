@@ -37,14 +37,22 @@ impl XorShift64 {
 pub(super) struct LineCorruption {
     random: Option<(XorShift64, f64)>,
     pending_lines: BTreeSet<i64>,
+    lost_lines: BTreeSet<i64>,
 }
 
 impl LineCorruption {
-    pub(super) fn new(rate: Option<f64>, seed: u64, lines: &[u32]) -> Self {
+    pub(super) fn new(rate: Option<f64>, seed: u64, lines: &[u32], lost: &[u32]) -> Self {
         Self {
             random: rate.map(|rate| (XorShift64::new(seed), rate)),
             pending_lines: lines.iter().map(|&n| i64::from(n)).collect(),
+            lost_lines: lost.iter().map(|&n| i64::from(n)).collect(),
         }
+    }
+
+    /// Whether line `n` vanishes on the wire (first arrival of a listed line only): the
+    /// firmware never sees it, so the next line fails the line-number check.
+    pub(super) fn loses(&mut self, n: i64) -> bool {
+        self.lost_lines.remove(&n)
     }
 
     /// Whether line `n`, which passed the line-number check, arrives corrupted. A listed line
@@ -69,14 +77,14 @@ mod tests {
         let mut a = XorShift64::new(7);
         let mut b = XorShift64::new(7);
         assert!((0..100).all(|_| a.next_u64() == b.next_u64()));
-        let mut corruption = LineCorruption::new(Some(0.25), 3, &[]);
+        let mut corruption = LineCorruption::new(Some(0.25), 3, &[], &[]);
         let hits = (0..10_000).filter(|&n| corruption.corrupts(n)).count();
         assert!((2_000..3_000).contains(&hits), "{hits} hits");
     }
 
     #[test]
     fn listed_lines_are_corrupted_once() {
-        let mut corruption = LineCorruption::new(None, 0, &[4]);
+        let mut corruption = LineCorruption::new(None, 0, &[4], &[]);
         assert!(!corruption.corrupts(3));
         assert!(corruption.corrupts(4));
         assert!(!corruption.corrupts(4));

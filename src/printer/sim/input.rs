@@ -63,6 +63,9 @@ impl Firmware {
             // Klipper strips line numbers and checksums without checking them.
             Numbering::Numbered { n, .. } if self.is_klipper() => Some(n),
             Numbering::Numbered { n, resets } => {
+                if self.corruption.loses(n) {
+                    return;
+                }
                 if !resets && n != self.last_line + 1 {
                     return self.line_error(LineError::LineNumber);
                 }

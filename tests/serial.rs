@@ -1,0 +1,296 @@
+//! The serial driver end to end: the real port thread, protocol session and streamer talking
+//! to the built-in simulated Marlin firmware through a pseudo-terminal.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::sim::SimDrivers;
+use common::*;
+use fluxprint_gateway::app;
+use fluxprint_gateway::config::{DriverConfig, FlowControlMode, PrinterConfig};
+use fluxprint_gateway::domain::{JobId, JobStatus, PrinterId, PrinterState};
+use fluxprint_gateway::gateway::Gateway;
+use fluxprint_gateway::printer::sim::SimConfig;
+use tokio_util::sync::CancellationToken;
+
+/// Commands the gateway itself sends (handshake, firmware info, temperatures).
+const HOST_COMMANDS: [&str; 4] = ["M110", "M115", "M155", "M105"];
+
+fn sim_printer(id: &str, sim: SimConfig, flow: FlowControlMode) -> PrinterConfig {
+    let mut p = printer(id, [250.0, 210.0, 210.0], false);
+    p.driver = DriverConfig::Simulated(sim);
+    p.serial.flow_control = flow;
+    p
+}
+
+fn fast_sim() -> SimConfig {
+    SimConfig {
+        speed_up: 1000.0,
+        line_latency_ms: 0,
+        ..SimConfig::default()
+    }
+}
+
+/// A part made of many short segments (as a curved part is), with comments and blanks.
+fn gcode(segments: usize) -> String {
+    let mut g = String::from("; generated test part\nG28\nG90\nM83\n\n");
+    for i in 0..segments {
+        let a = i as f64 * 0.05;
+        if i % 50 == 0 {
+            g.push_str(&format!(";LAYER:{}\n", i / 50));
+        }
+        g.push_str(&format!("G1 X{:.3} Y{:.3} E0.0123 F3000 ; seg {i}\n", 100.0 + 20.0 * a.cos(), 100.0 + 20.0 * a.sin()));
+    }
+    g.push_str("M107\nM84\n");
+    g
+}
+
+/// What the firmware must have received from the file: comments and blanks stripped.
+fn expected(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split(';').next().unwrap_or("").trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+fn job_commands(all: Vec<String>) -> Vec<String> {
+    all.into_iter()
+        .filter(|c| !HOST_COMMANDS.contains(&c.split_whitespace().next().unwrap_or("")))
+        .collect()
+}
+
+struct Rig {
+    dir: tempfile::TempDir,
+    running: app::Running,
+    sims: SimDrivers,
+}
+
+async fn rig(printers: Vec<PrinterConfig>) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let sims = SimDrivers::new(dir.path());
+    let running = app::start(config(dir.path(), printers), Arc::new(sims.clone()), CancellationToken::new())
+        .await
+        .unwrap();
+    Rig { dir, running, sims }
+}
+
+async fn submit_text(gw: &Gateway, dir: &std::path::Path, name: &str, text: &str) -> JobId {
+    let mut new = job_with_file(gw, dir, name).await;
+    std::fs::write(dir.join(format!("{name}.gcode")), text).unwrap();
+    new.printer = None;
+    gw.submit(new).await.unwrap().id
+}
+
+async fn wait_job(gw: &Gateway, id: JobId, what: &str, ok: impl Fn(&JobStatus) -> bool) -> JobStatus {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut events = gw.store().subscribe();
+    loop {
+        let status = gw.job(id).await.unwrap().status;
+        if ok(&status) {
+            return status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "job {id} never became {what}; it is {status:?}");
+        let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
+    }
+}
+
+async fn prints_exactly_the_file(sim: SimConfig, flow: FlowControlMode, segments: usize) -> common::sim::SimDrivers {
+    let r = rig(vec![sim_printer("sim", sim, flow)]).await;
+    let gw = &r.running.gateway;
+    let text = gcode(segments);
+    let id = submit_text(gw, r.dir.path(), "part", &text).await;
+    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    assert_eq!(job_commands(r.sims.device("sim").accepted_commands()), expected(&text));
+    let sims = r.sims.clone();
+    r.running.stop().await;
+    sims
+}
+
+#[tokio::test]
+async fn a_job_prints_to_completion_and_the_printer_got_every_line_in_order_windowed() {
+    let sims = prints_exactly_the_file(fast_sim(), FlowControlMode::Windowed, 600).await;
+    let stats = sims.stats("sim").snapshot();
+    assert!(stats.windowed, "a clean run stays windowed");
+    assert_eq!(stats.resend_requests, 0);
+}
+
+#[tokio::test]
+async fn a_job_prints_to_completion_in_ping_pong_mode() {
+    let sims = prints_exactly_the_file(fast_sim(), FlowControlMode::PingPong, 300).await;
+    assert!(!sims.stats("sim").snapshot().windowed);
+}
+
+#[tokio::test]
+async fn one_percent_checksum_errors_lose_and_repeat_nothing() {
+    let sim = SimConfig {
+        corrupt_every: Some(0.01),
+        corrupt_seed: 42,
+        ..fast_sim()
+    };
+    let sims = prints_exactly_the_file(sim, FlowControlMode::Windowed, 1500).await;
+    let stats = sims.stats("sim").snapshot();
+    assert!(stats.resend_requests >= 5, "{stats:?}");
+    assert!(!stats.windowed && stats.fallbacks >= 1, "a resend falls back to ping-pong: {stats:?}");
+}
+
+#[tokio::test]
+async fn lines_lost_on_the_wire_are_recovered_from_line_number_errors() {
+    let sim = SimConfig {
+        lose_lines: vec![40, 41, 200],
+        ..fast_sim()
+    };
+    let sims = prints_exactly_the_file(sim, FlowControlMode::Windowed, 400).await;
+    assert!(sims.stats("sim").snapshot().resend_requests >= 2);
+}
+
+#[tokio::test]
+async fn an_m600_filament_change_with_a_long_busy_wait_does_not_time_out() {
+    let sim = SimConfig {
+        filament_change_auto_resume_ms: Some(4_000),
+        busy_interval_ms: 500,
+        ..fast_sim()
+    };
+    let mut p = sim_printer("sim", sim, FlowControlMode::Windowed);
+    p.serial.ok_timeout_s = 1;
+    let r = rig(vec![p]).await;
+    let gw = &r.running.gateway;
+    let mut text = gcode(100);
+    text.push_str("M600\nG1 X10 Y10 F3000\n");
+    let id = submit_text(gw, r.dir.path(), "m600", &text).await;
+    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    assert_eq!(job_commands(r.sims.device("sim").accepted_commands()), expected(&text));
+    assert_eq!(r.sims.stats("sim").snapshot().timeouts, 0, "busy: kept the M600 alive");
+    r.running.stop().await;
+}
+
+fn slow_sim() -> SimConfig {
+    // Each 1 mm move at F600 takes 100 ms of simulated time; 20x speed-up keeps it to 5 ms.
+    SimConfig {
+        speed_up: 20.0,
+        line_latency_ms: 1,
+        ..SimConfig::default()
+    }
+}
+
+fn slow_part(moves: usize) -> String {
+    let mut g = String::from("G28\nG90\n");
+    for i in 0..moves {
+        g.push_str(&format!("G1 X{} Y10 F600\n", 10 + (i % 2)));
+    }
+    g
+}
+
+#[tokio::test]
+async fn pause_and_resume_run_the_scripts_and_continue_at_the_exact_line() {
+    let mut p = sim_printer("sim", slow_sim(), FlowControlMode::Windowed);
+    p.serial.pause_script = vec!["M117 paused".into()];
+    p.serial.resume_script = vec!["M117 resumed".into()];
+    let r = rig(vec![p]).await;
+    let gw = &r.running.gateway;
+    let text = slow_part(600);
+    let id = submit_text(gw, r.dir.path(), "pause", &text).await;
+    wait_job(gw, id, "printing 5%", |s| s.progress().get() >= 5).await;
+    gw.pause(id).await.unwrap();
+    wait_job(gw, id, "paused", |s| matches!(s, JobStatus::Paused { .. })).await;
+    gw.resume(id).await.unwrap();
+    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+
+    let got = job_commands(r.sims.device("sim").accepted_commands());
+    let at = got.iter().position(|c| c == "M117 paused").expect("pause script ran");
+    assert_eq!(got[at + 1], "M117 resumed");
+    let mut without_scripts = got.clone();
+    without_scripts.drain(at..at + 2);
+    assert_eq!(without_scripts, expected(&text), "no line skipped or repeated across the pause");
+    r.running.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_stops_feeding_and_runs_the_cancel_script() {
+    let r = rig(vec![sim_printer("sim", slow_sim(), FlowControlMode::Windowed)]).await;
+    let gw = &r.running.gateway;
+    let text = slow_part(800);
+    let id = submit_text(gw, r.dir.path(), "cancel", &text).await;
+    wait_job(gw, id, "printing 5%", |s| s.progress().get() >= 5).await;
+    gw.cancel(id).await.unwrap();
+    wait_job(gw, id, "cancelled", |s| *s == JobStatus::Cancelled).await;
+    let got = job_commands(r.sims.device("sim").accepted_commands());
+    let script = ["M104 S0", "M140 S0", "M107", "M84"];
+    assert_eq!(&got[got.len() - 4..], script, "the cancel script ran last");
+    let printed = &got[..got.len() - 4];
+    assert!(printed.len() < expected(&text).len(), "feeding stopped");
+    assert_eq!(printed, &expected(&text)[..printed.len()]);
+    r.running.stop().await;
+}
+
+#[tokio::test]
+async fn a_temperature_above_the_cap_is_refused_and_fails_the_job() {
+    let mut p = sim_printer("sim", fast_sim(), FlowControlMode::Windowed);
+    p.safety.max_hotend_c = 250.0;
+    let r = rig(vec![p]).await;
+    let gw = &r.running.gateway;
+    let text = format!("{}M104 S300\n{}", gcode(20), gcode(20));
+    let id = submit_text(gw, r.dir.path(), "hot", &text).await;
+    let status = wait_job(gw, id, "failed", |s| matches!(s, JobStatus::Failed { .. })).await;
+    let error = status.error().unwrap();
+    assert!(error.contains("300") && error.contains("250"), "{error}");
+    let got = r.sims.device("sim").accepted_commands();
+    assert!(!got.iter().any(|c| c == "M104 S300"), "the refused line reached the printer");
+    assert_eq!(got.last().map(String::as_str), Some("M84"), "the cancel script turned things off");
+    r.running.stop().await;
+}
+
+#[tokio::test]
+async fn a_thermal_runaway_mid_print_fails_the_job_and_puts_the_printer_in_error() {
+    let sim = SimConfig {
+        thermal_runaway_at_line: Some(60),
+        ..slow_sim()
+    };
+    let r = rig(vec![sim_printer("sim", sim, FlowControlMode::Windowed)]).await;
+    let gw = &r.running.gateway;
+    let id = submit_text(gw, r.dir.path(), "runaway", &slow_part(300)).await;
+    let status = wait_job(gw, id, "failed", |s| matches!(s, JobStatus::Failed { .. })).await;
+    assert!(status.error().unwrap().contains("Thermal Runaway"), "{status:?}");
+    let printer = wait_status(gw.printers()[0].watch(), "error", |s| s.state.as_str() == "error").await;
+    assert!(matches!(printer.state, PrinterState::Error { .. }));
+    r.running.stop().await;
+}
+
+#[tokio::test]
+async fn unplugging_mid_print_interrupts_the_job_and_replugging_reconnects() {
+    let r = rig(vec![sim_printer("sim", slow_sim(), FlowControlMode::Windowed)]).await;
+    let gw = &r.running.gateway;
+    let first = submit_text(gw, r.dir.path(), "first", &slow_part(800)).await;
+    wait_job(gw, first, "printing 5%", |s| s.progress().get() >= 5).await;
+    let device = r.sims.device("sim");
+    device.unplug();
+    let status = wait_job(gw, first, "interrupted", |s| matches!(s, JobStatus::Interrupted { .. })).await;
+    assert!(status.error().unwrap().contains("serial"), "the cause is given: {status:?}");
+    wait_status(gw.printers()[0].watch(), "disconnected", |s| s.state.as_str() == "disconnected").await;
+
+    let second = submit_text(gw, r.dir.path(), "second", &gcode(50)).await;
+    device.replug().unwrap();
+    wait_status(gw.printers()[0].watch(), "awaiting bed clear", |s| {
+        matches!(s.state, PrinterState::AwaitingBedClear { .. })
+    })
+    .await;
+    gw.bed_cleared(&PrinterId("sim".into())).await.unwrap();
+    wait_job(gw, second, "completed", |s| *s == JobStatus::Completed).await;
+    r.running.stop().await;
+}
+
+#[tokio::test]
+async fn an_emergency_stop_kills_the_printer_at_once() {
+    let r = rig(vec![sim_printer("sim", slow_sim(), FlowControlMode::Windowed)]).await;
+    let gw = &r.running.gateway;
+    let id = submit_text(gw, r.dir.path(), "estop", &slow_part(800)).await;
+    wait_job(gw, id, "printing 5%", |s| s.progress().get() >= 5).await;
+    gw.emergency_stop(&PrinterId("sim".into())).await.unwrap();
+    let status = wait_job(gw, id, "failed", |s| matches!(s, JobStatus::Failed { .. })).await;
+    assert_eq!(status.error(), Some("emergency stop"));
+    let device = r.sims.device("sim");
+    wait_status(gw.printers()[0].watch(), "error", |s| s.state.as_str() == "error").await;
+    assert!(device.is_killed());
+    r.running.stop().await;
+}
