@@ -11,12 +11,14 @@
 //! for the real serial stack; this module does no I/O itself.
 
 mod config;
+pub mod device;
 mod exec;
 mod firmware;
 mod inject;
 mod input;
 mod line;
 mod motion;
+mod pty;
 mod record;
 mod replies;
 mod thermal;
@@ -27,6 +29,7 @@ mod words;
 mod tests;
 
 pub use config::{FirmwareFlavor, SimConfig, SimConfigError};
+pub use device::{SimDevice, SimDeviceError, WireCharge};
 pub use firmware::Firmware;
 pub use line::checksum;
 pub use motion::Position;
