@@ -41,7 +41,11 @@ pub fn config(state_dir: &Path) -> Config {
         printers: vec![PrinterConfig {
             id: PrinterId("demo-mk3s".into()),
             driver: DriverConfig::Simulated(simulator),
-            build_volume: BuildVolume { x_mm: 250.0, y_mm: 210.0, z_mm: 210.0 },
+            build_volume: BuildVolume {
+                x_mm: 250.0,
+                y_mm: 210.0,
+                z_mm: 210.0,
+            },
             auto_start: false,
             safety: SafetyPolicy::default(),
             serial: SerialOptions::default(),
@@ -77,7 +81,9 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
 
 async fn run_in(state_dir: &Path, shutdown: CancellationToken) -> anyhow::Result<()> {
     let config = config(state_dir);
-    let drivers = Arc::new(BuiltinDrivers { state_dir: state_dir.to_path_buf() });
+    let drivers = Arc::new(BuiltinDrivers {
+        state_dir: state_dir.to_path_buf(),
+    });
     let running = app::start(config, drivers, shutdown.clone()).await?;
     let gateway = running.gateway.clone();
     let mut events = gateway.store().subscribe();
@@ -98,8 +104,14 @@ async fn run_in(state_dir: &Path, shutdown: CancellationToken) -> anyhow::Result
             ..NewJob::default()
         })
         .await?;
-    println!("FluxPrint Gateway demo: one simulated printer (demo-mk3s), state in {}", state_dir.display());
-    println!("Queued job {} ({}); progress follows. Ctrl-C stops the demo.", job.id, job.file_name);
+    println!(
+        "FluxPrint Gateway demo: one simulated printer (demo-mk3s), state in {}",
+        state_dir.display()
+    );
+    println!(
+        "Queued job {} ({}); progress follows. Ctrl-C stops the demo.",
+        job.id, job.file_name
+    );
     drop(gateway);
     loop {
         tokio::select! {
@@ -125,7 +137,9 @@ fn print_event(kind: &EventKind) {
                 _ => println!("job {} {status}", job.id),
             }
         }
-        EventKind::PrinterState { printer, state } => println!("printer {printer}: {}", state.as_str()),
+        EventKind::PrinterState { printer, state } => {
+            println!("printer {printer}: {}", state.as_str())
+        }
         EventKind::JobQueued(_) | EventKind::QueueReordered { .. } => {}
     }
 }

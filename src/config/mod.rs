@@ -25,6 +25,7 @@ use config::{File, FileFormat, Map, Source, Value};
 pub use env::ENV_PREFIX;
 pub use error::{ConfigError, ConfigErrors, Problem};
 pub use secret::Secret;
+pub(crate) use types::leading_command;
 pub use types::{
     BAUD_RATES, BuildVolume, CloudConfig, CloudLink, Config, DEFAULT_BAUD,
     DEFAULT_BLOCKED_COMMANDS, DEFAULT_CANCEL_SCRIPT, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL,

@@ -33,16 +33,25 @@ impl DriverFactory for BuiltinDrivers {
         };
         match &printer.driver {
             DriverConfig::Serial { port, baud } => {
-                start_serial(port_settings(printer, port.clone(), *baud), shutdown, tasks).map_err(start_err)
+                start_serial(port_settings(printer, port.clone(), *baud), shutdown, tasks)
+                    .map_err(start_err)
             }
             DriverConfig::Simulated(sim) => {
-                let link_path = self.state_dir.join("sim").join(format!("{}.tty", printer.id));
-                std::fs::create_dir_all(link_path.parent().unwrap_or(Path::new("."))).map_err(start_err)?;
+                let link_path = self
+                    .state_dir
+                    .join("sim")
+                    .join(format!("{}.tty", printer.id));
+                std::fs::create_dir_all(link_path.parent().unwrap_or(Path::new(".")))
+                    .map_err(start_err)?;
                 let device = SimDevice::plug(sim.clone(), link_path.clone())
                     .map_err(|e| start_err(std::io::Error::other(e)))?;
                 let baud = 115_200;
-                let link = start_serial(port_settings(printer, link_path, baud), shutdown.clone(), tasks)
-                    .map_err(start_err)?;
+                let link = start_serial(
+                    port_settings(printer, link_path, baud),
+                    shutdown.clone(),
+                    tasks,
+                )
+                .map_err(start_err)?;
                 // The device lives as long as the gateway runs; unplugged on shutdown.
                 tasks.spawn(async move {
                     shutdown.cancelled().await;
@@ -88,7 +97,11 @@ pub fn port_settings(printer: &PrinterConfig, path: PathBuf, baud: u32) -> PortS
 }
 
 /// Starts the port thread; the task tracker waits for it to end at shutdown.
-pub fn start_serial(settings: PortSettings, shutdown: CancellationToken, tasks: &TaskTracker) -> std::io::Result<DriverLink> {
+pub fn start_serial(
+    settings: PortSettings,
+    shutdown: CancellationToken,
+    tasks: &TaskTracker,
+) -> std::io::Result<DriverLink> {
     let (link, end) = driver::link();
     let (done_tx, done_rx) = oneshot::channel::<()>();
     serial::spawn(settings, end, shutdown, done_tx)?;

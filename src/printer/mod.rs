@@ -3,8 +3,8 @@
 mod actor;
 pub mod builtin;
 pub mod driver;
-pub mod serial;
 mod handle;
+pub mod serial;
 pub mod sim;
 mod status;
 

@@ -15,10 +15,13 @@ use fluxprint_gateway::printer::sim::SimDevice;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// A simulated printer's device and its port thread's counters.
+type Plugged = (Arc<SimDevice>, Arc<SerialStats>);
+
 #[derive(Clone)]
 pub struct SimDrivers {
     dir: PathBuf,
-    devices: Arc<Mutex<HashMap<String, (Arc<SimDevice>, Arc<SerialStats>)>>>,
+    devices: Arc<Mutex<HashMap<String, Plugged>>>,
 }
 
 impl SimDrivers {
@@ -49,7 +52,9 @@ impl DriverFactory for SimDrivers {
             panic!("SimDrivers drives simulated printers only");
         };
         let path = self.dir.join(format!("{}.tty", printer.id));
-        let device = Arc::new(SimDevice::plug(sim.clone(), path.clone()).expect("plug the simulated printer"));
+        let device = Arc::new(
+            SimDevice::plug(sim.clone(), path.clone()).expect("plug the simulated printer"),
+        );
         let mut settings = port_settings(printer, path, 115_200);
         let stats = Arc::new(SerialStats::default());
         settings.stats = stats.clone();

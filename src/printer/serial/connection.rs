@@ -55,7 +55,10 @@ impl<'t> Connection<'t> {
             Err(reason) => {
                 if let Some(job) = self.job.take() {
                     let outcome = Outcome::Interrupted(reason.clone());
-                    self.thread.report(DriverReport::Finished { job: job.id, outcome });
+                    self.thread.report(DriverReport::Finished {
+                        job: job.id,
+                        outcome,
+                    });
                 }
                 reason
             }
@@ -74,7 +77,8 @@ impl<'t> Connection<'t> {
             self.poll_temperatures()?;
             let actions = self.session.tick(self.thread.now());
             self.perform(actions)?;
-            let n = read_some(self.port.as_mut(), &mut buf).map_err(|e| format!("serial I/O error: {e}"))?;
+            let n = read_some(self.port.as_mut(), &mut buf)
+                .map_err(|e| format!("serial I/O error: {e}"))?;
             self.received(&buf[..n])?;
         }
         Ok(())
@@ -83,14 +87,13 @@ impl<'t> Connection<'t> {
     fn received(&mut self, bytes: &[u8]) -> Result<(), Lost> {
         for &byte in bytes {
             match byte {
-                b'\n' | b'\r' => {
-                    if !self.pending.is_empty() {
-                        let line = String::from_utf8_lossy(&self.pending).into_owned();
-                        self.pending.clear();
-                        let actions = self.session.handle_line(&line, self.thread.now());
-                        self.perform(actions)?;
-                    }
+                b'\n' | b'\r' if !self.pending.is_empty() => {
+                    let line = String::from_utf8_lossy(&self.pending).into_owned();
+                    self.pending.clear();
+                    let actions = self.session.handle_line(&line, self.thread.now());
+                    self.perform(actions)?;
                 }
+                b'\n' | b'\r' => {}
                 _ if self.pending.len() < MAX_REPLY_BYTES => self.pending.push(byte),
                 _ => {}
             }
@@ -104,7 +107,8 @@ impl<'t> Connection<'t> {
         while let Some(action) = queue.pop_front() {
             match action {
                 Action::Write(bytes) => {
-                    write_all(self.port.as_mut(), &bytes).map_err(|e| format!("serial write failed: {e}"))?;
+                    write_all(self.port.as_mut(), &bytes)
+                        .map_err(|e| format!("serial write failed: {e}"))?;
                     self.thread.settings.stats.wrote(bytes.len());
                 }
                 Action::Event(event) => queue.extend(self.on_event(event)?),
@@ -119,7 +123,10 @@ impl<'t> Connection<'t> {
         let mut out = Vec::new();
         match event {
             SessionEvent::Connected => {
-                self.thread.settings.stats.flow(self.session.flow_control(), false);
+                self.thread
+                    .settings
+                    .stats
+                    .flow(self.session.flow_control(), false);
                 push_script(&mut self.session, &["M115".to_owned()], now, &mut out);
                 self.thread.report(DriverReport::Connected);
             }
@@ -161,13 +168,18 @@ impl<'t> Connection<'t> {
             SessionEvent::Fatal(e) => {
                 tracing::error!(%printer, error = %e.message, "printer halted");
                 self.job = None; // the actor fails the job on the fault
-                self.thread.report(DriverReport::Fault { message: e.message });
+                self.thread
+                    .report(DriverReport::Fault { message: e.message });
             }
             SessionEvent::ProtocolFailed(e) => return Err(format!("protocol failure: {e}")),
             SessionEvent::PrinterReset => {
                 if let Some(job) = self.job.take() {
-                    let outcome = Outcome::Interrupted("the printer restarted during the job".into());
-                    self.thread.report(DriverReport::Finished { job: job.id, outcome });
+                    let outcome =
+                        Outcome::Interrupted("the printer restarted during the job".into());
+                    self.thread.report(DriverReport::Finished {
+                        job: job.id,
+                        outcome,
+                    });
                 }
             }
             SessionEvent::Busy(_) | SessionEvent::Echo(_) | SessionEvent::HostAction(_) => {}
@@ -195,7 +207,10 @@ impl<'t> Connection<'t> {
                     }
                 };
                 if let Some(reason) = refused {
-                    self.thread.report(DriverReport::Finished { job, outcome: Outcome::Failed(reason) });
+                    self.thread.report(DriverReport::Finished {
+                        job,
+                        outcome: Outcome::Failed(reason),
+                    });
                 }
             }
             DriverCommand::Pause => self.job.iter_mut().for_each(ActiveJob::pause),
@@ -208,14 +223,23 @@ impl<'t> Connection<'t> {
             }
             DriverCommand::Cancel => {
                 if let Some(job) = &mut self.job {
-                    job.end(Outcome::Cancelled, &mut self.session, &scripts, now, &mut out);
+                    job.end(
+                        Outcome::Cancelled,
+                        &mut self.session,
+                        &scripts,
+                        now,
+                        &mut out,
+                    );
                 }
             }
             DriverCommand::EmergencyStop => {
                 out.extend(self.session.send_now("M112"));
                 if let Some(job) = self.job.take() {
                     let outcome = Outcome::Failed("emergency stop".into());
-                    self.thread.report(DriverReport::Finished { job: job.id, outcome });
+                    self.thread.report(DriverReport::Finished {
+                        job: job.id,
+                        outcome,
+                    });
                 }
             }
         }
@@ -228,14 +252,23 @@ impl<'t> Connection<'t> {
         };
         let mut out = Vec::new();
         let settings = &self.thread.settings;
-        let news = job.step(&mut self.session, &settings.safety, &settings.scripts, self.thread.now(), &mut out);
+        let news = job.step(
+            &mut self.session,
+            &settings.safety,
+            &settings.scripts,
+            self.thread.now(),
+            &mut out,
+        );
         let id = job.id;
         match news {
-            Some(JobNews::Progress(progress)) => self.thread.report(DriverReport::Progress { job: id, progress }),
+            Some(JobNews::Progress(progress)) => self
+                .thread
+                .report(DriverReport::Progress { job: id, progress }),
             Some(JobNews::Paused) => self.thread.report(DriverReport::Paused { job: id }),
             Some(JobNews::Finished(outcome)) => {
                 self.job = None;
-                self.thread.report(DriverReport::Finished { job: id, outcome });
+                self.thread
+                    .report(DriverReport::Finished { job: id, outcome });
             }
             None => {}
         }
@@ -254,7 +287,10 @@ impl<'t> Connection<'t> {
     }
 
     fn temperatures(&mut self, t: &protocol::Temperatures, now: u64) {
-        if self.last_temperatures.is_some_and(|at| now < at + TEMPERATURE_REPORT_MS) {
+        if self
+            .last_temperatures
+            .is_some_and(|at| now < at + TEMPERATURE_REPORT_MS)
+        {
             return;
         }
         self.last_temperatures = Some(now);

@@ -111,7 +111,7 @@ mod tests {
         }
         assert_eq!(job.progress().get(), 25, "nothing acked yet");
         job.acked(2);
-        assert_eq!(job.progress().get(), 76);
+        assert_eq!(job.progress().get(), 75);
         assert_eq!(job.next_line().unwrap(), None);
         assert!(!job.is_done());
         job.acked(3);

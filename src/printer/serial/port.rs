@@ -3,7 +3,7 @@
 //! to the printer actor through the driver channels. On unplug or I/O error it reports the
 //! cause, ends the running job `interrupted`, and reopens with backoff when the device returns.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -45,7 +45,13 @@ pub fn spawn(
     std::thread::Builder::new()
         .name(format!("serial-{}", settings.printer))
         .spawn(move || {
-            PortThread { settings, end, shutdown, epoch: Instant::now() }.run();
+            PortThread {
+                settings,
+                end,
+                shutdown,
+                epoch: Instant::now(),
+            }
+            .run();
             drop(done);
         })
         .map(drop)
@@ -76,7 +82,9 @@ impl PortThread {
             }
             if reason != last_reason {
                 tracing::warn!(printer = %self.settings.printer, %reason, "printer disconnected");
-                self.report(DriverReport::Disconnected { reason: reason.clone() });
+                self.report(DriverReport::Disconnected {
+                    reason: reason.clone(),
+                });
                 last_reason = reason;
             }
             self.wait_idle(backoff);
@@ -101,7 +109,9 @@ impl PortThread {
                     self.report(DriverReport::Finished { job, outcome });
                 }
             }
-            std::thread::sleep(Duration::from_millis(100).min(until.saturating_duration_since(Instant::now())));
+            std::thread::sleep(
+                Duration::from_millis(100).min(until.saturating_duration_since(Instant::now())),
+            );
         }
     }
 
@@ -122,9 +132,14 @@ impl PortThread {
 /// Reads what is there (up to the read timeout); `Ok(0)` means the timeout passed quietly.
 pub(super) fn read_some(port: &mut dyn SerialPort, buf: &mut [u8]) -> io::Result<usize> {
     match port.read(buf) {
-        Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the device hung up")),
+        Ok(0) => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the device hung up",
+        )),
         Ok(n) => Ok(n),
-        Err(e) if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock => {
+            Ok(0)
+        }
         Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
         Err(e) => Err(e),
     }

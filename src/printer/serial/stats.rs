@@ -57,7 +57,8 @@ impl SerialStats {
     }
 
     pub(super) fn flow(&self, flow: FlowControl, fell_back: bool) {
-        self.windowed.store(matches!(flow, FlowControl::Windowed { .. }), Relaxed);
+        self.windowed
+            .store(matches!(flow, FlowControl::Windowed { .. }), Relaxed);
         if fell_back {
             self.fallbacks.fetch_add(1, Relaxed);
         }

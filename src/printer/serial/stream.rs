@@ -55,10 +55,6 @@ impl ActiveJob {
         })
     }
 
-    pub fn is_paused(&self) -> bool {
-        matches!(self.phase, Phase::Paused | Phase::Pausing)
-    }
-
     pub fn pause(&mut self) {
         if matches!(self.phase, Phase::Running) {
             self.phase = Phase::Pausing;
@@ -66,7 +62,13 @@ impl ActiveJob {
     }
 
     /// Runs the resume script and continues at the exact next line.
-    pub fn resume(&mut self, session: &mut Session, scripts: &Scripts, now: u64, out: &mut Vec<Action>) -> bool {
+    pub fn resume(
+        &mut self,
+        session: &mut Session,
+        scripts: &Scripts,
+        now: u64,
+        out: &mut Vec<Action>,
+    ) -> bool {
         if !matches!(self.phase, Phase::Paused) {
             return false;
         }
@@ -76,7 +78,14 @@ impl ActiveJob {
     }
 
     /// Stops feeding and ends the job with `outcome` after the cancel script.
-    pub fn end(&mut self, outcome: Outcome, session: &mut Session, scripts: &Scripts, now: u64, out: &mut Vec<Action>) {
+    pub fn end(
+        &mut self,
+        outcome: Outcome,
+        session: &mut Session,
+        scripts: &Scripts,
+        now: u64,
+        out: &mut Vec<Action>,
+    ) {
         if matches!(self.phase, Phase::Ending(_)) {
             return;
         }
@@ -122,7 +131,13 @@ impl ActiveJob {
         }
     }
 
-    fn feed(&mut self, session: &mut Session, safety: &Safety, now: u64, out: &mut Vec<Action>) -> Result<(), String> {
+    fn feed(
+        &mut self,
+        session: &mut Session,
+        safety: &Safety,
+        now: u64,
+        out: &mut Vec<Action>,
+    ) -> Result<(), String> {
         while session.wants_more() {
             let line = match self.file.next_line() {
                 Ok(Some(line)) => line,
@@ -130,7 +145,9 @@ impl ActiveJob {
                 Err(e) => return Err(format!("reading the job file: {e}")),
             };
             let code = line.split(';').next().unwrap_or("").trim();
-            safety.check(code).map_err(|refusal| format!("refused: {refusal}"))?;
+            safety
+                .check(code)
+                .map_err(|refusal| format!("refused: {refusal}"))?;
             match session.push_line(line, now) {
                 Ok(pushed) => {
                     self.file.sent(pushed.line);
