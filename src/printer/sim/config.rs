@@ -37,8 +37,12 @@ pub struct SimConfig {
     pub advanced_ok: bool,
     /// Wire speed, for the I/O loop that carries bytes (see [`SimConfig::wire_time_ms`]).
     pub bytes_per_second: Option<u32>,
-    /// Time the firmware takes to parse and dispatch each command.
+    /// Time the firmware takes to parse and dispatch each command (one at a time).
     pub line_latency_ms: u64,
+    /// One-way latency of the link (USB polling, the firmware's serial loop): every byte
+    /// arrives this long after it was sent, in order. It is pipelined, so a host that keeps
+    /// several lines in flight hides it and one that waits for each `ok` pays it twice a line.
+    pub link_latency_ms: u64,
     /// Simulated physics runs this many times faster than real time (moves, heating, dwell).
     pub speed_up: f64,
     /// Hotend heating rate at real-time speed, °C per second (cooling runs at half of it).
@@ -87,6 +91,7 @@ impl Default for SimConfig {
             advanced_ok: false,
             bytes_per_second: None,
             line_latency_ms: 1,
+            link_latency_ms: 0,
             speed_up: 1.0,
             hotend_heat_rate_c_per_s: 2.0,
             bed_heat_rate_c_per_s: 0.5,

@@ -19,7 +19,6 @@
 //! host's write at once; a UART moves a byte every `1/bytes_per_second`, and the firmware's
 //! 128-byte receive buffer is sized for that.
 
-use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -296,70 +295,5 @@ fn remove_link(link_path: &Path) {
         Err(e) => {
             tracing::warn!(link = %link_path.display(), error = %e, "cannot remove the simulated printer's link")
         }
-    }
-}
-
-/// One direction of the emulated serial line. Bytes leave in bursts: byte `k` of a burst
-/// arrives `wire_time_ms(k)` after the burst began; a burst ends when the line goes idle.
-pub(super) struct Wire {
-    config: SimConfig,
-    queue: VecDeque<u8>,
-    burst_start: u64,
-    burst_sent: usize,
-    pub(super) charged_ms: u64,
-}
-
-impl Wire {
-    pub(super) fn new(config: SimConfig) -> Self {
-        Self {
-            config,
-            queue: VecDeque::new(),
-            burst_start: 0,
-            burst_sent: 0,
-            charged_ms: 0,
-        }
-    }
-
-    pub(super) fn push(&mut self, bytes: &[u8], now: u64) {
-        if bytes.is_empty() {
-            return;
-        }
-        if self.queue.is_empty() && self.arrival_of(self.burst_sent) <= now {
-            self.burst_start = now;
-            self.burst_sent = 0;
-        }
-        self.queue.extend(bytes);
-    }
-
-    /// The next group of bytes that have arrived by `now`, all with the same arrival time.
-    pub(super) fn take_arrived(&mut self, now: u64) -> Option<(u64, Vec<u8>)> {
-        let at = self.next_arrival().filter(|at| *at <= now)?;
-        let mut count = 1;
-        while count < self.queue.len() && self.arrival_of(self.burst_sent + count + 1) == at {
-            count += 1;
-        }
-        let charged_before = self.config.wire_time_ms(self.burst_sent);
-        self.burst_sent += count;
-        self.charged_ms += self.config.wire_time_ms(self.burst_sent) - charged_before;
-        Some((at, self.queue.drain(..count).collect()))
-    }
-
-    pub(super) fn next_arrival(&self) -> Option<u64> {
-        (!self.queue.is_empty()).then(|| self.arrival_of(self.burst_sent + 1))
-    }
-
-    fn arrival_of(&self, nth_byte: usize) -> u64 {
-        self.burst_start + self.config.wire_time_ms(nth_byte)
-    }
-
-    pub(super) fn backlog(&self) -> usize {
-        self.queue.len()
-    }
-
-    /// The far end went away: bytes on the line are lost, the line is idle.
-    pub(super) fn clear(&mut self) {
-        self.queue.clear();
-        self.burst_start = 0;
-        self.burst_sent = 0;
     }
 }

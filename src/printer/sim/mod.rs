@@ -23,6 +23,7 @@ mod record;
 mod replies;
 mod thermal;
 mod timers;
+mod wire;
 mod words;
 
 #[cfg(test)]

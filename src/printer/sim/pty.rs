@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use serialport::{ClearBuffer, SerialPort, TTYPort};
 
-use super::device::{Wire, WireCharge};
+use super::device::WireCharge;
 use super::firmware::Firmware;
+use super::wire::Wire;
 
 /// Longest blocking read while a host is attached, so requests wait at most this long.
 const MAX_WAIT: Duration = Duration::from_millis(50);
