@@ -52,7 +52,11 @@ fn main() {
         return sim_device(&args[2..]);
     }
     let only = args.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let want = |name: &str| only.as_deref().is_none_or(|o| o == name);
     if want("wire") {
         let s = scenario("wire", 11_520, 1, 0, FlowControlMode::Windowed);
@@ -60,22 +64,62 @@ fn main() {
         let bytes_per_line = run.bytes as f64 / run.lines as f64;
         let limit = f64::from(s.bytes_per_second) / bytes_per_line;
         let rate = run.lines as f64 / run.seconds;
-        println!("wire-bound (115200 baud = 11520 B/s, windowed): {rate:.1} lines/s; wire limit {limit:.1} lines/s at {bytes_per_line:.1} B/line as sent => {:.1} % of the wire", 100.0 * rate / limit);
-        println!("  gateway CPU {:.2} s over {:.1} s = {:.2} % of one core; peak RSS {:.1} MiB; resends {}", run.cpu_seconds, run.seconds, 100.0 * run.cpu_seconds / run.seconds, run.peak_rss_kib as f64 / 1024.0, run.resends);
+        println!(
+            "wire-bound (115200 baud = 11520 B/s, windowed): {rate:.1} lines/s; wire limit {limit:.1} lines/s at {bytes_per_line:.1} B/line as sent => {:.1} % of the wire",
+            100.0 * rate / limit
+        );
+        println!(
+            "  gateway CPU {:.2} s over {:.1} s = {:.2} % of one core; peak RSS {:.1} MiB; resends {}",
+            run.cpu_seconds,
+            run.seconds,
+            100.0 * run.cpu_seconds / run.seconds,
+            run.peak_rss_kib as f64 / 1024.0,
+            run.resends
+        );
     }
     for (name, line, link) in [("processing", 1, 0), ("link", 0, 1)] {
         if !want(name) {
             continue;
         }
-        let windowed = runtime.block_on(stream(&scenario(name, 0, line, link, FlowControlMode::Windowed)));
-        let ping_pong = runtime.block_on(stream(&scenario(name, 0, line, link, FlowControlMode::PingPong)));
-        let (w, p) = (windowed.lines as f64 / windowed.seconds, ping_pong.lines as f64 / ping_pong.seconds);
-        println!("{name} latency (line_latency_ms={line}, link_latency_ms={link}, no baud limit): windowed {w:.0} lines/s, ping-pong {p:.0} lines/s => {:.2}x", w / p);
+        let windowed = runtime.block_on(stream(&scenario(
+            name,
+            0,
+            line,
+            link,
+            FlowControlMode::Windowed,
+        )));
+        let ping_pong = runtime.block_on(stream(&scenario(
+            name,
+            0,
+            line,
+            link,
+            FlowControlMode::PingPong,
+        )));
+        let (w, p) = (
+            windowed.lines as f64 / windowed.seconds,
+            ping_pong.lines as f64 / ping_pong.seconds,
+        );
+        println!(
+            "{name} latency (line_latency_ms={line}, link_latency_ms={link}, no baud limit): windowed {w:.0} lines/s, ping-pong {p:.0} lines/s => {:.2}x",
+            w / p
+        );
     }
 }
 
-fn scenario(name: &'static str, bytes_per_second: u32, line_latency_ms: u64, link_latency_ms: u64, flow: FlowControlMode) -> Scenario {
-    Scenario { name, bytes_per_second, line_latency_ms, link_latency_ms, flow }
+fn scenario(
+    name: &'static str,
+    bytes_per_second: u32,
+    line_latency_ms: u64,
+    link_latency_ms: u64,
+    flow: FlowControlMode,
+) -> Scenario {
+    Scenario {
+        name,
+        bytes_per_second,
+        line_latency_ms,
+        link_latency_ms,
+        flow,
+    }
 }
 
 /// Child mode: plug a simulated printer at the given path and serve until stdin closes.
@@ -93,7 +137,11 @@ fn sim_device(args: &[String]) {
     println!("READY");
     std::io::stdout().flush().unwrap();
     let mut sink = String::new();
-    while std::io::stdin().read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {}
+    while std::io::stdin()
+        .read_line(&mut sink)
+        .map(|n| n > 0)
+        .unwrap_or(false)
+    {}
     device.stop();
 }
 
@@ -101,7 +149,11 @@ fn gcode(path: &Path) {
     let mut g = String::from("G28\nG90\nM83\n");
     for i in 0..SEGMENTS {
         let a = i as f64 * 0.01;
-        g.push_str(&format!("G1 X{:.3} Y{:.3} E0.0123\n", 100.0 + 40.0 * a.cos(), 100.0 + 40.0 * a.sin()));
+        g.push_str(&format!(
+            "G1 X{:.3} Y{:.3} E0.0123\n",
+            100.0 + 40.0 * a.cos(),
+            100.0 + 40.0 * a.sin()
+        ));
     }
     std::fs::write(path, g).unwrap();
 }
@@ -109,8 +161,15 @@ fn gcode(path: &Path) {
 struct Factory(Arc<SerialStats>);
 
 impl DriverFactory for Factory {
-    fn start(&self, printer: &PrinterConfig, shutdown: CancellationToken, tasks: &TaskTracker) -> Result<DriverLink, DriverError> {
-        let DriverConfig::Serial { port, baud } = &printer.driver else { unreachable!() };
+    fn start(
+        &self,
+        printer: &PrinterConfig,
+        shutdown: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> Result<DriverLink, DriverError> {
+        let DriverConfig::Serial { port, baud } = &printer.driver else {
+            unreachable!()
+        };
         let mut settings = port_settings(printer, port.clone(), *baud);
         settings.stats = self.0.clone();
         Ok(start_serial(settings, shutdown, tasks).unwrap())
@@ -122,7 +181,11 @@ async fn stream(s: &Scenario) -> Run {
     let link = dir.path().join("printer.tty");
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--sim-device", link.to_str().unwrap()])
-        .args([s.bytes_per_second.to_string(), s.line_latency_ms.to_string(), s.link_latency_ms.to_string()])
+        .args([
+            s.bytes_per_second.to_string(),
+            s.line_latency_ms.to_string(),
+            s.link_latency_ms.to_string(),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -135,26 +198,57 @@ async fn stream(s: &Scenario) -> Run {
     let stats = Arc::new(SerialStats::default());
     let printer = PrinterConfig {
         id: PrinterId("bench".into()),
-        driver: DriverConfig::Serial { port: link, baud: 115_200 },
-        build_volume: BuildVolume { x_mm: 250.0, y_mm: 210.0, z_mm: 210.0 },
+        driver: DriverConfig::Serial {
+            port: link,
+            baud: 115_200,
+        },
+        build_volume: BuildVolume {
+            x_mm: 250.0,
+            y_mm: 210.0,
+            z_mm: 210.0,
+        },
         auto_start: true,
         safety: SafetyPolicy::default(),
-        serial: SerialOptions { flow_control: s.flow, ..SerialOptions::default() },
+        serial: SerialOptions {
+            flow_control: s.flow,
+            ..SerialOptions::default()
+        },
     };
     let config = Config {
-        gateway: GatewayConfig { state_dir: dir.path().join("state"), ..GatewayConfig::with_id("gw-bench") },
+        gateway: GatewayConfig {
+            state_dir: dir.path().join("state"),
+            ..GatewayConfig::with_id("gw-bench")
+        },
         web: WebConfig::default(),
         cloud: CloudConfig::default(),
         printers: vec![printer],
     };
-    let running = app::start(config, Arc::new(Factory(stats.clone())), CancellationToken::new()).await.unwrap();
+    let running = app::start(
+        config,
+        Arc::new(Factory(stats.clone())),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let gw = running.gateway.clone();
     let size = std::fs::metadata(&file).unwrap().len();
-    let stored = gw.store().call(move |db| db.write(|w| w.add_file("part.gcode", &file, "", size))).await.unwrap();
+    let stored = gw
+        .store()
+        .call(move |db| db.write(|w| w.add_file("part.gcode", &file, "", size)))
+        .await
+        .unwrap();
     let cpu_before = cpu_seconds();
     let before = stats.snapshot();
     let start = Instant::now();
-    let id = gw.submit(NewJob { file_name: "part.gcode".into(), file: Some(stored.id), ..NewJob::default() }).await.unwrap().id;
+    let id = gw
+        .submit(NewJob {
+            file_name: "part.gcode".into(),
+            file: Some(stored.id),
+            ..NewJob::default()
+        })
+        .await
+        .unwrap()
+        .id;
     let mut peak_rss_kib = 0;
     loop {
         peak_rss_kib = peak_rss_kib.max(status_kib("VmRSS"));
@@ -183,7 +277,12 @@ async fn stream(s: &Scenario) -> Run {
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
     // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the ')'.
     let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
     ticks / 100.0

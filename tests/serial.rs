@@ -400,3 +400,43 @@ async fn an_emergency_stop_kills_the_printer_at_once() {
     assert!(device.is_killed());
     r.running.stop().await;
 }
+
+#[tokio::test]
+async fn a_board_that_resets_on_open_is_waited_for_and_one_that_does_not_still_connects() {
+    let avr = SimConfig {
+        reset_on_open: true,
+        boot_ms: 400,
+        ..fast_sim()
+    };
+    let native_usb = SimConfig {
+        reset_on_open: false,
+        ..fast_sim()
+    };
+    let r = rig(vec![
+        sim_printer("avr", avr, FlowControlMode::Windowed),
+        sim_printer("usb", native_usb, FlowControlMode::Windowed),
+    ])
+    .await;
+    let gw = &r.running.gateway;
+    let mut ids = Vec::new();
+    for (name, printer) in [("a", "avr"), ("b", "usb")] {
+        let text = gcode(100);
+        let mut new = job_with_file(gw, r.dir.path(), name).await;
+        std::fs::write(r.dir.path().join(format!("{name}.gcode")), &text).unwrap();
+        new.printer = Some(PrinterId(printer.into()));
+        ids.push((gw.submit(new).await.unwrap().id, printer, text));
+    }
+    for (id, printer, text) in ids {
+        wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+        assert_eq!(
+            job_commands(r.sims.device(printer).accepted_commands()),
+            expected(&text)
+        );
+        let stats = r.sims.stats(printer).snapshot();
+        assert_eq!(
+            stats.resend_requests, 0,
+            "{printer}: the handshake raced the boot: {stats:?}"
+        );
+    }
+    r.running.stop().await;
+}

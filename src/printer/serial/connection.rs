@@ -16,6 +16,10 @@ use crate::printer::driver::{DriverCommand, DriverReport, Outcome};
 const TEMPERATURE_POLL_MS: u64 = 2_000;
 /// At most one temperature report per second reaches the actor.
 const TEMPERATURE_REPORT_MS: u64 = 1_000;
+/// Longest wait for an AVR board's `start` after the port opens.
+const BOOT_WAIT_MS: u64 = 2_500;
+/// After `start`, boot lines count as over after this long without a byte.
+const BOOT_QUIET_MS: u64 = 150;
 /// Longest line kept from the firmware; longer garbage is cut (a noisy line must not grow
 /// memory without bound).
 const MAX_REPLY_BYTES: usize = 1024;
@@ -66,6 +70,7 @@ impl<'t> Connection<'t> {
     }
 
     fn serve(&mut self) -> Result<(), Lost> {
+        self.wait_for_boot()?;
         let actions = self.session.connect(self.thread.now());
         self.perform(actions)?;
         let mut buf = [0u8; 512];
@@ -82,6 +87,41 @@ impl<'t> Connection<'t> {
             self.received(&buf[..n])?;
         }
         Ok(())
+    }
+
+    /// AVR boards reset when the port opens and print `start` after their bootloader; a
+    /// handshake sent before that is lost or, worse, answered twice. Wait (bounded) for
+    /// `start` and the boot lines after it to go quiet; a board that does not reset (native
+    /// USB) stays silent, and the handshake goes out when the bound passes.
+    fn wait_for_boot(&mut self) -> Result<(), Lost> {
+        let opened = self.thread.now();
+        let mut started = false;
+        let mut last_heard = opened;
+        let mut buf = [0u8; 256];
+        loop {
+            let now = self.thread.now();
+            let quiet = now.saturating_sub(last_heard) >= BOOT_QUIET_MS;
+            if (started && quiet)
+                || now.saturating_sub(opened) >= BOOT_WAIT_MS
+                || self.thread.shutdown.is_cancelled()
+            {
+                self.pending.clear();
+                return Ok(());
+            }
+            let n = read_some(self.port.as_mut(), &mut buf)
+                .map_err(|e| format!("serial I/O error: {e}"))?;
+            if n > 0 {
+                last_heard = self.thread.now();
+            }
+            for &byte in &buf[..n] {
+                if byte == b'\n' || byte == b'\r' {
+                    started |= self.pending.trim_ascii() == b"start";
+                    self.pending.clear();
+                } else if self.pending.len() < MAX_REPLY_BYTES {
+                    self.pending.push(byte);
+                }
+            }
+        }
     }
 
     fn received(&mut self, bytes: &[u8]) -> Result<(), Lost> {

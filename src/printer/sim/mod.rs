@@ -7,8 +7,9 @@
 //! drops overflow, a 4-slot command queue, line numbers and checksums with `Resend:`,
 //! `busy:` keepalives, blocking heat-ups, a filament change waiting for the user, and
 //! injectable faults (corrupted lines, thermal runaway, MAXTEMP). Tests read back what it
-//! accepted with [`Firmware::accepted_commands`]. A thin loop runs it behind a pseudo-terminal
-//! for the real serial stack; this module does no I/O itself.
+//! accepted with [`Firmware::accepted_commands`]. The firmware itself does no I/O:
+//! [`SimDevice`] runs it on a thread of its own behind a pseudo-terminal (`pty`), paced by
+//! the emulated wire (`wire`), so the gateway's real serial stack talks to it by path.
 
 mod config;
 pub mod device;
