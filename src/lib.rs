@@ -68,3 +68,5 @@ fn notify_or_log(result: Result<(), notify::NotifyError>) {
     }
 }
 pub mod demo;
+pub mod web;
+pub mod wire;

@@ -74,71 +74,77 @@ pub fn status_from_columns(
 
 /// Decodes a row selected with `JOB_COLUMNS`. The outer error is SQLite's, the inner ours.
 pub fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Job, StoreError>> {
-    let status: String = row.get(5)?;
-    let stage: Option<String> = row.get(6)?;
-    let progress: i64 = row.get(7)?;
-    let error: Option<String> = row.get(8)?;
-    let model_size: Option<String> = row.get(15)?;
-    let source: String = row.get(13)?;
-    let position: Option<i64> = row.get(14)?;
-    let times: [Option<String>; 4] = [row.get(18)?, row.get(19)?, row.get(20)?, row.get(21)?];
-    let id = JobId(row.get(0)?);
-    let fixed = (
-        row.get::<_, Option<String>>(1)?,
-        row.get::<_, Option<String>>(2)?,
-        row.get::<_, String>(3)?,
-        row.get::<_, Option<i64>>(4)?,
-        row.get::<_, Option<String>>(9)?,
-        row.get::<_, Option<String>>(10)?,
-        row.get::<_, Option<String>>(11)?,
-        row.get::<_, Option<String>>(12)?,
-        row.get::<_, Option<i64>>(16)?,
-        row.get::<_, Option<f64>>(17)?,
-    );
-    Ok((|| {
-        let (
-            cloud_job_id,
-            project_id,
-            file_name,
-            file_id,
-            printer,
-            material,
-            quality,
-            settings,
-            est_time,
-            est_cost,
-        ) = fixed;
-        let [queued_at, started_at, completed_at, updated_at] = times;
+    let raw = RawJob {
+        id: JobId(row.get(0)?),
+        status: row.get(5)?,
+        stage: row.get(6)?,
+        progress: row.get(7)?,
+        error: row.get(8)?,
+        model_size: row.get(15)?,
+        source: row.get(13)?,
+        position: row.get(14)?,
+        estimated_time: row.get(16)?,
+        times: [row.get(18)?, row.get(19)?, row.get(20)?, row.get(21)?],
+    };
+    let job = Job {
+        id: raw.id,
+        cloud_job_id: row.get(1)?,
+        project_id: row.get(2)?,
+        file_name: row.get(3)?,
+        file: row.get::<_, Option<i64>>(4)?.map(FileId),
+        status: JobStatus::Cancelled, // replaced by `decode`
+        printer: row.get::<_, Option<String>>(9)?.map(PrinterId),
+        material: row.get(10)?,
+        quality: row.get(11)?,
+        print_settings: row.get(12)?,
+        source: JobSource::parse(&raw.source),
+        position: raw.position.unwrap_or(raw.id.0),
+        model_size_mm: raw
+            .model_size
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok()),
+        estimated_time_s: raw.estimated_time.and_then(|t| u64::try_from(t).ok()),
+        estimated_cost: row.get(17)?,
+        queued_at: OffsetDateTime::UNIX_EPOCH,
+        started_at: None,
+        completed_at: None,
+        updated_at: OffsetDateTime::UNIX_EPOCH,
+    };
+    Ok(raw.decode(job))
+}
+
+/// The columns of a job row that need more than a plain read.
+struct RawJob {
+    id: JobId,
+    status: String,
+    stage: Option<String>,
+    progress: i64,
+    error: Option<String>,
+    model_size: Option<String>,
+    source: String,
+    position: Option<i64>,
+    estimated_time: Option<i64>,
+    /// queued_at, started_at, completed_at, updated_at
+    times: [Option<String>; 4],
+}
+
+impl RawJob {
+    /// Fills in the status and times of `job`, or says which stored value is unreadable.
+    fn decode(self, job: Job) -> Result<Job, StoreError> {
+        let progress = self.progress.clamp(0, 100) as u8;
+        let status =
+            status_from_columns(&self.status, self.stage.as_deref(), progress, self.error)?;
+        let [queued_at, started_at, completed_at, updated_at] = self.times;
         let queued_at = parse_time(queued_at.as_deref().unwrap_or_default())?;
         Ok(Job {
-            id,
-            cloud_job_id,
-            project_id,
-            file_name,
-            file: file_id.map(FileId),
-            status: status_from_columns(
-                &status,
-                stage.as_deref(),
-                progress.clamp(0, 100) as u8,
-                error,
-            )?,
-            printer: printer.map(PrinterId),
-            material,
-            quality,
-            print_settings: settings,
-            source: JobSource::parse(&source),
-            position: position.unwrap_or(id.0),
-            model_size_mm: model_size
-                .as_deref()
-                .and_then(|s| serde_json::from_str(s).ok()),
-            estimated_time_s: est_time.and_then(|t| u64::try_from(t).ok()),
-            estimated_cost: est_cost,
+            status,
             queued_at,
             started_at: parse_opt_time(started_at)?,
             completed_at: parse_opt_time(completed_at)?,
             updated_at: parse_opt_time(updated_at)?.unwrap_or(queued_at),
+            ..job
         })
-    })())
+    }
 }
 
 #[derive(Serialize, Deserialize)]

@@ -1,0 +1,273 @@
+//! The JSON both doors speak: jobs, printers and events as the LAN API, the WebSocket and
+//! the cloud link send them. Domain types convert into these at the edge; nothing inside the
+//! gateway depends on a field name here. The shapes are contracts (DESIGN.md, docs/).
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::domain::{JobStatus, PrinterState, Temperature, Temperatures};
+use crate::events::{Event, EventKind, JobRef};
+use crate::jobs::Job;
+use crate::printer::PrinterStatus;
+
+/// The wire version of every envelope.
+pub const VERSION: u32 = 1;
+
+pub fn time(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339)
+        .expect("every UTC time formats as RFC 3339")
+}
+
+/// A job, as `GET /api/jobs/{id}` and `job.submit`'s reply carry it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobJson {
+    pub id: i64,
+    pub cloud_job_id: Option<String>,
+    pub project_id: Option<String>,
+    pub file_name: String,
+    pub status: &'static str,
+    /// `fetching`, `slicing` or `ready` while queued.
+    pub stage: Option<&'static str>,
+    pub progress: u8,
+    pub error: Option<String>,
+    pub printer: Option<String>,
+    pub material: Option<String>,
+    pub quality: Option<String>,
+    pub source: &'static str,
+    pub position: i64,
+    /// Whole seconds.
+    pub estimated_time: Option<u64>,
+    pub estimated_cost: Option<f64>,
+    pub queued_at: String,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub updated_at: String,
+}
+
+fn stage(status: &JobStatus) -> Option<&'static str> {
+    match status {
+        JobStatus::Queued(stage) => Some(stage.as_str()),
+        _ => None,
+    }
+}
+
+impl From<&Job> for JobJson {
+    fn from(job: &Job) -> JobJson {
+        JobJson {
+            id: job.id.0,
+            cloud_job_id: job.cloud_job_id.clone(),
+            project_id: job.project_id.clone(),
+            file_name: job.file_name.clone(),
+            status: job.status.as_str(),
+            stage: stage(&job.status),
+            progress: job.status.progress().get(),
+            error: job.status.error().map(str::to_owned),
+            printer: job.printer.as_ref().map(ToString::to_string),
+            material: job.material.clone(),
+            quality: job.quality.clone(),
+            source: job.source.as_str(),
+            position: job.position,
+            estimated_time: job.estimated_time_s,
+            estimated_cost: job.estimated_cost,
+            queued_at: time(job.queued_at),
+            started_at: job.started_at.map(time),
+            completed_at: job.completed_at.map(time),
+            updated_at: time(job.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct TemperatureJson {
+    pub actual: f64,
+    pub target: Option<f64>,
+}
+
+impl From<&Temperature> for TemperatureJson {
+    fn from(t: &Temperature) -> TemperatureJson {
+        TemperatureJson {
+            actual: (t.actual_c * 10.0).round() / 10.0,
+            target: t.target_c.map(|c| (c * 10.0).round() / 10.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TemperaturesJson {
+    pub hotends: Vec<TemperatureJson>,
+    pub bed: Option<TemperatureJson>,
+}
+
+impl From<&Temperatures> for TemperaturesJson {
+    fn from(t: &Temperatures) -> TemperaturesJson {
+        TemperaturesJson {
+            hotends: t.hotends.iter().map(TemperatureJson::from).collect(),
+            bed: t.bed.as_ref().map(TemperatureJson::from),
+        }
+    }
+}
+
+/// A printer's live status.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PrinterJson {
+    pub id: String,
+    /// `disconnected`, `idle`, `printing`, `paused`, `awaiting-bed-clear`, `error`.
+    pub state: &'static str,
+    /// Why it is disconnected or in error.
+    pub detail: Option<String>,
+    /// The job on the printer, or the last job while awaiting bed clear.
+    pub job: Option<i64>,
+    pub progress: Option<u8>,
+    pub temperatures: TemperaturesJson,
+}
+
+impl From<&PrinterStatus> for PrinterJson {
+    fn from(s: &PrinterStatus) -> PrinterJson {
+        let (detail, job) = state_parts(&s.state);
+        PrinterJson {
+            id: s.id.to_string(),
+            state: s.state.as_str(),
+            detail,
+            job,
+            progress: s.current.map(|c| c.progress.get()),
+            temperatures: TemperaturesJson::from(&s.temperatures),
+        }
+    }
+}
+
+fn state_parts(state: &PrinterState) -> (Option<String>, Option<i64>) {
+    match state {
+        PrinterState::Disconnected { reason } => (Some(reason.clone()), None),
+        PrinterState::Error { message } => (Some(message.clone()), None),
+        PrinterState::AwaitingBedClear { last_job } => (None, last_job.map(|j| j.0)),
+        other => (None, other.job().map(|j| j.0)),
+    }
+}
+
+/// An event envelope: `{"v":1,"seq":N,"at":"…","type":"…", …fields}`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EventJson {
+    pub v: u32,
+    pub seq: u64,
+    pub at: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// The fields each event type adds to the envelope.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum EventBody {
+    Job {
+        job_id: String,
+        gateway_job: i64,
+        project_id: Option<String>,
+        printer: Option<String>,
+        file_name: String,
+        status: &'static str,
+        stage: Option<&'static str>,
+        progress: u8,
+        error: Option<String>,
+    },
+    Queue {
+        printer: Option<String>,
+        order: Vec<i64>,
+    },
+    Printer {
+        printer: String,
+        state: &'static str,
+        detail: Option<String>,
+        job: Option<i64>,
+    },
+}
+
+impl From<&Event> for EventJson {
+    fn from(event: &Event) -> EventJson {
+        let body = match &event.kind {
+            EventKind::JobQueued(job) | EventKind::JobStatus(job) => job_body(job),
+            EventKind::QueueReordered { printer, order } => EventBody::Queue {
+                printer: printer.as_ref().map(ToString::to_string),
+                order: order.iter().map(|j| j.0).collect(),
+            },
+            EventKind::PrinterState { printer, state } => {
+                let (detail, job) = state_parts(state);
+                EventBody::Printer {
+                    printer: printer.to_string(),
+                    state: state.as_str(),
+                    detail,
+                    job,
+                }
+            }
+        };
+        EventJson {
+            v: VERSION,
+            seq: event.seq,
+            at: time(event.at),
+            kind: event.kind.type_name(),
+            body,
+        }
+    }
+}
+
+/// A job event names the job by the cloud's id when the cloud submitted it, else by the
+/// gateway's number; `gateway_job` always carries the gateway's number.
+fn job_body(job: &JobRef) -> EventBody {
+    EventBody::Job {
+        job_id: job
+            .cloud_job_id
+            .clone()
+            .unwrap_or_else(|| job.id.0.to_string()),
+        gateway_job: job.id.0,
+        project_id: job.project_id.clone(),
+        printer: job.printer.as_ref().map(ToString::to_string),
+        file_name: job.file_name.clone(),
+        status: job.status.as_str(),
+        stage: stage(&job.status),
+        progress: job.status.progress().get(),
+        error: job.status.error().map(str::to_owned),
+    }
+}
+
+/// `{"error":{"code","message"}}` (LAN) and the `error` of a cloud reply.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ErrorJson {
+    pub code: String,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{JobId, Percent, PrinterId};
+
+    #[test]
+    fn a_status_update_event_has_the_contract_fields() {
+        let event = Event {
+            seq: 7,
+            at: OffsetDateTime::UNIX_EPOCH,
+            kind: EventKind::JobStatus(JobRef {
+                id: JobId(42),
+                cloud_job_id: Some("c-42".into()),
+                project_id: Some("p-1".into()),
+                printer: Some(PrinterId("mk3s".into())),
+                file_name: "part.gcode".into(),
+                status: JobStatus::Printing {
+                    progress: Percent::new(5),
+                },
+            }),
+        };
+        let json = serde_json::to_value(EventJson::from(&event)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "v": 1, "seq": 7, "at": "1970-01-01T00:00:00Z", "type": "print:status-update",
+                "job_id": "c-42", "gateway_job": 42, "project_id": "p-1", "printer": "mk3s",
+                "file_name": "part.gcode", "status": "printing", "stage": null, "progress": 5,
+                "error": null
+            })
+        );
+    }
+}
