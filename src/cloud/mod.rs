@@ -2,4 +2,5 @@
 //!
 //! So far only `tls`: the rustls client settings the MQTT connection uses.
 
+pub mod fetch;
 pub mod tls;
