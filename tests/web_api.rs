@@ -80,8 +80,8 @@ async fn an_upload_queues_a_job_and_stores_the_file_under_its_hash_and_a_safe_na
     assert_eq!(job["quality"], "0.2mm");
     assert_eq!(job["source"], "lan");
     let stored = format!("{}-part.gcode", sha256_prefix(&data));
-    assert_eq!(lan.stored_files(), [stored.clone()]);
-    assert_eq!(std::fs::read(lan.files_dir().join(stored)).unwrap(), data);
+    assert_eq!(std::fs::read(lan.files_dir().join(&stored)).unwrap(), data);
+    assert_eq!(lan.stored_files(), [stored]);
     let again = lan.get_json(&format!("/api/jobs/{}", job["id"])).await;
     assert_eq!(again["id"], job["id"]);
     let status = lan.get_json("/api/status").await;
