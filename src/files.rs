@@ -1,156 +1,168 @@
-//! What kind of file a job file is (by extension **and** content) and how its name is made
-//! safe to store. Uploads (LAN) and downloads (cloud) both check files here, so both doors
-//! accept and refuse the same files.
+//! What a job file may be, judged by its name's extension **and** its content, and the safe
+//! name it is stored under. Uploads (LAN) and downloads (cloud) both check files here, so
+//! both doors accept and refuse the same files.
+//!
+//! Accepted: G-code text (`.gcode`, `.gco`, `.g`: printable text in the first KiB), binary
+//! G-code (`.bgcode`, magic `GCDE`), STL (binary: an 84-byte header whose triangle count
+//! matches the size; ASCII: starts with `solid`) and 3MF (a zip, `PK\x03\x04`). The name a
+//! person gave is kept for display only; the stored name has no separators, no `..`, no
+//! control or odd characters, and at most 100 characters with the extension kept.
 
-use std::path::Path;
+/// How many leading bytes the content checks look at.
+pub const HEAD_BYTES: usize = 1024;
+/// The longest stored name (before the hash prefix).
+pub const MAX_NAME_CHARS: usize = 100;
 
-/// The kinds of file the gateway accepts.
+const ACCEPTED: &str =
+    "accepted are G-code (.gcode, .gco, .g), binary G-code (.bgcode), STL (.stl) and 3MF (.3mf)";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
-    /// Plain-text G-code (`.gcode`, `.gco`, `.g`).
-    Gcode,
-    /// Prusa binary G-code (`.bgcode`, magic `GCDE`).
+    GcodeText,
     BinaryGcode,
-    /// A mesh (`.stl`, binary or ASCII).
     Stl,
-    /// A 3MF project (`.3mf`, a zip file).
     ThreeMf,
 }
 
-impl FileKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FileKind::Gcode => "gcode",
-            FileKind::BinaryGcode => "bgcode",
-            FileKind::Stl => "stl",
-            FileKind::ThreeMf => "3mf",
-        }
-    }
-
-    /// Whether a printer can take the file as it is (models need slicing first).
-    pub fn is_gcode(self) -> bool {
-        matches!(self, FileKind::Gcode | FileKind::BinaryGcode)
-    }
-}
-
-/// Why a file was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KindError {
-    #[error(
-        "unsupported file type {extension:?}: the gateway accepts G-code (.gcode, .gco, .g), binary G-code (.bgcode), STL (.stl) and 3MF (.3mf)"
-    )]
-    Extension { extension: String },
-    #[error("the file is named .{extension} but its content is not {expected}")]
-    Content {
-        extension: String,
-        expected: &'static str,
-    },
+pub enum FileTypeError {
+    #[error("unsupported file type {name:?}: {}", ACCEPTED)]
+    NotAccepted { name: String },
+    #[error("{name:?} does not look like {what}: {}", ACCEPTED)]
+    Mismatch { name: String, what: &'static str },
+    #[error("the uploaded file {name:?} is empty")]
+    Empty { name: String },
 }
 
-/// How many leading bytes `detect` wants to see (fewer is fine for short files).
-pub const SNIFF_BYTES: usize = 1024;
-
-/// The kind of a file named `name` whose content starts with `head` (up to `SNIFF_BYTES`),
-/// `total` bytes long. Extension and content must agree.
-pub fn detect(name: &str, head: &[u8], total: u64) -> Result<FileKind, KindError> {
-    let extension = Path::new(name)
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let (kind, expected) = match extension.as_str() {
-        "gcode" | "gco" | "g" => (FileKind::Gcode, "G-code text"),
-        "bgcode" => (FileKind::BinaryGcode, "binary G-code"),
-        "stl" => (FileKind::Stl, "an STL mesh"),
-        "3mf" => (FileKind::ThreeMf, "a 3MF (zip) archive"),
-        _ => return Err(KindError::Extension { extension }),
-    };
-    let content_ok = match kind {
-        FileKind::Gcode => is_text(head),
-        FileKind::BinaryGcode => head.starts_with(b"GCDE"),
-        FileKind::Stl => is_ascii_stl(head) || is_binary_stl(head, total),
-        FileKind::ThreeMf => head.starts_with(b"PK\x03\x04"),
-    };
-    if content_ok {
-        Ok(kind)
-    } else {
-        Err(KindError::Content {
-            extension,
-            expected,
-        })
-    }
-}
-
-/// G-code is printable ASCII/UTF-8 text: no NULs and almost no control bytes.
-fn is_text(head: &[u8]) -> bool {
-    if head.contains(&0) {
-        return false;
-    }
-    let text = match std::str::from_utf8(head) {
-        Ok(t) => t,
-        // The sniffed window may cut a multi-byte character at its end.
-        Err(e) if e.error_len().is_none() => {
-            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or("")
+impl FileKind {
+    /// The kind a (sanitised) file name claims by its extension.
+    pub fn from_name(name: &str) -> Result<FileKind, FileTypeError> {
+        let ext = name
+            .rsplit_once('.')
+            .map(|(_, ext)| ext.to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("gcode" | "gco" | "g") => Ok(FileKind::GcodeText),
+            Some("bgcode") => Ok(FileKind::BinaryGcode),
+            Some("stl") => Ok(FileKind::Stl),
+            Some("3mf") => Ok(FileKind::ThreeMf),
+            _ => Err(FileTypeError::NotAccepted {
+                name: name.to_owned(),
+            }),
         }
-        Err(_) => return false,
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            FileKind::GcodeText => "G-code text",
+            FileKind::BinaryGcode => "binary G-code",
+            FileKind::Stl => "an STL model",
+            FileKind::ThreeMf => "a 3MF package",
+        }
+    }
+
+    /// Checks the first bytes, as soon as `HEAD_BYTES` arrived (or the file ended), so a
+    /// wrong file is refused before it is stored. STL needs the size too: see `check_complete`.
+    pub fn check_head(self, name: &str, head: &[u8]) -> Result<(), FileTypeError> {
+        let fits = match self {
+            FileKind::GcodeText => is_text(head),
+            FileKind::BinaryGcode => head.starts_with(b"GCDE"),
+            FileKind::ThreeMf => head.starts_with(b"PK\x03\x04"),
+            FileKind::Stl => true,
+        };
+        self.verdict(fits, name)
+    }
+
+    /// The final check with the whole size known.
+    pub fn check_complete(self, name: &str, head: &[u8], size: u64) -> Result<(), FileTypeError> {
+        if size == 0 {
+            return Err(FileTypeError::Empty {
+                name: name.to_owned(),
+            });
+        }
+        match self {
+            FileKind::Stl => self.verdict(is_binary_stl(head, size) || is_ascii_stl(head), name),
+            _ => self.check_head(name, head),
+        }
+    }
+
+    fn verdict(self, fits: bool, name: &str) -> Result<(), FileTypeError> {
+        if fits {
+            Ok(())
+        } else {
+            Err(FileTypeError::Mismatch {
+                name: name.to_owned(),
+                what: self.description(),
+            })
+        }
+    }
+}
+
+/// Printable text: valid UTF-8 (a character cut at the end of the head is fine) without
+/// control characters other than tab, CR and LF.
+fn is_text(head: &[u8]) -> bool {
+    let utf8 = match std::str::from_utf8(head) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
     };
-    let control = text
-        .chars()
-        .filter(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        .count();
-    control * 100 <= text.len().max(1)
+    let printable = |b: &u8| (*b >= 0x20 && *b != 0x7f) || matches!(*b, b'\t' | b'\n' | b'\r');
+    utf8 && !head.is_empty() && head.iter().all(printable)
 }
 
-fn is_ascii_stl(head: &[u8]) -> bool {
-    let start = head
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(head.len());
-    head[start..].starts_with(b"solid") && is_text(head)
-}
-
-/// 80-byte header, a little-endian triangle count, 50 bytes per triangle.
-fn is_binary_stl(head: &[u8], total: u64) -> bool {
+/// 80-byte header, little-endian triangle count, 50 bytes per triangle.
+fn is_binary_stl(head: &[u8], size: u64) -> bool {
     let Some(count) = head.get(80..84) else {
         return false;
     };
-    let triangles = u32::from_le_bytes([count[0], count[1], count[2], count[3]]);
-    total == 84 + 50 * u64::from(triangles)
+    let count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]);
+    84 + 50 * u64::from(count) == size
 }
 
-/// The longest stored file name (the display name is kept separately, untouched).
-pub const MAX_NAME_CHARS: usize = 100;
+fn is_ascii_stl(head: &[u8]) -> bool {
+    let start = head.iter().position(|b| !b.is_ascii_whitespace());
+    start.is_some_and(|i| head[i..].starts_with(b"solid")) && is_text(head)
+}
 
-/// A name safe to use as a file name: no path separators or `..`, no control characters,
-/// at most `MAX_NAME_CHARS` characters with the extension kept; never empty.
-pub fn sanitise_name(name: &str) -> String {
-    // Whatever came before the last separator is a path the sender had no business sending.
-    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = base
+/// The name a file is stored under, from the name a person gave it.
+pub fn sanitise(display_name: &str) -> String {
+    let base = display_name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut name: String = base
         .chars()
         .map(|c| {
-            if c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
-                '_'
-            } else {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
                 c
+            } else {
+                '_'
             }
         })
         .collect();
-    let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
-    let cleaned = if cleaned.is_empty() {
-        "file".to_owned()
-    } else {
-        cleaned
-    };
-    if cleaned.chars().count() <= MAX_NAME_CHARS {
-        return cleaned;
+    while name.contains("..") {
+        name = name.replace("..", ".");
     }
-    let (stem, extension) = match cleaned.rsplit_once('.') {
-        Some((stem, ext)) if ext.chars().count() <= 10 => (stem, format!(".{ext}")),
-        _ => (cleaned.as_str(), String::new()),
-    };
-    let keep = MAX_NAME_CHARS - extension.chars().count();
-    format!("{}{extension}", stem.chars().take(keep).collect::<String>())
+    let name = name.trim_start_matches('.');
+    let name = if name.is_empty() { "upload" } else { name };
+    truncate_keeping_extension(name)
+}
+
+/// Only ASCII is left by now, so byte positions are character positions.
+fn truncate_keeping_extension(name: &str) -> String {
+    if name.len() <= MAX_NAME_CHARS {
+        return name.to_owned();
+    }
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if ext.len() < 16 => {
+            let keep = MAX_NAME_CHARS - ext.len() - 1;
+            format!("{}.{ext}", &stem[..keep.min(stem.len())])
+        }
+        _ => name[..MAX_NAME_CHARS].to_owned(),
+    }
+}
+
+/// The kind of a whole file named `name`, `size` bytes long, whose content starts with
+/// `head` (up to `HEAD_BYTES`): extension and content must agree.
+pub fn detect(name: &str, head: &[u8], size: u64) -> Result<FileKind, FileTypeError> {
+    let kind = FileKind::from_name(name)?;
+    kind.check_complete(name, head, size)?;
+    Ok(kind)
 }
 
 #[cfg(test)]
@@ -158,55 +170,86 @@ mod tests {
     use super::*;
 
     #[test]
-    fn extension_and_content_must_agree() {
-        assert_eq!(detect("a.gcode", b"G28\nG1 X1\n", 10), Ok(FileKind::Gcode));
-        assert_eq!(detect("A.GCO", b"; x\n", 4), Ok(FileKind::Gcode));
-        assert_eq!(
-            detect("a.bgcode", b"GCDE\x01\x00", 6),
-            Ok(FileKind::BinaryGcode)
-        );
-        assert_eq!(detect("a.3mf", b"PK\x03\x04rest", 8), Ok(FileKind::ThreeMf));
-        assert_eq!(
-            detect("a.stl", b"solid cube\nfacet normal 0 0 1\n", 30),
-            Ok(FileKind::Stl)
-        );
-        let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR";
-        assert!(matches!(
-            detect("a.gcode", png, 16),
-            Err(KindError::Content { .. })
-        ));
-        assert!(matches!(
-            detect("a.exe", b"MZ", 2),
-            Err(KindError::Extension { .. })
-        ));
-        assert!(matches!(
-            detect("noext", b"G28", 3),
-            Err(KindError::Extension { .. })
-        ));
+    fn names_lose_their_directories_dots_and_control_characters() {
+        assert_eq!(sanitise("../../etc/passwd.gcode"), "passwd.gcode");
+        assert_eq!(sanitise("a/b.gcode"), "b.gcode");
+        assert_eq!(sanitise("C:\\Users\\me\\part.gcode"), "part.gcode");
+        assert_eq!(sanitise("bad\nname\u{7}.gcode"), "bad_name_.gcode");
+        assert_eq!(sanitise("two..dots.gcode"), "two.dots.gcode");
+        assert_eq!(sanitise(".hidden.gcode"), "hidden.gcode");
+        assert_eq!(sanitise(".."), "upload");
+        assert_eq!(sanitise("Türmchen v2.gcode"), "T_rmchen_v2.gcode");
     }
 
     #[test]
-    fn a_binary_stl_is_recognised_by_its_triangle_count() {
-        let mut stl = vec![0u8; 80];
-        stl.extend_from_slice(&2u32.to_le_bytes());
-        stl.extend(std::iter::repeat_n(0u8, 100));
-        assert_eq!(detect("m.stl", &stl, stl.len() as u64), Ok(FileKind::Stl));
-        assert!(detect("m.stl", &stl, stl.len() as u64 + 1).is_err());
-    }
-
-    #[test]
-    fn names_lose_their_path_and_control_characters_but_keep_the_extension() {
-        assert_eq!(sanitise_name("../../etc/passwd.gcode"), "passwd.gcode");
-        assert_eq!(sanitise_name("a\\b\\c.gcode"), "c.gcode");
-        assert_eq!(
-            sanitise_name("bad\u{0}\u{1b}[31mname.gcode"),
-            "bad__[31mname.gcode"
-        );
-        assert_eq!(sanitise_name(".."), "file");
-        assert_eq!(sanitise_name(""), "file");
+    fn long_names_are_cut_to_100_characters_keeping_the_extension() {
         let long = format!("{}.gcode", "x".repeat(300));
-        let safe = sanitise_name(&long);
-        assert_eq!(safe.chars().count(), MAX_NAME_CHARS);
-        assert!(safe.ends_with(".gcode"));
+        let name = sanitise(&long);
+        assert_eq!(name.len(), MAX_NAME_CHARS);
+        assert!(name.ends_with(".gcode"), "{name}");
+    }
+
+    #[test]
+    fn the_extension_decides_the_claimed_kind() {
+        assert_eq!(FileKind::from_name("a.GCODE"), Ok(FileKind::GcodeText));
+        assert_eq!(FileKind::from_name("a.g"), Ok(FileKind::GcodeText));
+        assert_eq!(FileKind::from_name("a.bgcode"), Ok(FileKind::BinaryGcode));
+        assert_eq!(FileKind::from_name("a.gcode.3mf"), Ok(FileKind::ThreeMf));
+        let e = FileKind::from_name("setup.exe").unwrap_err();
+        assert!(e.to_string().contains(".gcode, .gco, .g"), "{e}");
+        assert!(FileKind::from_name("noextension").is_err());
+    }
+
+    #[test]
+    fn content_must_match_the_extension() {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        assert!(FileKind::GcodeText.check_head("x.gcode", png).is_err());
+        assert!(
+            FileKind::GcodeText
+                .check_head("x.gcode", b"; hi\nG28\n")
+                .is_ok()
+        );
+        assert!(
+            FileKind::BinaryGcode
+                .check_head("x.bgcode", b"GCDE\x01")
+                .is_ok()
+        );
+        assert!(
+            FileKind::BinaryGcode
+                .check_head("x.bgcode", b"G28\n")
+                .is_err()
+        );
+        assert!(
+            FileKind::ThreeMf
+                .check_head("x.3mf", b"PK\x03\x04rest")
+                .is_ok()
+        );
+        assert!(FileKind::ThreeMf.check_head("x.3mf", b"solid").is_err());
+    }
+
+    #[test]
+    fn stl_is_binary_with_a_consistent_count_or_ascii_solid() {
+        let mut binary = vec![0u8; 84 + 50 * 2];
+        binary[80] = 2;
+        let size = binary.len() as u64;
+        assert!(FileKind::Stl.check_complete("m.stl", &binary, size).is_ok());
+        assert!(
+            FileKind::Stl
+                .check_complete("m.stl", &binary, size + 1)
+                .is_err()
+        );
+        // A binary header may itself start with "solid"; the count still decides.
+        binary[..5].copy_from_slice(b"solid");
+        assert!(FileKind::Stl.check_complete("m.stl", &binary, size).is_ok());
+        let ascii = b"solid cube\n facet normal 0 0 1\n";
+        let ok = FileKind::Stl.check_complete("m.stl", ascii, ascii.len() as u64);
+        assert!(ok.is_ok());
+        assert!(FileKind::Stl.check_complete("m.stl", b"hello", 5).is_err());
+    }
+
+    #[test]
+    fn an_empty_file_is_refused_whatever_its_name() {
+        let e = FileKind::GcodeText.check_complete("x.gcode", b"", 0);
+        assert!(matches!(e, Err(FileTypeError::Empty { .. })));
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use fluxprint_gateway::cloud::fetch::{FetchError, Fetched, Fetcher, FileSpec, MAX_REDIRECTS};
 use fluxprint_gateway::config::DownloadsConfig;
-use fluxprint_gateway::files::{FileKind, KindError};
+use fluxprint_gateway::files::{FileKind, FileTypeError};
 use rustls::CertificateError;
 use tokio::net::TcpListener;
 use url::Url;
@@ -75,7 +75,7 @@ async fn a_good_gcode_file_arrives_with_its_hash_size_and_kind() {
 
     assert_eq!(fetched.sha256, sha256_hex(&gcode()));
     assert_eq!(fetched.size, gcode().len() as u64);
-    assert_eq!(fetched.kind, FileKind::Gcode);
+    assert_eq!(fetched.kind, FileKind::GcodeText);
     assert_eq!(fetched.path.parent(), Some(dest.path()));
     assert!(fetched.path.to_str().unwrap().ends_with("-benchy.gcode"));
     assert_eq!(std::fs::read(&fetched.path).unwrap(), gcode());
@@ -327,12 +327,12 @@ async fn content_that_is_not_gcode_under_a_gcode_name_is_refused_like_an_upload(
     let error = fetch(&config(&pki), &spec, dest.path()).await.unwrap_err();
 
     assert!(
-        matches!(error, FetchError::Kind(KindError::Content { .. })),
+        matches!(error, FetchError::Kind(FileTypeError::Mismatch { .. })),
         "{error}"
     );
-    assert_eq!(
-        error.to_string(),
-        "the file is named .gcode but its content is not G-code text"
+    assert!(
+        error.to_string().contains("does not look like G-code text"),
+        "{error}"
     );
     assert!(entries(dest.path()).is_empty());
 }
@@ -348,7 +348,7 @@ async fn an_unsupported_file_name_is_refused_before_any_request() {
     let error = fetch(&config(&pki), &spec, dest.path()).await.unwrap_err();
 
     assert!(
-        matches!(error, FetchError::Kind(KindError::Extension { .. })),
+        matches!(error, FetchError::Kind(FileTypeError::NotAccepted { .. })),
         "{error}"
     );
     assert!(server.requests().is_empty());

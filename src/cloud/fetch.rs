@@ -22,7 +22,7 @@ use self::body::{Bound, Partial, Received};
 use self::error::shown;
 use self::policy::UrlPolicy;
 use crate::config::DownloadsConfig;
-use crate::files::{self, FileKind, KindError};
+use crate::files::{self, FileKind, FileTypeError};
 
 pub use self::client::{CONNECT_TIMEOUT, IDLE_TIMEOUT};
 pub use self::error::FetchError;
@@ -110,7 +110,7 @@ impl Fetcher {
         self.check_announced("the job", spec.size)?;
         // `detect` judges the extension before the content, so an empty head refuses
         // unsupported names without downloading anything.
-        if let Err(error @ KindError::Extension { .. }) = files::detect(&spec.name, &[], 0) {
+        if let Err(error @ FileTypeError::NotAccepted { .. }) = FileKind::from_name(&spec.name) {
             return Err(error.into());
         }
         self.policy.check(&spec.url)?;
@@ -239,7 +239,7 @@ fn verify(spec: &FileSpec, expected: &str, received: &Received) -> Result<FileKi
 /// `<first 12 hex digits of the hash>-<sanitised name>`: distinct files never share a name,
 /// and the person's file name stays recognisable.
 fn final_name(sha256: &str, name: &str) -> String {
-    format!("{}-{}", &sha256[..12], files::sanitise_name(name))
+    format!("{}-{}", &sha256[..12], files::sanitise(name))
 }
 
 /// How long a body of `length` bytes may take to arrive.

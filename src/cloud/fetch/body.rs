@@ -13,7 +13,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use url::Url;
 
 use super::error::FetchError;
-use crate::files::SNIFF_BYTES;
+use crate::files::HEAD_BYTES;
 
 /// Write buffer: fewer, larger writes to the SD card.
 const WRITE_BUFFER: usize = 64 * 1024;
@@ -113,7 +113,7 @@ pub(super) async fn receive(
     bound: Bound,
 ) -> Result<Received, FetchError> {
     let mut hasher = Sha256::new();
-    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    let mut head = Vec::with_capacity(HEAD_BYTES);
     let mut size = 0u64;
     while let Some(chunk) = response
         .chunk()
@@ -125,7 +125,7 @@ pub(super) async fn receive(
             return Err(past(bound));
         }
         hasher.update(&chunk);
-        let room = SNIFF_BYTES - head.len();
+        let room = HEAD_BYTES - head.len();
         head.extend_from_slice(&chunk[..room.min(chunk.len())]);
         partial.write(&chunk).await?;
     }

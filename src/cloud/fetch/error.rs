@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use reqwest::StatusCode;
 use rustls_pki_types::pem;
 
-use crate::files::KindError;
+use crate::files::FileTypeError;
 
 /// Why a fetch failed.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +97,7 @@ pub enum FetchError {
     #[error("SHA-256 mismatch: the job expects {expected}, the downloaded file has {actual}")]
     HashMismatch { expected: String, actual: String },
     #[error(transparent)]
-    Kind(#[from] KindError),
+    Kind(#[from] FileTypeError),
     #[error("cannot write the download to {path}")]
     File {
         path: PathBuf,

@@ -10,9 +10,9 @@
 use std::path::{Path, PathBuf};
 
 use super::error::ApiError;
-use super::filetype::FileKind;
 use super::upload::{FileGuard, ReceivedFile};
 use crate::domain::PrinterId;
+use crate::files::FileKind;
 use crate::gateway::{CommandError, Gateway};
 use crate::jobs::{FileId, Job, JobSource, JobStore, NewJob, StoreError, StoredFile, Transition};
 use crate::web::WebState;

@@ -8,7 +8,6 @@
 
 pub mod auth;
 pub mod error;
-pub mod filetype;
 pub mod headers;
 pub mod intake;
 pub mod jobs;

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::error::ApiError;
-use super::filetype::{FileKind, FileTypeError, HEAD_BYTES, sanitise};
+use crate::files::{FileKind, FileTypeError, HEAD_BYTES, sanitise};
 
 /// Prefix and suffix of temporary upload files (leftovers are removed at start-up).
 pub const TEMP_PREFIX: &str = ".upload-";
