@@ -5,6 +5,7 @@
 //! everyone (every task holds a child of that token), wait with a deadline (a task tracker);
 //! then the store thread closes the database, also within a deadline.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Driver(#[from] DriverError),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebStartError),
 }
 
 /// A started gateway.
@@ -36,6 +39,7 @@ pub struct Running {
     tasks: TaskTracker,
     shutdown: CancellationToken,
     store_thread: StoreThread,
+    web_addr: SocketAddr,
 }
 
 /// Starts the gateway; returns once every printer actor runs.
@@ -45,6 +49,7 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<Running, StartError> {
     let (store, store_thread) = JobStore::open(&config.gateway.state_dir)?;
+    let web = crate::web::prepare(&config).await?;
     let recovered = store.call(|db| db.recover_after_restart()).await?;
     for job in &recovered {
         tracing::warn!(job = %job.id, printer = ?job.printer.as_ref().map(|p| p.as_str()),
@@ -65,17 +70,25 @@ pub async fn start(
         state_dir = %config.gateway.state_dir.display(),
         "gateway started"
     );
+    let gateway = Gateway::new(store, printers);
+    let web_addr = web.launch(gateway.clone(), &config, &tasks, shutdown.child_token());
     Ok(Running {
-        gateway: Gateway::new(store, printers),
+        gateway,
         tasks,
         shutdown,
         store_thread,
+        web_addr,
     })
 }
 
 impl Running {
     pub fn tasks(&self) -> &TaskTracker {
         &self.tasks
+    }
+
+    /// Where the LAN page and API listen (the real port when `web.listen` asked for port 0).
+    pub fn web_addr(&self) -> SocketAddr {
+        self.web_addr
     }
 
     pub fn shutdown_token(&self) -> &CancellationToken {
@@ -100,6 +113,7 @@ impl Running {
             tasks,
             shutdown,
             store_thread,
+            ..
         } = self;
         shutdown.cancel();
         tasks.close();

@@ -68,5 +68,6 @@ fn notify_or_log(result: Result<(), notify::NotifyError>) {
     }
 }
 pub mod demo;
+pub mod files;
 pub mod web;
 pub mod wire;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use fluxprint_gateway::cloud::tls;
 use fluxprint_gateway::config::{self, Config};
 use fluxprint_gateway::platform::{logging, ports, signals};
+use fluxprint_gateway::web;
 use tokio_util::sync::CancellationToken;
 
 /// Exit code for a config that cannot be used (also for a bad command line, as clap does).
@@ -41,6 +42,13 @@ enum Command {
     Ports,
     /// Try the gateway: one simulated printer, no cloud, a temporary state directory.
     Demo,
+    /// Print the LAN API key (web.api_key, or the one generated into the state directory,
+    /// generating it now if the gateway has not started yet).
+    ApiKey {
+        /// The config file.
+        #[arg(long, default_value = "/etc/fluxprint/gateway.toml")]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,6 +56,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run { config } => run(&config),
         Command::Demo => demo(),
+        Command::ApiKey { config } => api_key(&config),
         Command::CheckConfig { file } => match load(&file) {
             Ok(config) => {
                 let cloud = if config.cloud.enabled {
@@ -89,6 +98,20 @@ fn run(path: &Path) -> ExitCode {
         return ExitCode::from(EXIT_CONFIG);
     }
     until_signal(|shutdown| fluxprint_gateway::run(config, shutdown))
+}
+
+fn api_key(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    match web::load_or_generate_api_key(&config.gateway.state_dir, config.web.api_key.as_ref()) {
+        Ok(key) => {
+            println!("{}", key.expose());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
 }
 
 fn demo() -> ExitCode {

@@ -1,5 +1,7 @@
 //! The link to the FluxPrint cloud over MQTT with mutual TLS.
 //!
-//! So far only `tls`: the rustls client settings the MQTT connection uses.
+//! - `tls`: the rustls client settings (ring provider, the operator's CA only, client cert).
+//! - `fetch`: downloads of job files named by URL in `job.submit` (HTTPS, size cap, SHA-256).
 
+pub mod fetch;
 pub mod tls;

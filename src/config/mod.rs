@@ -30,9 +30,10 @@ pub use types::{
     BAUD_RATES, BuildVolume, CloudConfig, CloudLink, Config, DEFAULT_BAUD,
     DEFAULT_BLOCKED_COMMANDS, DEFAULT_CANCEL_SCRIPT, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL,
     DEFAULT_MAX_BED_C, DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_MAX_HOTEND_C, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_OK_TIMEOUT_S, DEFAULT_RX_BUFFER_BYTES, DEFAULT_STATE_DIR, DownloadsConfig,
-    DriverConfig, FlowControlMode, GatewayConfig, MAX_IN_FLIGHT_RANGE, OK_TIMEOUT_S_RANGE,
-    PrinterConfig, RX_BUFFER_BYTES_RANGE, SafetyPolicy, SerialOptions, WebConfig,
+    DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_OK_TIMEOUT_S, DEFAULT_RATE_LIMIT_PER_MINUTE,
+    DEFAULT_RX_BUFFER_BYTES, DEFAULT_STATE_DIR, DownloadsConfig, DriverConfig, FlowControlMode,
+    GatewayConfig, MAX_IN_FLIGHT_RANGE, OK_TIMEOUT_S_RANGE, PrinterConfig, RX_BUFFER_BYTES_RANGE,
+    SafetyPolicy, SerialOptions, WebConfig,
 };
 
 /// Loads `path` with overrides from this process's `FLUXPRINT_…` environment variables.

@@ -44,6 +44,8 @@ pub(crate) struct RawWeb {
     pub listen: Option<String>,
     pub api_key: Option<String>,
     pub public_status: Option<bool>,
+    pub max_upload_bytes: Option<u64>,
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

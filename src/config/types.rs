@@ -20,6 +20,10 @@ pub const DEFAULT_LOG_LEVEL: &str = "info";
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080);
 /// The largest job file the gateway downloads unless configured: 100 MB.
 pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 104_857_600;
+/// The largest LAN upload unless configured: 100 MB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 104_857_600;
+/// Control and upload requests per minute per client unless configured.
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 10;
 /// Serial speed unless configured; what Prusa and most Marlin boards use.
 pub const DEFAULT_BAUD: u32 = 115_200;
 /// Serial speeds a printer board can be configured with.
@@ -64,6 +68,10 @@ pub struct WebConfig {
     pub api_key: Option<Secret>,
     /// Whether the read-only page and status are open without the key.
     pub public_status: bool,
+    /// The largest file an upload may carry.
+    pub max_upload_bytes: u64,
+    /// Control and upload requests per minute per client address; 0 turns the limit off.
+    pub rate_limit_per_minute: u32,
 }
 
 impl Default for WebConfig {
@@ -72,6 +80,8 @@ impl Default for WebConfig {
             listen: DEFAULT_LISTEN,
             api_key: None,
             public_status: true,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
         }
     }
 }

@@ -14,8 +14,8 @@ use super::printers::printers;
 use super::raw::{RawCloud, RawConfig, RawDownloads, RawGateway, RawWeb};
 use super::{
     CloudConfig, CloudLink, Config, ConfigError, ConfigErrors, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL,
-    DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_STATE_DIR, DownloadsConfig, GatewayConfig, Problem, Secret,
-    WebConfig,
+    DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_RATE_LIMIT_PER_MINUTE,
+    DEFAULT_STATE_DIR, DownloadsConfig, GatewayConfig, Problem, Secret, WebConfig,
 };
 
 /// Collects problems while validation goes on.
@@ -78,10 +78,23 @@ fn web(raw: RawWeb, problems: &mut Problems) -> Option<WebConfig> {
         Some(key) => problems.check("web.api_key", secret(key)).map(Some),
         None => Some(None),
     };
+    let max_upload_bytes = raw.max_upload_bytes.unwrap_or(DEFAULT_MAX_UPLOAD_BYTES);
+    let max_upload_bytes = problems.check(
+        "web.max_upload_bytes",
+        if max_upload_bytes == 0 {
+            Err(Problem::Zero)
+        } else {
+            Ok(max_upload_bytes)
+        },
+    );
     Some(WebConfig {
         listen: listen?,
         api_key: api_key?,
         public_status: raw.public_status.unwrap_or(true),
+        max_upload_bytes: max_upload_bytes?,
+        rate_limit_per_minute: raw
+            .rate_limit_per_minute
+            .unwrap_or(DEFAULT_RATE_LIMIT_PER_MINUTE),
     })
 }
 

@@ -4,7 +4,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::db::{Db, Writer, find_job};
+use super::db::{Db, Writer};
 use super::lifecycle::{self, Transition};
 use super::rows::{self, JOB_COLUMNS};
 use super::{Job, JobFilter, JobSource, NewJob, StoreError};
@@ -93,6 +93,18 @@ impl Writer<'_> {
         let job = self.job(id)?;
         self.emit(EventKind::JobStatus(job.to_ref()))?;
         Ok(job)
+    }
+
+    /// The job, if it is still queued (else `NotQueued`: a printer took it, or it ended).
+    pub fn queued_job(&self, id: JobId) -> Result<Job, StoreError> {
+        let job = self.job(id)?;
+        match job.status {
+            JobStatus::Queued(_) => Ok(job),
+            ref status => Err(StoreError::NotQueued {
+                job: id,
+                status: status.as_str(),
+            }),
+        }
     }
 
     pub fn set_printer(&mut self, id: JobId, printer: &PrinterId) -> Result<(), StoreError> {
@@ -196,13 +208,7 @@ impl Db {
     /// relative order and their slots relative to other printers' queues.
     pub fn move_job(&mut self, id: JobId, index: usize) -> Result<Vec<JobId>, StoreError> {
         self.write(|w| {
-            let job = w.job(id)?;
-            if !matches!(job.status, JobStatus::Queued(_)) {
-                return Err(StoreError::NotQueued {
-                    job: id,
-                    status: job.status.as_str(),
-                });
-            }
+            let job = w.queued_job(id)?;
             let queue = w.queue_of(job.printer.as_ref())?;
             let slots: Vec<i64> = queue.iter().map(|(_, pos)| *pos).collect();
             let mut order: Vec<JobId> = queue
@@ -286,20 +292,10 @@ impl Db {
         })
     }
 
-    pub fn job_exists(&self, id: JobId) -> Result<bool, StoreError> {
-        Ok(find_job(self.conn(), id)?.is_some())
-    }
-
     /// Cancels a job only while it is still queued.
     pub fn cancel_queued(&mut self, id: JobId) -> Result<Job, StoreError> {
         self.write(|w| {
-            let job = w.job(id)?;
-            if !matches!(job.status, JobStatus::Queued(_)) {
-                return Err(StoreError::NotQueued {
-                    job: id,
-                    status: job.status.as_str(),
-                });
-            }
+            w.queued_job(id)?;
             w.transition(id, Transition::Cancel)
         })
     }

@@ -86,6 +86,7 @@ pub fn config(state_dir: &Path, printers: Vec<PrinterConfig>) -> Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             api_key: None,
             public_status: false,
+            ..WebConfig::default()
         },
         cloud: CloudConfig {
             enabled: false,

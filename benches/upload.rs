@@ -1,0 +1,184 @@
+//! Upload benchmark: one 100 MB G-code file through `POST /api/jobs` over loopback, into a
+//! gateway started with `app::start`. Reports throughput and the process's resident memory
+//! before and at its peak during the upload (sampled every 5 ms): the upload streams to disk,
+//! so the peak should stay near the starting figure, not grow by 100 MB.
+//!
+//! The client generates the body on the fly (no 100 MB buffer on this side either). Files go
+//! under Cargo's target tmp directory, which is on disk (a tmpfs would hide the writes in RAM).
+//!
+//! Run: `cargo bench --bench upload` (needs a quiet machine for meaningful numbers).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+
+use fluxprint_gateway::config::{
+    BuildVolume, CloudConfig, Config, DriverConfig, GatewayConfig, PrinterConfig, Secret, WebConfig,
+};
+use fluxprint_gateway::domain::PrinterId;
+use fluxprint_gateway::printer::driver::{self, DriverEnd, DriverError, DriverFactory, DriverLink};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const FILE_BYTES: u64 = 100 * 1024 * 1024;
+const CHUNK_BYTES: usize = 64 * 1024;
+const KEY: &str = "bench-key";
+const BOUNDARY: &str = "------------------------benchboundary0001";
+
+/// Printers whose driver ends are held and never answered: jobs stay queued.
+#[derive(Default)]
+struct HeldDrivers(Mutex<Vec<DriverEnd>>);
+
+impl DriverFactory for HeldDrivers {
+    fn start(
+        &self,
+        _printer: &PrinterConfig,
+        _shutdown: CancellationToken,
+        _tasks: &TaskTracker,
+    ) -> Result<DriverLink, DriverError> {
+        let (link, end) = driver::link();
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(end);
+        Ok(link)
+    }
+}
+
+fn config(state_dir: &std::path::Path) -> Config {
+    Config {
+        gateway: GatewayConfig {
+            state_dir: state_dir.to_path_buf(),
+            ..GatewayConfig::with_id("gw-bench")
+        },
+        web: WebConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            api_key: Some(Secret::new(KEY)),
+            public_status: false,
+            max_upload_bytes: 2 * FILE_BYTES,
+            rate_limit_per_minute: 0,
+        },
+        cloud: CloudConfig::default(),
+        printers: vec![PrinterConfig {
+            id: PrinterId("bench".into()),
+            driver: DriverConfig::Simulated(Default::default()),
+            build_volume: BuildVolume {
+                x_mm: 250.0,
+                y_mm: 210.0,
+                z_mm: 210.0,
+            },
+            auto_start: false,
+            safety: Default::default(),
+            serial: Default::default(),
+        }],
+    }
+}
+
+/// Resident set size of this process, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// 64 KiB of G-code lines, the same every time.
+fn gcode_chunk() -> Bytes {
+    let mut text = String::with_capacity(CHUNK_BYTES);
+    let mut i = 0u32;
+    while text.len() < CHUNK_BYTES - 40 {
+        text.push_str(&format!(
+            "G1 X{}.{} Y{} E0.0421 F1800\n",
+            i % 220,
+            i % 10,
+            i % 200
+        ));
+        i += 1;
+    }
+    while text.len() < CHUNK_BYTES {
+        text.push('\n');
+    }
+    Bytes::from(text)
+}
+
+/// The multipart body as a stream: head, the file in chunks, tail.
+fn body() -> reqwest::Body {
+    let head = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.gcode\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    let tail = format!("\r\n--{BOUNDARY}--\r\n");
+    let chunk = gcode_chunk();
+    let chunks = FILE_BYTES / CHUNK_BYTES as u64;
+    let parts = std::iter::once(Bytes::from(head))
+        .chain((0..chunks).map(move |_| chunk.clone()))
+        .chain(std::iter::once(Bytes::from(tail)))
+        .map(Ok::<_, std::io::Error>);
+    reqwest::Body::wrap_stream(futures_util::stream::iter(parts))
+}
+
+fn sample_peak(stop: Arc<AtomicBool>, peak: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            peak.fetch_max(rss_kib(), Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    })
+}
+
+async fn run() {
+    fluxprint_gateway::cloud::tls::install_crypto_provider();
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let drivers = Arc::new(HeldDrivers::default());
+    let running =
+        fluxprint_gateway::app::start(config(dir.path()), drivers, CancellationToken::new())
+            .await
+            .expect("gateway starts");
+    let url = format!("http://{}/api/jobs", running.web_addr());
+    let client = reqwest::Client::new();
+    let before = rss_kib();
+    let peak = Arc::new(AtomicU64::new(before));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample_peak(stop.clone(), peak.clone());
+    let started = Instant::now();
+    let response = client
+        .post(&url)
+        .header("X-Api-Key", KEY)
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(body())
+        .send()
+        .await
+        .expect("upload");
+    let status = response.status();
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    sampler.join().expect("sampler");
+    assert_eq!(status, 201, "{}", response.text().await.unwrap_or_default());
+    let mb = FILE_BYTES as f64 / 1_000_000.0;
+    let peak = peak.load(Ordering::Relaxed);
+    println!(
+        "upload: {mb:.1} MB in {:.2} s = {:.1} MB/s",
+        elapsed.as_secs_f64(),
+        mb / elapsed.as_secs_f64()
+    );
+    println!(
+        "rss: before {:.1} MiB, peak during upload {:.1} MiB (+{:.1} MiB)",
+        before as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        peak.saturating_sub(before) as f64 / 1024.0
+    );
+    running.stop().await;
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}

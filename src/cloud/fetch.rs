@@ -1,0 +1,269 @@
+//! Fetching a job's file from the URL in a cloud `job.submit`: HTTPS only (plain HTTP for
+//! listed hosts), optional host allow-list on every redirect hop, a size cap enforced before
+//! and while streaming, timeouts, retries with backoff for transient trouble, and the same
+//! checks as LAN uploads (SHA-256 from the job, file kind by name and content).
+//!
+//! The caller shows the job as `fetching` while `Fetcher::fetch` runs; an `Err` carries a
+//! reason worth showing to a person. The body streams to a partial file in the destination
+//! directory that is renamed into place only after every check passed, and removed otherwise.
+
+mod body;
+mod client;
+mod error;
+mod policy;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use url::Url;
+
+use self::body::{Bound, Partial, Received};
+use self::error::shown;
+use self::policy::UrlPolicy;
+use crate::config::DownloadsConfig;
+use crate::files::{self, FileKind, KindError};
+
+pub use self::client::{CONNECT_TIMEOUT, IDLE_TIMEOUT};
+pub use self::error::FetchError;
+pub use self::policy::MAX_REDIRECTS;
+
+/// Attempts per fetch when the trouble is transient (network, 5xx, 429).
+pub const ATTEMPTS: u32 = 3;
+/// Wait before the second attempt; doubled before each further one.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The slowest transfer rate tolerated, in bytes per second: a body gets
+/// `TRANSFER_GRACE + length / MIN_RATE` to arrive. It stops a server trickling bytes just
+/// fast enough to dodge the idle timeout, while a slow but honest link still gets through.
+const MIN_RATE: u64 = 16 * 1024;
+const TRANSFER_GRACE: Duration = Duration::from_secs(60);
+
+/// The file named in a `job.submit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpec {
+    /// The display name; its extension decides the expected kind.
+    pub name: String,
+    pub url: Url,
+    /// Hex SHA-256 of the content, either case.
+    pub sha256: String,
+    /// The size in bytes, if the cloud announced it.
+    pub size: Option<u64>,
+}
+
+/// A file that arrived and passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// Where it is now: in the destination directory, named `<sha256 prefix>-<safe name>`.
+    pub path: PathBuf,
+    /// Lowercase hex SHA-256.
+    pub sha256: String,
+    pub size: u64,
+    pub kind: FileKind,
+}
+
+/// Downloads job files under the `[cloud.downloads]` rules. Cheap to clone and to share:
+/// the HTTP client inside pools its connections.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    policy: UrlPolicy,
+    max_bytes: u64,
+}
+
+impl Fetcher {
+    /// A fetcher for `config`; reads the system CAs and the extra CA file now.
+    pub fn new(config: &DownloadsConfig) -> Result<Fetcher, FetchError> {
+        Ok(Fetcher {
+            client: client::build(config)?,
+            policy: UrlPolicy::new(config),
+            max_bytes: config.max_bytes,
+        })
+    }
+
+    /// Downloads `spec` into `dest_dir` (which must exist), checking everything the job
+    /// promises. Retries transient trouble with backoff; refusals are final at once.
+    pub async fn fetch(&self, spec: &FileSpec, dest_dir: &Path) -> Result<Fetched, FetchError> {
+        let expected = self.precheck(spec)?;
+        let mut attempt = 1;
+        loop {
+            match self.attempt(spec, &expected, dest_dir).await {
+                Ok(fetched) => return Ok(fetched),
+                Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
+                    tracing::warn!(url = %shown(&spec.url), attempt, %error, "fetch failed, retrying");
+                    tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt - 1)).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error.after_attempts(attempt)),
+            }
+        }
+    }
+
+    /// Everything that can be refused before any request: the hash's form, the announced
+    /// size, the name's extension and the URL. Returns the expected hash in lowercase.
+    fn precheck(&self, spec: &FileSpec) -> Result<String, FetchError> {
+        let expected = spec.sha256.to_ascii_lowercase();
+        if expected.len() != 64 || !expected.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(FetchError::BadSha256 {
+                value: spec.sha256.clone(),
+            });
+        }
+        self.check_announced("the job", spec.size)?;
+        // `detect` judges the extension before the content, so an empty head refuses
+        // unsupported names without downloading anything.
+        if let Err(error @ KindError::Extension { .. }) = files::detect(&spec.name, &[], 0) {
+            return Err(error.into());
+        }
+        self.policy.check(&spec.url)?;
+        Ok(expected)
+    }
+
+    fn check_announced(&self, who: &'static str, size: Option<u64>) -> Result<(), FetchError> {
+        match size {
+            Some(size) if size > self.max_bytes => Err(FetchError::TooLarge {
+                who,
+                size,
+                limit: self.max_bytes,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// One try: follow redirects to the file, stream it to disk, check it, move it in place.
+    async fn attempt(
+        &self,
+        spec: &FileSpec,
+        expected: &str,
+        dest_dir: &Path,
+    ) -> Result<Fetched, FetchError> {
+        let (url, response) = self.open(&spec.url).await?;
+        let announced = response.content_length();
+        let bound = self.bound(spec, announced)?;
+        let deadline = transfer_deadline(announced.unwrap_or(bound.limit));
+        let mut partial = Partial::create(dest_dir).await?;
+        let received =
+            tokio::time::timeout(deadline, body::receive(&url, response, &mut partial, bound))
+                .await
+                .map_err(|_| FetchError::TransferTimeout {
+                    url: shown(&url),
+                    seconds: deadline.as_secs(),
+                    attempts: 1,
+                })??;
+        let kind = verify(spec, expected, &received)?;
+        let path = dest_dir.join(final_name(&received.sha256, &spec.name));
+        partial.finish(&path).await?;
+        Ok(Fetched {
+            path,
+            sha256: received.sha256,
+            size: received.size,
+            kind,
+        })
+    }
+
+    /// How many bytes this response may bring, refusing it outright when the server's own
+    /// Content-Length is over the limit or disagrees with the job.
+    fn bound(&self, spec: &FileSpec, announced: Option<u64>) -> Result<Bound, FetchError> {
+        self.check_announced("the server", announced)?;
+        match (spec.size, announced) {
+            (Some(expected), Some(actual)) if expected != actual => Err(FetchError::SizeMismatch {
+                expected,
+                actual: format!("{actual} bytes"),
+            }),
+            (Some(size), _) => Ok(Bound {
+                limit: size,
+                announced: true,
+            }),
+            (None, _) => Ok(Bound {
+                limit: self.max_bytes,
+                announced: false,
+            }),
+        }
+    }
+
+    /// GETs `url`, following at most `MAX_REDIRECTS` redirects, each target checked against
+    /// the policy. Returns the final URL and its `200 OK` response.
+    async fn open(&self, start: &Url) -> Result<(Url, reqwest::Response), FetchError> {
+        let mut url = start.clone();
+        let mut redirects = 0;
+        loop {
+            self.policy.check(&url)?;
+            let response = self
+                .client
+                .get(url.clone())
+                .send()
+                .await
+                .map_err(|error| FetchError::from_request(&url, error))?;
+            let status = response.status();
+            if policy::is_redirect(status) {
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(FetchError::TooManyRedirects {
+                        url: shown(start),
+                        max: MAX_REDIRECTS,
+                    });
+                }
+                url = policy::redirect_target(&url, status, response.headers())?;
+                continue;
+            }
+            if status != StatusCode::OK {
+                return Err(FetchError::Status {
+                    url: shown(&url),
+                    status,
+                    attempts: 1,
+                });
+            }
+            return Ok((url, response));
+        }
+    }
+}
+
+/// The checks every job file passes, whichever door it came through: the promised size and
+/// hash, then the kind by name and content (as for LAN uploads).
+fn verify(spec: &FileSpec, expected: &str, received: &Received) -> Result<FileKind, FetchError> {
+    if let Some(size) = spec.size
+        && size != received.size
+    {
+        return Err(FetchError::SizeMismatch {
+            expected: size,
+            actual: format!("{} bytes", received.size),
+        });
+    }
+    if received.sha256 != expected {
+        return Err(FetchError::HashMismatch {
+            expected: expected.to_owned(),
+            actual: received.sha256.clone(),
+        });
+    }
+    Ok(files::detect(&spec.name, &received.head, received.size)?)
+}
+
+/// `<first 12 hex digits of the hash>-<sanitised name>`: distinct files never share a name,
+/// and the person's file name stays recognisable.
+fn final_name(sha256: &str, name: &str) -> String {
+    format!("{}-{}", &sha256[..12], files::sanitise_name(name))
+}
+
+/// How long a body of `length` bytes may take to arrive.
+fn transfer_deadline(length: u64) -> Duration {
+    TRANSFER_GRACE + Duration::from_secs(length / MIN_RATE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_names_carry_a_hash_prefix_and_no_path() {
+        let sha = "ab".repeat(32);
+        assert_eq!(
+            final_name(&sha, "../../etc/benchy.gcode"),
+            "abababababab-benchy.gcode"
+        );
+    }
+
+    #[test]
+    fn the_transfer_deadline_grows_with_the_length() {
+        assert_eq!(transfer_deadline(0), TRANSFER_GRACE);
+        let hundred_mb = transfer_deadline(104_857_600);
+        assert_eq!(hundred_mb, TRANSFER_GRACE + Duration::from_secs(6400));
+    }
+}

@@ -1,0 +1,246 @@
+//! What an upload may be, judged by its name's extension **and** its content, and the safe
+//! name it is stored under.
+//!
+//! Accepted: G-code text (`.gcode`, `.gco`, `.g`: printable text in the first KiB), binary
+//! G-code (`.bgcode`, magic `GCDE`), STL (binary: an 84-byte header whose triangle count
+//! matches the size; ASCII: starts with `solid`) and 3MF (a zip, `PK\x03\x04`). The name a
+//! person gave is kept for display only; the stored name has no separators, no `..`, no
+//! control or odd characters, and at most 100 characters with the extension kept.
+
+/// How many leading bytes the content checks look at.
+pub const HEAD_BYTES: usize = 1024;
+/// The longest stored name (before the hash prefix).
+pub const MAX_NAME_CHARS: usize = 100;
+
+const ACCEPTED: &str =
+    "accepted are G-code (.gcode, .gco, .g), binary G-code (.bgcode), STL (.stl) and 3MF (.3mf)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    GcodeText,
+    BinaryGcode,
+    Stl,
+    ThreeMf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileTypeError {
+    #[error("unsupported file type {name:?}: {}", ACCEPTED)]
+    NotAccepted { name: String },
+    #[error("{name:?} does not look like {what}: {}", ACCEPTED)]
+    Mismatch { name: String, what: &'static str },
+    #[error("the uploaded file {name:?} is empty")]
+    Empty { name: String },
+}
+
+impl FileKind {
+    /// The kind a (sanitised) file name claims by its extension.
+    pub fn from_name(name: &str) -> Result<FileKind, FileTypeError> {
+        let ext = name
+            .rsplit_once('.')
+            .map(|(_, ext)| ext.to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("gcode" | "gco" | "g") => Ok(FileKind::GcodeText),
+            Some("bgcode") => Ok(FileKind::BinaryGcode),
+            Some("stl") => Ok(FileKind::Stl),
+            Some("3mf") => Ok(FileKind::ThreeMf),
+            _ => Err(FileTypeError::NotAccepted {
+                name: name.to_owned(),
+            }),
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            FileKind::GcodeText => "G-code text",
+            FileKind::BinaryGcode => "binary G-code",
+            FileKind::Stl => "an STL model",
+            FileKind::ThreeMf => "a 3MF package",
+        }
+    }
+
+    /// Checks the first bytes, as soon as `HEAD_BYTES` arrived (or the file ended), so a
+    /// wrong file is refused before it is stored. STL needs the size too: see `check_complete`.
+    pub fn check_head(self, name: &str, head: &[u8]) -> Result<(), FileTypeError> {
+        let fits = match self {
+            FileKind::GcodeText => is_text(head),
+            FileKind::BinaryGcode => head.starts_with(b"GCDE"),
+            FileKind::ThreeMf => head.starts_with(b"PK\x03\x04"),
+            FileKind::Stl => true,
+        };
+        self.verdict(fits, name)
+    }
+
+    /// The final check with the whole size known.
+    pub fn check_complete(self, name: &str, head: &[u8], size: u64) -> Result<(), FileTypeError> {
+        if size == 0 {
+            return Err(FileTypeError::Empty {
+                name: name.to_owned(),
+            });
+        }
+        match self {
+            FileKind::Stl => self.verdict(is_binary_stl(head, size) || is_ascii_stl(head), name),
+            _ => self.check_head(name, head),
+        }
+    }
+
+    fn verdict(self, fits: bool, name: &str) -> Result<(), FileTypeError> {
+        if fits {
+            Ok(())
+        } else {
+            Err(FileTypeError::Mismatch {
+                name: name.to_owned(),
+                what: self.description(),
+            })
+        }
+    }
+}
+
+/// Printable text: valid UTF-8 (a character cut at the end of the head is fine) without
+/// control characters other than tab, CR and LF.
+fn is_text(head: &[u8]) -> bool {
+    let utf8 = match std::str::from_utf8(head) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
+    };
+    let printable = |b: &u8| (*b >= 0x20 && *b != 0x7f) || matches!(*b, b'\t' | b'\n' | b'\r');
+    utf8 && !head.is_empty() && head.iter().all(printable)
+}
+
+/// 80-byte header, little-endian triangle count, 50 bytes per triangle.
+fn is_binary_stl(head: &[u8], size: u64) -> bool {
+    let Some(count) = head.get(80..84) else {
+        return false;
+    };
+    let count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]);
+    84 + 50 * u64::from(count) == size
+}
+
+fn is_ascii_stl(head: &[u8]) -> bool {
+    let start = head.iter().position(|b| !b.is_ascii_whitespace());
+    start.is_some_and(|i| head[i..].starts_with(b"solid")) && is_text(head)
+}
+
+/// The name a file is stored under, from the name a person gave it.
+pub fn sanitise(display_name: &str) -> String {
+    let base = display_name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut name: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    while name.contains("..") {
+        name = name.replace("..", ".");
+    }
+    let name = name.trim_start_matches('.');
+    let name = if name.is_empty() { "upload" } else { name };
+    truncate_keeping_extension(name)
+}
+
+/// Only ASCII is left by now, so byte positions are character positions.
+fn truncate_keeping_extension(name: &str) -> String {
+    if name.len() <= MAX_NAME_CHARS {
+        return name.to_owned();
+    }
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if ext.len() < 16 => {
+            let keep = MAX_NAME_CHARS - ext.len() - 1;
+            format!("{}.{ext}", &stem[..keep.min(stem.len())])
+        }
+        _ => name[..MAX_NAME_CHARS].to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_lose_their_directories_dots_and_control_characters() {
+        assert_eq!(sanitise("../../etc/passwd.gcode"), "passwd.gcode");
+        assert_eq!(sanitise("a/b.gcode"), "b.gcode");
+        assert_eq!(sanitise("C:\\Users\\me\\part.gcode"), "part.gcode");
+        assert_eq!(sanitise("bad\nname\u{7}.gcode"), "bad_name_.gcode");
+        assert_eq!(sanitise("two..dots.gcode"), "two.dots.gcode");
+        assert_eq!(sanitise(".hidden.gcode"), "hidden.gcode");
+        assert_eq!(sanitise(".."), "upload");
+        assert_eq!(sanitise("Türmchen v2.gcode"), "T_rmchen_v2.gcode");
+    }
+
+    #[test]
+    fn long_names_are_cut_to_100_characters_keeping_the_extension() {
+        let long = format!("{}.gcode", "x".repeat(300));
+        let name = sanitise(&long);
+        assert_eq!(name.len(), MAX_NAME_CHARS);
+        assert!(name.ends_with(".gcode"), "{name}");
+    }
+
+    #[test]
+    fn the_extension_decides_the_claimed_kind() {
+        assert_eq!(FileKind::from_name("a.GCODE"), Ok(FileKind::GcodeText));
+        assert_eq!(FileKind::from_name("a.g"), Ok(FileKind::GcodeText));
+        assert_eq!(FileKind::from_name("a.bgcode"), Ok(FileKind::BinaryGcode));
+        assert_eq!(FileKind::from_name("a.gcode.3mf"), Ok(FileKind::ThreeMf));
+        let e = FileKind::from_name("setup.exe").unwrap_err();
+        assert!(e.to_string().contains(".gcode, .gco, .g"), "{e}");
+        assert!(FileKind::from_name("noextension").is_err());
+    }
+
+    #[test]
+    fn content_must_match_the_extension() {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        assert!(FileKind::GcodeText.check_head("x.gcode", png).is_err());
+        assert!(
+            FileKind::GcodeText
+                .check_head("x.gcode", b"; hi\nG28\n")
+                .is_ok()
+        );
+        assert!(
+            FileKind::BinaryGcode
+                .check_head("x.bgcode", b"GCDE\x01")
+                .is_ok()
+        );
+        assert!(
+            FileKind::BinaryGcode
+                .check_head("x.bgcode", b"G28\n")
+                .is_err()
+        );
+        assert!(
+            FileKind::ThreeMf
+                .check_head("x.3mf", b"PK\x03\x04rest")
+                .is_ok()
+        );
+        assert!(FileKind::ThreeMf.check_head("x.3mf", b"solid").is_err());
+    }
+
+    #[test]
+    fn stl_is_binary_with_a_consistent_count_or_ascii_solid() {
+        let mut binary = vec![0u8; 84 + 50 * 2];
+        binary[80] = 2;
+        let size = binary.len() as u64;
+        assert!(FileKind::Stl.check_complete("m.stl", &binary, size).is_ok());
+        assert!(
+            FileKind::Stl
+                .check_complete("m.stl", &binary, size + 1)
+                .is_err()
+        );
+        // A binary header may itself start with "solid"; the count still decides.
+        binary[..5].copy_from_slice(b"solid");
+        assert!(FileKind::Stl.check_complete("m.stl", &binary, size).is_ok());
+        let ascii = b"solid cube\n facet normal 0 0 1\n";
+        let ok = FileKind::Stl.check_complete("m.stl", ascii, ascii.len() as u64);
+        assert!(ok.is_ok());
+        assert!(FileKind::Stl.check_complete("m.stl", b"hello", 5).is_err());
+    }
+
+    #[test]
+    fn an_empty_file_is_refused_whatever_its_name() {
+        let e = FileKind::GcodeText.check_complete("x.gcode", b"", 0);
+        assert!(matches!(e, Err(FileTypeError::Empty { .. })));
+    }
+}

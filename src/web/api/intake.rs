@@ -1,0 +1,213 @@
+//! From a received upload to a stored file and, when asked, a queued job.
+//!
+//! The file is renamed from its temporary name to `<sha256 prefix>-<safe name>` in the files
+//! directory, recorded in the job store, and queued through `Gateway::submit` like any other
+//! job. Files this gateway cannot print yet (STL, 3MF, binary G-code) still become jobs, but
+//! fail at once with the reason, in the same transaction that queues them — never silently,
+//! and never claimable by a printer in between. If anything fails, the file and its record
+//! are removed again: a failed upload leaves nothing behind.
+
+use std::path::{Path, PathBuf};
+
+use super::error::ApiError;
+use super::filetype::FileKind;
+use super::upload::{FileGuard, ReceivedFile};
+use crate::domain::PrinterId;
+use crate::gateway::{CommandError, Gateway};
+use crate::jobs::{FileId, Job, JobSource, JobStore, NewJob, StoreError, StoredFile, Transition};
+use crate::web::WebState;
+
+pub const SLICER_NEEDED: &str = "this gateway prints G-code; configure a slicer";
+pub const BGCODE_UNSUPPORTED: &str = "binary G-code is not supported by this gateway yet";
+/// Hex characters of the content hash in a stored name.
+const HASH_PREFIX: usize = 16;
+
+/// What the uploader asked for besides storing the file.
+#[derive(Debug, Clone)]
+pub struct QueueRequest {
+    pub printer: Option<PrinterId>,
+    pub material: Option<String>,
+    pub quality: Option<String>,
+    pub source: JobSource,
+}
+
+/// A stored upload.
+#[derive(Debug)]
+pub struct Stored {
+    pub file: StoredFile,
+    /// The file's name in the files directory.
+    pub stored_name: String,
+}
+
+/// Why a file of this kind cannot print here, if it cannot.
+fn unprintable(kind: FileKind) -> Option<&'static str> {
+    match kind {
+        FileKind::GcodeText => None,
+        FileKind::BinaryGcode => Some(BGCODE_UNSUPPORTED),
+        FileKind::Stl | FileKind::ThreeMf => Some(SLICER_NEEDED),
+    }
+}
+
+/// Stores the file without queueing anything.
+pub async fn store_only(state: &WebState, received: ReceivedFile) -> Result<Stored, ApiError> {
+    let (guard, record, _) = persist(state, received).await?;
+    let file = record.add(state.gateway.store()).await?;
+    Ok(finish(guard, file))
+}
+
+/// Stores the file and queues a job for it (failed at once when it cannot print here).
+pub async fn store_and_queue(
+    state: &WebState,
+    received: ReceivedFile,
+    queue: QueueRequest,
+) -> Result<(Stored, Job), ApiError> {
+    let wanted = queue.printer.as_ref();
+    let unknown = wanted.filter(|id| !state.gateway.printers().iter().any(|p| p.id() == *id));
+    if let Some(PrinterId(id)) = unknown {
+        return Err(CommandError::UnknownPrinter(id.clone()).into());
+    }
+    let (guard, record, kind) = persist(state, received).await?;
+    let (file, job) = match unprintable(kind) {
+        Some(reason) => {
+            record
+                .add_failed_job(state.gateway.store(), queue, reason)
+                .await?
+        }
+        None => record.add_and_submit(&state.gateway, queue).await?,
+    };
+    Ok((finish(guard, file), job))
+}
+
+/// Moves the temporary file to its stored name, durably.
+async fn persist(
+    state: &WebState,
+    received: ReceivedFile,
+) -> Result<(FileGuard, FileRecord, FileKind), ApiError> {
+    let ReceivedFile {
+        mut guard,
+        display_name,
+        safe_name,
+        kind,
+        sha256,
+        size,
+    } = received;
+    let path = free_name(&state.files_dir, &sha256, &safe_name).await?;
+    guard.rename(path.clone()).await?;
+    sync_dir(&state.files_dir).await?;
+    let record = FileRecord {
+        display_name,
+        path,
+        sha256,
+        size,
+    };
+    Ok((guard, record, kind))
+}
+
+fn finish(guard: FileGuard, file: StoredFile) -> Stored {
+    let kept = guard.keep();
+    let stored_name = kept
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Stored { file, stored_name }
+}
+
+/// `<hash>-<name>`, or `<hash>-2-<name>`, … when that is taken (same content, same name).
+async fn free_name(dir: &Path, sha256: &str, safe_name: &str) -> std::io::Result<PathBuf> {
+    let prefix = &sha256[..HASH_PREFIX.min(sha256.len())];
+    let mut candidate = dir.join(format!("{prefix}-{safe_name}"));
+    let mut n = 2;
+    while tokio::fs::try_exists(&candidate).await? {
+        candidate = dir.join(format!("{prefix}-{n}-{safe_name}"));
+        n += 1;
+    }
+    Ok(candidate)
+}
+
+/// Makes the rename itself durable.
+async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+#[derive(Clone)]
+struct FileRecord {
+    display_name: String,
+    path: PathBuf,
+    sha256: String,
+    size: u64,
+}
+
+impl FileRecord {
+    fn new_job(&self, file: FileId, queue: QueueRequest) -> NewJob {
+        NewJob {
+            file_name: self.display_name.clone(),
+            file: Some(file),
+            printer: queue.printer,
+            material: queue.material,
+            quality: queue.quality,
+            source: Some(queue.source),
+            ..NewJob::default()
+        }
+    }
+
+    async fn add(self, store: &JobStore) -> Result<StoredFile, StoreError> {
+        store
+            .call(move |db| {
+                db.write(|w| w.add_file(&self.display_name, &self.path, &self.sha256, self.size))
+            })
+            .await
+    }
+
+    /// File, job and its failure in one transaction: no printer can claim the job meanwhile.
+    async fn add_failed_job(
+        self,
+        store: &JobStore,
+        queue: QueueRequest,
+        reason: &'static str,
+    ) -> Result<(StoredFile, Job), StoreError> {
+        store
+            .call(move |db| {
+                db.write(|w| {
+                    let file =
+                        w.add_file(&self.display_name, &self.path, &self.sha256, self.size)?;
+                    let job = w.insert_job(self.new_job(file.id, queue))?;
+                    let job = w.transition(job.id, Transition::Fail(reason.to_owned()))?;
+                    Ok((file, job))
+                })
+            })
+            .await
+    }
+
+    async fn add_and_submit(
+        self,
+        gateway: &Gateway,
+        queue: QueueRequest,
+    ) -> Result<(StoredFile, Job), ApiError> {
+        let store = gateway.store();
+        let file = self.clone().add(store).await?;
+        match gateway.submit(self.new_job(file.id, queue)).await {
+            Ok(job) => Ok((file, job)),
+            Err(e) => {
+                forget_file(store, file.id).await;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// Takes back the record of a file whose job was refused (the guard removes the file).
+async fn forget_file(store: &JobStore, id: FileId) {
+    let removed = store
+        .call(move |db| {
+            db.conn()
+                .execute("DELETE FROM files WHERE id = ?1", [id.0])
+                .map_err(StoreError::from)
+        })
+        .await;
+    if let Err(e) = removed {
+        tracing::error!(file = id.0, error = %e, "removing the record of a refused upload");
+    }
+}

@@ -1,0 +1,170 @@
+//! Job routes: the paginated list (newest first, cursor `before`), one job, the upload that
+//! queues a job, and the controls (cancel, pause, resume, move) — each a `Gateway` call, the
+//! same the cloud link makes.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::intake::{self, QueueRequest};
+use super::upload;
+use crate::domain::{JobId, PrinterId};
+use crate::jobs::{JobFilter, JobSource};
+use crate::web::WebState;
+use crate::wire::JobJson;
+
+const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 100;
+const STATUSES: [&str; 7] = [
+    "queued",
+    "printing",
+    "paused",
+    "completed",
+    "failed",
+    "cancelled",
+    "interrupted",
+];
+
+type Shared = State<Arc<WebState>>;
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    limit: Option<u32>,
+    before: Option<i64>,
+    status: Option<String>,
+    printer: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobPage {
+    jobs: Vec<JobJson>,
+    /// Pass as `before` for the next (older) page; `null` on the last page.
+    next_before: Option<i64>,
+}
+
+fn filter(query: ListQuery) -> Result<JobFilter, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_LIMIT}, not {limit}"
+        )));
+    }
+    if let Some(status) = query.status.as_deref().filter(|s| !STATUSES.contains(s)) {
+        return Err(ApiError::BadRequest(format!(
+            "unknown status {status:?}; one of {}",
+            STATUSES.join(", ")
+        )));
+    }
+    Ok(JobFilter {
+        status: query.status,
+        printer: query.printer.map(PrinterId),
+        before: query.before.map(JobId),
+        limit,
+    })
+}
+
+pub async fn list(
+    State(state): Shared,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<JobPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let mut filter = filter(query)?;
+    let limit = filter.limit as usize;
+    // One more than asked tells whether an older page exists.
+    filter.limit += 1;
+    let mut jobs = state.gateway.jobs(filter).await?;
+    let more = jobs.len() > limit;
+    jobs.truncate(limit);
+    let next_before = more.then(|| jobs.last().map(|j| j.id.0)).flatten();
+    Ok(Json(JobPage {
+        jobs: jobs.iter().map(JobJson::from).collect(),
+        next_before,
+    }))
+}
+
+fn job_id(raw: &str) -> Result<JobId, ApiError> {
+    raw.trim_start_matches('#')
+        .parse()
+        .map(JobId)
+        .map_err(|_| ApiError::BadRequest(format!("job id must be a number, not {raw:?}")))
+}
+
+pub async fn get(State(state): Shared, Path(id): Path<String>) -> Result<Json<JobJson>, ApiError> {
+    let job = state.gateway.job(job_id(&id)?).await?;
+    Ok(Json(JobJson::from(&job)))
+}
+
+/// `POST /api/jobs`: multipart `file` plus optional `material`, `quality`, `printer`.
+pub async fn submit(
+    State(state): Shared,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<JobJson>), ApiError> {
+    let upload = upload::receive(multipart, &state.files_dir, state.max_upload_bytes).await?;
+    let queue = QueueRequest {
+        printer: upload.field("printer").map(PrinterId),
+        material: upload.field("material"),
+        quality: upload.field("quality"),
+        source: JobSource::Lan,
+    };
+    let (_, job) = intake::store_and_queue(&state, upload.file, queue).await?;
+    Ok((StatusCode::CREATED, Json(JobJson::from(&job))))
+}
+
+pub async fn cancel(
+    State(state): Shared,
+    Path(id): Path<String>,
+) -> Result<Json<JobJson>, ApiError> {
+    let job = state.gateway.cancel(job_id(&id)?).await?;
+    Ok(Json(JobJson::from(&job)))
+}
+
+pub async fn pause(
+    State(state): Shared,
+    Path(id): Path<String>,
+) -> Result<Json<JobJson>, ApiError> {
+    let job = state.gateway.pause(job_id(&id)?).await?;
+    Ok(Json(JobJson::from(&job)))
+}
+
+pub async fn resume(
+    State(state): Shared,
+    Path(id): Path<String>,
+) -> Result<Json<JobJson>, ApiError> {
+    let job = state.gateway.resume(job_id(&id)?).await?;
+    Ok(Json(JobJson::from(&job)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveBody {
+    position: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Order {
+    order: Vec<i64>,
+}
+
+/// `POST /api/jobs/{id}/move` with `{"position": n}` (0 = next in its queue). The body is
+/// read as JSON whatever its content type says, so a plain `curl -d` works too.
+pub async fn move_job(
+    State(state): Shared,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Order>, ApiError> {
+    let id = job_id(&id)?;
+    let MoveBody { position } = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!("expected {{\"position\": <0-based index>}}: {e}"))
+    })?;
+    let order = state.gateway.move_job(id, position).await?;
+    Ok(Json(Order {
+        order: order.into_iter().map(|j| j.0).collect(),
+    }))
+}

@@ -1,0 +1,126 @@
+//! The LAN REST API (WEB-CONTRACT.md): routes, which gate each passes (open, read-only,
+//! key + rate limit), JSON errors for unknown routes, and the OpenAPI document.
+//!
+//! Gates, outermost first: security headers (every response) → rate limit (control and
+//! uploads) → API key (control and uploads always; read-only routes unless `public_status`).
+//! Upload routes have axum's body limit off: `upload` enforces `web.max_upload_bytes` while
+//! the file streams to disk.
+
+pub mod auth;
+pub mod error;
+pub mod filetype;
+pub mod headers;
+pub mod intake;
+pub mod jobs;
+pub mod limit;
+pub mod octoprint;
+pub mod printers;
+pub mod upload;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::header;
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+
+use crate::web::WebState;
+use error::ApiError;
+
+/// The OpenAPI 3.1 document of the LAN surface, written by hand (docs/openapi.json).
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+/// Every (method, path) this router serves; a test checks each is in `OPENAPI`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/health"),
+    ("GET", "/api/openapi.json"),
+    ("GET", "/api/status"),
+    ("GET", "/api/jobs"),
+    ("GET", "/api/jobs/{id}"),
+    ("GET", "/api/version"),
+    ("POST", "/api/jobs"),
+    ("POST", "/api/files/local"),
+    ("POST", "/api/jobs/{id}/cancel"),
+    ("POST", "/api/jobs/{id}/pause"),
+    ("POST", "/api/jobs/{id}/resume"),
+    ("POST", "/api/jobs/{id}/move"),
+    ("POST", "/api/printers/{id}/bed-cleared"),
+    ("POST", "/api/printers/{id}/emergency-stop"),
+];
+
+pub fn routes(state: &Arc<WebState>) -> Router<Arc<WebState>> {
+    let open = Router::new()
+        .route("/api/health", get(printers::health))
+        .route("/api/openapi.json", get(openapi));
+    let read = Router::new()
+        .route("/api/status", get(printers::status))
+        .route("/api/jobs", get(jobs::list))
+        .route("/api/jobs/{id}", get(jobs::get))
+        .route_layer(from_fn_with_state(state.clone(), auth::read_access));
+    // The slicers' connection test: a wrong key should fail it, as on OctoPrint.
+    let slicer_test = Router::new()
+        .route("/api/version", get(octoprint::version))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_key));
+    let uploads = Router::new()
+        .route("/api/jobs", post(jobs::submit))
+        .route("/api/files/local", post(octoprint::upload))
+        .layer(DefaultBodyLimit::disable());
+    let control = Router::new()
+        .route("/api/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/api/jobs/{id}/pause", post(jobs::pause))
+        .route("/api/jobs/{id}/resume", post(jobs::resume))
+        .route("/api/jobs/{id}/move", post(jobs::move_job))
+        .route(
+            "/api/printers/{id}/bed-cleared",
+            post(printers::bed_cleared),
+        )
+        .route(
+            "/api/printers/{id}/emergency-stop",
+            post(printers::emergency_stop),
+        )
+        .merge(uploads)
+        .route_layer(from_fn_with_state(state.clone(), auth::require_key))
+        .route_layer(from_fn_with_state(state.clone(), limit::limit));
+    open.merge(read).merge(slicer_test).merge(control)
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// Unknown routes answer in the API's error shape.
+pub async fn not_found(request: Request) -> ApiError {
+    ApiError::NotFound(format!(
+        "no route {} {}",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_parses_and_covers_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        assert_eq!(doc["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
+        for (method, path) in ROUTES {
+            let operation = &doc["paths"][path][method.to_ascii_lowercase()];
+            assert!(
+                operation.is_object(),
+                "{method} {path} is missing from docs/openapi.json"
+            );
+            assert!(
+                operation["responses"].is_object(),
+                "{method} {path} has no responses"
+            );
+        }
+    }
+}

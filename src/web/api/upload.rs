@@ -1,0 +1,237 @@
+//! Receiving a multipart upload: the `file` part streams to a temporary file in the files
+//! directory, chunk by chunk (never whole in memory), hashed with SHA-256 on the way, checked
+//! against the size limit as it grows and against its claimed type as soon as the first KiB
+//! is in. Small text parts (`material`, `print`, …) are collected with a cap each.
+//!
+//! The temporary file belongs to a guard that removes it when dropped, so every way out
+//! (an error, a refused type, a client that hangs up mid-upload and so drops the handler)
+//! leaves nothing behind.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use axum::extract::Multipart;
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+use super::error::ApiError;
+use super::filetype::{FileKind, FileTypeError, HEAD_BYTES, sanitise};
+
+/// Prefix and suffix of temporary upload files (leftovers are removed at start-up).
+pub const TEMP_PREFIX: &str = ".upload-";
+pub const TEMP_SUFFIX: &str = ".part";
+/// Text parts are names and flags; anything longer is not a form we know.
+const MAX_TEXT_BYTES: usize = 1024;
+const MAX_TEXT_PARTS: usize = 16;
+/// Disk writes in pieces this big (an SD card likes few, large writes).
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// A file on disk that is removed when dropped, unless kept.
+#[derive(Debug)]
+pub struct FileGuard {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl FileGuard {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Moves the file (same directory, so the rename is atomic); the guard follows it.
+    pub async fn rename(&mut self, to: PathBuf) -> std::io::Result<()> {
+        tokio::fs::rename(&self.path, &to).await?;
+        self.path = to;
+        Ok(())
+    }
+
+    pub fn keep(mut self) -> PathBuf {
+        self.keep = true;
+        std::mem::take(&mut self.path)
+    }
+}
+
+impl Drop for FileGuard {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        match std::fs::remove_file(&self.path) {
+            // Already gone is fine; anything else is worth a line in the log.
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(file = %self.path.display(), error = %e, "removing a failed upload");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The uploaded file, complete and checked, still under its temporary name.
+#[derive(Debug)]
+pub struct ReceivedFile {
+    pub guard: FileGuard,
+    /// The name the uploader gave (for display only).
+    pub display_name: String,
+    /// The safe name it will be stored under (before the hash prefix).
+    pub safe_name: String,
+    pub kind: FileKind,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Everything a multipart upload carried.
+#[derive(Debug)]
+pub struct Upload {
+    pub file: ReceivedFile,
+    pub fields: HashMap<String, String>,
+}
+
+impl Upload {
+    /// A text part, trimmed; absent when missing or empty.
+    pub fn field(&self, name: &str) -> Option<String> {
+        self.fields
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// A boolean text part as OctoPrint reads it (`true`, `yes`, `1`, `on`).
+    pub fn flag(&self, name: &str) -> bool {
+        self.field(name)
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on"))
+    }
+}
+
+impl From<FileTypeError> for ApiError {
+    fn from(e: FileTypeError) -> ApiError {
+        match e {
+            FileTypeError::Empty { .. } => ApiError::BadRequest(e.to_string()),
+            e => ApiError::UnsupportedType(e.to_string()),
+        }
+    }
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
+}
+
+/// Reads the whole multipart body; the `file` part goes to a temporary file in `files_dir`.
+pub async fn receive(
+    multipart: Result<Multipart, MultipartRejection>,
+    files_dir: &Path,
+    max_bytes: u64,
+) -> Result<Upload, ApiError> {
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected a multipart/form-data body: {}",
+            e.body_text()
+        ))
+    })?;
+    let mut file = None;
+    let mut fields = HashMap::new();
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            if file.is_some() {
+                return Err(ApiError::BadRequest("one file per upload".into()));
+            }
+            file = Some(stream_file(&mut field, files_dir, max_bytes).await?);
+        } else {
+            if fields.len() >= MAX_TEXT_PARTS {
+                return Err(ApiError::BadRequest("too many form fields".into()));
+            }
+            let text = read_text(&mut field, &name).await?;
+            fields.insert(name, text);
+        }
+    }
+    let file =
+        file.ok_or_else(|| ApiError::BadRequest("the upload has no \"file\" part".into()))?;
+    Ok(Upload { file, fields })
+}
+
+async fn read_text(field: &mut Field<'_>, name: &str) -> Result<String, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if bytes.len() + chunk.len() > MAX_TEXT_BYTES {
+            return Err(ApiError::BadRequest(format!(
+                "form field {name:?} is longer than {MAX_TEXT_BYTES} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::BadRequest(format!("form field {name:?} is not UTF-8 text")))
+}
+
+async fn stream_file(
+    field: &mut Field<'_>,
+    files_dir: &Path,
+    max_bytes: u64,
+) -> Result<ReceivedFile, ApiError> {
+    let display_name = field
+        .file_name()
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| ApiError::BadRequest("the \"file\" part has no filename".into()))?
+        .to_owned();
+    let safe_name = sanitise(&display_name);
+    let kind = FileKind::from_name(&safe_name)?;
+    let (guard, file) = create_temp(files_dir).await?;
+    let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+    let mut hasher = Sha256::new();
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    let mut size = 0u64;
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        size += chunk.len() as u64;
+        if size > max_bytes {
+            return Err(ApiError::TooLarge { max_bytes });
+        }
+        if head.len() < HEAD_BYTES {
+            let take = chunk.len().min(HEAD_BYTES - head.len());
+            head.extend_from_slice(&chunk[..take]);
+            if head.len() == HEAD_BYTES {
+                kind.check_head(&display_name, &head)?;
+            }
+        }
+        hasher.update(&chunk);
+        out.write_all(&chunk).await?;
+    }
+    kind.check_complete(&display_name, &head, size)?;
+    out.flush().await?;
+    // On the card before anyone is told the upload is stored.
+    out.into_inner().sync_all().await?;
+    Ok(ReceivedFile {
+        guard,
+        display_name,
+        safe_name,
+        kind,
+        sha256: hex::encode(hasher.finalize()),
+        size,
+    })
+}
+
+async fn create_temp(files_dir: &Path) -> std::io::Result<(FileGuard, tokio::fs::File)> {
+    let token: [u8; 8] = rand::random();
+    let path = files_dir.join(format!("{TEMP_PREFIX}{}{TEMP_SUFFIX}", hex::encode(token)));
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .await?;
+    Ok((FileGuard { path, keep: false }, file))
+}
+
+/// Creates the files directory and removes temporary files a crash left behind.
+pub fn prepare_files_dir(files_dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(files_dir)?;
+    for entry in std::fs::read_dir(files_dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,439 @@
+//! Fetching job files from real HTTPS (and plain HTTP) servers on 127.0.0.1.
+//!
+//! Each test starts an axum server behind tokio-rustls with a certificate from a CA made
+//! here with rcgen; the fetcher trusts that CA through `extra_ca_file`, as it would trust a
+//! private object store. The server records the path of every request it answers, so tests
+//! can tell "refused before asking" from "asked once" from "retried".
+
+#[path = "cloud_fetch/server.rs"]
+mod server;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fluxprint_gateway::cloud::fetch::{FetchError, Fetched, Fetcher, FileSpec, MAX_REDIRECTS};
+use fluxprint_gateway::config::DownloadsConfig;
+use fluxprint_gateway::files::{FileKind, KindError};
+use rustls::CertificateError;
+use tokio::net::TcpListener;
+use url::Url;
+
+use server::{LIMIT, PNG, Pki, Server, big_gcode, gcode, pki, sha256_hex};
+
+/// Bound on any one fetch; only reached when the fetcher hangs (3 s of it are backoff).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+// ---- helpers ------------------------------------------------------------------------------
+
+fn config(pki: &Pki) -> DownloadsConfig {
+    DownloadsConfig {
+        max_bytes: LIMIT,
+        extra_ca_file: Some(pki.ca_file.clone()),
+        ..DownloadsConfig::default()
+    }
+}
+
+fn spec(url: Url, content: &[u8]) -> FileSpec {
+    FileSpec {
+        name: "benchy.gcode".to_owned(),
+        url,
+        sha256: sha256_hex(content),
+        size: None,
+    }
+}
+
+async fn fetch(
+    config: &DownloadsConfig,
+    spec: &FileSpec,
+    dir: &Path,
+) -> Result<Fetched, FetchError> {
+    let fetcher = Fetcher::new(config).unwrap();
+    tokio::time::timeout(PATIENCE, fetcher.fetch(spec, dir))
+        .await
+        .expect("the fetch finished in time")
+}
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect()
+}
+
+// ---- tests --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_good_gcode_file_arrives_with_its_hash_size_and_kind() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+    let mut spec = spec(server.url("good.gcode"), &gcode());
+    spec.sha256 = spec.sha256.to_ascii_uppercase();
+    spec.size = Some(gcode().len() as u64);
+
+    let fetched = fetch(&config(&pki), &spec, dest.path()).await.unwrap();
+
+    assert_eq!(fetched.sha256, sha256_hex(&gcode()));
+    assert_eq!(fetched.size, gcode().len() as u64);
+    assert_eq!(fetched.kind, FileKind::Gcode);
+    assert_eq!(fetched.path.parent(), Some(dest.path()));
+    assert!(fetched.path.to_str().unwrap().ends_with("-benchy.gcode"));
+    assert_eq!(std::fs::read(&fetched.path).unwrap(), gcode());
+    assert_eq!(entries(dest.path()), vec![fetched.path]);
+    assert_eq!(server.requests(), ["/good.gcode"]);
+}
+
+#[tokio::test]
+async fn a_wrong_hash_names_both_hashes_and_leaves_no_file() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+    let spec = spec(server.url("good.gcode"), b"other content");
+
+    let error = fetch(&config(&pki), &spec, dest.path()).await.unwrap_err();
+
+    assert!(matches!(error, FetchError::HashMismatch { .. }), "{error}");
+    let message = error.to_string();
+    assert!(message.contains(&sha256_hex(b"other content")), "{message}");
+    assert!(message.contains(&sha256_hex(&gcode())), "{message}");
+    assert!(entries(dest.path()).is_empty());
+    assert_eq!(server.requests(), ["/good.gcode"], "no retry");
+}
+
+#[tokio::test]
+async fn a_file_announced_over_the_limit_is_refused_before_it_is_read() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+    let spec = spec(server.url("big.gcode"), &big_gcode());
+
+    let error = fetch(&config(&pki), &spec, dest.path()).await.unwrap_err();
+
+    let expected = format!(
+        "the server announced {} bytes, over the download limit of {LIMIT} bytes (cloud.downloads.max_bytes)",
+        big_gcode().len()
+    );
+    assert_eq!(error.to_string(), expected);
+    assert!(entries(dest.path()).is_empty());
+
+    let mut announced = spec.clone();
+    announced.size = Some(LIMIT + 1);
+    let error = fetch(&config(&pki), &announced, dest.path())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, FetchError::TooLarge { who: "the job", .. }),
+        "{error}"
+    );
+    assert_eq!(
+        server.requests(),
+        ["/big.gcode"],
+        "the job's size refused without asking"
+    );
+}
+
+#[tokio::test]
+async fn a_body_without_a_length_is_cut_off_at_the_limit_and_removed() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+    let spec = spec(server.url("stream.gcode"), b"unknown");
+
+    let error = fetch(&config(&pki), &spec, dest.path()).await.unwrap_err();
+
+    assert!(
+        matches!(error, FetchError::OverLimit { limit: LIMIT }),
+        "{error}"
+    );
+    assert!(entries(dest.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_server_sending_more_than_the_job_announced_is_cut_off() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+    let mut spec = spec(server.url("stream.gcode"), &gcode());
+    spec.size = Some(gcode().len() as u64);
+
+    let error = fetch(&config(&pki), &spec, dest.path()).await.unwrap_err();
+
+    let expected = format!(
+        "the job says the file is {} bytes but the server sent more",
+        gcode().len()
+    );
+    assert_eq!(error.to_string(), expected);
+    assert!(entries(dest.path()).is_empty());
+}
+
+#[tokio::test]
+async fn plain_http_is_refused_unless_the_host_is_listed() {
+    let pki = pki();
+    let server = Server::http().await;
+    let dest = tempfile::tempdir().unwrap();
+    let spec = spec(server.url("good.gcode"), &gcode());
+
+    let error = fetch(&config(&pki), &spec, dest.path()).await.unwrap_err();
+    assert!(
+        matches!(&error, FetchError::Scheme { scheme, .. } if scheme == "http"),
+        "{error}"
+    );
+    assert!(server.requests().is_empty());
+
+    let listed = DownloadsConfig {
+        allow_http_hosts: vec!["127.0.0.1".to_owned()],
+        ..config(&pki)
+    };
+    let fetched = fetch(&listed, &spec, dest.path()).await.unwrap();
+    assert_eq!(std::fs::read(&fetched.path).unwrap(), gcode());
+}
+
+#[tokio::test]
+async fn a_host_missing_from_the_allow_list_is_never_asked() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+    let only_localhost = DownloadsConfig {
+        allow_hosts: vec!["localhost".to_owned()],
+        ..config(&pki)
+    };
+    let spec = spec(server.url("good.gcode"), &gcode());
+
+    let error = fetch(&only_localhost, &spec, dest.path())
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        error.to_string(),
+        "host 127.0.0.1 is not in cloud.downloads.allow_hosts"
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_redirect_to_a_host_off_the_allow_list_is_refused() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+    let mut elsewhere = server.url("good.gcode");
+    elsewhere.set_host(Some("localhost")).unwrap();
+    let spec = spec(server.redirect_to(&elsewhere), &gcode());
+    let only_ip = DownloadsConfig {
+        allow_hosts: vec!["127.0.0.1".to_owned()],
+        ..config(&pki)
+    };
+
+    let error = fetch(&only_ip, &spec, dest.path()).await.unwrap_err();
+    assert!(
+        matches!(&error, FetchError::HostNotAllowed { host } if host == "localhost"),
+        "{error}"
+    );
+    assert_eq!(server.requests(), ["/redirect"]);
+
+    // The same redirect is followed once its target is allowed.
+    let both = DownloadsConfig {
+        allow_hosts: vec!["127.0.0.1".to_owned(), "localhost".to_owned()],
+        ..config(&pki)
+    };
+    fetch(&both, &spec, dest.path()).await.unwrap();
+    assert_eq!(server.requests(), ["/redirect", "/redirect", "/good.gcode"]);
+}
+
+#[tokio::test]
+async fn a_redirect_from_https_down_to_plain_http_is_refused() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let plain = Server::http().await;
+    let dest = tempfile::tempdir().unwrap();
+    let spec = spec(server.redirect_to(&plain.url("good.gcode")), &gcode());
+
+    let error = fetch(&config(&pki), &spec, dest.path()).await.unwrap_err();
+
+    assert!(matches!(error, FetchError::Scheme { .. }), "{error}");
+    assert!(plain.requests().is_empty());
+    assert!(entries(dest.path()).is_empty());
+}
+
+#[tokio::test]
+async fn five_redirects_are_followed_and_a_sixth_is_refused() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+
+    let within = spec(server.url(&format!("hop/{MAX_REDIRECTS}")), &gcode());
+    fetch(&config(&pki), &within, dest.path()).await.unwrap();
+    assert_eq!(server.requests().len(), MAX_REDIRECTS + 1);
+
+    let beyond = spec(server.url(&format!("hop/{}", MAX_REDIRECTS + 1)), &gcode());
+    let error = fetch(&config(&pki), &beyond, dest.path())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, FetchError::TooManyRedirects { .. }),
+        "{error}"
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2 * (MAX_REDIRECTS + 1));
+    assert_eq!(
+        requests.last().unwrap(),
+        "/hop/1",
+        "/hop/0 is never asked for"
+    );
+}
+
+#[tokio::test]
+async fn not_found_fails_at_once_with_the_status() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+    let spec = spec(server.url("missing.gcode"), &gcode());
+
+    let error = fetch(&config(&pki), &spec, dest.path()).await.unwrap_err();
+
+    assert!(
+        error
+            .to_string()
+            .ends_with("/missing.gcode answered 404 Not Found"),
+        "{error}"
+    );
+    assert_eq!(
+        server.requests(),
+        ["/missing.gcode"],
+        "a 404 is not retried"
+    );
+    assert!(entries(dest.path()).is_empty());
+}
+
+#[tokio::test]
+async fn service_unavailable_twice_then_ok_succeeds_on_the_third_attempt() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+    let spec = spec(server.url("flaky.gcode"), &gcode());
+
+    let fetched = fetch(&config(&pki), &spec, dest.path()).await.unwrap();
+
+    assert_eq!(std::fs::read(&fetched.path).unwrap(), gcode());
+    assert_eq!(server.requests(), ["/flaky.gcode"; 3]);
+}
+
+#[tokio::test]
+async fn content_that_is_not_gcode_under_a_gcode_name_is_refused_like_an_upload() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+    let spec = spec(server.url("picture.gcode"), PNG);
+
+    let error = fetch(&config(&pki), &spec, dest.path()).await.unwrap_err();
+
+    assert!(
+        matches!(error, FetchError::Kind(KindError::Content { .. })),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "the file is named .gcode but its content is not G-code text"
+    );
+    assert!(entries(dest.path()).is_empty());
+}
+
+#[tokio::test]
+async fn an_unsupported_file_name_is_refused_before_any_request() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+    let mut spec = spec(server.url("good.gcode"), &gcode());
+    spec.name = "setup.exe".to_owned();
+
+    let error = fetch(&config(&pki), &spec, dest.path()).await.unwrap_err();
+
+    assert!(
+        matches!(error, FetchError::Kind(KindError::Extension { .. })),
+        "{error}"
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_server_certificate_from_an_unknown_ca_is_refused() {
+    let pki = pki();
+    let server = Server::https(&pki.stranger).await;
+    let dest = tempfile::tempdir().unwrap();
+    let spec = spec(server.url("good.gcode"), &gcode());
+
+    let error = fetch(&config(&pki), &spec, dest.path()).await.unwrap_err();
+
+    match &error {
+        FetchError::Tls { host, reason } => {
+            assert_eq!(host, "127.0.0.1");
+            assert!(
+                matches!(
+                    reason,
+                    rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
+                ),
+                "{reason:?}"
+            );
+        }
+        other => panic!("expected a TLS refusal, got {other:?}"),
+    }
+    assert!(server.requests().is_empty());
+    assert!(entries(dest.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_malformed_hash_in_the_job_is_refused_before_any_request() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+    let mut spec = spec(server.url("good.gcode"), &gcode());
+    spec.sha256 = "not-a-hash".to_owned();
+
+    let error = fetch(&config(&pki), &spec, dest.path()).await.unwrap_err();
+
+    assert!(matches!(error, FetchError::BadSha256 { .. }), "{error}");
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_then_reported_with_its_cause() {
+    let pki = pki();
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = Url::parse(&format!(
+        "https://{}/good.gcode",
+        closed.local_addr().unwrap()
+    ))
+    .unwrap();
+    drop(closed);
+    let dest = tempfile::tempdir().unwrap();
+
+    let error = fetch(&config(&pki), &spec(url, &gcode()), dest.path())
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(error, FetchError::Network { attempts: 3, .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("refused"), "{message}");
+    assert!(message.ends_with("(3 attempts)"), "{message}");
+    assert!(entries(dest.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_length_that_disagrees_with_the_job_is_refused() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+    let mut spec = spec(server.url("good.gcode"), &gcode());
+    spec.size = Some(10);
+
+    let error = fetch(&config(&pki), &spec, dest.path()).await.unwrap_err();
+
+    let expected = format!(
+        "the job says the file is 10 bytes but the server sent {} bytes",
+        gcode().len()
+    );
+    assert_eq!(error.to_string(), expected);
+    assert!(entries(dest.path()).is_empty());
+}
