@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use common::browser::Browser;
@@ -14,7 +13,6 @@ use fantoccini::Locator;
 use fluxprint_gateway::app;
 use fluxprint_gateway::config::{DriverConfig, Secret};
 use fluxprint_gateway::printer::sim::SimConfig;
-use fluxprint_gateway::web::{self, WebState};
 use tokio_util::sync::CancellationToken;
 
 const KEY: &str = "page-test-key-0123456789";
@@ -58,23 +56,6 @@ new MutationObserver(record).observe(document.getElementById("history"),
 record();
 return null;
 "##;
-
-async fn start_web(running: &app::Running, dir: &std::path::Path) -> SocketAddr {
-    let listener = web::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = Arc::new(WebState {
-        gateway: running.gateway.clone(),
-        api_key: Secret::new(KEY),
-        public_status: true,
-        files_dir: dir.join("files"),
-    });
-    tokio::spawn(web::serve(
-        listener,
-        state,
-        running.shutdown_token().child_token(),
-    ));
-    addr
-}
 
 async fn upload_through_the_form(browser: &Browser, file: &std::path::Path) {
     let c = &browser.client;
@@ -150,7 +131,7 @@ async fn a_file_uploaded_on_the_page_shows_queued_printing_and_printed_live() {
     let running = app::start(config, Arc::new(sims.clone()), CancellationToken::new())
         .await
         .unwrap();
-    let addr = start_web(&running, dir.path()).await;
+    let addr = running.web_addr();
     let file = dir.path().join("bracket.gcode");
     std::fs::write(&file, part(300)).unwrap();
 
