@@ -1,0 +1,91 @@
+// Words and numbers as the page shows them: state badges, durations, times.
+
+const PRINTER_WORDS = {
+  idle: "Idle",
+  paused: "Paused",
+  "awaiting-bed-clear": "Awaiting bed clear",
+  error: "Error",
+  disconnected: "Disconnected",
+};
+
+const JOB_WORDS = {
+  queued: "Queued",
+  paused: "Paused",
+  completed: "Printed",
+  failed: "Failed",
+  cancelled: "Cancelled",
+  interrupted: "Interrupted",
+};
+
+// The colour family of a badge (app.css): busy, good, attention, bad or quiet.
+const TONES = {
+  printing: "busy",
+  queued: "quiet",
+  idle: "quiet",
+  paused: "attention",
+  "awaiting-bed-clear": "attention",
+  completed: "good",
+  failed: "bad",
+  error: "bad",
+  disconnected: "bad",
+  cancelled: "quiet",
+  interrupted: "bad",
+};
+
+export function tone(state) {
+  return TONES[state] ?? "quiet";
+}
+
+export function printerBadge(printer) {
+  if (printer.state === "printing") return `Printing ${printer.progress ?? 0}%`;
+  return PRINTER_WORDS[printer.state] ?? printer.state;
+}
+
+export function jobBadge(job) {
+  if (job.status === "printing") return `Printing ${job.progress ?? 0}%`;
+  return JOB_WORDS[job.status] ?? job.status;
+}
+
+export function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (h > 0) return `${h} h ${String(m).padStart(2, "0")} min`;
+  if (m > 0) return `${m} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${s} s`;
+}
+
+export function clock(iso) {
+  if (!iso) return "";
+  const at = new Date(iso);
+  const today = new Date().toDateString() === at.toDateString();
+  return today
+    ? at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : at.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+}
+
+export function elapsedSeconds(job, now) {
+  if (!job || !job.started_at) return null;
+  const end = job.completed_at ? Date.parse(job.completed_at) : now;
+  return Math.max(0, (end - Date.parse(job.started_at)) / 1000);
+}
+
+// Remaining time of a running job: the slicer's estimate while the print keeps within it,
+// else extrapolated from the progress so far. Either way it is an estimate.
+export function remainingSeconds(job, progress, now) {
+  const elapsed = elapsedSeconds(job, now);
+  if (elapsed === null) return null;
+  if (job.estimated_time && elapsed < job.estimated_time) {
+    return { seconds: job.estimated_time - elapsed, basis: "slicer estimate" };
+  }
+  if (progress > 0 && progress < 100) {
+    return { seconds: (elapsed * (100 - progress)) / progress, basis: "estimate from progress" };
+  }
+  return null;
+}
+
+export function temperature(label, reading) {
+  if (!reading) return `${label} –`;
+  const target = reading.target ? ` / ${Math.round(reading.target)} °C` : " °C";
+  return `${label} ${reading.actual.toFixed(1)}${target}`;
+}

@@ -1,0 +1,179 @@
+//! The status page in a real browser: headless Chromium (driven through chromedriver) opens
+//! the gateway's page, uploads a G-code file through the form, and watches the job go from
+//! "Queued" through "Printing N%" to "Printed" on a simulated printer, live, without a reload.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::browser::Browser;
+use common::sim::SimDrivers;
+use common::*;
+use fantoccini::Locator;
+use fluxprint_gateway::app;
+use fluxprint_gateway::config::{DriverConfig, Secret};
+use fluxprint_gateway::printer::sim::SimConfig;
+use tokio_util::sync::CancellationToken;
+
+const KEY: &str = "page-test-key-0123456789";
+
+/// A part of many short moves after heating, slow enough (a few seconds at this speed-up)
+/// for the page to show the print in progress.
+fn part(moves: usize) -> String {
+    let mut g = String::from("; page test part\nM104 S210\nM140 S60\nG28\nG90\nM83\n");
+    for i in 0..moves {
+        let a = i as f64 * 0.05;
+        g.push_str(&format!(
+            "G1 X{:.3} Y{:.3} E0.02 F900\n",
+            100.0 + 20.0 * a.cos(),
+            100.0 + 20.0 * a.sin()
+        ));
+    }
+    g.push_str("M104 S0\nM140 S0\nM84\n");
+    g
+}
+
+fn slow_sim() -> SimConfig {
+    SimConfig {
+        speed_up: 5.0,
+        ..SimConfig::default()
+    }
+}
+
+/// Every badge text a job's history row shows, recorded in the page as it changes, so that a
+/// short-lived state is seen even between two polls.
+const RECORD_BADGES: &str = r##"
+window.seenBadges = {};
+const record = () => {
+  for (const row of document.querySelectorAll("#history [data-job-id]")) {
+    const text = row.querySelector('[data-field="badge"]').textContent;
+    const seen = (window.seenBadges[row.dataset.jobId] ??= []);
+    if (seen[seen.length - 1] !== text) seen.push(text);
+  }
+};
+new MutationObserver(record).observe(document.getElementById("history"),
+  { subtree: true, childList: true, characterData: true });
+record();
+return null;
+"##;
+
+async fn upload_through_the_form(browser: &Browser, file: &std::path::Path) {
+    let c = &browser.client;
+    c.find(Locator::Id("api-key"))
+        .await
+        .unwrap()
+        .send_keys(KEY)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#key-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let input = c.find(Locator::Id("upload-file")).await.unwrap();
+    input.send_keys(&file.display().to_string()).await.unwrap();
+    let material = c.find(Locator::Id("upload-material")).await.unwrap();
+    material.select_by_value("PETG").await.unwrap();
+    c.find(Locator::Id("upload-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+fn assert_seen_in_order(seen: &[String]) {
+    let printing = seen.iter().position(|t| {
+        t.strip_prefix("Printing ")
+            .and_then(|p| p.strip_suffix('%'))
+            .and_then(|p| p.parse::<u8>().ok())
+            .is_some_and(|p| p > 0)
+    });
+    let printed = seen.iter().position(|t| t == "Printed");
+    assert!(
+        seen.first()
+            .is_some_and(|t| t == "Queued" || t.starts_with("Printing")),
+        "the job did not start as Queued or Printing: {seen:?}"
+    );
+    assert!(
+        printing.is_some() && printing < printed,
+        "the page did not show \"Printing N%\" (N > 0) before \"Printed\": {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|t| t == "Queued" || t.starts_with("Printing") || t == "Printed"),
+        "unexpected states: {seen:?}"
+    );
+}
+
+async fn check_screenshot(browser: &Browser) {
+    let png = browser.client.screenshot().await.expect("a screenshot");
+    assert!(png.len() > 1000, "a screenshot of {} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "the screenshot is not a PNG"
+    );
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("page.png");
+    std::fs::write(&path, png).expect("save the screenshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_uploaded_on_the_page_shows_queued_printing_and_printed_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim_printer = printer("mk3s", [250.0, 210.0, 210.0], false);
+    sim_printer.driver = DriverConfig::Simulated(slow_sim());
+    let sims = SimDrivers::new(dir.path());
+    let mut config = config(dir.path(), vec![sim_printer]);
+    config.web.api_key = Some(Secret::new(KEY));
+    config.web.public_status = true;
+    // The test keeps the simulated devices: dropping them would unplug the printer.
+    let running = app::start(config, Arc::new(sims.clone()), CancellationToken::new())
+        .await
+        .unwrap();
+    let addr = running.web_addr();
+    let file = dir.path().join("bracket.gcode");
+    std::fs::write(&file, part(300)).unwrap();
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    c.set_window_size(1280, 1500).await.unwrap();
+    c.goto(&format!("http://{addr}/")).await.unwrap();
+    let printers = "return document.querySelectorAll('[data-printer]').length > 0 && \
+                    document.getElementById('connection').textContent === 'Live' ? 'live' : null;";
+    browser.wait_for_text("the printer, live", printers).await;
+    c.execute(RECORD_BADGES, vec![]).await.unwrap();
+
+    upload_through_the_form(&browser, &file).await;
+    let toast = browser
+        .wait_for_text(
+            "the toast \"Print queued! Job #…\"",
+            "return [...document.querySelectorAll('.toast')].map(t => t.textContent)\
+               .find(t => t.startsWith('Print queued! Job #')) ?? null;",
+        )
+        .await;
+    let job: u64 = toast
+        .trim_start_matches("Print queued! Job #")
+        .trim_end_matches('×')
+        .parse()
+        .unwrap_or_else(|_| panic!("no job number in the toast {toast:?}"));
+
+    let printed = format!(
+        "const seen = window.seenBadges['{job}'] ?? []; \
+         return seen.includes('Printed') ? JSON.stringify(seen) : null;"
+    );
+    let seen = browser.wait_for_text("the job as Printed", &printed).await;
+    let seen: Vec<String> = serde_json::from_str(&seen).unwrap();
+    assert_seen_in_order(&seen);
+    browser
+        .wait_for_text(
+            "the printer awaiting bed clear",
+            "const b = document.querySelector('[data-printer=\"mk3s\"] [data-field=\"badge\"]'); \
+             return b.textContent === 'Awaiting bed clear' ? b.textContent : null;",
+        )
+        .await;
+
+    check_screenshot(&browser).await;
+    browser.close().await;
+    running.stop().await;
+}
