@@ -5,6 +5,8 @@
 mod live;
 mod page;
 
+pub use live::{CloudLinkState, CloudMetrics, WebMetrics};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -24,6 +26,9 @@ pub struct WebState {
     pub public_status: bool,
     /// Where uploads are stored.
     pub files_dir: std::path::PathBuf,
+
+    /// Counters `/metrics` reports (uploads rejected, WebSocket clients, cloud link).
+    pub metrics: live::WebMetrics,
 }
 
 /// The whole LAN surface.
