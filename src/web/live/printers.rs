@@ -27,6 +27,9 @@ const PRINTER_STATES: [&str; 6] = [
 
 type Labels = Vec<(&'static str, String)>;
 
+/// A serial counter family: name, help, and how to read it from a snapshot.
+type SerialCounter = (&'static str, &'static str, fn(&StatsSnapshot) -> u64);
+
 #[derive(Debug)]
 struct Sample {
     status: PrinterStatus,
@@ -115,7 +118,7 @@ impl Collector for PrinterSamples {
 
 impl PrinterSamples {
     fn encode_serial(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
-        let counters: [(&str, &str, fn(&StatsSnapshot) -> u64); 6] = [
+        let counters: [SerialCounter; 6] = [
             (
                 "serial_lines_sent",
                 "Numbered lines written to the printer, resends included",

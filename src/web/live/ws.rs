@@ -48,6 +48,10 @@ pub(super) async fn upgrade(
     }
     match upgrade {
         Ok(upgrade) => upgrade
+            // The read buffer is allocated up front (128 KiB by default) and clients send
+            // only control frames; writes go out at once (each send flushes anyway).
+            .read_buffer_size(MAX_INCOMING)
+            .write_buffer_size(0)
             .max_message_size(MAX_INCOMING)
             .max_frame_size(MAX_INCOMING)
             .on_upgrade(move |socket| serve(socket, state)),
