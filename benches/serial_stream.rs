@@ -219,7 +219,10 @@ async fn stream(s: &Scenario) -> Run {
             state_dir: dir.path().join("state"),
             ..GatewayConfig::with_id("gw-bench")
         },
-        web: WebConfig::default(),
+        web: WebConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..WebConfig::default()
+        },
         cloud: CloudConfig::default(),
         printers: vec![printer],
     };

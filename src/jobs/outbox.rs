@@ -52,6 +52,14 @@ impl Db {
         Ok(seq.unwrap_or(0) as u64)
     }
 
+    /// How many events the outbox holds (not yet acknowledged, not yet expired).
+    pub fn outbox_depth(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
     /// The cloud has every event up to `seq`: they may leave the outbox.
     pub fn ack_events(&mut self, seq: u64) -> Result<usize, StoreError> {
         self.write(|w| {

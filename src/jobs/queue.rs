@@ -171,6 +171,15 @@ impl Db {
         rows.map(|r| r?).collect()
     }
 
+    /// How many jobs are in each status (`queued`, `printing`, …); absent statuses have none.
+    pub fn count_by_status(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT status, COUNT(*) FROM print_jobs GROUP BY status ORDER BY status")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Queued jobs in the order they will print (assigned or not).
     pub fn queued(&self) -> Result<Vec<Job>, StoreError> {
         let sql = format!(

@@ -45,6 +45,7 @@ pub async fn spawn(
         build_volume: config.build_volume,
         commands,
         status: status_rx,
+        stats: driver.stats,
     };
     let actor = Actor {
         config,

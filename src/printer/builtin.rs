@@ -102,7 +102,8 @@ pub fn start_serial(
     shutdown: CancellationToken,
     tasks: &TaskTracker,
 ) -> std::io::Result<DriverLink> {
-    let (link, end) = driver::link();
+    let (mut link, end) = driver::link();
+    link.stats = Some(settings.stats.clone());
     let (done_tx, done_rx) = oneshot::channel::<()>();
     serial::spawn(settings, end, shutdown, done_tx)?;
     tasks.spawn(async move {

@@ -4,11 +4,13 @@
 //! database.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::serial::SerialStats;
 use crate::config::PrinterConfig;
 use crate::domain::{JobId, Percent, Temperatures};
 
@@ -77,6 +79,8 @@ pub enum DriverReport {
 pub struct DriverLink {
     pub commands: mpsc::Sender<DriverCommand>,
     pub reports: mpsc::Receiver<DriverReport>,
+    /// The serial link's counters, for metrics (serial drivers only).
+    pub stats: Option<Arc<SerialStats>>,
 }
 
 /// The driver's end.
@@ -93,6 +97,7 @@ pub fn link() -> (DriverLink, DriverEnd) {
         DriverLink {
             commands: command_tx,
             reports: report_rx,
+            stats: None,
         },
         DriverEnd {
             commands: command_rx,

@@ -1,8 +1,11 @@
 //! The handle the rest of the gateway holds on a printer's actor: a bounded command channel
 //! and a `watch` of the printer's status.
 
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::serial::SerialStats;
 use super::status::PrinterStatus;
 use crate::config::BuildVolume;
 use crate::domain::{JobId, PrinterId};
@@ -62,6 +65,8 @@ pub struct PrinterHandle {
     pub(super) build_volume: BuildVolume,
     pub(super) commands: mpsc::Sender<PrinterCommand>,
     pub(super) status: watch::Receiver<PrinterStatus>,
+    /// The serial link's counters (serial and simulated printers), for metrics.
+    pub(super) stats: Option<Arc<SerialStats>>,
 }
 
 impl PrinterHandle {
@@ -80,6 +85,11 @@ impl PrinterHandle {
     /// A receiver that sees every status change (state, temperatures, progress).
     pub fn watch(&self) -> watch::Receiver<PrinterStatus> {
         self.status.clone()
+    }
+
+    /// The serial link's counters, when the printer is driven over serial.
+    pub fn serial_stats(&self) -> Option<&Arc<SerialStats>> {
+        self.stats.as_ref()
     }
 
     /// False once the actor's task has ended.

@@ -10,6 +10,8 @@ pub mod api;
 mod live;
 mod page;
 
+pub use live::{CloudLinkState, CloudMetrics, WebMetrics};
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +42,8 @@ pub struct WebState {
     /// The largest file an upload may carry.
     pub max_upload_bytes: u64,
     pub rate_limit: RateLimiter,
+    /// Counters `/metrics` reports (uploads rejected, WebSocket clients, cloud link).
+    pub metrics: live::WebMetrics,
 }
 
 impl WebState {
@@ -53,6 +57,7 @@ impl WebState {
             gateway_id: config.gateway.id.clone(),
             max_upload_bytes: config.web.max_upload_bytes,
             rate_limit: RateLimiter::new(config.web.rate_limit_per_minute),
+            metrics: live::WebMetrics::new(config.gateway.id.clone()),
         }
     }
 }

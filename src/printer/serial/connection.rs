@@ -8,6 +8,7 @@ use serialport::SerialPort;
 
 use super::port::{PortThread, read_some, write_all};
 use super::protocol::{self, Action, FirmwareErrorKind, Heater, Session, SessionEvent};
+use super::stats::AckClock;
 use super::stream::{ActiveJob, JobNews, push_script};
 use crate::domain::{Temperature, Temperatures};
 use crate::printer::driver::{DriverCommand, DriverReport, Outcome};
@@ -33,6 +34,7 @@ pub(super) struct Connection<'t> {
     autoreport: bool,
     next_poll: u64,
     last_temperatures: Option<u64>,
+    ack_clock: AckClock,
 }
 
 type Lost = String;
@@ -49,6 +51,7 @@ impl<'t> Connection<'t> {
             autoreport: false,
             next_poll: 0,
             last_temperatures: None,
+            ack_clock: AckClock::new(),
         }
     }
 
@@ -150,6 +153,7 @@ impl<'t> Connection<'t> {
                     write_all(self.port.as_mut(), &bytes)
                         .map_err(|e| format!("serial write failed: {e}"))?;
                     self.thread.settings.stats.wrote(bytes.len());
+                    self.ack_clock.wrote(&bytes, &self.thread.settings.stats);
                 }
                 Action::Event(event) => queue.extend(self.on_event(event)?),
             }
@@ -172,6 +176,7 @@ impl<'t> Connection<'t> {
             }
             SessionEvent::Acked { line } => {
                 self.thread.settings.stats.acked();
+                self.ack_clock.acked(line, &self.thread.settings.stats);
                 if let Some(job) = &mut self.job {
                     job.acked(line);
                 }

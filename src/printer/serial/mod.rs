@@ -11,5 +11,5 @@ mod stream;
 
 pub use port::{PortSettings, spawn};
 pub use safety::{Refusal, Safety};
-pub use stats::{SerialStats, StatsSnapshot};
+pub use stats::{LatencySnapshot, OK_LATENCY_BOUNDS, SerialStats, StatsSnapshot};
 pub use stream::Scripts;

@@ -1,0 +1,325 @@
+//! Live feed benchmark (issue 4): 200 WebSocket clients on loopback watch 500 printer state
+//! changes (job progress reported by a hand driver, five jobs of 100 steps).
+//!
+//!     cargo bench --bench ws_latency
+//!
+//! This process is the gateway (store, printer actor, LAN server); the clients run in a child
+//! process (this binary with `--clients`), so the RSS added by 200 connections is the
+//! gateway's alone. Latency is from the driver sending a report to a client receiving the
+//! event, on the wall clock both processes share; the report → commit part (one SQLite
+//! commit with synchronous=FULL) is printed on its own. Also: time to first byte of `GET /`
+//! (or `/api/status`, `/api/health`: the first that answers 200). Bounded: every wait has a
+//! deadline, and everything stays on 127.0.0.1.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fluxprint_gateway::app;
+use fluxprint_gateway::config::{
+    BuildVolume, CloudConfig, Config, DriverConfig, GatewayConfig, PrinterConfig, WebConfig,
+};
+use fluxprint_gateway::domain::{JobId, JobStatus, Percent, PrinterId};
+use fluxprint_gateway::events::EventKind;
+use fluxprint_gateway::gateway::Gateway;
+use fluxprint_gateway::jobs::NewJob;
+use fluxprint_gateway::printer::driver::{
+    self, DriverCommand, DriverEnd, DriverError, DriverFactory, DriverLink, DriverReport, Outcome,
+};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const CLIENTS: usize = 200;
+const JOBS: i64 = 5;
+const STEPS: u8 = 100;
+const CHANGES: usize = JOBS as usize * STEPS as usize;
+/// Longest any phase may take before the benchmark gives up.
+const DEADLINE: Duration = Duration::from_secs(180);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    if args.get(1).map(String::as_str) == Some("--clients") {
+        return runtime.block_on(clients(args[2].parse().unwrap()));
+    }
+    runtime.block_on(gateway());
+}
+
+/// A driver whose end the benchmark holds.
+#[derive(Default)]
+struct Hand(Mutex<Option<DriverEnd>>);
+
+impl DriverFactory for Hand {
+    fn start(
+        &self,
+        _: &PrinterConfig,
+        _: CancellationToken,
+        _: &TaskTracker,
+    ) -> Result<DriverLink, DriverError> {
+        let (link, end) = driver::link();
+        *self.0.lock().unwrap() = Some(end);
+        Ok(link)
+    }
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+async fn gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let hand = Arc::new(Hand::default());
+    let printer = PrinterConfig {
+        id: PrinterId("bench".into()),
+        driver: DriverConfig::Simulated(Default::default()),
+        build_volume: BuildVolume {
+            x_mm: 250.0,
+            y_mm: 210.0,
+            z_mm: 210.0,
+        },
+        auto_start: true,
+        safety: Default::default(),
+        serial: Default::default(),
+    };
+    let config = Config {
+        gateway: GatewayConfig {
+            state_dir: dir.path().join("state"),
+            ..GatewayConfig::with_id("gw-bench")
+        },
+        web: WebConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..WebConfig::default()
+        },
+        cloud: CloudConfig::default(),
+        printers: vec![printer],
+    };
+    let running = app::start(config, hand.clone(), CancellationToken::new())
+        .await
+        .unwrap();
+    let gw = running.gateway.clone();
+    // The gateway's own LAN server (public status: the clients connect without a key).
+    let addr = running.web_addr();
+    first_byte(addr).await;
+
+    let rss_before = rss_kib();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--clients", &addr.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "READY");
+    let rss_after = rss_kib();
+    let added = rss_after.saturating_sub(rss_before);
+    println!(
+        "{CLIENTS} clients: gateway RSS {rss_before} KiB -> {rss_after} KiB (+{added} KiB, {:.1} KiB per client)",
+        added as f64 / CLIENTS as f64
+    );
+
+    let end = hand.0.lock().unwrap().take().unwrap();
+    let sent = tokio::time::timeout(DEADLINE, drive(&gw, end, dir.path()))
+        .await
+        .expect("driving the printer took too long");
+    let mut stdin = child.stdin.take().unwrap();
+    for ((job, progress), at) in &sent {
+        writeln!(stdin, "{job} {progress} {at}").unwrap();
+    }
+    drop(stdin);
+    for line in lines {
+        println!("{}", line.unwrap());
+    }
+    child.wait().unwrap();
+    running.stop().await;
+}
+
+/// Runs five jobs of 100 progress steps; returns when each report was sent, by (job,
+/// progress). The next report goes once the previous one is committed, so latencies are
+/// not queueing behind each other. Prints the report → commit latencies.
+async fn drive(gw: &Gateway, mut end: DriverEnd, dir: &std::path::Path) -> HashMap<(i64, u8), u64> {
+    let mut committed = gw.store().subscribe();
+    for n in 0..JOBS {
+        let path = dir.join(format!("job-{n}.gcode"));
+        std::fs::write(&path, "G28\n").unwrap();
+        let name = format!("job-{n}.gcode");
+        let file = gw
+            .store()
+            .call(move |db| db.write(|w| w.add_file(&name, &path, "", 4)))
+            .await
+            .unwrap();
+        let new = NewJob {
+            file_name: file.display_name.clone(),
+            file: Some(file.id),
+            ..NewJob::default()
+        };
+        gw.submit(new).await.unwrap();
+    }
+    end.reports.send(DriverReport::Connected).await.unwrap();
+    let (mut sent, mut commit_us) = (HashMap::new(), Vec::with_capacity(CHANGES));
+    for _ in 0..JOBS {
+        let job = match end.commands.recv().await.unwrap() {
+            DriverCommand::Start { job, .. } => job,
+            other => panic!("expected a job to start, got {other:?}"),
+        };
+        for step in 1..=STEPS {
+            let at = now_micros();
+            let progress = Percent::new(step);
+            end.reports
+                .send(DriverReport::Progress { job, progress })
+                .await
+                .unwrap();
+            sent.insert((job.0, step), at);
+            wait_committed(&mut committed, job, step).await;
+            commit_us.push(now_micros() - at);
+        }
+        let outcome = Outcome::Completed;
+        end.reports
+            .send(DriverReport::Finished { job, outcome })
+            .await
+            .unwrap();
+    }
+    let (p50, p99, max) = percentiles(&mut commit_us);
+    println!("report -> commit: p50 {p50} us, p99 {p99} us, max {max} us ({CHANGES} changes)");
+    sent
+}
+
+async fn wait_committed(
+    events: &mut tokio::sync::broadcast::Receiver<fluxprint_gateway::events::Event>,
+    job: JobId,
+    step: u8,
+) {
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(e) => panic!("store stopped: {e}"),
+        };
+        if let EventKind::JobStatus(j) = &event.kind
+            && j.id == job
+            && j.status
+                == (JobStatus::Printing {
+                    progress: Percent::new(step),
+                })
+        {
+            return;
+        }
+    }
+}
+
+/// Time to first byte of the first of `/`, `/api/status`, `/api/health` that answers 200.
+async fn first_byte(addr: SocketAddr) {
+    for path in ["/", "/api/status", "/api/health"] {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n");
+        let start = Instant::now();
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut first = [0u8; 1];
+        tcp.read_exact(&mut first).await.unwrap();
+        let ttfb = start.elapsed();
+        let mut rest = String::new();
+        tcp.read_to_string(&mut rest).await.unwrap();
+        let status = rest.split_whitespace().nth(1).unwrap_or("?").to_owned();
+        if status == "200" {
+            println!("GET {path}: first byte after {} us", ttfb.as_micros());
+            return;
+        }
+        println!("GET {path}: {status} (not served yet)");
+    }
+}
+
+/// The child: connects every client, says READY, collects when each progress event arrived,
+/// then reads the send times from stdin and prints the latencies.
+async fn clients(addr: SocketAddr) {
+    let url = format!("ws://{addr}/api/ws");
+    let mut sockets = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        let snapshot = socket.next().await.unwrap().unwrap();
+        assert!(snapshot.to_text().unwrap().contains("\"snapshot\""));
+        sockets.push(socket);
+    }
+    println!("READY");
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .map(|s| tokio::spawn(receive(s)))
+        .collect();
+    let mut received = Vec::with_capacity(CLIENTS * CHANGES);
+    for task in tasks {
+        received.extend(task.await.unwrap());
+    }
+    let sent: HashMap<(i64, u8), u64> = std::io::stdin()
+        .lock()
+        .lines()
+        .map(|line| {
+            let line = line.unwrap();
+            let f: Vec<u64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+            ((f[0] as i64, f[1] as u8), f[2])
+        })
+        .collect();
+    let mut latencies: Vec<u64> = received
+        .iter()
+        .filter_map(|(key, at)| sent.get(key).map(|s| at.saturating_sub(*s)))
+        .collect();
+    let deliveries = latencies.len();
+    let (p50, p99, max) = percentiles(&mut latencies);
+    println!(
+        "report -> client: p50 {p50} us, p99 {p99} us, max {max} us ({deliveries} of {} deliveries)",
+        CLIENTS * CHANGES
+    );
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Every `printing` progress event one client receives, with its arrival time.
+async fn receive(mut socket: Socket) -> Vec<((i64, u8), u64)> {
+    let mut got = Vec::with_capacity(CHANGES);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while got.len() < CHANGES {
+        let next = tokio::time::timeout_at(deadline, socket.next()).await;
+        let Ok(Some(Ok(message))) = next else { break };
+        let at = now_micros();
+        let Ok(text) = message.to_text() else {
+            continue;
+        };
+        let json: serde_json::Value = serde_json::from_str(text).unwrap();
+        let event = &json["event"];
+        if event["type"] == "print:status-update" && event["status"] == "printing" {
+            let (job, progress) = (event["gateway_job"].as_i64(), event["progress"].as_u64());
+            if let (Some(job), Some(p @ 1..)) = (job, progress) {
+                got.push(((job, p as u8), at));
+            }
+        }
+    }
+    got
+}
+
+fn percentiles(values: &mut [u64]) -> (u64, u64, u64) {
+    if values.is_empty() {
+        return (0, 0, 0);
+    }
+    values.sort_unstable();
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99), values[values.len() - 1])
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
