@@ -108,6 +108,9 @@ async fn run_in(state_dir: &Path, shutdown: CancellationToken) -> anyhow::Result
         "FluxPrint Gateway demo: one simulated printer (demo-mk3s), state in {}",
         state_dir.display()
     );
+    let api_key = crate::web::load_or_generate_api_key(state_dir, None)?;
+    println!("Page:    http://{}/", running.web_addr());
+    println!("API key: {}", api_key.expose());
     println!(
         "Queued job {} ({}); progress follows. Ctrl-C stops the demo.",
         job.id, job.file_name
