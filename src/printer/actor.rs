@@ -122,6 +122,9 @@ impl Actor {
                 Some(command) = inbox.recv() => self.on_command(command).await,
                 report = reports.recv(), if driver_alive => match report {
                     Some(report) => self.on_report(report).await,
+                    // A driver stopping for shutdown is not the printer going away: a
+                    // print on OctoPrint goes on and is re-attached after the restart.
+                    None if shutdown.is_cancelled() => break,
                     None => {
                         driver_alive = false;
                         let reason = "the printer driver stopped".to_owned();

@@ -1,6 +1,7 @@
 //! Shared test harness: a driver the test controls by hand, configs, files.
 #![allow(dead_code)] // each test crate uses a different part of the harness
 
+pub mod octoprint;
 pub mod sim;
 
 use std::collections::HashMap;

@@ -12,7 +12,7 @@ use super::OctoPrintSettings;
 use super::push::{Push, Pushed};
 use super::rest::{Rest, RestError};
 use super::safety::check_file;
-use super::track::{Step, Tracker};
+use super::track::{Step, Tracker, remote_path};
 use crate::domain::JobId;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport};
 
@@ -41,7 +41,7 @@ impl Driver {
         rest: Rest,
         reports: mpsc::Sender<DriverReport>,
     ) -> Self {
-        let tracker = Tracker::new(settings.delete_after_job);
+        let tracker = Tracker::new(&settings.folder, settings.delete_after_job);
         Driver {
             settings,
             rest,
@@ -276,9 +276,8 @@ impl Driver {
         }
     }
 
-    /// Each job gets a file of its own, so the file names the job after any restart.
     fn remote_path(&self, job: JobId) -> String {
-        format!("{}/job-{}.gcode", self.settings.folder, job.0)
+        remote_path(&self.settings.folder, job)
     }
 
     /// Carries out the tracker's steps, including the ones its answers lead to.

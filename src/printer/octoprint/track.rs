@@ -80,17 +80,27 @@ pub struct Tracker {
     link: LinkState,
     shown: Option<Shown>,
     temperatures: Option<Temperatures>,
+    /// The gateway's folder on OctoPrint: a print of `<folder>/job-<id>.gcode` is a job of
+    /// this gateway even before (or without) a `Reattach`.
+    folder: String,
     delete_after_job: bool,
 }
 
+/// The path on OctoPrint of the file uploaded for `job`; each job has a file of its own, so
+/// the file names the job after any restart.
+pub fn remote_path(folder: &str, job: JobId) -> String {
+    format!("{folder}/job-{}.gcode", job.0)
+}
+
 impl Tracker {
-    pub fn new(delete_after_job: bool) -> Tracker {
+    pub fn new(folder: &str, delete_after_job: bool) -> Tracker {
         Tracker {
             tracked: None,
             external: None,
             link: LinkState::Down("connecting to OctoPrint".into()),
             shown: None,
             temperatures: None,
+            folder: folder.to_owned(),
             delete_after_job,
         }
     }
@@ -162,7 +172,10 @@ impl Tracker {
             (None, Activity::Idle) => self.external = None,
             (None, _) => {
                 let file = snapshot.file.unwrap_or_else(|| "a file".into());
-                self.external = Some(file);
+                if !self.adopt(&file) {
+                    self.external = Some(file);
+                }
+                self.follow(activity, snapshot.completion, &mut steps);
             }
         }
         self.sync_link(&mut steps);
@@ -179,6 +192,9 @@ impl Tracker {
             | PrintEvent::Cancelled { path }
             | PrintEvent::Failed { path, .. } => path.clone(),
         };
+        if matches!(event, PrintEvent::Started { .. }) && self.tracked.is_none() {
+            self.adopt(&path);
+        }
         let Some(tracked) = self.tracked.as_mut().filter(|t| t.path == path) else {
             self.external = match event {
                 PrintEvent::Started { .. } => Some(path),
@@ -232,6 +248,23 @@ impl Tracker {
         self.finish(outcome, &mut steps);
         self.sync_link(&mut steps);
         steps
+    }
+
+    /// Tracks a running print of one of the gateway's own files (a job that was printing
+    /// when the gateway restarted); false for anyone else's file.
+    fn adopt(&mut self, path: &str) -> bool {
+        let job = path
+            .strip_prefix(&format!("{}/job-", self.folder))
+            .and_then(|rest| rest.strip_suffix(".gcode"))
+            .and_then(|id| id.parse().ok())
+            .map(JobId);
+        match job.filter(|job| remote_path(&self.folder, *job) == path) {
+            Some(job) => {
+                self.track(job, path.to_owned(), true);
+                true
+            }
+            None => false,
+        }
     }
 
     fn follow(&mut self, activity: Activity, completion: Option<f64>, steps: &mut Vec<Step>) {

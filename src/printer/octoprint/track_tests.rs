@@ -26,7 +26,7 @@ fn reports(steps: Vec<Step>) -> Vec<DriverReport> {
 }
 
 fn connected() -> Tracker {
-    let mut t = Tracker::new(false);
+    let mut t = Tracker::new("fluxprint", false);
     assert_eq!(
         reports(t.observe(snap("Operational", None, None))),
         vec![DriverReport::Connected]
@@ -156,7 +156,7 @@ fn an_idle_snapshot_before_the_print_was_seen_waits_for_octoprints_record() {
 
 #[test]
 fn a_reattached_job_that_octoprint_forgot_ends_interrupted_with_the_reason() {
-    let mut t = Tracker::new(false);
+    let mut t = Tracker::new("fluxprint", false);
     t.track(JOB, PATH.into(), true);
     let steps = t.observe(snap("Operational", None, None));
     assert!(steps.contains(&Step::Resolve {
@@ -248,8 +248,46 @@ fn a_print_started_by_someone_else_makes_the_printer_busy_until_it_ends() {
 
 #[test]
 fn an_ended_job_deletes_its_file_when_configured() {
-    let mut t = Tracker::new(true);
+    let mut t = Tracker::new("fluxprint", true);
     t.track(JOB, PATH.into(), false);
     let steps = t.event(PrintEvent::Cancelled { path: PATH.into() });
     assert!(steps.contains(&Step::Delete { path: PATH.into() }));
+}
+
+#[test]
+fn a_running_print_of_one_of_the_gateways_own_files_is_followed_as_that_job() {
+    let mut t = connected();
+    let steps = t.observe(snap("Printing", Some(PATH), Some(30.0)));
+    assert_eq!(
+        reports(steps),
+        vec![DriverReport::Progress {
+            job: JOB,
+            progress: Percent::new(30)
+        }]
+    );
+    let done = t.event(PrintEvent::Done { path: PATH.into() });
+    assert_eq!(
+        reports(done),
+        vec![DriverReport::Finished {
+            job: JOB,
+            outcome: Outcome::Completed
+        }]
+    );
+}
+
+#[test]
+fn files_that_only_look_like_the_gateways_are_external_prints() {
+    for path in [
+        "fluxprint/job-7.gco",
+        "other/job-7.gcode",
+        "fluxprint/job-x.gcode",
+        "fluxprint/job-07.gcode",
+    ] {
+        let mut t = connected();
+        let steps = reports(t.observe(snap("Printing", Some(path), Some(30.0))));
+        assert!(
+            matches!(steps.as_slice(), [DriverReport::Disconnected { .. }]),
+            "{path}: {steps:?}"
+        );
+    }
 }
