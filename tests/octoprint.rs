@@ -31,6 +31,7 @@ fn octo_printer(octo: &OctoPrint, key: &str) -> PrinterConfig {
     p.driver = DriverConfig::OctoPrint {
         url: octo.url(),
         api_key: Secret::new(key),
+        delete_after_job: false,
     };
     p
 }
@@ -151,7 +152,8 @@ async fn a_queued_job_is_uploaded_printed_through_resends_and_completed_with_pro
     );
     assert_eq!(file["prints"]["success"], 1);
     assert!(
-        octo.log().contains("User fluxprint logged in on the socket"),
+        octo.log()
+            .contains("User fluxprint logged in on the socket"),
         "the driver follows OctoPrint through its push channel"
     );
     wait_printer(gw, "awaiting bed clear", |s| {
@@ -166,7 +168,14 @@ async fn pause_resume_and_cancel_from_the_gateway_reach_octoprint() {
     let _turn = TURN.lock().await;
     let octo = OctoPrint::start(VirtualPrinter::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let running = start_gateway(dir.path(), octo_printer(&octo, API_KEY)).await;
+    let mut printer = octo_printer(&octo, API_KEY);
+    if let DriverConfig::OctoPrint {
+        delete_after_job, ..
+    } = &mut printer.driver
+    {
+        *delete_after_job = true;
+    }
+    let running = start_gateway(dir.path(), printer).await;
     let gw = &running.gateway;
     let id = submit(gw, dir.path(), "long", &dwell_gcode(3000, 20)).await;
     wait_job(gw, id, "printing", |s| {
@@ -189,6 +198,16 @@ async fn pause_resume_and_cancel_from_the_gateway_reach_octoprint() {
     gw.cancel(id).await.unwrap();
     wait_job(gw, id, "cancelled", |s| *s == JobStatus::Cancelled).await;
     octo.wait_state("operational", |s| s == "Operational").await;
+    // The ended job's upload is deleted (`delete_after_job`).
+    let path = format!("api/files/local/fluxprint/job-{}.gcode", id.0);
+    let deadline = tokio::time::Instant::now() + JOB_PATIENCE;
+    while octo.get(&path).await.unwrap().0 != 404 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job's file was not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     running.stop().await;
 }
 

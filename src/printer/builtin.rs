@@ -60,13 +60,18 @@ impl DriverFactory for BuiltinDrivers {
                 });
                 Ok(link)
             }
-            DriverConfig::OctoPrint { url, api_key } => {
-                let settings = OctoPrintSettings::new(
+            DriverConfig::OctoPrint {
+                url,
+                api_key,
+                delete_after_job,
+            } => {
+                let mut settings = OctoPrintSettings::new(
                     printer.id.to_string(),
                     url.clone(),
                     api_key.clone(),
                     Safety::from(&printer.safety),
                 );
+                settings.delete_after_job = *delete_after_job;
                 octoprint::start(settings, shutdown, tasks).map_err(|source| {
                     DriverError::OctoPrint {
                         printer: printer.id.to_string(),
