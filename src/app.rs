@@ -50,7 +50,13 @@ pub async fn start(
 ) -> Result<Running, StartError> {
     let (store, store_thread) = JobStore::open(&config.gateway.state_dir)?;
     let web = crate::web::prepare(&config).await?;
-    let recovered = store.call(|db| db.recover_after_restart()).await?;
+    let reattach: Vec<_> = (config.printers.iter())
+        .filter(|p| drivers.can_reattach(p))
+        .map(|p| p.id.clone())
+        .collect();
+    let recovered = store
+        .call(move |db| db.recover_after_restart_except(&reattach))
+        .await?;
     for job in &recovered {
         tracing::warn!(job = %job.id, printer = ?job.printer.as_ref().map(|p| p.as_str()),
             "job was on the printer when the gateway stopped; marked interrupted");

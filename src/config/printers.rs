@@ -22,6 +22,7 @@ struct DriverKeys {
     baud: Option<u32>,
     url: Option<String>,
     api_key: Option<String>,
+    delete_after_job: Option<bool>,
     /// Whether a `[printers.serial]` table is present; its values are checked on their own.
     serial: bool,
     simulator: Option<SimConfig>,
@@ -35,6 +36,7 @@ impl DriverKeys {
             ("baud", self.baud.is_some()),
             ("url", self.url.is_some()),
             ("api_key", self.api_key.is_some()),
+            ("delete_after_job", self.delete_after_job.is_some()),
             ("serial", self.serial),
             ("simulator", self.simulator.is_some()),
         ];
@@ -78,6 +80,7 @@ fn printer(key: &str, raw: RawPrinter, problems: &mut Problems) -> Option<Printe
         baud,
         url,
         api_key,
+        delete_after_job,
         build_volume: volume,
         auto_start,
         safety,
@@ -92,6 +95,7 @@ fn printer(key: &str, raw: RawPrinter, problems: &mut Problems) -> Option<Printe
         baud,
         url,
         api_key,
+        delete_after_job,
         serial: serial.is_some(),
         simulator,
     };
@@ -137,7 +141,7 @@ impl DriverKind {
     fn keys(self) -> &'static [&'static str] {
         match self {
             Self::Serial => &["port", "baud", "serial"],
-            Self::OctoPrint => &["url", "api_key"],
+            Self::OctoPrint => &["url", "api_key", "delete_after_job"],
             Self::Simulated => &["serial", "simulator"],
         }
     }
@@ -207,6 +211,7 @@ fn octoprint(key: &str, keys: DriverKeys, problems: &mut Problems) -> Option<Dri
     Some(DriverConfig::OctoPrint {
         url: url?,
         api_key: api_key?,
+        delete_after_job: keys.delete_after_job.unwrap_or(false),
     })
 }
 

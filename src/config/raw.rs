@@ -80,6 +80,8 @@ pub(crate) struct RawPrinter {
     pub baud: Option<u32>,
     pub url: Option<String>,
     pub api_key: Option<String>,
+    /// OctoPrint: delete the job's uploaded file from OctoPrint when the job ends.
+    pub delete_after_job: Option<bool>,
     pub build_volume: Option<Vec<f64>>,
     pub auto_start: Option<bool>,
     pub safety: Option<RawSafety>,

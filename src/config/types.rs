@@ -159,6 +159,8 @@ pub enum DriverConfig {
     OctoPrint {
         url: url::Url,
         api_key: Secret,
+        /// Delete the job's uploaded file from OctoPrint when the job ends.
+        delete_after_job: bool,
     },
     /// The built-in virtual printer, shaped by `[printers.simulator]`.
     Simulated(SimConfig),

@@ -245,12 +245,31 @@ impl Db {
     /// At start-up: every job still printing or paused was cut off by the crash. It becomes
     /// `interrupted` (with an event), and its printer's bed needs clearing.
     pub fn recover_after_restart(&mut self) -> Result<Vec<Job>, StoreError> {
+        self.recover_after_restart_except(&[])
+    }
+
+    /// As [`recover_after_restart`](Self::recover_after_restart), but jobs on the printers
+    /// in `reattach` stay as they are: their drivers follow the print after the restart.
+    pub fn recover_after_restart_except(
+        &mut self,
+        reattach: &[PrinterId],
+    ) -> Result<Vec<Job>, StoreError> {
         let on_printer: Vec<JobId> = {
             let mut stmt = self.conn().prepare(
-                "SELECT id FROM print_jobs WHERE status IN ('printing', 'paused') ORDER BY id",
+                "SELECT id, printer_id FROM print_jobs WHERE status IN ('printing', 'paused') \
+                 ORDER BY id",
             )?;
-            let ids = stmt.query_map([], |r| r.get(0).map(JobId))?;
-            ids.collect::<Result<_, _>>()?
+            let rows = stmt.query_map([], |r| {
+                Ok((JobId(r.get(0)?), r.get::<_, Option<String>>(1)?))
+            })?;
+            let mut ids = Vec::new();
+            for row in rows {
+                let (id, printer) = row?;
+                if !printer.is_some_and(|p| reattach.iter().any(|r| r.as_str() == p)) {
+                    ids.push(id);
+                }
+            }
+            ids
         };
         self.write(|w| {
             let mut jobs = Vec::new();

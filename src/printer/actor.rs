@@ -11,8 +11,8 @@ use super::driver::{DriverCommand, DriverLink, DriverReport, Outcome};
 use super::handle::{COMMAND_CAPACITY, Control, PrinterCommand, PrinterError, PrinterHandle};
 use super::status::{Current, Link, PrinterStatus, derive_state};
 use crate::config::PrinterConfig;
-use crate::domain::{JobId, PrinterState, Temperatures};
-use crate::jobs::{BedState, Job, JobStore, StoreError, Transition};
+use crate::domain::{JobId, PrinterId, PrinterState, Temperatures};
+use crate::jobs::{BedState, Job, JobFilter, JobStore, StoreError, Transition};
 
 /// Starts the actor for `config`, driving the printer through `driver`.
 pub async fn spawn(
@@ -29,6 +29,14 @@ pub async fn spawn(
             move |db| db.bed(&id)
         })
         .await?;
+    let current = still_on_printer(&store, &id).await?;
+    if let Some(current) = current {
+        // Only drivers that can re-attach keep such a job over a restart; the driver
+        // follows it to its end. A full inbox cannot happen: nothing else was sent yet.
+        let _ = driver
+            .commands
+            .try_send(DriverCommand::Reattach { job: current.job });
+    }
     let link = Link::Disconnected {
         reason: "connecting".into(),
     };
@@ -53,12 +61,40 @@ pub async fn spawn(
         driver: driver.commands,
         link,
         bed,
-        current: None,
+        current,
         shown: state,
         status: status_tx,
     };
     tasks.spawn(actor.run(inbox, driver.reports, shutdown));
     Ok(handle)
+}
+
+/// The job the store still has printing or paused on `printer` after a restart.
+async fn still_on_printer(
+    store: &JobStore,
+    printer: &PrinterId,
+) -> Result<Option<Current>, StoreError> {
+    let printer = printer.clone();
+    let jobs = store
+        .call(move |db| {
+            let mut found = Vec::new();
+            for status in ["printing", "paused"] {
+                let filter = JobFilter {
+                    status: Some(status.to_owned()),
+                    printer: Some(printer.clone()),
+                    before: None,
+                    limit: 1,
+                };
+                found.extend(db.list(&filter)?);
+            }
+            Ok(found)
+        })
+        .await?;
+    Ok(jobs.into_iter().next().map(|job| Current {
+        job: job.id,
+        progress: job.status.progress(),
+        paused: job.status.as_str() == "paused",
+    }))
 }
 
 struct Actor {
@@ -87,6 +123,9 @@ impl Actor {
                 Some(command) = inbox.recv() => self.on_command(command).await,
                 report = reports.recv(), if driver_alive => match report {
                     Some(report) => self.on_report(report).await,
+                    // A driver stopping for shutdown is not the printer going away: a
+                    // print on OctoPrint goes on and is re-attached after the restart.
+                    None if shutdown.is_cancelled() => break,
                     None => {
                         driver_alive = false;
                         let reason = "the printer driver stopped".to_owned();
@@ -170,6 +209,7 @@ impl Actor {
                     .await?;
                 self.link = Link::Disconnected { reason };
             }
+            DriverReport::Unreachable { reason } => self.link = Link::Disconnected { reason },
             DriverReport::Fault { message } => {
                 self.end_current(Outcome::Failed(message.clone())).await?;
                 self.link = Link::Fault { message };
@@ -290,7 +330,11 @@ impl Actor {
     /// Updates the status watch; stores a `printer:state` event when the state changed
     /// (and the bed with it when `bed_changed`).
     async fn publish(&mut self, bed_changed: bool) -> Result<(), StoreError> {
-        let state = derive_state(&self.link, self.bed, self.current, self.config.auto_start);
+        // A job kept over an unreachable link (OctoPrint down) is not shown: the printer
+        // shows as disconnected until its driver knows more.
+        let reachable = !matches!(self.link, Link::Disconnected { .. });
+        let current = self.current.filter(|_| reachable);
+        let state = derive_state(&self.link, self.bed, current, self.config.auto_start);
         if state != self.shown || bed_changed {
             let (printer, stored, bed) = (self.config.id.clone(), state.clone(), self.bed);
             let bed = bed_changed.then_some(bed);
@@ -299,7 +343,6 @@ impl Actor {
                 .await?;
             self.shown = state.clone();
         }
-        let current = self.current;
         self.status.send_modify(|s| {
             s.state = state;
             s.current = current;

@@ -1,6 +1,6 @@
 //! The drivers built into the gateway, chosen by each printer's `driver` key: the serial
 //! driver for Marlin-family printers, and the simulated printer (the same serial driver
-//! talking to a built-in firmware through a pseudo-terminal).
+//! talking to a built-in firmware through a pseudo-terminal), and the OctoPrint driver.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::driver::{self, DriverError, DriverFactory, DriverLink};
+use super::octoprint::{self, OctoPrintSettings};
 use super::serial::protocol::{FlowControl, SessionConfig};
 use super::serial::{self, PortSettings, Safety, Scripts};
 use super::sim::SimDevice;
@@ -59,11 +60,30 @@ impl DriverFactory for BuiltinDrivers {
                 });
                 Ok(link)
             }
-            DriverConfig::OctoPrint { .. } => Err(DriverError::NotAvailable {
-                printer: printer.id.to_string(),
-                driver: "octoprint",
-            }),
+            DriverConfig::OctoPrint {
+                url,
+                api_key,
+                delete_after_job,
+            } => {
+                let mut settings = OctoPrintSettings::new(
+                    printer.id.to_string(),
+                    url.clone(),
+                    api_key.clone(),
+                    Safety::from(&printer.safety),
+                );
+                settings.delete_after_job = *delete_after_job;
+                octoprint::start(settings, shutdown, tasks).map_err(|source| {
+                    DriverError::OctoPrint {
+                        printer: printer.id.to_string(),
+                        source,
+                    }
+                })
+            }
         }
+    }
+
+    fn can_reattach(&self, printer: &PrinterConfig) -> bool {
+        matches!(printer.driver, DriverConfig::OctoPrint { .. })
     }
 }
 

@@ -34,6 +34,11 @@ pub enum DriverCommand {
     Cancel,
     /// Stop the printer at once (M112 on serial); the running job ends `failed`.
     EmergencyStop,
+    /// After a gateway restart: this job was on the printer; follow it to its end (only
+    /// sent to drivers whose factory says [`DriverFactory::can_reattach`]).
+    Reattach {
+        job: JobId,
+    },
 }
 
 /// How a job ended on the printer.
@@ -52,6 +57,12 @@ pub enum DriverReport {
     /// The printer is connected and can take a job.
     Connected,
     Disconnected {
+        reason: String,
+    },
+    /// The printer's host (OctoPrint) is out of reach, but a job on it may go on printing:
+    /// the printer shows as disconnected and its job stays on it until the driver reports
+    /// how it ended.
+    Unreachable {
         reason: String,
     },
     Temperatures(Temperatures),
@@ -119,6 +130,12 @@ pub enum DriverError {
         #[source]
         source: std::io::Error,
     },
+    #[error("printer {printer}: {source}")]
+    OctoPrint {
+        printer: String,
+        #[source]
+        source: super::octoprint::RestError,
+    },
 }
 
 /// Starts a driver for a configured printer. The gateway has one built-in factory; tests
@@ -131,4 +148,11 @@ pub trait DriverFactory: Send + Sync {
         shutdown: CancellationToken,
         tasks: &TaskTracker,
     ) -> Result<DriverLink, DriverError>;
+
+    /// Whether this printer's driver can follow a job that was printing when the gateway
+    /// stopped (the print goes on without the gateway, as on OctoPrint). Such jobs are not
+    /// marked `interrupted` at start-up; the actor hands them back with `Reattach`.
+    fn can_reattach(&self, _printer: &PrinterConfig) -> bool {
+        false
+    }
 }

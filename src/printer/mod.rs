@@ -4,6 +4,7 @@ mod actor;
 pub mod builtin;
 pub mod driver;
 mod handle;
+pub mod octoprint;
 pub mod serial;
 pub mod sim;
 mod status;

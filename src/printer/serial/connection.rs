@@ -287,6 +287,14 @@ impl<'t> Connection<'t> {
                     });
                 }
             }
+            // A serial print dies with the gateway: it cannot be followed after a restart.
+            DriverCommand::Reattach { job } => {
+                let reason = "the serial driver cannot re-attach to a print".to_owned();
+                self.thread.report(DriverReport::Finished {
+                    job,
+                    outcome: Outcome::Interrupted(reason),
+                });
+            }
         }
         self.perform(out)
     }

@@ -1,0 +1,365 @@
+//! The OctoPrint driver against a real OctoPrint (from PyPI, in `.venv`) driving its virtual
+//! printer. One OctoPrint per test; the tests take turns (they share two cores).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::octoprint::{API_KEY, OctoPrint, VirtualPrinter};
+use common::*;
+use fluxprint_gateway::app;
+use fluxprint_gateway::config::{DriverConfig, PrinterConfig, Secret};
+use fluxprint_gateway::domain::{JobId, JobStatus, PrinterState};
+use fluxprint_gateway::events::EventKind;
+use fluxprint_gateway::gateway::Gateway;
+use fluxprint_gateway::printer::BuiltinDrivers;
+use fluxprint_gateway::printer::driver::{DriverCommand, DriverReport, Outcome};
+use fluxprint_gateway::printer::octoprint::{self, OctoPrintSettings};
+use fluxprint_gateway::printer::serial::Safety;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// One OctoPrint at a time.
+static TURN: Mutex<()> = Mutex::const_new(());
+/// Jobs last seconds; a broken driver is caught well within this.
+const JOB_PATIENCE: Duration = Duration::from_secs(90);
+
+fn octo_printer(octo: &OctoPrint, key: &str) -> PrinterConfig {
+    let mut p = printer("octo", [200.0, 200.0, 200.0], false);
+    p.driver = DriverConfig::OctoPrint {
+        url: octo.url(),
+        api_key: Secret::new(key),
+        delete_after_job: false,
+    };
+    p
+}
+
+/// A job of `lines` dwells of `ms` each (the virtual printer sleeps through each `G4`).
+fn dwell_gcode(lines: usize, ms: u32) -> String {
+    let mut g = String::from("; fluxprint test job\nG90\n");
+    for i in 0..lines {
+        g.push_str(&format!("G4 P{ms} ; step {i}\n"));
+    }
+    g
+}
+
+async fn start_gateway(state: &std::path::Path, printer: PrinterConfig) -> app::Running {
+    let drivers = BuiltinDrivers {
+        state_dir: state.to_path_buf(),
+    };
+    app::start(
+        config(state, vec![printer]),
+        Arc::new(drivers),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn submit(gw: &Gateway, dir: &std::path::Path, name: &str, text: &str) -> JobId {
+    let new = job_with_file(gw, dir, name).await;
+    std::fs::write(dir.join(format!("{name}.gcode")), text).unwrap();
+    gw.submit(new).await.unwrap().id
+}
+
+async fn wait_job(
+    gw: &Gateway,
+    id: JobId,
+    what: &str,
+    ok: impl Fn(&JobStatus) -> bool,
+) -> JobStatus {
+    let deadline = tokio::time::Instant::now() + JOB_PATIENCE;
+    let mut events = gw.store().subscribe();
+    loop {
+        let status = gw.job(id).await.unwrap().status;
+        if ok(&status) {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} never became {what}; it is {status:?}"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
+    }
+}
+
+async fn wait_printer(
+    gw: &Gateway,
+    what: &str,
+    ok: impl Fn(&PrinterState) -> bool,
+) -> PrinterState {
+    let mut watch = gw.printers()[0].watch();
+    let seen = tokio::time::timeout(JOB_PATIENCE, watch.wait_for(|s| ok(&s.state)))
+        .await
+        .map(|r| r.map(|s| s.state.clone()));
+    match seen {
+        Ok(state) => state.expect("printer actor stopped"),
+        Err(_) => panic!(
+            "printer never became {what}; it is {:?}",
+            watch.borrow().state
+        ),
+    }
+}
+
+/// Progress values the job's status events carried, in order.
+async fn progress_events(gw: &Gateway, id: JobId) -> Vec<u8> {
+    let events = gw
+        .store()
+        .call(|db| db.events_after(0, 10_000))
+        .await
+        .unwrap();
+    events
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::JobStatus(job) if job.id == id => match job.status {
+                JobStatus::Printing { progress } => Some(progress.get()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_queued_job_is_uploaded_printed_through_resends_and_completed_with_progress() {
+    let _turn = TURN.lock().await;
+    let octo = OctoPrint::start(VirtualPrinter {
+        resend_errors: true,
+        ..VirtualPrinter::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_gateway(dir.path(), octo_printer(&octo, API_KEY)).await;
+    let gw = &running.gateway;
+    wait_printer(gw, "idle", |s| *s == PrinterState::Idle).await;
+    let id = submit(gw, dir.path(), "part", &dwell_gcode(300, 15)).await;
+    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    let progress = progress_events(gw, id).await;
+    assert!(
+        progress.iter().any(|p| (1..100).contains(p)),
+        "progress events during the print: {progress:?}"
+    );
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    let (status, file) = octo
+        .get(&format!("api/files/local/fluxprint/job-{}.gcode", id.0))
+        .await
+        .unwrap();
+    assert_eq!(
+        status, 200,
+        "the job's file is in OctoPrint's fluxprint folder"
+    );
+    assert_eq!(file["prints"]["success"], 1);
+    assert!(
+        octo.log()
+            .contains("User fluxprint logged in on the socket"),
+        "the driver follows OctoPrint through its push channel"
+    );
+    wait_printer(gw, "awaiting bed clear", |s| {
+        matches!(s, PrinterState::AwaitingBedClear { .. })
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn pause_resume_and_cancel_from_the_gateway_reach_octoprint() {
+    let _turn = TURN.lock().await;
+    let octo = OctoPrint::start(VirtualPrinter::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut printer = octo_printer(&octo, API_KEY);
+    if let DriverConfig::OctoPrint {
+        delete_after_job, ..
+    } = &mut printer.driver
+    {
+        *delete_after_job = true;
+    }
+    let running = start_gateway(dir.path(), printer).await;
+    let gw = &running.gateway;
+    let id = submit(gw, dir.path(), "long", &dwell_gcode(3000, 20)).await;
+    wait_job(gw, id, "printing", |s| {
+        matches!(s, JobStatus::Printing { .. })
+    })
+    .await;
+    octo.wait_state("printing", |s| s == "Printing").await;
+
+    gw.pause(id).await.unwrap();
+    wait_job(gw, id, "paused", |s| matches!(s, JobStatus::Paused { .. })).await;
+    assert_eq!(octo.state().await, "Paused");
+
+    gw.resume(id).await.unwrap();
+    wait_job(gw, id, "printing again", |s| {
+        matches!(s, JobStatus::Printing { .. })
+    })
+    .await;
+    octo.wait_state("printing again", |s| s == "Printing").await;
+
+    gw.cancel(id).await.unwrap();
+    wait_job(gw, id, "cancelled", |s| *s == JobStatus::Cancelled).await;
+    octo.wait_state("operational", |s| s == "Operational").await;
+    // The ended job's upload is deleted (`delete_after_job`).
+    let path = format!("api/files/local/fluxprint/job-{}.gcode", id.0);
+    let deadline = tokio::time::Instant::now() + JOB_PATIENCE;
+    while octo.get(&path).await.unwrap().0 != 404 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job's file was not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn octoprint_killed_mid_print_shows_disconnected_then_the_job_gets_its_real_outcome() {
+    let _turn = TURN.lock().await;
+    let mut octo = OctoPrint::start(VirtualPrinter::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_gateway(dir.path(), octo_printer(&octo, API_KEY)).await;
+    let gw = &running.gateway;
+    let id = submit(gw, dir.path(), "long", &dwell_gcode(3000, 20)).await;
+    wait_job(gw, id, "printing", |s| {
+        matches!(s, JobStatus::Printing { .. })
+    })
+    .await;
+    octo.wait_state("printing", |s| s == "Printing").await;
+
+    octo.kill();
+    wait_printer(gw, "disconnected", |s| {
+        matches!(s, PrinterState::Disconnected { .. })
+    })
+    .await;
+    let status = gw.job(id).await.unwrap().status;
+    assert!(
+        status.is_on_printer(),
+        "the job is kept while OctoPrint is away: {status:?}"
+    );
+
+    octo.restart().await;
+    let status = wait_job(gw, id, "ended", JobStatus::is_final).await;
+    let JobStatus::Interrupted { reason } = status else {
+        panic!("the print died with OctoPrint; expected interrupted, got {status:?}");
+    };
+    assert!(reason.contains("no record"), "{reason}");
+    wait_printer(gw, "awaiting bed clear", |s| {
+        matches!(s, PrinterState::AwaitingBedClear { .. })
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_gateway_restarted_mid_print_re_attaches_and_the_job_completes() {
+    let _turn = TURN.lock().await;
+    let octo = OctoPrint::start(VirtualPrinter::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_gateway(dir.path(), octo_printer(&octo, API_KEY)).await;
+    let id = submit(&running.gateway, dir.path(), "part", &dwell_gcode(400, 20)).await;
+    wait_job(&running.gateway, id, "printing", |s| {
+        matches!(s, JobStatus::Printing { .. })
+    })
+    .await;
+    octo.wait_state("printing", |s| s == "Printing").await;
+    running.stop().await;
+
+    let running = start_gateway(dir.path(), octo_printer(&octo, API_KEY)).await;
+    let gw = &running.gateway;
+    let status = gw.job(id).await.unwrap().status;
+    assert!(
+        status.is_on_printer(),
+        "not interrupted by the restart: {status:?}"
+    );
+    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_api_key_is_reported_once_and_not_retried_in_a_storm() {
+    let _turn = TURN.lock().await;
+    let octo = OctoPrint::start(VirtualPrinter::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_gateway(dir.path(), octo_printer(&octo, "not-the-key")).await;
+    let gw = &running.gateway;
+    let state = wait_printer(
+        gw,
+        "disconnected by 403",
+        |s| matches!(s, PrinterState::Disconnected { reason } if reason.contains("403")),
+    )
+    .await;
+    assert_eq!(
+        state,
+        PrinterState::Disconnected {
+            reason: "OctoPrint rejected the API key (403)".into()
+        }
+    );
+    // Give a storm the time of many OctoPrint round trips to show in its log.
+    for _ in 0..20 {
+        octo.get("api/version").await.unwrap();
+    }
+    let rejected = octo.log().lines().filter(|l| l.contains(" 403 ")).count();
+    assert_eq!(
+        rejected,
+        1,
+        "OctoPrint saw one rejected request:\n{}",
+        octo.log()
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_start_octoprint_refuses_with_409_fails_the_job_with_octoprints_reason() {
+    let _turn = TURN.lock().await;
+    let octo = OctoPrint::start(VirtualPrinter {
+        autoconnect: false,
+        ..VirtualPrinter::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = OctoPrintSettings::new(
+        "octo",
+        octo.url(),
+        Secret::new(API_KEY),
+        Safety::from(&Default::default()),
+    );
+    settings.delete_after_job = true;
+    let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+    let mut link = octoprint::start(settings, shutdown.clone(), &tasks).unwrap();
+    let first = next_report(&mut link).await;
+    assert!(
+        matches!(&first, DriverReport::Disconnected { reason } if reason.contains("not connected")),
+        "{first:?}"
+    );
+    let file = dir.path().join("part.gcode");
+    std::fs::write(&file, dwell_gcode(5, 1)).unwrap();
+    let job = JobId(41);
+    link.commands
+        .send(DriverCommand::Start { job, file })
+        .await
+        .unwrap();
+    let report = loop {
+        match next_report(&mut link).await {
+            DriverReport::Temperatures(_) => continue,
+            other => break other,
+        }
+    };
+    let DriverReport::Finished {
+        job: ended,
+        outcome: Outcome::Failed(reason),
+    } = report
+    else {
+        panic!("expected the job to fail, got {report:?}");
+    };
+    assert_eq!(ended, job);
+    assert!(reason.contains("409"), "{reason}");
+    shutdown.cancel();
+    tasks.close();
+    tasks.wait().await;
+}
+
+async fn next_report(link: &mut fluxprint_gateway::printer::driver::DriverLink) -> DriverReport {
+    tokio::time::timeout(JOB_PATIENCE, link.reports.recv())
+        .await
+        .expect("the driver reported nothing")
+        .expect("the driver stopped")
+}
