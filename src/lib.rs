@@ -69,5 +69,6 @@ fn notify_or_log(result: Result<(), notify::NotifyError>) {
 }
 pub mod demo;
 pub mod files;
+pub mod gcode;
 pub mod web;
 pub mod wire;
