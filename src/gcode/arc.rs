@@ -34,8 +34,9 @@ pub enum Centre {
 }
 
 impl Arc {
-    /// The XY points of the chords' ends (the last is `end`), and the arc's length.
-    pub fn chords(&self) -> Result<(impl Iterator<Item = [f64; 2]> + use<>, f64), ArcError> {
+    /// The XY points of the chords' ends (the last is `end`), each with the fraction of the
+    /// arc done there (equal chords: `k / n`).
+    pub fn chords(&self) -> Result<impl Iterator<Item = ([f64; 2], f64)> + use<>, ArcError> {
         let centre = self.centre_point()?;
         let radius = (self.start[0] - centre[0]).hypot(self.start[1] - centre[1]);
         let a0 = (self.start[1] - centre[1]).atan2(self.start[0] - centre[0]);
@@ -51,17 +52,18 @@ impl Arc {
         let length = (sweep * radius).abs();
         let segments = ((length / MM_PER_SEGMENT).floor() as usize).clamp(1, MAX_SEGMENTS);
         let end = self.end;
-        let points = (1..=segments).map(move |k| {
+        Ok((1..=segments).map(move |k| {
             if k == segments {
-                return end;
+                return (end, 1.0);
             }
-            let angle = a0 + sweep * k as f64 / segments as f64;
-            [
+            let done = k as f64 / segments as f64;
+            let angle = a0 + sweep * done;
+            let point = [
                 centre[0] + radius * angle.cos(),
                 centre[1] + radius * angle.sin(),
-            ]
-        });
-        Ok((points, length))
+            ];
+            (point, done)
+        }))
     }
 
     fn centre_point(&self) -> Result<[f64; 2], ArcError> {

@@ -171,26 +171,16 @@ impl Machine {
             clockwise: command.code == 2,
             centre,
         };
-        let (points, length) = match arc.chords() {
+        let chords = match arc.chords() {
             Ok(chords) => chords,
             Err(e) => return Effect::BadArc(e),
         };
         let start = self.position;
-        let mut travelled = 0.0;
-        let mut previous = [start[X], start[Y]];
-        for point in points {
-            travelled += (point[0] - previous[0]).hypot(point[1] - previous[1]);
-            let share = if length > 0.0 {
-                (travelled / length).min(1.0)
-            } else {
-                1.0
-            };
-            let z = start[Z] + (target[Z] - start[Z]) * share;
-            let e = start[E] + (target[E] - start[E]) * share;
+        for (point, done) in chords {
+            let z = start[Z] + (target[Z] - start[Z]) * done;
+            let e = start[E] + (target[E] - start[E]) * done;
             self.move_to([point[0], point[1], z, e], tag);
-            previous = point;
         }
-        self.position = target;
         Effect::None
     }
 

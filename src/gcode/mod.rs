@@ -10,7 +10,7 @@
 
 mod analysis;
 mod arc;
-//ESTIMATE pub mod estimate;
+pub mod estimate;
 mod limits;
 pub mod line;
 mod machine;
@@ -19,7 +19,7 @@ mod metadata;
 mod planner;
 mod progress;
 mod reader;
-//STL pub mod stl;
+pub mod stl;
 mod tally;
 mod thumbnails;
 
