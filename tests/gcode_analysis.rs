@@ -89,3 +89,19 @@ fn cylinder_time_and_filament_match_prusaslicer() {
 fn tall_thin_part_time_and_filament_match_prusaslicer() {
     assert_matches_prusaslicer("tall.gcode");
 }
+
+#[test]
+fn cube_layers_follow_the_sliced_layer_heights() {
+    let (ours, _, _) = analyse_fixture("cube.gcode");
+    // 0.2 mm first layer, then 0.3 mm layers up to 20 mm.
+    assert_eq!(ours.first_layer_height_mm, Some(0.2));
+    assert_eq!(ours.layers, 67);
+    assert_eq!(ours.layer_heights, vec![(0.3, 66)]);
+    let bounds = ours.bounds.expect("extruded");
+    assert!(
+        (bounds.max[2] - 20.0).abs() < 1e-9,
+        "top at {}",
+        bounds.max[2]
+    );
+    assert_eq!(ours.heat_waits, 2);
+}

@@ -155,3 +155,28 @@ fn early_in_a_print_the_observed_ratio_is_only_partly_trusted() {
     // 60 s estimated took 120 s (ratio 2), trusted half after 60 of 120 s.
     assert_eq!(table.remaining_s(10, 120.0), 540.0 * 1.5);
 }
+
+#[test]
+fn an_analysis_spawned_on_its_own_thread_gives_the_same_result() {
+    let materials = Materials::default();
+    let pla = materials.get("PLA").expect("PLA").clone();
+    let handle = gcode::spawn_analysis(fixture("tall.gcode"), MachineLimits::default(), pla)
+        .expect("thread");
+    let spawned = handle.join().expect("no panic").expect("analysis");
+    let direct = analyse_fixture("tall.gcode");
+    assert_eq!(spawned.estimated_time_s, direct.estimated_time_s);
+    assert_eq!(spawned.layers, direct.layers);
+    assert_eq!(spawned.progress, direct.progress);
+}
+
+#[test]
+fn a_missing_file_is_an_error_naming_it() {
+    let materials = Materials::default();
+    let error = gcode::analyse_file(
+        &fixture("missing.gcode"),
+        &MachineLimits::default(),
+        materials.get("PLA").expect("PLA"),
+    )
+    .expect_err("missing");
+    assert!(error.to_string().contains("missing.gcode"), "{error}");
+}

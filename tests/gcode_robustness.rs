@@ -110,7 +110,7 @@ fn numbers_with_many_digits_neither_overflow_nor_panic() {
     let parsed = line::parse(b"G1 X0.000123456789012345678901 Y-.5 Z+3.")
         .expect("ok")
         .expect("cmd");
-    assert!((parsed.get(b'X').expect("X") - 0.000_123_456_789_012_345_678_9).abs() < 1e-18);
+    assert!((parsed.get(b'X').expect("X") - 0.000_123_456_789_012_345_67).abs() < 1e-18);
     assert_eq!(parsed.get(b'Y'), Some(-0.5));
     assert_eq!(parsed.get(b'Z'), Some(3.0));
 }

@@ -119,8 +119,6 @@ pub enum AnalysisError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the analysis thread stopped unexpectedly")]
-    ThreadPanicked,
 }
 
 /// Analyses the G-code file at `path`, starting from the printer's `limits`; filament mass

@@ -4,7 +4,7 @@
 //! skips; they never stop an analysis.
 
 /// Most words a command carries that we keep; more are a [`LineError::TooManyWords`].
-const MAX_WORDS: usize = 12;
+const MAX_WORDS: usize = 10;
 
 /// A parsed command with its words, e.g. `G1 X10 E0.5 F1200`.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -141,35 +141,19 @@ impl Planner {
             direction: [delta[X] * inv, delta[Y] * inv, delta[Z] * inv],
             ..Junction::default()
         };
-        let mut factor: f64 = 1.0;
-        for a in 0..4 {
-            curr.axis_feedrate[a] = feedrate * delta[a] * inv;
-            let speed = curr.axis_feedrate[a].abs();
-            if speed != 0.0 && limits.max_feedrate[a] != 0.0 {
-                factor = factor.min(limits.max_feedrate[a] / speed);
-            }
-        }
+        curr.axis_feedrate = delta.map(|d| feedrate * d * inv);
+        let factor = feedrate_factor(&curr.axis_feedrate, &limits.max_feedrate);
         let cruise = factor * feedrate;
         if factor < 1.0 {
             curr.axis_feedrate.iter_mut().for_each(|v| *v *= factor);
         }
-        let mut acceleration = match kind {
-            MoveKind::Travel => limits.travel_acceleration,
-            MoveKind::ExtruderOnly => limits.retract_acceleration,
-            MoveKind::Extrude => limits.acceleration,
-        };
-        for (a, d) in delta.iter().enumerate() {
-            let share = d.abs() * inv;
-            if acceleration * share > limits.max_acceleration[a] {
-                acceleration = limits.max_acceleration[a] / share;
-            }
-        }
-        curr.safe_feedrate = cruise;
-        for a in 0..4 {
-            if curr.axis_feedrate[a].abs() > limits.max_jerk[a] {
-                curr.safe_feedrate = curr.safe_feedrate.min(limits.max_jerk[a]);
-            }
-        }
+        let acceleration = acceleration(limits, kind, &delta, inv);
+        curr.safe_feedrate = curr
+            .axis_feedrate
+            .iter()
+            .zip(limits.max_jerk)
+            .filter(|(v, jerk)| v.abs() > *jerk)
+            .fold(cruise, |safe, (_, jerk)| safe.min(jerk));
         let vmax_junction = self.junction_speed(&curr, cruise);
         let v_allowable = max_allowable_speed(-acceleration, curr.safe_feedrate, distance);
         let mut block = Block {
@@ -259,6 +243,31 @@ impl Planner {
             self.done.push((block.tag, block_time(&block)));
         }
     }
+}
+
+/// The factor (at most 1) that keeps every axis within its maximum feedrate (0: no limit).
+fn feedrate_factor(axis_feedrate: &[f64; 4], max_feedrate: &[f64; 4]) -> f64 {
+    axis_feedrate
+        .iter()
+        .zip(max_feedrate)
+        .filter(|(v, max)| **v != 0.0 && **max != 0.0)
+        .fold(1.0, |factor: f64, (v, max)| factor.min(max / v.abs()))
+}
+
+/// The move kind's acceleration, lowered so no axis exceeds its own maximum.
+fn acceleration(limits: &MachineLimits, kind: MoveKind, delta: &[f64; 4], inv: f64) -> f64 {
+    let mut acceleration = match kind {
+        MoveKind::Travel => limits.travel_acceleration,
+        MoveKind::ExtruderOnly => limits.retract_acceleration,
+        MoveKind::Extrude => limits.acceleration,
+    };
+    for (d, max) in delta.iter().zip(limits.max_acceleration) {
+        let share = d.abs() * inv;
+        if acceleration * share > max {
+            acceleration = max / share;
+        }
+    }
+    acceleration
 }
 
 /// The speed change an axis sees: the difference when coasting the same way, the larger

@@ -39,6 +39,20 @@ impl<R: Read> LineReader<R> {
 
     /// The next line, or `None` at the end of the stream.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        // Fast path: the whole line is in the chunk; hand out a slice of it, no copy.
+        let available = &self.chunk[self.start..self.end];
+        if let Some(i) = available.iter().position(|&b| b == b'\n')
+            && i <= MAX_LINE
+        {
+            let from = self.start;
+            self.start += i + 1;
+            self.offset += i as u64 + 1;
+            return Ok(Some(Line {
+                bytes: &self.chunk[from..from + i],
+                end_offset: self.offset,
+                cut: false,
+            }));
+        }
         self.line.clear();
         let mut cut = false;
         let mut consumed = 0u64;
