@@ -35,6 +35,16 @@ pub enum FileTypeError {
 }
 
 impl FileKind {
+    /// A short name for messages (`gcode`, `bgcode`, `stl`, `3mf`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::GcodeText => "gcode",
+            FileKind::BinaryGcode => "bgcode",
+            FileKind::Stl => "stl",
+            FileKind::ThreeMf => "3mf",
+        }
+    }
+
     /// The kind a (sanitised) file name claims by its extension.
     pub fn from_name(name: &str) -> Result<FileKind, FileTypeError> {
         let ext = name

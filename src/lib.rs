@@ -7,6 +7,7 @@
 //! - `domain`   pure types shared by every module: ids, job and printer states.
 //! - `events`   gateway events, stored in the outbox then fanned out.
 //! - `gateway`  the one command surface both doors (LAN, cloud) call.
+//! - `gcode`    G-code/STL analysis, slicer metadata, thumbnails, materials, estimates.
 //! - `jobs`     the SQLite job store thread, schema, queue, lifecycle, outbox.
 //! - `platform` systemd notify/watchdog, logging, serial port listing.
 //! - `printer`  per-printer actors and the driver seam.
@@ -69,5 +70,6 @@ fn notify_or_log(result: Result<(), notify::NotifyError>) {
 }
 pub mod demo;
 pub mod files;
+pub mod gcode;
 pub mod web;
 pub mod wire;

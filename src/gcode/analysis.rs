@@ -1,0 +1,282 @@
+//! One pass over a G-code file: each line is parsed, executed on the [`Machine`] (planner
+//! and tallies), and its comment read for slicer metadata and thumbnails; the result is an
+//! [`Analysis`]. Bad lines are counted and skipped, never fatal.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+use super::limits::MachineLimits;
+use super::line::{self, LineError};
+use super::machine::{Effect, Machine};
+use super::materials::Material;
+use super::metadata::SlicerMetadata;
+use super::progress::{ProgressSampler, ProgressTable};
+use super::reader::LineReader;
+use super::tally::{Bounds, MAX_TOOLS};
+use super::thumbnails::{Thumbnail, ThumbnailFormat, Thumbnails};
+use crate::config::BuildVolume;
+
+/// What the analysis found.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// Our estimate: motion plus dwells (heat-up waits are not timed).
+    pub estimated_time_s: f64,
+    pub motion_time_s: f64,
+    pub dwell_time_s: f64,
+    /// `M109`/`M190`/`M191`/`M116` waits, whose length depends on the printer.
+    pub heat_waits: u32,
+    /// Net filament per extruder used (index = tool number), mm.
+    pub filament_mm: Vec<f64>,
+    pub filament_g: f64,
+    pub cost: f64,
+    pub layers: u32,
+    /// Distinct layer heights after the first layer, `(mm, layers)`.
+    pub layer_heights: Vec<(f64, u32)>,
+    pub first_layer_height_mm: Option<f64>,
+    /// Extents of the extruding moves, in the file's coordinates.
+    pub bounds: Option<Bounds>,
+    pub lines: u64,
+    pub bad_lines: u64,
+    pub first_bad_line: Option<BadLine>,
+    pub slicer: SlicerMetadata,
+    /// The largest embedded PNG thumbnail.
+    pub thumbnail: Option<Thumbnail>,
+    pub thumbnails_seen: Vec<(ThumbnailFormat, u32, u32)>,
+    pub progress: ProgressTable,
+}
+
+impl Analysis {
+    pub fn filament_total_mm(&self) -> f64 {
+        self.filament_mm.iter().sum()
+    }
+
+    /// Width, depth and height of what is printed.
+    pub fn model_size_mm(&self) -> Option<[f64; 3]> {
+        self.bounds.map(|b| b.size())
+    }
+
+    /// Whether the print fits `volume`; an empty print fits anywhere.
+    pub fn fits(&self, volume: &BuildVolume) -> Result<(), DoesNotFit> {
+        DoesNotFit::check(self.model_size_mm(), volume)
+    }
+}
+
+/// A line that could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadLine {
+    /// 1-based.
+    pub number: u64,
+    pub problem: BadLineProblem,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadLineProblem {
+    Syntax(LineError),
+    Arc(super::ArcError),
+    TooLong,
+}
+
+/// A model larger than the printer.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error(
+    "the model is {:.1} x {:.1} x {:.1} mm but the printer's build volume is {:.1} x {:.1} x {:.1} mm",
+    size[0], size[1], size[2], volume.x_mm, volume.y_mm, volume.z_mm
+)]
+pub struct DoesNotFit {
+    pub size: [f64; 3],
+    pub volume: BuildVolume,
+}
+
+impl DoesNotFit {
+    /// Allowance for float noise at the edges (slicer output is rounded to µm).
+    const TOLERANCE_MM: f64 = 0.01;
+
+    pub fn check(size: Option<[f64; 3]>, volume: &BuildVolume) -> Result<(), DoesNotFit> {
+        let Some(size) = size else { return Ok(()) };
+        let limits = [volume.x_mm, volume.y_mm, volume.z_mm];
+        if size
+            .iter()
+            .zip(limits)
+            .all(|(s, l)| *s <= l + Self::TOLERANCE_MM)
+        {
+            Ok(())
+        } else {
+            Err(DoesNotFit {
+                size,
+                volume: *volume,
+            })
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error("cannot read the G-code file {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Analyses the G-code file at `path`, starting from the printer's `limits`; filament mass
+/// and cost use `material`.
+pub fn analyse_file(
+    path: &Path,
+    limits: &MachineLimits,
+    material: &Material,
+) -> Result<Analysis, AnalysisError> {
+    let io = |source| AnalysisError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let total = file.metadata().map_err(io)?.len();
+    analyse(file, total, limits, material).map_err(io)
+}
+
+/// [`analyse_file`] on its own thread; join the handle for the result.
+pub fn spawn_analysis(
+    path: PathBuf,
+    limits: MachineLimits,
+    material: Material,
+) -> std::io::Result<JoinHandle<Result<Analysis, AnalysisError>>> {
+    std::thread::Builder::new()
+        .name("gcode-analysis".into())
+        .spawn(move || analyse_file(&path, &limits, &material))
+}
+
+/// Analyses G-code from `source`, `total_bytes` long (used for the progress table's
+/// sampling; a wrong value only spaces the samples differently).
+pub fn analyse(
+    source: impl Read,
+    total_bytes: u64,
+    limits: &MachineLimits,
+    material: &Material,
+) -> std::io::Result<Analysis> {
+    let mut pass = Pass::new(*limits, total_bytes);
+    let mut reader = LineReader::new(source);
+    while let Some(line) = reader.next_line()? {
+        pass.line(line.bytes, line.end_offset, line.cut);
+    }
+    let total = total_bytes.max(pass.last_offset);
+    Ok(pass.finish(total, material))
+}
+
+struct Pass {
+    machine: Machine,
+    metadata: SlicerMetadata,
+    thumbnails: Thumbnails,
+    sampler: ProgressSampler,
+    lines: u64,
+    bad_lines: u64,
+    first_bad_line: Option<BadLine>,
+    last_offset: u64,
+    booked_dwell_s: f64,
+}
+
+impl Pass {
+    fn new(limits: MachineLimits, total_bytes: u64) -> Pass {
+        Pass {
+            machine: Machine::new(limits),
+            metadata: SlicerMetadata::default(),
+            thumbnails: Thumbnails::default(),
+            sampler: ProgressSampler::new(total_bytes),
+            lines: 0,
+            bad_lines: 0,
+            first_bad_line: None,
+            last_offset: 0,
+            booked_dwell_s: 0.0,
+        }
+    }
+
+    fn line(&mut self, bytes: &[u8], end_offset: u64, cut: bool) {
+        self.lines += 1;
+        self.last_offset = end_offset;
+        if cut {
+            self.bad(BadLineProblem::TooLong);
+            return;
+        }
+        let code_end = bytes.iter().position(|&b| b == b';');
+        if let Some(i) = code_end {
+            self.comment(&bytes[i + 1..]);
+        }
+        let code = &bytes[..code_end.unwrap_or(bytes.len())];
+        match line::parse(code) {
+            Ok(Some(command)) => {
+                if command.letter == b'M' && command.code == 73 {
+                    self.metadata.read_m73(command.get(b'R'));
+                }
+                if let Effect::BadArc(e) = self.machine.execute(&command, end_offset) {
+                    self.bad(BadLineProblem::Arc(e));
+                }
+                self.book(end_offset);
+            }
+            Ok(None) => {}
+            Err(e) => self.bad(BadLineProblem::Syntax(e)),
+        }
+    }
+
+    fn comment(&mut self, comment: &[u8]) {
+        let text = comment.trim_ascii_start();
+        if self.thumbnails.is_open() || text.starts_with(b"thumbnail") {
+            self.thumbnails.read_comment(text);
+        } else {
+            self.metadata.read_comment(text);
+        }
+    }
+
+    /// Moves the planner has finished, and new dwell time, into the progress table.
+    fn book(&mut self, offset: u64) {
+        for (tag, seconds) in self.machine.planner.take_done() {
+            self.sampler.add(tag, seconds);
+        }
+        let dwell = self.machine.dwell_s - self.booked_dwell_s;
+        if dwell > 0.0 {
+            self.sampler.add(offset, dwell);
+            self.booked_dwell_s = self.machine.dwell_s;
+        }
+    }
+
+    fn bad(&mut self, problem: BadLineProblem) {
+        self.bad_lines += 1;
+        if self.first_bad_line.is_none() {
+            self.first_bad_line = Some(BadLine {
+                number: self.lines,
+                problem,
+            });
+        }
+    }
+
+    fn finish(mut self, total_bytes: u64, material: &Material) -> Analysis {
+        self.machine.planner.flush();
+        self.book(self.last_offset);
+        self.thumbnails.finish();
+        let tally = &self.machine.tally;
+        let filament_mm = tally.filament_mm[..tally.tools_used.min(MAX_TOOLS)].to_vec();
+        let filament_g = material.grams(filament_mm.iter().sum());
+        let total = self.sampler.elapsed_s();
+        Analysis {
+            estimated_time_s: total,
+            motion_time_s: total - self.machine.dwell_s,
+            dwell_time_s: self.machine.dwell_s,
+            heat_waits: self.machine.heat_waits,
+            filament_g,
+            cost: material.cost(filament_g),
+            filament_mm,
+            layers: tally.layers,
+            layer_heights: tally.heights.clone(),
+            first_layer_height_mm: tally.first_layer_z,
+            bounds: tally.bounds,
+            lines: self.lines,
+            bad_lines: self.bad_lines,
+            first_bad_line: self.first_bad_line,
+            slicer: self.metadata,
+            thumbnail: self.thumbnails.largest_png.take(),
+            thumbnails_seen: std::mem::take(&mut self.thumbnails.seen),
+            progress: self.sampler.finish(total_bytes),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Lines from a byte stream in fixed memory: a reused chunk buffer and a line buffer capped
+//! at `MAX_LINE` bytes (a longer line is cut and flagged, so a file without newlines cannot
+//! make us buffer it whole).
+
+use std::io::{self, Read};
+
+const CHUNK: usize = 256 * 1024;
+/// Longest line kept; real G-code lines are well under 1 KiB.
+pub const MAX_LINE: usize = 64 * 1024;
+
+pub struct LineReader<R> {
+    source: R,
+    chunk: Box<[u8]>,
+    start: usize,
+    end: usize,
+    line: Vec<u8>,
+    /// Bytes consumed up to the end of the last line returned.
+    offset: u64,
+}
+
+/// One line: its bytes (no newline), the offset just past it, and whether it was cut.
+pub struct Line<'a> {
+    pub bytes: &'a [u8],
+    pub end_offset: u64,
+    pub cut: bool,
+}
+
+impl<R: Read> LineReader<R> {
+    pub fn new(source: R) -> Self {
+        LineReader {
+            source,
+            chunk: vec![0; CHUNK].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            line: Vec::with_capacity(256),
+            offset: 0,
+        }
+    }
+
+    /// The next line, or `None` at the end of the stream.
+    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        // Fast path: the whole line is in the chunk; hand out a slice of it, no copy.
+        let available = &self.chunk[self.start..self.end];
+        if let Some(i) = available.iter().position(|&b| b == b'\n')
+            && i <= MAX_LINE
+        {
+            let from = self.start;
+            self.start += i + 1;
+            self.offset += i as u64 + 1;
+            return Ok(Some(Line {
+                bytes: &self.chunk[from..from + i],
+                end_offset: self.offset,
+                cut: false,
+            }));
+        }
+        self.line.clear();
+        let mut cut = false;
+        let mut consumed = 0u64;
+        loop {
+            if self.start == self.end {
+                self.end = read_retrying(&mut self.source, &mut self.chunk)?;
+                self.start = 0;
+                if self.end == 0 {
+                    if consumed == 0 {
+                        return Ok(None);
+                    }
+                    break;
+                }
+            }
+            let available = &self.chunk[self.start..self.end];
+            let newline = available.iter().position(|&b| b == b'\n');
+            let take = newline.map_or(available.len(), |i| i);
+            let room = MAX_LINE - self.line.len();
+            cut |= take > room;
+            self.line.extend_from_slice(&available[..take.min(room)]);
+            let step = newline.map_or(take, |i| i + 1);
+            self.start += step;
+            consumed += step as u64;
+            if newline.is_some() {
+                break;
+            }
+        }
+        self.offset += consumed;
+        Ok(Some(Line {
+            bytes: &self.line,
+            end_offset: self.offset,
+            cut,
+        }))
+    }
+}
+
+fn read_retrying(source: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match source.read(buffer) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
