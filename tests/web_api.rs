@@ -354,3 +354,30 @@ async fn every_listed_route_is_served() {
     }
     lan.stop().await;
 }
+
+#[tokio::test]
+async fn an_uploaded_gcode_job_carries_our_estimate_and_one_too_big_for_every_printer_is_422() {
+    let lan = start(|_| {}).await;
+    let part = b"G28\nG90\nM83\nG1 Z0.2 F600\nG1 X10 Y10 F3000\nG1 X60 Y10 E2.0 F1200\nG1 X60 Y60 E2.0\nG1 X10 Y60 E2.0\nG1 X10 Y10 E2.0\n";
+    let form = Form::curl()
+        .text("material", "PETG")
+        .file("square.gcode", None, part);
+    let response = lan.upload("/api/jobs", form).await;
+    assert_eq!(response.status(), 201);
+    let job: serde_json::Value = response.json().await.unwrap();
+    assert!(job["estimated_time"].as_u64().unwrap() > 0, "{job}");
+    assert!(job["estimated_cost"].as_f64().unwrap() > 0.0, "{job}");
+
+    // The harness printer's build volume is 250 × 210 × 210 mm: this part is 400 mm wide.
+    let huge = b"G28\nG90\nM83\nG1 Z0.2 F600\nG1 X0 Y10 F3000\nG1 X400 Y10 E20.0 F1200\n";
+    let form = Form::curl().file("huge.gcode", None, huge);
+    let (status, code, message, _) = error_of(lan.upload("/api/jobs", form).await).await;
+    assert_eq!((status, code.as_str()), (422, "does_not_fit"), "{message}");
+    assert!(
+        lan.stored_files()
+            .iter()
+            .all(|f| !f.ends_with("huge.gcode")),
+        "nothing left behind"
+    );
+    lan.stop().await;
+}

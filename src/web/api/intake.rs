@@ -11,9 +11,12 @@ use std::path::{Path, PathBuf};
 
 use super::error::ApiError;
 use super::upload::{FileGuard, ReceivedFile};
+use crate::config::BuildVolume;
 use crate::domain::PrinterId;
 use crate::files::FileKind;
 use crate::gateway::{CommandError, Gateway};
+use crate::gcode::estimate::{self, Estimate, Quality};
+use crate::gcode::materials::Materials;
 use crate::jobs::{FileId, Job, JobSource, JobStore, NewJob, StoreError, StoredFile, Transition};
 use crate::web::WebState;
 
@@ -187,13 +190,59 @@ impl FileRecord {
         queue: QueueRequest,
     ) -> Result<(StoredFile, Job), ApiError> {
         let store = gateway.store();
+        let estimate = estimate(self.path.clone(), &queue).await;
         let file = self.clone().add(store).await?;
-        match gateway.submit(self.new_job(file.id, queue)).await {
+        let mut new = self.new_job(file.id, queue);
+        if let Some(estimate) = estimate {
+            new.estimated_time_s = Some(estimate.estimated_time_s);
+            new.estimated_cost = Some(estimate.estimated_cost);
+            new.model_size_mm = estimate.model_size_mm;
+        }
+        match gateway.submit(new).await {
             Ok(job) => Ok((file, job)),
             Err(e) => {
                 forget_file(store, file.id).await;
                 Err(e.into())
             }
+        }
+    }
+}
+
+/// Our estimate of a G-code file (time, cost, model size), on a blocking thread so the
+/// analysis never holds up the server; a file it cannot analyse is queued without one.
+async fn estimate(path: PathBuf, queue: &QueueRequest) -> Option<Estimate> {
+    let material = queue.material.clone().unwrap_or_else(|| "PLA".to_owned());
+    let quality = queue
+        .quality
+        .as_deref()
+        .and_then(|q| Quality::parse(q).ok());
+    let analysed = tokio::task::spawn_blocking(move || {
+        // The build volume only decides `fits`; the gateway checks fits per printer itself.
+        let any = BuildVolume {
+            x_mm: f64::MAX,
+            y_mm: f64::MAX,
+            z_mm: f64::MAX,
+        };
+        let materials = Materials::default();
+        estimate::for_file(
+            &path,
+            FileKind::GcodeText,
+            &material,
+            quality.unwrap_or(Quality::Standard),
+            &materials,
+            &any,
+        )
+    })
+    .await;
+    match analysed {
+        Ok(Ok(estimate)) => Some(estimate),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "no estimate for an uploaded file");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the estimate task failed");
+            None
         }
     }
 }
