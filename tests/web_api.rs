@@ -381,3 +381,52 @@ async fn an_uploaded_gcode_job_carries_our_estimate_and_one_too_big_for_every_pr
     );
     lan.stop().await;
 }
+
+#[tokio::test]
+async fn estimate_answers_time_filament_cost_and_fit_and_stores_nothing() {
+    let lan = start(|_| {}).await;
+    let part =
+        b"G28\nG90\nM83\nG1 Z0.2 F600\nG1 X10 Y10 F3000\nG1 X60 Y10 E100.0 F1200\nG1 X60 Y60 E100.0\n";
+    let form = Form::curl()
+        .text("material", "PETG")
+        .text("quality", "fine")
+        .file("square.gcode", None, part);
+    let response = lan.upload("/api/estimate", form).await;
+    assert_eq!(response.status(), 200);
+    let estimate: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        estimate["estimated_time"].as_u64().unwrap() > 0,
+        "{estimate}"
+    );
+    assert!(
+        (estimate["filament_mm"].as_f64().unwrap() - 200.0).abs() < 0.01,
+        "{estimate}"
+    );
+    assert!(
+        estimate["estimated_cost"].as_f64().unwrap() > 0.0,
+        "{estimate}"
+    );
+    assert_eq!(estimate["fits"], true);
+    assert!(lan.stored_files().is_empty(), "an estimate stores nothing");
+
+    let huge = b"G28\nG90\nM83\nG1 Z0.2 F600\nG1 X0 Y10 F3000\nG1 X400 Y10 E20.0 F1200\n";
+    let form = Form::curl().file("huge.gcode", None, huge);
+    let estimate: serde_json::Value = lan
+        .upload("/api/estimate", form)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(estimate["fits"], false);
+    assert!(
+        estimate["fits_error"].as_str().unwrap().contains("250.0"),
+        "{estimate}"
+    );
+
+    let form = Form::curl()
+        .text("material", "unobtainium")
+        .file("a.gcode", None, part);
+    let (status, _, message, _) = error_of(lan.upload("/api/estimate", form).await).await;
+    assert_eq!(status, 400, "{message}");
+    lan.stop().await;
+}

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod error;
+mod estimate;
 pub mod headers;
 pub mod intake;
 pub mod jobs;
@@ -41,6 +42,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/version"),
     ("POST", "/api/jobs"),
     ("POST", "/api/files/local"),
+    ("POST", "/api/estimate"),
     ("POST", "/api/jobs/{id}/cancel"),
     ("POST", "/api/jobs/{id}/pause"),
     ("POST", "/api/jobs/{id}/resume"),
@@ -65,6 +67,7 @@ pub fn routes(state: &Arc<WebState>) -> Router<Arc<WebState>> {
     let uploads = Router::new()
         .route("/api/jobs", post(jobs::submit))
         .route("/api/files/local", post(octoprint::upload))
+        .route("/api/estimate", post(estimate::estimate))
         .layer(DefaultBodyLimit::disable());
     let control = Router::new()
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
