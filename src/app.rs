@@ -31,11 +31,15 @@ pub enum StartError {
     Driver(#[from] DriverError),
     #[error(transparent)]
     Web(#[from] crate::web::WebStartError),
+    #[error(transparent)]
+    Cloud(#[from] crate::cloud::CloudError),
 }
 
 /// A started gateway.
 pub struct Running {
     pub gateway: Gateway,
+    /// The cloud link, when `cloud.enabled`.
+    pub cloud: Option<crate::cloud::CloudHandle>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
     store_thread: StoreThread,
@@ -70,21 +74,43 @@ pub async fn start(
             printer::spawn(printer_config.clone(), store.clone(), link, token, &tasks).await?,
         );
     }
+    let gateway = Gateway::new(store, printers);
+    let cloud = match &config.cloud.link {
+        Some(link) => Some(start_cloud(&config, link, &gateway, &tasks, &shutdown).await?),
+        None => None,
+    };
     tracing::info!(
         gateway = %config.gateway.id,
-        printers = printers.len(),
+        printers = gateway.printers().len(),
+        cloud = cloud.is_some(),
         state_dir = %config.gateway.state_dir.display(),
         "gateway started"
     );
-    let gateway = Gateway::new(store, printers);
     let web_addr = web.launch(gateway.clone(), &config, &tasks, shutdown.child_token());
     Ok(Running {
         gateway,
+        cloud,
         tasks,
         shutdown,
         store_thread,
         web_addr,
     })
+}
+
+async fn start_cloud(
+    config: &Config,
+    link: &crate::config::CloudLink,
+    gateway: &Gateway,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<crate::cloud::CloudHandle, crate::cloud::CloudError> {
+    let setup = crate::cloud::CloudSetup {
+        gateway_id: &config.gateway.id,
+        link,
+        downloads: &config.cloud.downloads,
+        state_dir: &config.gateway.state_dir,
+    };
+    crate::cloud::start(setup, gateway.clone(), tasks, shutdown.child_token()).await
 }
 
 impl Running {
@@ -116,6 +142,7 @@ impl Running {
     pub async fn stop(self) {
         let Running {
             gateway,
+            cloud: _,
             tasks,
             shutdown,
             store_thread,

@@ -143,7 +143,9 @@ fn print_event(kind: &EventKind) {
         EventKind::PrinterState { printer, state } => {
             println!("printer {printer}: {}", state.as_str())
         }
-        EventKind::JobQueued(_) | EventKind::QueueReordered { .. } => {}
+        EventKind::JobQueued(_)
+        | EventKind::QueueReordered { .. }
+        | EventKind::EventsDropped { .. } => {}
     }
 }
 

@@ -34,6 +34,9 @@ pub enum EventKind {
         printer: PrinterId,
         state: PrinterState,
     },
+    /// Unacknowledged events `first..=last` left the outbox by the retention limits
+    /// (`events:dropped`): a listener that missed them cannot replay them any more.
+    EventsDropped { first: u64, last: u64 },
 }
 
 impl EventKind {
@@ -44,6 +47,7 @@ impl EventKind {
             EventKind::JobStatus(_) => "print:status-update",
             EventKind::QueueReordered { .. } => "queue:reordered",
             EventKind::PrinterState { .. } => "printer:state",
+            EventKind::EventsDropped { .. } => "events:dropped",
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::domain::{JobId, JobStatus, PrinterId};
-use crate::jobs::{self, Job, JobFilter, JobStore, NewJob, StoreError};
+use crate::jobs::{self, Job, JobFilter, JobStore, NewJob, StoreError, Writer};
 use crate::printer::{Control, PrinterError, PrinterHandle, PrinterStatus};
 
 /// Why a command was refused. `code()` is the stable string both doors put on the wire.
@@ -97,7 +97,16 @@ impl Gateway {
 
     /// Queues a job. Without a printer it goes to the first idle printer it fits, or stays
     /// unassigned for the first fitting printer that frees up. Returns once it is committed.
-    pub async fn submit(&self, mut new: NewJob) -> Result<Job, CommandError> {
+    pub async fn submit(&self, new: NewJob) -> Result<Job, CommandError> {
+        self.submit_with(new, |_, _| Ok(())).await
+    }
+
+    /// `submit`, running `also(writer, job)` in the job's own transaction: the cloud stores
+    /// its reply to the command there, so the job and the reply commit together or not at all.
+    pub async fn submit_with<F>(&self, mut new: NewJob, also: F) -> Result<Job, CommandError>
+    where
+        F: FnOnce(&mut Writer<'_>, &Job) -> Result<(), StoreError> + Send + 'static,
+    {
         match &new.printer {
             Some(id) => {
                 let printer = self.printer(id)?;
@@ -120,7 +129,16 @@ impl Gateway {
                     .map(|p| p.id().clone());
             }
         }
-        let job = self.store.call(move |db| db.submit(new)).await?;
+        let job = self
+            .store
+            .call(move |db| {
+                db.write(|w| {
+                    let job = w.insert_job(new)?;
+                    also(w, &job)?;
+                    Ok(job)
+                })
+            })
+            .await?;
         self.wake(job.printer.as_ref());
         Ok(job)
     }

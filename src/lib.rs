@@ -2,7 +2,7 @@
 //!
 //! Code map (see ARCHITECTURE.md for the invariants):
 //! - `app`      wiring: store, recovery, printer actors, shutdown in order.
-//! - `cloud`    the cloud link (TLS client configuration so far).
+//! - `cloud`    the MQTT cloud link (mTLS), commands, store-and-forward events, downloads.
 //! - `config`   raw TOML/env config → validated typed `Config`.
 //! - `domain`   pure types shared by every module: ids, job and printer states.
 //! - `events`   gateway events, stored in the outbox then fanned out.

@@ -182,6 +182,8 @@ pub enum EventBody {
         detail: Option<String>,
         job: Option<i64>,
     },
+    /// `events:dropped`: the outbox range that retention removed before it was acknowledged.
+    Dropped { first: u64, last: u64 },
 }
 
 impl From<&Event> for EventJson {
@@ -201,6 +203,10 @@ impl From<&Event> for EventJson {
                     job,
                 }
             }
+            EventKind::EventsDropped { first, last } => EventBody::Dropped {
+                first: *first,
+                last: *last,
+            },
         };
         EventJson {
             v: VERSION,

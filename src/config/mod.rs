@@ -8,6 +8,7 @@
 //! "mk3s"`). Secrets are held in [`Secret`], which never prints its value. The only I/O is
 //! reading the file and checking that referenced certificate files can be opened.
 
+mod cloud;
 mod env;
 mod error;
 mod fields;
@@ -22,6 +23,7 @@ use std::path::Path;
 
 use config::{File, FileFormat, Map, Source, Value};
 
+pub use cloud::{LinkOptions, MAX_PACKET_BYTES, MqttVersion};
 pub use env::ENV_PREFIX;
 pub use error::{ConfigError, ConfigErrors, Problem};
 pub use secret::Secret;

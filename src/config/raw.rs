@@ -56,6 +56,13 @@ pub(crate) struct RawCloud {
     pub ca_file: Option<PathBuf>,
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
+    pub mqtt_version: Option<u64>,
+    pub keepalive_s: Option<u64>,
+    pub telemetry_interval_s: Option<u64>,
+    pub telemetry_printing_interval_s: Option<u64>,
+    pub max_command_bytes: Option<u64>,
+    pub outbox_max_events: Option<u64>,
+    pub outbox_max_age_days: Option<u64>,
     #[serde(default)]
     pub downloads: RawDownloads,
 }

@@ -103,6 +103,8 @@ pub struct CloudLink {
     pub ca_file: PathBuf,
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
+    /// The `cloud.*` link options other than where and who (`[cloud]` keys with defaults).
+    pub options: super::cloud::LinkOptions,
 }
 
 /// `[cloud.downloads]`: limits on job files fetched by URL.

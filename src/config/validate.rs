@@ -129,6 +129,7 @@ fn cloud_link(raw: &RawCloud, problems: &mut Problems) -> Option<CloudLink> {
         ca_file: ca_file?,
         cert_file: cert_file?,
         key_file: key_file?,
+        options: super::cloud::link_options(raw, problems)?,
     })
 }
 

@@ -2,6 +2,7 @@
 //! outbox and the processed command ids, owned by one thread (`store`), reached through a
 //! cheap `JobStore` handle. Everything the gateway acknowledges is committed here first.
 
+mod cloud;
 mod db;
 pub mod lifecycle;
 mod outbox;
@@ -180,6 +181,8 @@ pub enum StoreError {
     },
     #[error("job {job} is not in a queue (it is {status})")]
     NotQueued { job: JobId, status: &'static str },
+    #[error("no job with cloud id {0:?}")]
+    CloudJobNotFound(String),
     #[error("a job with cloud id {0:?} already exists")]
     DuplicateCloudJob(String),
     #[error("database: {0}")]

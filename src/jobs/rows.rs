@@ -161,6 +161,10 @@ enum Payload {
         job: Option<i64>,
         detail: Option<String>,
     },
+    EventsDropped {
+        first: u64,
+        last: u64,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -195,6 +199,10 @@ pub fn encode_event(kind: &EventKind) -> String {
                 PrinterState::Error { message } => Some(message.clone()),
                 _ => None,
             },
+        },
+        EventKind::EventsDropped { first, last } => Payload::EventsDropped {
+            first: *first,
+            last: *last,
         },
     };
     serde_json::to_string(&payload).expect("event payloads always serialise")
@@ -252,6 +260,7 @@ pub fn decode_event(type_name: &str, payload: &str) -> Result<EventKind, StoreEr
             printer: PrinterId(printer),
             state: printer_state(&state, job.map(JobId), detail.unwrap_or_default())?,
         },
+        Payload::EventsDropped { first, last } => EventKind::EventsDropped { first, last },
     })
 }
 

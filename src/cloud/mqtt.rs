@@ -1,0 +1,299 @@
+//! One face for rumqttc's MQTT 3.1.1 and MQTT 5 clients: options built the same way for
+//! both (mutual TLS, persistent session, last will, raised packet limits, manual acks), and
+//! what the event loop yields reduced to what the link acts on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rumqttc::v5::mqttbytes::v5 as m5;
+use rumqttc::{NetworkOptions, QoS, TlsConfiguration, Transport};
+use rustls::ClientConfig;
+
+use crate::config::{MAX_PACKET_BYTES, MqttVersion};
+
+/// Requests rumqttc holds between the link's tasks and the socket. Publishers never wait
+/// on it from the polling task; when it is full, replies wait and telemetry is dropped.
+pub const REQUEST_CAPACITY: usize = 64;
+/// How long the broker keeps our session (and queues commands for us) while we are away.
+const SESSION_EXPIRY_S: u32 = 7 * 24 * 3600;
+/// Unacknowledged commands the broker may send us at once (MQTT 5).
+const RECEIVE_MAXIMUM: u16 = 32;
+/// TCP connect plus TLS and MQTT handshake, and every socket flush.
+const NETWORK_TIMEOUT_S: u64 = 10;
+
+/// Where and who.
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    pub version: MqttVersion,
+    pub keepalive: Duration,
+    pub tls: Arc<ClientConfig>,
+    /// Retained on `state` by the broker when we vanish.
+    pub will_topic: String,
+    pub will_payload: Vec<u8>,
+}
+
+/// Something to publish.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: QoS,
+    pub retain: bool,
+    /// MQTT 5: the correlation data to send with it.
+    pub correlation: Option<Bytes>,
+}
+
+/// A command publish as received, with what is needed to acknowledge it later.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub topic: String,
+    pub payload: Bytes,
+    /// MQTT 5 request/response: where the requester also wants the reply.
+    pub response_topic: Option<String>,
+    pub correlation: Option<Bytes>,
+    ack: AckToken,
+}
+
+#[derive(Debug, Clone)]
+enum AckToken {
+    V4(rumqttc::Publish),
+    V5(m5::Publish),
+}
+
+/// What one turn of the event loop amounts to.
+#[derive(Debug)]
+pub enum Happening {
+    Connected {
+        session_present: bool,
+    },
+    Command(Box<Received>),
+    Sent {
+        pkid: u16,
+    },
+    Acked {
+        pkid: u16,
+    },
+    /// A subscription was refused (MQTT 5 reports it; MQTT 3.1.1 brokers may not).
+    SubscribeRefused,
+    /// Our DISCONNECT went out.
+    Left,
+    Nothing,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error(transparent)]
+    V4(#[from] rumqttc::ConnectionError),
+    #[error(transparent)]
+    V5(#[from] rumqttc::v5::ConnectionError),
+}
+
+/// rumqttc does not say whether its request queue was full or its event loop gone; the
+/// event loop only goes at shutdown, so callers treat this as "full, try again".
+#[derive(Debug, thiserror::Error)]
+#[error("the MQTT request queue is full")]
+pub struct QueueFull;
+
+#[derive(Clone)]
+pub enum Client {
+    V4(rumqttc::AsyncClient),
+    V5(rumqttc::v5::AsyncClient),
+}
+
+pub enum EventLoop {
+    V4(Box<rumqttc::EventLoop>),
+    V5(Box<rumqttc::v5::EventLoop>),
+}
+
+fn network_options() -> NetworkOptions {
+    // `new()`, not `default()`: the derived default has a connect timeout of 0 seconds.
+    let mut options = NetworkOptions::new();
+    options.set_connection_timeout(NETWORK_TIMEOUT_S);
+    options
+}
+
+/// The one client and event loop of this gateway (two clients with one id would kick each
+/// other off the broker forever).
+pub fn connect(endpoint: Endpoint) -> (Client, EventLoop) {
+    let transport = Transport::tls_with_config(TlsConfiguration::Rustls(endpoint.tls.clone()));
+    let max = MAX_PACKET_BYTES as usize;
+    match endpoint.version {
+        MqttVersion::V4 => {
+            let mut o =
+                rumqttc::MqttOptions::new(&endpoint.client_id, &endpoint.host, endpoint.port);
+            o.set_transport(transport)
+                .set_keep_alive(endpoint.keepalive)
+                .set_clean_session(false)
+                .set_manual_acks(true)
+                .set_max_packet_size(max, max)
+                .set_last_will(rumqttc::LastWill::new(
+                    &endpoint.will_topic,
+                    endpoint.will_payload.clone(),
+                    QoS::AtLeastOnce,
+                    true,
+                ));
+            let (client, mut ev) = rumqttc::AsyncClient::new(o, REQUEST_CAPACITY);
+            ev.set_network_options(network_options());
+            (Client::V4(client), EventLoop::V4(Box::new(ev)))
+        }
+        MqttVersion::V5 => {
+            let mut o =
+                rumqttc::v5::MqttOptions::new(&endpoint.client_id, &endpoint.host, endpoint.port);
+            o.set_transport(transport)
+                .set_keep_alive(endpoint.keepalive)
+                .set_clean_start(false)
+                .set_session_expiry_interval(Some(SESSION_EXPIRY_S))
+                .set_manual_acks(true)
+                .set_max_packet_size(Some(max as u32))
+                .set_receive_maximum(Some(RECEIVE_MAXIMUM))
+                .set_last_will(m5::LastWill::new(
+                    &endpoint.will_topic,
+                    endpoint.will_payload.clone(),
+                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                    true,
+                    None,
+                ));
+            o.set_connection_timeout(NETWORK_TIMEOUT_S)
+                .set_network_options(network_options());
+            let (client, ev) = rumqttc::v5::AsyncClient::new(o, REQUEST_CAPACITY);
+            (Client::V5(client), EventLoop::V5(Box::new(ev)))
+        }
+    }
+}
+
+impl Client {
+    /// Hands a publish to the event loop without waiting.
+    pub fn try_publish(&self, m: &Message) -> Result<(), QueueFull> {
+        match self {
+            Client::V4(c) => c
+                .try_publish(&m.topic, m.qos, m.retain, m.payload.clone())
+                .map_err(v4_send),
+            Client::V5(c) => {
+                let props = m5::PublishProperties {
+                    correlation_data: m.correlation.clone(),
+                    ..Default::default()
+                };
+                let qos = match m.qos {
+                    QoS::AtMostOnce => rumqttc::v5::mqttbytes::QoS::AtMostOnce,
+                    _ => rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                };
+                c.try_publish_with_properties(&m.topic, qos, m.retain, m.payload.clone(), props)
+                    .map_err(v5_send)
+            }
+        }
+    }
+
+    pub fn try_subscribe(&self, filter: &str) -> Result<(), QueueFull> {
+        match self {
+            Client::V4(c) => c.try_subscribe(filter, QoS::AtLeastOnce).map_err(v4_send),
+            Client::V5(c) => c
+                .try_subscribe(filter, rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
+                .map_err(v5_send),
+        }
+    }
+
+    /// Acknowledges a command publish to the broker (it is then ours to answer).
+    pub fn try_ack(&self, received: &Received) -> Result<(), QueueFull> {
+        match (self, &received.ack) {
+            (Client::V4(c), AckToken::V4(p)) => c.try_ack(p).map_err(v4_send),
+            (Client::V5(c), AckToken::V5(p)) => c.try_ack(p).map_err(v5_send),
+            _ => unreachable!("a publish is acknowledged by the client that received it"),
+        }
+    }
+
+    pub fn try_disconnect(&self) -> Result<(), QueueFull> {
+        match self {
+            Client::V4(c) => c.try_disconnect().map_err(v4_send),
+            Client::V5(c) => c.try_disconnect().map_err(v5_send),
+        }
+    }
+}
+
+fn v4_send(_: rumqttc::ClientError) -> QueueFull {
+    QueueFull
+}
+
+fn v5_send(_: rumqttc::v5::ClientError) -> QueueFull {
+    QueueFull
+}
+
+impl EventLoop {
+    /// One turn of the event loop. Never publishes: publishing happens from other tasks.
+    pub async fn poll(&mut self) -> Result<Happening, LinkError> {
+        match self {
+            EventLoop::V4(ev) => Ok(v4_happening(ev.poll().await?)),
+            EventLoop::V5(ev) => Ok(v5_happening(ev.poll().await?)),
+        }
+    }
+}
+
+fn v4_happening(event: rumqttc::Event) -> Happening {
+    use rumqttc::{Event, Outgoing, Packet};
+    match event {
+        Event::Incoming(Packet::ConnAck(ack)) => Happening::Connected {
+            session_present: ack.session_present,
+        },
+        Event::Incoming(Packet::Publish(p)) => Happening::Command(Box::new(Received {
+            topic: p.topic.clone(),
+            payload: p.payload.clone(),
+            response_topic: None,
+            correlation: None,
+            ack: AckToken::V4(rumqttc::Publish {
+                payload: Bytes::new(),
+                ..p
+            }),
+        })),
+        Event::Incoming(Packet::PubAck(ack)) => Happening::Acked { pkid: ack.pkid },
+        Event::Incoming(Packet::SubAck(ack))
+            if ack
+                .return_codes
+                .iter()
+                .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) =>
+        {
+            Happening::SubscribeRefused
+        }
+        Event::Outgoing(Outgoing::Publish(pkid)) => Happening::Sent { pkid },
+        Event::Outgoing(Outgoing::Disconnect) => Happening::Left,
+        _ => Happening::Nothing,
+    }
+}
+
+fn v5_happening(event: rumqttc::v5::Event) -> Happening {
+    use m5::Packet;
+    use rumqttc::Outgoing;
+    use rumqttc::v5::Event;
+    match event {
+        Event::Incoming(Packet::ConnAck(ack)) => Happening::Connected {
+            session_present: ack.session_present,
+        },
+        Event::Incoming(Packet::Publish(p)) => {
+            let props = p.properties.clone().unwrap_or_default();
+            Happening::Command(Box::new(Received {
+                topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                payload: p.payload.clone(),
+                response_topic: props.response_topic,
+                correlation: props.correlation_data,
+                ack: AckToken::V5(m5::Publish {
+                    payload: Bytes::new(),
+                    properties: None,
+                    ..p
+                }),
+            }))
+        }
+        Event::Incoming(Packet::PubAck(ack)) => Happening::Acked { pkid: ack.pkid },
+        Event::Incoming(Packet::SubAck(ack))
+            if ack
+                .return_codes
+                .iter()
+                .any(|c| !matches!(c, m5::SubscribeReasonCode::Success(_))) =>
+        {
+            Happening::SubscribeRefused
+        }
+        Event::Outgoing(Outgoing::Publish(pkid)) => Happening::Sent { pkid },
+        Event::Outgoing(Outgoing::Disconnect) => Happening::Left,
+        _ => Happening::Nothing,
+    }
+}

@@ -1,0 +1,184 @@
+//! `job.submit`: the job is committed in stage `fetching` together with the command's
+//! reply (so the reply goes out only for a committed job, and a repeated id finds it), then a
+//! task downloads the file (`fetch`), records it, attaches it to the job and makes the job
+//! `ready` — or fails the job with the download's reason. A job still `fetching` when the
+//! gateway starts lost its download with the last run (the URL is not kept) and is failed
+//! with a reason that says so.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::args::{self, SubmitArgs};
+use super::commands::{Executor, Failure};
+use super::fetch::{FetchError, Fetcher, FileSpec};
+use super::payload::{Command, Reply};
+use crate::domain::{JobId, JobStatus, PrinterId, QueuedStage};
+use crate::gateway::Gateway;
+use crate::jobs::{JobSource, NewJob, StoreError, Transition};
+use crate::wire::JobJson;
+
+/// Why a job that was fetching at the last stop fails at start-up.
+pub const FETCH_INTERRUPTED: &str =
+    "the gateway stopped while downloading the job's file; submit the job again";
+
+/// Downloads running at once; later ones wait their turn (a burst of submissions must not
+/// open hundreds of connections on a Raspberry Pi).
+const PARALLEL_FETCHES: usize = 4;
+
+/// Starts and tracks the downloads of cloud jobs.
+#[derive(Clone)]
+pub struct Submissions {
+    fetcher: Arc<Fetcher>,
+    turns: Arc<Semaphore>,
+    files_dir: PathBuf,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Submissions {
+    /// Downloads go to `files_dir`, created here if missing.
+    pub fn new(
+        fetcher: Fetcher,
+        files_dir: PathBuf,
+        tasks: TaskTracker,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<Submissions> {
+        std::fs::create_dir_all(&files_dir)?;
+        Ok(Submissions {
+            fetcher: Arc::new(fetcher),
+            turns: Arc::new(Semaphore::new(PARALLEL_FETCHES)),
+            files_dir,
+            tasks,
+            shutdown,
+        })
+    }
+
+    /// Fails the jobs whose download the last run left unfinished.
+    pub async fn fail_interrupted(gateway: &Gateway) -> Result<Vec<JobId>, StoreError> {
+        gateway
+            .store()
+            .call(|db| {
+                let stale: Vec<JobId> = db
+                    .queued()?
+                    .into_iter()
+                    .filter(|j| j.status == JobStatus::Queued(QueuedStage::Fetching))
+                    .map(|j| j.id)
+                    .collect();
+                for id in &stale {
+                    db.transition(*id, Transition::Fail(FETCH_INTERRUPTED.into()))?;
+                }
+                Ok(stale)
+            })
+            .await
+    }
+
+    /// Queues the job and answers; the download continues in its own task.
+    pub async fn submit(&self, executor: &Executor, command: Command) -> String {
+        let checked = args::decode::<SubmitArgs>(&command.args)
+            .and_then(|a| a.check().and_then(|()| Ok((a.file.parsed_url()?, a))));
+        let (url, a) = match checked {
+            Ok(checked) => checked,
+            Err(refusal) => {
+                let reply = Failure::from(refusal).reply(Some(&command.id)).to_json();
+                return executor.remember(&command.id, reply).await;
+            }
+        };
+        let spec = FileSpec {
+            name: a.file.name.clone(),
+            url,
+            sha256: a.file.sha256.clone(),
+            size: a.file.size,
+        };
+        let id = command.id.clone();
+        let new = new_job(a, command.printer);
+        let committed = executor
+            .gateway
+            .submit_with(new, move |w, job| {
+                w.remember_command(&id, &accepted(&id, job).to_json())
+            })
+            .await;
+        match committed {
+            Ok(job) => {
+                self.start_fetch(executor.gateway.clone(), job.id, spec);
+                accepted(&command.id, &job).to_json()
+            }
+            Err(e) => {
+                let reply = Failure::from(e).reply(Some(&command.id)).to_json();
+                executor.remember(&command.id, reply).await
+            }
+        }
+    }
+
+    fn start_fetch(&self, gateway: Gateway, job: JobId, spec: FileSpec) {
+        let this = self.clone();
+        self.tasks.spawn(async move {
+            let download = async {
+                // The semaphore is never closed, so a permit always comes.
+                let _turn = this.turns.acquire().await;
+                this.fetcher.fetch(&spec, &this.files_dir).await
+            };
+            let fetched = tokio::select! {
+                fetched = download => fetched,
+                // The job stays `fetching` and is failed as interrupted at the next start.
+                _ = this.shutdown.cancelled() => return,
+            };
+            finish(&gateway, job, &spec, fetched).await;
+        });
+    }
+}
+
+fn accepted(id: &str, job: &crate::jobs::Job) -> Reply {
+    Reply::ok(id, json!(JobJson::from(job)))
+}
+
+fn new_job(a: SubmitArgs, envelope_printer: Option<String>) -> NewJob {
+    NewJob {
+        cloud_job_id: Some(a.job_id),
+        project_id: a.project_id,
+        file_name: a.file.name,
+        stage: Some(QueuedStage::Fetching),
+        printer: a.printer.or(envelope_printer).map(PrinterId),
+        material: a.material,
+        quality: a.quality,
+        print_settings: a.settings.map(|s| s.to_string()),
+        source: Some(JobSource::Cloud),
+        ..NewJob::default()
+    }
+}
+
+/// Attaches the file and wakes the printers, or fails the job with the download's reason.
+async fn finish(
+    gateway: &Gateway,
+    job: JobId,
+    spec: &FileSpec,
+    fetched: Result<super::fetch::Fetched, FetchError>,
+) {
+    let outcome = match fetched {
+        Ok(file) => {
+            let name = spec.name.clone();
+            gateway
+                .store()
+                .call(move |db| {
+                    db.attach_fetched_file(job, &name, &file.path, &file.sha256, file.size)
+                })
+                .await
+        }
+        Err(e) => {
+            tracing::warn!(job = %job, error = %e, "job file download failed");
+            let reason = format!("downloading the job's file failed: {e}");
+            gateway
+                .store()
+                .call(move |db| db.transition(job, Transition::Fail(reason)))
+                .await
+        }
+    };
+    match outcome {
+        Ok(_) => gateway.printers().iter().for_each(|p| p.wake()),
+        Err(e) => tracing::warn!(job = %job, error = %e, "job left the queue during its download"),
+    }
+}

@@ -1,0 +1,449 @@
+//! A real mosquitto broker for the cloud link tests, with a per-run PKI (rcgen): a CA, the
+//! broker's certificate for 127.0.0.1/localhost, client certificates for the gateway
+//! (`gw-test`) and the test's "cloud" (`cloud`), and a stranger CA. The broker requires
+//! client certificates, takes the CN as the user name and applies the contract's ACL. Also
+//! a test "cloud" MQTT client and a tiny HTTPS server for job files.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fluxprint_gateway::config::{CloudLink, Config, LinkOptions, MqttVersion};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::{TlsConfiguration, Transport};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::PATIENCE;
+
+pub const GATEWAY: &str = "gw-test";
+
+/// Files of the per-run PKI.
+pub struct Pki {
+    pub dir: PathBuf,
+    pub ca: PathBuf,
+    pub stranger_ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+}
+
+impl Pki {
+    pub fn new(dir: &Path) -> Pki {
+        let dir = dir.join("pki");
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, pem: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).unwrap();
+            path
+        };
+        let (ca, ca_cert) = new_ca("fleet CA");
+        let (_, stranger) = new_ca("stranger CA");
+        for (cn, names) in [
+            ("broker", vec!["127.0.0.1", "localhost"]),
+            (GATEWAY, vec![]),
+            ("cloud", vec![]),
+        ] {
+            let (cert, key) = leaf(&ca, cn, &names);
+            write(&format!("{cn}.pem"), cert.pem());
+            write(&format!("{cn}.key"), key.serialize_pem());
+        }
+        Pki {
+            ca: write("ca.pem", ca_cert.pem()),
+            stranger_ca: write("stranger-ca.pem", stranger.pem()),
+            server_cert: dir.join("broker.pem"),
+            server_key: dir.join("broker.key"),
+            dir,
+        }
+    }
+
+    /// The files `new` wrote under `dir` (for a child process of the test).
+    pub fn at(dir: &Path) -> Pki {
+        let dir = dir.join("pki");
+        Pki {
+            ca: dir.join("ca.pem"),
+            stranger_ca: dir.join("stranger-ca.pem"),
+            server_cert: dir.join("broker.pem"),
+            server_key: dir.join("broker.key"),
+            dir,
+        }
+    }
+
+    pub fn cert(&self, cn: &str) -> (PathBuf, PathBuf) {
+        (
+            self.dir.join(format!("{cn}.pem")),
+            self.dir.join(format!("{cn}.key")),
+        )
+    }
+
+    /// rustls client settings trusting the fleet CA and presenting `cn`'s certificate.
+    pub fn client_tls(&self, cn: &str) -> Arc<rustls::ClientConfig> {
+        let (cert, key) = self.cert(cn);
+        fluxprint_gateway::cloud::tls::client_config(&self.ca, &cert, &key).unwrap()
+    }
+}
+
+fn new_ca(name: &str) -> (Issuer<'static, KeyPair>, rcgen::Certificate) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (Issuer::new(params, key), cert)
+}
+
+fn leaf(ca: &Issuer<'static, KeyPair>, cn: &str, names: &[&str]) -> (rcgen::Certificate, KeyPair) {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let mut params = CertificateParams::new(names).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, ca).unwrap();
+    (cert, key)
+}
+
+/// The mosquitto binary, or a failure that says how to install it.
+fn mosquitto_binary() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
+        .map(|dir| dir.join("mosquitto"))
+        .find(|path| path.is_file())
+        .expect("mosquitto is not installed: `apt-get install -y mosquitto` (scripts/test does it)")
+}
+
+pub struct Broker {
+    pub port: u16,
+
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Broker {
+    /// Starts mosquitto on a free 127.0.0.1 port with persistence in `dir`.
+    pub fn start(pki: &Pki, dir: &Path) -> Broker {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = dir.join("broker");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("acl"),
+            "user cloud\ntopic readwrite #\n\n\
+             pattern read fluxprint/%u/cmd/#\npattern write fluxprint/%u/#\n",
+        )
+        .unwrap();
+        let user_root = if is_root() { "user root\n" } else { "" };
+        let conf = format!(
+            "{user_root}per_listener_settings false\nallow_anonymous false\n\
+             persistence true\npersistence_location {dir}/\nautosave_interval 1\n\
+             log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
+             acl_file {dir}/acl\n\
+             listener {port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n\
+             require_certificate true\nuse_identity_as_username true\n",
+            dir = dir.display(),
+            ca = pki.ca.display(),
+            cert = pki.server_cert.display(),
+            key = pki.server_key.display(),
+        );
+        std::fs::write(dir.join("mosquitto.conf"), conf).unwrap();
+        let mut broker = Broker {
+            port,
+            dir,
+            child: None,
+        };
+        broker.run();
+        broker
+    }
+
+    /// Starts the process and waits for its "running" log line.
+    fn run(&mut self) {
+        let mut child = Command::new(mosquitto_binary())
+            .arg("-c")
+            .arg(self.dir.join("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mosquitto");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut announced = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !announced && line.contains("running") {
+                    announced = true;
+                    let _ = tx.send(());
+                }
+                if std::env::var_os("MOSQUITTO_LOG").is_some() {
+                    eprintln!("mosquitto: {line}");
+                }
+            }
+        });
+        rx.recv_timeout(PATIENCE)
+            .expect("mosquitto did not start; run it by hand with the config in the test dir");
+        self.child = Some(child);
+    }
+
+    /// Stops the broker (SIGTERM: it saves its persistence file) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The gateway's `[cloud]` link to `broker`.
+pub fn link(pki: &Pki, port: u16, version: MqttVersion) -> CloudLink {
+    let (cert, key) = pki.cert(GATEWAY);
+    CloudLink {
+        url: format!("mqtts://127.0.0.1:{port}").parse().unwrap(),
+        ca_file: pki.ca.clone(),
+        cert_file: cert,
+        key_file: key,
+        options: LinkOptions {
+            mqtt_version: version,
+            ..LinkOptions::default()
+        },
+    }
+}
+
+/// A test gateway config with the cloud link on; job files may come from 127.0.0.1 signed
+/// by the test CA.
+pub fn with_cloud(mut config: Config, pki: &Pki, link: CloudLink) -> Config {
+    assert_eq!(config.gateway.id, GATEWAY);
+    config.cloud.enabled = true;
+    config.cloud.link = Some(link);
+    config.cloud.downloads.extra_ca_file = Some(pki.ca.clone());
+    config
+}
+
+/// A message the test cloud received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub topic: String,
+    pub payload: Value,
+    pub retain: bool,
+    pub correlation: Option<Bytes>,
+}
+
+/// The test's cloud: a v5 client with the `cloud` certificate, subscribed to the gateway.
+pub struct Cloud {
+    pub client: AsyncClient,
+    pub seen: mpsc::Receiver<Seen>,
+    /// Messages skipped by an earlier `next`, oldest first, searched before new ones.
+    skipped: std::collections::VecDeque<Seen>,
+}
+
+impl Cloud {
+    pub async fn connect(pki: &Pki, broker: &Broker, id: &str) -> Cloud {
+        let mut options = MqttOptions::new(id, "127.0.0.1", broker.port);
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            pki.client_tls("cloud"),
+        )));
+        options.set_max_packet_size(Some(4 << 20));
+        // A persistent session: what the gateway publishes while this client is cut off (a
+        // broker restart) waits for it at the broker.
+        options.set_clean_start(false);
+        options.set_session_expiry_interval(Some(3600));
+        let (client, mut events) = AsyncClient::new(options, 1000);
+        let (tx, seen) = mpsc::channel(100_000);
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        let mut ready_tx = Some(ready_tx);
+        tokio::spawn(async move {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        if let Some(ready) = ready_tx.take() {
+                            let _ = ready.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let seen = Seen {
+                            topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                            payload: serde_json::from_slice(&p.payload).unwrap_or(Value::Null),
+                            retain: p.retain,
+                            correlation: p.properties.and_then(|p| p.correlation_data),
+                        };
+                        if tx.send(seen).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        client
+            .subscribe(format!("fluxprint/{GATEWAY}/#"), QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        tokio::time::timeout(PATIENCE, ready)
+            .await
+            .expect("the test cloud never got its SUBACK")
+            .unwrap();
+        Cloud {
+            client,
+            seen,
+            skipped: Default::default(),
+        }
+    }
+
+    /// Sends a command (QoS 1), optionally asking for the reply on `response_topic` too.
+    pub async fn command(&self, name: &str, payload: Value, response: Option<(&str, &[u8])>) {
+        let topic = format!("fluxprint/{GATEWAY}/cmd/{name}");
+        let props = PublishProperties {
+            response_topic: response.map(|(t, _)| t.to_owned()),
+            correlation_data: response.map(|(_, c)| Bytes::copy_from_slice(c)),
+            ..Default::default()
+        };
+        self.client
+            .publish_with_properties(topic, QoS::AtLeastOnce, false, payload.to_string(), props)
+            .await
+            .unwrap();
+    }
+
+    pub async fn raw_command(&self, name: &str, payload: Vec<u8>) {
+        let topic = format!("fluxprint/{GATEWAY}/cmd/{name}");
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+    }
+
+    /// The oldest message satisfying `ok` (others are kept for later calls).
+    pub async fn next(&mut self, what: &str, ok: impl Fn(&Seen) -> bool) -> Seen {
+        if let Some(index) = self.skipped.iter().position(&ok) {
+            return self.skipped.remove(index).unwrap();
+        }
+        let (seen, skipped) = (&mut self.seen, &mut self.skipped);
+        let found = tokio::time::timeout(PATIENCE, async {
+            while let Some(message) = seen.recv().await {
+                if ok(&message) {
+                    return message;
+                }
+                skipped.push_back(message);
+            }
+            panic!("the test cloud's client stopped");
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("the test cloud never saw: {what}"))
+    }
+
+    /// Waits for a message like `next`, but leaves it (and everything before it) to be read.
+    pub async fn wait_for(&mut self, what: &str, ok: impl Fn(&Seen) -> bool) {
+        let seen = self.next(what, ok).await;
+        self.skipped.push_back(seen);
+    }
+
+    /// The reply to command `id` on the `reply` topic.
+    pub async fn reply(&mut self, id: &str) -> Value {
+        let topic = format!("fluxprint/{GATEWAY}/reply");
+        self.next(&format!("the reply to {id}"), |s| {
+            s.topic == topic && s.payload["id"] == id
+        })
+        .await
+        .payload
+    }
+}
+
+pub fn topic(suffix: &str) -> String {
+    format!("fluxprint/{GATEWAY}/{suffix}")
+}
+
+/// An HTTPS server on 127.0.0.1 (the broker's certificate, so the test CA vouches for it)
+/// that answers every GET with one file.
+pub struct FileServer {
+    pub url: String,
+    pub sha256: String,
+}
+
+impl FileServer {
+    pub async fn start(pki: &Pki, name: &str, content: Vec<u8>) -> FileServer {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use sha2::Digest;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let certs = CertificateDer::pem_file_iter(&pki.server_cert)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(&pki.server_key).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sha256 = hex::encode(sha2::Sha256::digest(&content));
+        let content = Arc::new(content);
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, content) = (acceptor.clone(), content.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: application/octet-stream\r\nconnection: close\r\n\r\n",
+                        content.len()
+                    );
+                    let _ = tls.write_all(head.as_bytes()).await;
+                    let _ = tls.write_all(&content).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        FileServer {
+            url: format!("https://127.0.0.1:{port}/{name}"),
+            sha256,
+        }
+    }
+}
