@@ -92,6 +92,17 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    /// Every wire string, in lifecycle order.
+    pub const NAMES: [&'static str; 7] = [
+        "queued",
+        "printing",
+        "paused",
+        "completed",
+        "failed",
+        "cancelled",
+        "interrupted",
+    ];
+
     /// The wire and database string (DESIGN.md "Job lifecycle").
     pub fn as_str(&self) -> &'static str {
         match self {

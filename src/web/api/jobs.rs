@@ -15,22 +15,13 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::intake::{self, QueueRequest};
 use super::upload;
-use crate::domain::{JobId, PrinterId};
+use crate::domain::{JobId, JobStatus, PrinterId};
 use crate::jobs::{JobFilter, JobSource};
 use crate::web::WebState;
 use crate::wire::JobJson;
 
 const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 100;
-const STATUSES: [&str; 7] = [
-    "queued",
-    "printing",
-    "paused",
-    "completed",
-    "failed",
-    "cancelled",
-    "interrupted",
-];
 
 type Shared = State<Arc<WebState>>;
 
@@ -56,10 +47,14 @@ fn filter(query: ListQuery) -> Result<JobFilter, ApiError> {
             "limit must be between 1 and {MAX_LIMIT}, not {limit}"
         )));
     }
-    if let Some(status) = query.status.as_deref().filter(|s| !STATUSES.contains(s)) {
+    if let Some(status) = query
+        .status
+        .as_deref()
+        .filter(|s| !JobStatus::NAMES.contains(s))
+    {
         return Err(ApiError::BadRequest(format!(
             "unknown status {status:?}; one of {}",
-            STATUSES.join(", ")
+            JobStatus::NAMES.join(", ")
         )));
     }
     Ok(JobFilter {

@@ -19,18 +19,8 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use super::printers::PrinterSamples;
+use crate::domain::JobStatus;
 use crate::web::WebState;
-
-/// Every job status, so a status with no jobs still reads 0.
-const JOB_STATUSES: [&str; 7] = [
-    "queued",
-    "printing",
-    "paused",
-    "completed",
-    "failed",
-    "cancelled",
-    "interrupted",
-];
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
@@ -215,7 +205,7 @@ pub(super) async fn scrape(State(state): State<Arc<WebState>>) -> Response {
 
 fn register_store(registry: &mut Registry, jobs: &[(String, u64)], outbox_depth: u64) {
     let by_status: Family<StatusLabel, Gauge> = Family::default();
-    for status in JOB_STATUSES {
+    for status in JobStatus::NAMES {
         let n = jobs
             .iter()
             .find(|(s, _)| s == status)
