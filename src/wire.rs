@@ -6,8 +6,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::config::BuildVolume;
 use crate::domain::{JobStatus, PrinterState, Temperature, Temperatures};
 use crate::events::{Event, EventKind, JobRef};
+use crate::gcode::estimate::Estimate;
 use crate::jobs::Job;
 use crate::printer::PrinterStatus;
 
@@ -234,6 +236,50 @@ fn job_body(job: &JobRef) -> EventBody {
         stage: stage(&job.status),
         progress: job.status.progress().get(),
         error: job.status.error().map(str::to_owned),
+    }
+}
+
+/// An estimate, as `POST /api/estimate` and the cloud's `estimate` command answer it (times in
+/// whole seconds, cost in the material table's currency).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EstimateJson {
+    pub estimated_time: u64,
+    pub filament_mm: f64,
+    pub filament_g: f64,
+    pub estimated_cost: f64,
+    /// Whether the model fits the chosen printer (or, without one, any printer here).
+    pub fits: bool,
+    /// Why it does not fit, naming the sizes.
+    pub fits_error: Option<String>,
+    pub model_size_mm: Option<[f64; 3]>,
+    /// What the slicer wrote into the file, for comparison (G-code only).
+    pub slicer_estimated_time: Option<u64>,
+    pub layers: Option<u32>,
+}
+
+impl EstimateJson {
+    /// `volumes`: the printers the model may go to; `estimate.fits` was checked against the
+    /// first, `fits` here against all of them.
+    pub fn new(estimate: Estimate, volumes: &[BuildVolume]) -> EstimateJson {
+        let fits_somewhere = |[x, y, z]: [f64; 3]| {
+            volumes
+                .iter()
+                .any(|v| x <= v.x_mm && y <= v.y_mm && z <= v.z_mm)
+        };
+        let fits = estimate.model_size_mm.is_none_or(fits_somewhere);
+        EstimateJson {
+            estimated_time: estimate.estimated_time_s,
+            filament_mm: (estimate.filament_mm * 10.0).round() / 10.0,
+            filament_g: (estimate.filament_g * 100.0).round() / 100.0,
+            estimated_cost: (estimate.estimated_cost * 100.0).round() / 100.0,
+            fits,
+            fits_error: (!fits)
+                .then(|| estimate.fits.err().map(|e| e.to_string()))
+                .flatten(),
+            model_size_mm: estimate.model_size_mm,
+            slicer_estimated_time: estimate.slicer_estimate_s,
+            layers: estimate.layers,
+        }
     }
 }
 

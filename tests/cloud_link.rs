@@ -11,7 +11,10 @@ use fluxprint_gateway::app::{self, Running};
 use fluxprint_gateway::cloud::LinkState;
 use fluxprint_gateway::config::MqttVersion;
 use fluxprint_gateway::domain::Percent;
+use fluxprint_gateway::files::FileKind;
+use fluxprint_gateway::gcode::estimate::{self, Quality};
 use fluxprint_gateway::printer::driver::{DriverReport, Outcome};
+use fluxprint_gateway::wire::EstimateJson;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -387,4 +390,48 @@ async fn the_acl_keeps_a_gateway_to_its_own_topics() {
         ]
     );
     drop(broker);
+}
+
+#[tokio::test]
+async fn estimate_fetches_the_file_and_answers_what_the_lan_route_answers_storing_nothing() {
+    let mut w = world(MqttVersion::V5).await;
+    let part = b"G28\nG90\nM83\nG1 Z0.2 F600\nG1 X10 Y10 F3000\nG1 X60 Y10 E100.0 F1200\nG1 X60 Y60 E100.0\n";
+    let file = FileServer::start(&w.pki, "square.gcode", part.to_vec()).await;
+    let args = json!({"file": {"name": "square.gcode", "url": file.url, "sha256": file.sha256},
+        "material": "PETG", "quality": "fine"});
+    w.cloud.command("estimate", cmd("e-1", args), None).await;
+    let reply = w.cloud.reply("e-1").await;
+    assert_eq!(reply["ok"], true, "{reply}");
+
+    // The LAN's POST /api/estimate runs the same two steps on the same bytes.
+    let local = tempfile::tempdir().unwrap();
+    let path = local.path().join("square.gcode");
+    std::fs::write(&path, part).unwrap();
+    let volumes = [*w.running.gateway.printers()[0].build_volume()];
+    let expected =
+        estimate::for_printers(&path, FileKind::GcodeText, "PETG", Quality::Fine, &volumes)
+            .unwrap();
+    assert_eq!(
+        reply["result"],
+        json!(EstimateJson::new(expected, &volumes))
+    );
+    assert!(reply["result"]["estimated_time"].as_u64().unwrap() > 0);
+
+    let bad = json!({"file": {"name": "square.gcode", "url": file.url, "sha256": "0".repeat(64)}});
+    w.cloud.command("estimate", cmd("e-2", bad), None).await;
+    let reply = w.cloud.reply("e-2").await;
+    assert_eq!(
+        (reply["ok"].clone(), reply["error"]["code"].clone()),
+        (json!(false), json!("fetch_failed")),
+        "{reply}"
+    );
+    // Downloads land in <state_dir>/files (created when the link starts).
+    let files = w._dir.path().join("files");
+    let left: Vec<_> = std::fs::read_dir(&files)
+        .expect("the download directory exists")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "an estimate stores nothing: {left:?}");
+    w.running.stop().await;
 }

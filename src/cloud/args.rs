@@ -56,6 +56,15 @@ pub struct FileArgs {
     pub size: Option<u64>,
 }
 
+/// `estimate`: the file to estimate, with the material and quality to estimate it for.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EstimateArgs {
+    pub file: FileArgs,
+    pub material: Option<String>,
+    pub quality: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobArgs {

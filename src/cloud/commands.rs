@@ -20,10 +20,11 @@ use super::publisher::Replays;
 use super::session::Tag;
 use super::submit::Submissions;
 use super::telemetry;
+use crate::config::BuildVolume;
 use crate::domain::{JobId, PrinterId};
 use crate::gateway::{CommandError, Gateway};
 use crate::jobs::StoreError;
-use crate::wire::{JobJson, PrinterJson};
+use crate::wire::{EstimateJson, JobJson, PrinterJson};
 
 /// Why a command failed, as its error reply says.
 #[derive(Debug, thiserror::Error)]
@@ -197,7 +198,14 @@ impl Executor {
                     &gw.bed_cleared(&PrinterId(printer)).await?
                 ))
             }
-            "estimate" => return Err(Refusal::EstimateUnsupported.into()),
+            "estimate" => {
+                let volumes = self.volumes(command.printer.as_deref())?;
+                let estimate = self
+                    .submissions
+                    .estimate(args::decode(&command.args)?, &volumes)
+                    .await?;
+                json!(EstimateJson::new(estimate, &volumes))
+            }
             "state.get" => {
                 let _: NoArgs = args::decode(&command.args)?;
                 json!(telemetry::state_json(gw, true))
@@ -210,6 +218,19 @@ impl Executor {
             }
             other => return Err(Refusal::Unknown(other.to_owned()).into()),
         })
+    }
+
+    /// The chosen printer's build volume, or every printer's.
+    fn volumes(&self, printer: Option<&str>) -> Result<Vec<BuildVolume>, Failure> {
+        let volumes: Vec<BuildVolume> = (self.gateway.printers().iter())
+            .filter(|p| printer.is_none_or(|id| p.id().as_str() == id))
+            .map(|p| *p.build_volume())
+            .collect();
+        match (volumes.is_empty(), printer) {
+            (true, Some(id)) => Err(CommandError::UnknownPrinter(id.to_owned()).into()),
+            (true, None) => Err(Refusal::Estimate("no printer is configured".into()).into()),
+            (false, _) => Ok(volumes),
+        }
     }
 
     async fn job(&self, raw: &Value) -> Result<JobId, Failure> {

@@ -89,10 +89,10 @@ pub enum Refusal {
     Unknown(String),
     #[error("invalid args: {0}")]
     Args(#[source] serde_json::Error),
-    #[error(
-        "estimates are not available over the cloud link yet: they arrive with the G-code analysis (a later gateway release)"
-    )]
-    EstimateUnsupported,
+    #[error("the file could not be fetched: {0}")]
+    Fetch(String),
+    #[error("no estimate: {0}")]
+    Estimate(String),
 }
 
 impl Refusal {
@@ -103,7 +103,8 @@ impl Refusal {
             Refusal::Version(_) => "unsupported_version",
             Refusal::Field(_) | Refusal::Args(_) => "invalid",
             Refusal::Unknown(_) => "unknown_command",
-            Refusal::EstimateUnsupported => "not_supported",
+            Refusal::Fetch(_) => "fetch_failed",
+            Refusal::Estimate(_) => "estimate_failed",
         }
     }
 }

@@ -13,12 +13,16 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::args::EstimateArgs;
 use super::args::{self, SubmitArgs};
 use super::commands::{Executor, Failure};
 use super::fetch::{FetchError, Fetcher, FileSpec};
+use super::payload::Refusal;
 use super::payload::{Command, Reply};
+use crate::config::BuildVolume;
 use crate::domain::{JobId, JobStatus, PrinterId, QueuedStage};
 use crate::gateway::Gateway;
+use crate::gcode::estimate::{self, Estimate, Quality};
 use crate::jobs::{JobSource, NewJob, StoreError, Transition};
 use crate::wire::JobJson;
 
@@ -111,6 +115,44 @@ impl Submissions {
                 let reply = Failure::from(e).reply(Some(&command.id)).to_json();
                 executor.remember(&command.id, reply).await
             }
+        }
+    }
+
+    /// Fetches the file (checked like a job's), estimates it on a blocking thread and
+    /// removes it again: an estimate stores nothing.
+    pub async fn estimate(
+        &self,
+        a: EstimateArgs,
+        volumes: &[BuildVolume],
+    ) -> Result<Estimate, Refusal> {
+        let spec = FileSpec {
+            name: a.file.name.clone(),
+            url: a.file.parsed_url()?,
+            sha256: a.file.sha256.clone(),
+            size: a.file.size,
+        };
+        let quality = match a.quality.as_deref() {
+            Some(q) => Quality::parse(q).map_err(|e| Refusal::Field(e.to_string()))?,
+            None => Quality::Standard,
+        };
+        let fetched = {
+            let _turn = self.turns.acquire().await;
+            self.fetcher.fetch(&spec, &self.files_dir).await
+        }
+        .map_err(|e| Refusal::Fetch(e.to_string()))?;
+        let material = a.material.unwrap_or_else(|| "PLA".to_owned());
+        let volumes = volumes.to_vec();
+        let path = fetched.path.clone();
+        let estimated = tokio::task::spawn_blocking(move || {
+            estimate::for_printers(&path, fetched.kind, &material, quality, &volumes)
+        })
+        .await;
+        if let Err(e) = std::fs::remove_file(&fetched.path) {
+            tracing::warn!(file = %fetched.path.display(), error = %e, "removing an estimated file");
+        }
+        match estimated {
+            Ok(result) => result.map_err(|e| Refusal::Estimate(e.to_string())),
+            Err(e) => Err(Refusal::Estimate(e.to_string())),
         }
     }
 

@@ -111,6 +111,31 @@ pub enum EstimateError {
     Unsupported(FileKind),
 }
 
+/// The estimate both doors answer: the built-in material table, checked against the first of
+/// `volumes` (callers pass the chosen printer's, or every printer's, build volume).
+pub fn for_printers(
+    path: &Path,
+    kind: FileKind,
+    material: &str,
+    quality: Quality,
+    volumes: &[BuildVolume],
+) -> Result<Estimate, EstimateError> {
+    let any = BuildVolume {
+        x_mm: f64::MAX,
+        y_mm: f64::MAX,
+        z_mm: f64::MAX,
+    };
+    let volume = volumes.first().copied().unwrap_or(any);
+    for_file(
+        path,
+        kind,
+        material,
+        quality,
+        &Materials::default(),
+        &volume,
+    )
+}
+
 /// Estimates the print of the file at `path` of `kind` in `material` (a name in
 /// `materials`) at `quality` (used for STL), on a printer of `build_volume`. G-code is
 /// analysed with the default machine limits, overridden by its own `M201`–`M205` lines.
