@@ -19,7 +19,7 @@
 //! host's write at once; a UART moves a byte every `1/bytes_per_second`, and the firmware's
 //! 128-byte receive buffer is sized for that.
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender};
@@ -296,4 +296,41 @@ fn remove_link(link_path: &Path) {
             tracing::warn!(link = %link_path.display(), error = %e, "cannot remove the simulated printer's link")
         }
     }
+}
+
+/// How long a write may wait for a host that does not read; the rest of the chunk is lost,
+/// as bytes a UART sends to nobody are.
+const WRITE_TIMEOUT: Duration = Duration::from_millis(50);
+
+/// What one read of the master side found.
+pub(super) enum Reading {
+    Bytes(usize),
+    Nothing,
+    /// EIO or hang-up: no host has the slave side open.
+    HostGone,
+}
+
+pub(super) fn read_master(master: &mut TTYPort, timeout: Duration, buf: &mut [u8]) -> Reading {
+    if master.set_timeout(timeout).is_err() {
+        return Reading::Nothing;
+    }
+    match master.read(buf) {
+        Ok(0) => Reading::HostGone,
+        Ok(n) => Reading::Bytes(n),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+            ) =>
+        {
+            Reading::Nothing
+        }
+        // serialport reports a hang-up as BrokenPipe and the master's EIO as Other.
+        Err(_) => Reading::HostGone,
+    }
+}
+
+pub(super) fn write_master(master: &mut TTYPort, bytes: &[u8]) -> io::Result<()> {
+    master.set_timeout(WRITE_TIMEOUT)?;
+    master.write_all(bytes)
 }

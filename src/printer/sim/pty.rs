@@ -7,7 +7,7 @@
 //! 50 ms so requests are noticed; with nobody attached it probes every 20 ms; unplugged, it
 //! only waits for requests.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serialport::{ClearBuffer, SerialPort, TTYPort};
 
 use super::device::WireCharge;
+use super::device::{Reading, read_master, write_master};
 use super::firmware::Firmware;
 use super::wire::Wire;
 
@@ -22,9 +23,6 @@ use super::wire::Wire;
 const MAX_WAIT: Duration = Duration::from_millis(50);
 /// How often an unattended port is checked for a host that has opened it.
 const HOST_PROBE_INTERVAL: Duration = Duration::from_millis(20);
-/// How long a write may wait for a host that does not read; the rest of the chunk is lost,
-/// as bytes a UART sends to nobody are.
-const WRITE_TIMEOUT: Duration = Duration::from_millis(50);
 const READ_CHUNK: usize = 1024;
 /// Bytes on the emulated wire above which the master is not read: the pseudo-terminal's
 /// buffer then fills and the host's writes block, as they would on a slow UART.
@@ -368,36 +366,4 @@ impl DeviceLoop {
     fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
-}
-
-enum Reading {
-    Bytes(usize),
-    Nothing,
-    /// EIO or hang-up: no host has the slave side open.
-    HostGone,
-}
-
-fn read_master(master: &mut TTYPort, timeout: Duration, buf: &mut [u8]) -> Reading {
-    if master.set_timeout(timeout).is_err() {
-        return Reading::Nothing;
-    }
-    match master.read(buf) {
-        Ok(0) => Reading::HostGone,
-        Ok(n) => Reading::Bytes(n),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-            ) =>
-        {
-            Reading::Nothing
-        }
-        // serialport reports a hang-up as BrokenPipe and the master's EIO as Other.
-        Err(_) => Reading::HostGone,
-    }
-}
-
-fn write_master(master: &mut TTYPort, bytes: &[u8]) -> io::Result<()> {
-    master.set_timeout(WRITE_TIMEOUT)?;
-    master.write_all(bytes)
 }
