@@ -2,7 +2,8 @@
 //! directory: queued jobs keep their order, the job that was printing becomes `interrupted`
 //! with an event, nothing is duplicated and event `seq`s stay contiguous.
 //!
-//! The killed gateway runs in a child process: this same test binary, re-run with
+//! The killed gateway runs in a child process (the daemon through `run_with_drivers`, jobs
+//! queued over its LAN API): this same test binary, re-run with
 //! `--ignored --exact child_gateway_that_will_be_killed` and the state directory in
 //! `FLUXPRINT_CRASH_CHILD`.
 
@@ -16,7 +17,7 @@ use common::*;
 use fluxprint_gateway::app;
 use fluxprint_gateway::domain::{JobId, JobStatus, Percent, PrinterId, PrinterState, QueuedStage};
 use fluxprint_gateway::events::EventKind;
-use fluxprint_gateway::jobs::{JobFilter, JobSource};
+use fluxprint_gateway::jobs::JobFilter;
 use fluxprint_gateway::printer::driver::DriverReport;
 use tokio_util::sync::CancellationToken;
 
@@ -27,26 +28,59 @@ fn printers() -> Vec<fluxprint_gateway::config::PrinterConfig> {
     vec![printer("mk3s", [250.0, 210.0, 210.0], false)]
 }
 
-/// The child half: queue four jobs, let the first one print to 37 %, announce it, and wait
-/// to be killed.
+/// The child half: the daemon through `run_with_drivers` (what `lib::run` is, with a test
+/// driver), four jobs queued over the LAN API, the first printed to 37 %; then it announces
+/// itself and waits to be killed.
 #[tokio::test]
 #[ignore = "run by gateway_killed_mid_print_restarts_with_order_interrupted_and_contiguous_seqs"]
 async fn child_gateway_that_will_be_killed() {
     let dir = std::env::var_os(CHILD_ENV).expect("this is the child half of the crash test");
     let dir = std::path::PathBuf::from(dir);
+    fluxprint_gateway::cloud::tls::install_crypto_provider();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = config(&dir, printers());
+    config.web.listen = format!("127.0.0.1:{port}").parse().unwrap();
     let drivers = HandDrivers::default();
-    let running = app::start(
-        config(&dir, printers()),
+    let daemon = fluxprint_gateway::run_with_drivers(
+        config,
         Arc::new(drivers.clone()),
         CancellationToken::new(),
-    )
-    .await
-    .unwrap();
-    let gw = &running.gateway;
+    );
+    tokio::spawn(async move { daemon.await.expect("the daemon failed") });
+
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while http.get(format!("{base}/api/health")).send().await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the daemon never answered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let key = fluxprint_gateway::web::load_or_generate_api_key(&dir, None).unwrap();
     for name in ["first", "second", "third", "fourth"] {
-        let mut new = job_with_file(gw, &dir, name).await;
-        new.source = Some(JobSource::Lan);
-        gw.submit(new).await.unwrap();
+        let boundary = "fluxprint-test-boundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}.gcode\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n; {name}\nG28\nG1 X10 Y10\n\r\n--{boundary}--\r\n"
+        );
+        let response = http
+            .post(format!("{base}/api/jobs"))
+            .header("X-Api-Key", key.expose())
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
     }
     let mut end = drivers.take("mk3s");
     report(&end, DriverReport::Connected).await;
@@ -59,10 +93,26 @@ async fn child_gateway_that_will_be_killed() {
         },
     )
     .await;
-    wait_status(gw.printers()[0].watch(), "37 %", |s| {
-        s.current.is_some_and(|c| c.progress == Percent::new(37))
-    })
-    .await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let job: serde_json::Value = http
+            .get(format!("{base}/api/jobs/{}", first.0))
+            .header("X-Api-Key", key.expose())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["progress"] == 37 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "progress never reached 37 %: {job}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     println!("{READY_LINE}");
     std::future::pending::<()>().await;
 }
