@@ -215,12 +215,13 @@ async fn bad_commands_get_error_replies_and_the_link_stays_up() {
         .command("estimate", cmd("est", json!({})), None)
         .await;
     let est = w.cloud.reply("est").await;
-    assert_eq!(est["error"]["code"], "not_supported");
+    assert_eq!(
+        est["error"]["code"], "invalid",
+        "an estimate needs a file: {est}"
+    );
     assert!(
-        est["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("estimates")
+        est["error"]["message"].as_str().unwrap().contains("file"),
+        "{est}"
     );
 
     // Still connected, still answering.
