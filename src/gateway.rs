@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::config::BuildVolume;
 use crate::domain::{JobId, JobStatus, PrinterId};
 use crate::jobs::{self, Job, JobFilter, JobStore, NewJob, StoreError, Writer};
 use crate::printer::{Control, PrinterError, PrinterHandle, PrinterStatus};
@@ -82,6 +83,20 @@ impl Gateway {
 
     pub fn printers(&self) -> &[PrinterHandle] {
         &self.printers
+    }
+
+    /// The build volume of `printer`, or of every printer when none is named (what an
+    /// estimate's `fits` is checked against).
+    pub fn build_volumes(&self, printer: Option<&str>) -> Result<Vec<BuildVolume>, CommandError> {
+        let volumes: Vec<BuildVolume> = (self.printers.iter())
+            .filter(|p| printer.is_none_or(|id| p.id().as_str() == id))
+            .map(|p| *p.build_volume())
+            .collect();
+        match (volumes.is_empty(), printer) {
+            (true, Some(id)) => Err(CommandError::UnknownPrinter(id.to_owned())),
+            (true, None) => Err(CommandError::Conflict("no printer is configured".into())),
+            (false, _) => Ok(volumes),
+        }
     }
 
     pub fn printer_statuses(&self) -> Vec<PrinterStatus> {

@@ -20,7 +20,6 @@ use super::publisher::Replays;
 use super::session::Tag;
 use super::submit::Submissions;
 use super::telemetry;
-use crate::config::BuildVolume;
 use crate::domain::{JobId, PrinterId};
 use crate::gateway::{CommandError, Gateway};
 use crate::jobs::StoreError;
@@ -199,7 +198,7 @@ impl Executor {
                 ))
             }
             "estimate" => {
-                let volumes = self.volumes(command.printer.as_deref())?;
+                let volumes = gw.build_volumes(command.printer.as_deref())?;
                 let estimate = self
                     .submissions
                     .estimate(args::decode(&command.args)?, &volumes)
@@ -218,19 +217,6 @@ impl Executor {
             }
             other => return Err(Refusal::Unknown(other.to_owned()).into()),
         })
-    }
-
-    /// The chosen printer's build volume, or every printer's.
-    fn volumes(&self, printer: Option<&str>) -> Result<Vec<BuildVolume>, Failure> {
-        let volumes: Vec<BuildVolume> = (self.gateway.printers().iter())
-            .filter(|p| printer.is_none_or(|id| p.id().as_str() == id))
-            .map(|p| *p.build_volume())
-            .collect();
-        match (volumes.is_empty(), printer) {
-            (true, Some(id)) => Err(CommandError::UnknownPrinter(id.to_owned()).into()),
-            (true, None) => Err(Refusal::Estimate("no printer is configured".into()).into()),
-            (false, _) => Ok(volumes),
-        }
     }
 
     async fn job(&self, raw: &Value) -> Result<JobId, Failure> {

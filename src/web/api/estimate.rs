@@ -10,9 +10,6 @@ use axum::extract::{Multipart, State};
 
 use super::error::ApiError;
 use super::upload;
-use crate::config::BuildVolume;
-use crate::domain::PrinterId;
-use crate::gateway::CommandError;
 use crate::gcode::estimate::{self, Quality};
 use crate::web::WebState;
 use crate::wire::EstimateJson;
@@ -29,7 +26,8 @@ pub async fn estimate(
         Some(q) => Quality::parse(&q).map_err(|e| ApiError::BadRequest(e.to_string()))?,
         None => Quality::Standard,
     };
-    let volumes = build_volumes(&state, upload.field("printer").map(PrinterId))?;
+    let printer = upload.field("printer");
+    let volumes = state.gateway.build_volumes(printer.as_deref())?;
     let (path, kind) = (upload.file.guard.path().to_path_buf(), upload.file.kind);
     let analysed = tokio::task::spawn_blocking(move || {
         estimate::for_printers(&path, kind, &material, quality, &volumes).map(|e| (e, volumes))
@@ -39,22 +37,4 @@ pub async fn estimate(
     // The upload guard removes the temporary file when `upload` drops.
     let (estimate, volumes) = analysed.map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok(Json(EstimateJson::new(estimate, &volumes)))
-}
-
-/// The chosen printer's build volume, or every printer's.
-pub fn build_volumes(
-    state: &WebState,
-    printer: Option<PrinterId>,
-) -> Result<Vec<BuildVolume>, ApiError> {
-    let printers = state.gateway.printers();
-    let volumes: Vec<BuildVolume> = printers
-        .iter()
-        .filter(|p| printer.as_ref().is_none_or(|id| p.id() == id))
-        .map(|p| *p.build_volume())
-        .collect();
-    match (volumes.is_empty(), printer) {
-        (true, Some(PrinterId(id))) => Err(CommandError::UnknownPrinter(id).into()),
-        (true, None) => Err(ApiError::BadRequest("no printer is configured".into())),
-        (false, _) => Ok(volumes),
-    }
 }
