@@ -8,8 +8,9 @@ use std::sync::Arc;
 use common::*;
 use fluxprint_gateway::app;
 use fluxprint_gateway::domain::{JobId, JobStatus, Percent, PrinterId, PrinterState};
-use fluxprint_gateway::gateway::CommandError;
-use fluxprint_gateway::printer::driver::{DriverCommand, DriverReport, Outcome};
+use fluxprint_gateway::gateway::{CommandError, Gateway};
+use fluxprint_gateway::printer::PrinterStatus;
+use fluxprint_gateway::printer::driver::{DriverCommand, DriverEnd, DriverReport, Outcome};
 use tokio_util::sync::CancellationToken;
 
 async fn start(
@@ -27,6 +28,31 @@ async fn start(
     (running, drivers)
 }
 
+/// Queues a job for a fresh file and returns its id.
+async fn queue(gw: &Gateway, dir: &std::path::Path, name: &str) -> JobId {
+    gw.submit(job_with_file(gw, dir, name).await)
+        .await
+        .unwrap()
+        .id
+}
+
+async fn progress(end: &DriverEnd, job: JobId, percent: u8) {
+    let progress = Percent::new(percent);
+    report(end, DriverReport::Progress { job, progress }).await;
+}
+
+async fn finish(end: &DriverEnd, job: JobId, outcome: Outcome) {
+    report(end, DriverReport::Finished { job, outcome }).await;
+}
+
+/// Waits until the gateway's first printer awaits a bed clear and returns that status.
+async fn awaiting_bed_clear(gw: &Gateway) -> PrinterStatus {
+    wait_status(gw.printers()[0].watch(), "awaiting bed clear", |s| {
+        matches!(s.state, PrinterState::AwaitingBedClear { .. })
+    })
+    .await
+}
+
 #[tokio::test]
 async fn jobs_print_in_order_and_each_waits_for_the_bed_to_be_cleared() {
     let dir = tempfile::tempdir().unwrap();
@@ -38,34 +64,15 @@ async fn jobs_print_in_order_and_each_waits_for_the_bed_to_be_cleared() {
     let gw = &running.gateway;
     let mut ids = Vec::new();
     for name in ["a", "b", "c"] {
-        let new = job_with_file(gw, dir.path(), name).await;
-        ids.push(gw.submit(new).await.unwrap().id);
+        ids.push(queue(gw, dir.path(), name).await);
     }
     let mut end = drivers.take("mk3s");
     report(&end, DriverReport::Connected).await;
     assert_eq!(started_job(next_command(&mut end).await), ids[0]);
-    report(
-        &end,
-        DriverReport::Progress {
-            job: ids[0],
-            progress: Percent::new(40),
-        },
-    )
-    .await;
-    report(
-        &end,
-        DriverReport::Finished {
-            job: ids[0],
-            outcome: Outcome::Completed,
-        },
-    )
-    .await;
+    progress(&end, ids[0], 40).await;
+    finish(&end, ids[0], Outcome::Completed).await;
 
-    let watch = gw.printers()[0].watch();
-    let status = wait_status(watch.clone(), "awaiting bed clear", |s| {
-        matches!(s.state, PrinterState::AwaitingBedClear { .. })
-    })
-    .await;
+    let status = awaiting_bed_clear(gw).await;
     assert_eq!(
         status.state,
         PrinterState::AwaitingBedClear {
@@ -92,27 +99,12 @@ async fn an_auto_start_printer_starts_the_next_job_without_confirmation() {
     )
     .await;
     let gw = &running.gateway;
-    let first = gw
-        .submit(job_with_file(gw, dir.path(), "one").await)
-        .await
-        .unwrap()
-        .id;
-    let second = gw
-        .submit(job_with_file(gw, dir.path(), "two").await)
-        .await
-        .unwrap()
-        .id;
+    let first = queue(gw, dir.path(), "one").await;
+    let second = queue(gw, dir.path(), "two").await;
     let mut end = drivers.take("belt");
     report(&end, DriverReport::Connected).await;
     assert_eq!(started_job(next_command(&mut end).await), first);
-    report(
-        &end,
-        DriverReport::Finished {
-            job: first,
-            outcome: Outcome::Completed,
-        },
-    )
-    .await;
+    finish(&end, first, Outcome::Completed).await;
     assert_eq!(started_job(next_command(&mut end).await), second);
     running.stop().await;
 }
@@ -166,16 +158,8 @@ async fn cancel_removes_a_queued_job_and_asks_the_printer_for_a_running_one() {
     )
     .await;
     let gw = &running.gateway;
-    let running_job = gw
-        .submit(job_with_file(gw, dir.path(), "r").await)
-        .await
-        .unwrap()
-        .id;
-    let queued_job = gw
-        .submit(job_with_file(gw, dir.path(), "q").await)
-        .await
-        .unwrap()
-        .id;
+    let running_job = queue(gw, dir.path(), "r").await;
+    let queued_job = queue(gw, dir.path(), "q").await;
     let mut end = drivers.take("mk4");
     report(&end, DriverReport::Connected).await;
     assert_eq!(started_job(next_command(&mut end).await), running_job);
@@ -186,18 +170,8 @@ async fn cancel_removes_a_queued_job_and_asks_the_printer_for_a_running_one() {
     );
     gw.cancel(running_job).await.unwrap();
     assert_eq!(next_command(&mut end).await, DriverCommand::Cancel);
-    report(
-        &end,
-        DriverReport::Finished {
-            job: running_job,
-            outcome: Outcome::Cancelled,
-        },
-    )
-    .await;
-    wait_status(gw.printers()[0].watch(), "awaiting bed clear", |s| {
-        matches!(s.state, PrinterState::AwaitingBedClear { .. })
-    })
-    .await;
+    finish(&end, running_job, Outcome::Cancelled).await;
+    awaiting_bed_clear(gw).await;
     assert_eq!(job(gw, running_job).await.status, JobStatus::Cancelled);
     let again = gw.cancel(running_job).await.unwrap_err();
     assert_eq!(again.code(), "conflict", "{again}");
@@ -213,22 +187,11 @@ async fn pause_and_resume_go_through_the_driver_and_keep_progress() {
     )
     .await;
     let gw = &running.gateway;
-    let id = gw
-        .submit(job_with_file(gw, dir.path(), "p").await)
-        .await
-        .unwrap()
-        .id;
+    let id = queue(gw, dir.path(), "p").await;
     let mut end = drivers.take("mk4");
     report(&end, DriverReport::Connected).await;
     next_command(&mut end).await;
-    report(
-        &end,
-        DriverReport::Progress {
-            job: id,
-            progress: Percent::new(30),
-        },
-    )
-    .await;
+    progress(&end, id, 30).await;
 
     let resume_early = gw.resume(id).await.unwrap_err();
     assert_eq!(resume_early.code(), "conflict");
@@ -271,16 +234,8 @@ async fn a_fault_fails_the_job_and_a_disconnect_interrupts_it() {
     )
     .await;
     let gw = &running.gateway;
-    let first = gw
-        .submit(job_with_file(gw, dir.path(), "f").await)
-        .await
-        .unwrap()
-        .id;
-    let second = gw
-        .submit(job_with_file(gw, dir.path(), "g").await)
-        .await
-        .unwrap()
-        .id;
+    let first = queue(gw, dir.path(), "f").await;
+    let second = queue(gw, dir.path(), "g").await;
     let mut end = drivers.take("mk3");
     report(&end, DriverReport::Connected).await;
     assert_eq!(started_job(next_command(&mut end).await), first);
@@ -371,36 +326,15 @@ async fn every_state_change_is_an_event_with_a_contiguous_seq() {
     .await;
     let gw = &running.gateway;
     let mut live = gw.store().subscribe();
-    let id = gw
-        .submit(job_with_file(gw, dir.path(), "e").await)
-        .await
-        .unwrap()
-        .id;
+    let id = queue(gw, dir.path(), "e").await;
     let mut end = drivers.take("mk3s");
     report(&end, DriverReport::Connected).await;
     next_command(&mut end).await;
     for p in [10, 20, 20, 30] {
-        report(
-            &end,
-            DriverReport::Progress {
-                job: id,
-                progress: Percent::new(p),
-            },
-        )
-        .await;
+        progress(&end, id, p).await;
     }
-    report(
-        &end,
-        DriverReport::Finished {
-            job: id,
-            outcome: Outcome::Completed,
-        },
-    )
-    .await;
-    wait_status(gw.printers()[0].watch(), "awaiting bed clear", |s| {
-        matches!(s.state, PrinterState::AwaitingBedClear { .. })
-    })
-    .await;
+    finish(&end, id, Outcome::Completed).await;
+    awaiting_bed_clear(gw).await;
     let stored = gw
         .store()
         .call(|db| db.events_after(0, 1000))
