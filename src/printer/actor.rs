@@ -14,11 +14,10 @@ use super::driver::{DriverCommand, DriverLink, DriverReport, Outcome};
 use super::handle::{COMMAND_CAPACITY, Control, PrinterCommand, PrinterError, PrinterHandle};
 use super::status::{Current, Link, PrinterStatus, derive_state};
 use super::timing::Tracking;
+use super::tracked::{current_of, pick_up, progress_table, still_on_printer};
 use crate::config::PrinterConfig;
-use crate::domain::{JobId, Percent, PrinterId, PrinterState, Temperatures};
-use crate::jobs::{
-    Accuracy, ActualTime, BedState, Job, JobFilter, JobStore, StoreError, Transition,
-};
+use crate::domain::{JobId, Percent, PrinterState, Temperatures};
+use crate::jobs::{Accuracy, ActualTime, BedState, Job, JobStore, StoreError, Transition};
 
 /// Starts the actor for `config`, driving the printer through `driver`.
 pub async fn spawn(
@@ -82,68 +81,6 @@ pub async fn spawn(
     };
     tasks.spawn(actor.run(inbox, driver.reports, shutdown));
     Ok(handle)
-}
-
-/// The job the store still has printing or paused on `printer` after a restart.
-async fn still_on_printer(
-    store: &JobStore,
-    printer: &PrinterId,
-) -> Result<Option<Job>, StoreError> {
-    let printer = printer.clone();
-    let jobs = store
-        .call(move |db| {
-            let mut found = Vec::new();
-            for status in ["printing", "paused"] {
-                let filter = JobFilter {
-                    status: Some(status.to_owned()),
-                    printer: Some(printer.clone()),
-                    before: None,
-                    limit: 1,
-                };
-                found.extend(db.list(&filter)?);
-            }
-            Ok(found)
-        })
-        .await?;
-    Ok(jobs.into_iter().next())
-}
-
-/// Times a job found on the printer after a restart from its stored start.
-async fn pick_up(store: &JobStore, job: &Job, accuracy: &Accuracy) -> Result<Tracking, StoreError> {
-    let table = progress_table(store, job).await?;
-    let printed = job
-        .started_at
-        .map(|start| time::OffsetDateTime::now_utc() - start)
-        .and_then(|d| d.try_into().ok())
-        .unwrap_or_default();
-    let paused = job.status.as_str() == "paused";
-    Ok(Tracking::picked_up(
-        table,
-        accuracy,
-        printed,
-        paused,
-        Instant::now(),
-    ))
-}
-
-async fn progress_table(
-    store: &JobStore,
-    job: &Job,
-) -> Result<Option<crate::gcode::ProgressTable>, StoreError> {
-    let Some(file) = job.file else {
-        return Ok(None);
-    };
-    store.call(move |db| db.progress_table(file)).await
-}
-
-fn current_of(job: &Job, tracking: &Tracking) -> Current {
-    let progress = job.status.progress();
-    Current {
-        job: job.id,
-        progress,
-        paused: job.status.as_str() == "paused",
-        remaining: tracking.remaining(progress, Instant::now()),
-    }
 }
 
 struct Actor {

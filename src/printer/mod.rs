@@ -9,6 +9,7 @@ pub mod serial;
 pub mod sim;
 mod status;
 mod timing;
+mod tracked;
 
 pub use actor::spawn;
 pub use builtin::BuiltinDrivers;
