@@ -62,4 +62,6 @@ pub struct JobRef {
     pub printer: Option<PrinterId>,
     pub file_name: String,
     pub status: JobStatus,
+    /// Seconds left while printing (from the file's analysis), when known.
+    pub remaining_s: Option<u64>,
 }

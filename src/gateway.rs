@@ -103,6 +103,11 @@ impl Gateway {
         self.printers.iter().map(PrinterHandle::status).collect()
     }
 
+    /// How well estimates matched `printer`'s completed jobs (`None` for an unknown printer).
+    pub fn accuracy(&self, printer: &PrinterId) -> Option<crate::jobs::Accuracy> {
+        self.printer(printer).ok().map(|p| p.status().accuracy)
+    }
+
     fn printer(&self, id: &PrinterId) -> Result<&PrinterHandle, CommandError> {
         self.printers
             .iter()

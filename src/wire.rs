@@ -10,7 +10,7 @@ use crate::config::BuildVolume;
 use crate::domain::{JobStatus, PrinterState, Temperature, Temperatures};
 use crate::events::{Event, EventKind, JobRef};
 use crate::gcode::estimate::Estimate;
-use crate::jobs::Job;
+use crate::jobs::{Accuracy, Job};
 use crate::printer::PrinterStatus;
 
 /// The wire version of every envelope.
@@ -38,9 +38,17 @@ pub struct JobJson {
     pub quality: Option<String>,
     pub source: &'static str,
     pub position: i64,
-    /// Whole seconds.
+    /// Our estimate, whole seconds, as analysed (not corrected for any printer).
     pub estimated_time: Option<u64>,
+    /// `estimated_time` times the correction factor of the job's printer, when it has one.
+    pub corrected_estimated_time: Option<u64>,
+    /// What the slicer wrote into the file, whole seconds.
+    pub slicer_estimated_time: Option<u64>,
     pub estimated_cost: Option<f64>,
+    /// Seconds left while printing (corrected for the printer), from the file's analysis.
+    pub remaining_time: Option<u64>,
+    /// `/api/files/{file}/thumbnail` when the file has a thumbnail.
+    pub thumbnail: Option<String>,
     pub queued_at: String,
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
@@ -71,12 +79,38 @@ impl From<&Job> for JobJson {
             source: job.source.as_str(),
             position: job.position,
             estimated_time: job.estimated_time_s,
+            corrected_estimated_time: None,
+            slicer_estimated_time: job.slicer_estimate_s,
             estimated_cost: job.estimated_cost,
+            remaining_time: job.remaining_s.filter(|_| {
+                matches!(
+                    job.status,
+                    JobStatus::Printing { .. } | JobStatus::Paused { .. }
+                )
+            }),
+            thumbnail: job
+                .file
+                .filter(|_| job.has_thumbnail)
+                .map(|f| thumbnail_url(f.0)),
             queued_at: time(job.queued_at),
             started_at: job.started_at.map(time),
             completed_at: job.completed_at.map(time),
             updated_at: time(job.updated_at),
         }
+    }
+}
+
+/// Where a file's thumbnail is served.
+pub fn thumbnail_url(file: i64) -> String {
+    format!("/api/files/{file}/thumbnail")
+}
+
+impl JobJson {
+    /// Adds the estimate corrected by `accuracy` (the job's printer's).
+    pub fn corrected(mut self, accuracy: Option<&Accuracy>) -> JobJson {
+        self.corrected_estimated_time =
+            accuracy.zip(self.estimated_time).map(|(a, t)| a.correct(t));
+        self
     }
 }
 
@@ -121,7 +155,33 @@ pub struct PrinterJson {
     /// The job on the printer, or the last job while awaiting bed clear.
     pub job: Option<i64>,
     pub progress: Option<u8>,
+    /// Seconds left on the job, corrected by this printer's factor; `null` when unknown.
+    pub remaining_time: Option<u64>,
+    /// The same before the correction factor.
+    pub remaining_time_raw: Option<u64>,
     pub temperatures: TemperaturesJson,
+    pub accuracy: AccuracyJson,
+}
+
+/// How well estimates matched this printer's last completed jobs.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct AccuracyJson {
+    /// Completed jobs counted (at most the last 20).
+    pub jobs: u32,
+    /// Mean absolute error of the estimates, percent of the actual time.
+    pub mean_abs_error_pct: Option<f64>,
+    /// What new estimates for this printer are multiplied by (1.0 below 3 jobs).
+    pub factor: f64,
+}
+
+impl From<&Accuracy> for AccuracyJson {
+    fn from(a: &Accuracy) -> AccuracyJson {
+        AccuracyJson {
+            jobs: a.jobs,
+            mean_abs_error_pct: a.mean_abs_error_pct.map(|e| (e * 10.0).round() / 10.0),
+            factor: (a.factor * 1000.0).round() / 1000.0,
+        }
+    }
 }
 
 impl From<&PrinterStatus> for PrinterJson {
@@ -133,7 +193,10 @@ impl From<&PrinterStatus> for PrinterJson {
             detail,
             job,
             progress: s.current.map(|c| c.progress.get()),
+            remaining_time: s.current.and_then(|c| c.remaining).map(|r| r.corrected_s),
+            remaining_time_raw: s.current.and_then(|c| c.remaining).map(|r| r.raw_s),
             temperatures: TemperaturesJson::from(&s.temperatures),
+            accuracy: AccuracyJson::from(&s.accuracy),
         }
     }
 }
@@ -173,6 +236,8 @@ pub enum EventBody {
         stage: Option<&'static str>,
         progress: u8,
         error: Option<String>,
+        /// Seconds left while printing, when the file was analysed.
+        remaining_time: Option<u64>,
     },
     Queue {
         printer: Option<String>,
@@ -236,6 +301,12 @@ fn job_body(job: &JobRef) -> EventBody {
         stage: stage(&job.status),
         progress: job.status.progress().get(),
         error: job.status.error().map(str::to_owned),
+        remaining_time: job.remaining_s.filter(|_| {
+            matches!(
+                job.status,
+                JobStatus::Printing { .. } | JobStatus::Paused { .. }
+            )
+        }),
     }
 }
 
@@ -309,6 +380,7 @@ mod tests {
                 status: JobStatus::Printing {
                     progress: Percent::new(5),
                 },
+                remaining_s: Some(1200),
             }),
         };
         let json = serde_json::to_value(EventJson::from(&event)).unwrap();
@@ -318,7 +390,7 @@ mod tests {
                 "v": 1, "seq": 7, "at": "1970-01-01T00:00:00Z", "type": "print:status-update",
                 "job_id": "c-42", "gateway_job": 42, "project_id": "p-1", "printer": "mk3s",
                 "file_name": "part.gcode", "status": "printing", "stage": null, "progress": 5,
-                "error": null
+                "error": null, "remaining_time": 1200
             })
         );
     }

@@ -17,10 +17,20 @@ use tokio_util::sync::CancellationToken;
 
 const KEY: &str = "page-test-key-0123456789";
 
+/// The thumbnail blocks of the PrusaSlicer fixture (16x16 and 220x124 PNGs).
+fn thumbnail_blocks() -> String {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gcode/thumb.gcode");
+    let text = std::fs::read_to_string(path).unwrap();
+    let end = text.rfind("; thumbnail end\n").unwrap() + "; thumbnail end\n".len();
+    text[..end].to_owned()
+}
+
 /// A part of many short moves after heating, slow enough (a few seconds at this speed-up)
-/// for the page to show the print in progress.
+/// for the page to show the print in progress; it carries the fixture's thumbnails.
 fn part(moves: usize) -> String {
-    let mut g = String::from("; page test part\nM104 S210\nM140 S60\nG28\nG90\nM83\n");
+    let mut g = thumbnail_blocks();
+    g.push_str("; page test part\nM104 S210\nM140 S60\nG28\nG90\nM83\n");
     for i in 0..moves {
         let a = i as f64 * 0.05;
         g.push_str(&format!(
@@ -54,6 +64,12 @@ const record = () => {
 new MutationObserver(record).observe(document.getElementById("history"),
   { subtree: true, childList: true, characterData: true });
 record();
+window.seenRemaining = [];
+new MutationObserver(() => {
+  const label = document.querySelector('[data-printer="mk3s"] [data-field="remaining-label"]');
+  const text = label ? label.textContent : "";
+  if (text && window.seenRemaining[window.seenRemaining.length - 1] !== text) window.seenRemaining.push(text);
+}).observe(document.getElementById("printers"), { subtree: true, childList: true, characterData: true });
 return null;
 "##;
 
@@ -172,6 +188,39 @@ async fn a_file_uploaded_on_the_page_shows_queued_printing_and_printed_live() {
              return b.textContent === 'Awaiting bed clear' ? b.textContent : null;",
         )
         .await;
+
+    let thumbnail = browser
+        .wait_for_text(
+            "the job's thumbnail on the printer card",
+            "const img = document.querySelector('[data-printer=\"mk3s\"] [data-field=\"thumbnail\"] img'); \
+             return img && img.complete && img.naturalWidth > 0 \
+               ? `${img.naturalWidth}x${img.naturalHeight}` : null;",
+        )
+        .await;
+    assert_eq!(
+        thumbnail, "220x124",
+        "the best thumbnail, decoded by the browser"
+    );
+    let remaining = c
+        .execute("return JSON.stringify(window.seenRemaining);", vec![])
+        .await
+        .unwrap();
+    let remaining: Vec<String> = serde_json::from_str(remaining.as_str().unwrap()).unwrap();
+    assert!(
+        remaining
+            .iter()
+            .any(|t| t == "Remaining (from the G-code analysis)"),
+        "the card never showed the server's remaining time: {remaining:?}"
+    );
+
+    let accuracy = browser
+        .wait_for_text(
+            "the printer's estimate accuracy after the completed job",
+            "const a = document.querySelector('[data-printer=\"mk3s\"] [data-field=\"accuracy\"]'); \
+             return a && !a.hidden && a.textContent.includes('1 job') ? a.textContent : null;",
+        )
+        .await;
+    assert!(accuracy.contains('×'), "{accuracy}");
 
     check_screenshot(&browser).await;
     browser.close().await;

@@ -72,9 +72,10 @@ fn assert_contiguous(seqs: &[u64]) {
 }
 
 #[tokio::test]
-async fn a_submitted_job_is_replied_fetched_printed_and_reported_with_contiguous_seqs() {
+async fn a_submitted_job_is_replied_fetched_analysed_printed_and_reported_with_contiguous_seqs() {
     let mut w = world(MqttVersion::V5).await;
-    let file = FileServer::start(&w.pki, "part.gcode", b"G28\nG1 X10\n".to_vec()).await;
+    let part = b"G28\nG90\nM83\nG1 X10 Y10 F3000\nG1 X110 Y10 E5 F1200\nG1 X110 Y110 E5\n";
+    let file = FileServer::start(&w.pki, "part.gcode", part.to_vec()).await;
     let mut end = w.drivers.take("mk3s");
     report(&end, DriverReport::Connected).await;
     let args = json!({"job_id": "c-42", "project_id": "p-1",
@@ -100,6 +101,12 @@ async fn a_submitted_job_is_replied_fetched_printed_and_reported_with_contiguous
     assert_eq!(direct.correlation.as_deref(), Some(&b"corr-1"[..]));
 
     let job = started_job(next_command(&mut end).await);
+    let fetched = w.running.gateway.job(job).await.unwrap();
+    let estimate = fetched
+        .estimated_time_s
+        .expect("the fetched file was analysed");
+    assert!(estimate > 0, "an estimate of {estimate} s");
+    assert!(fetched.estimated_cost.is_some_and(|c| c > 0.0));
     for p in [10, 50, 90] {
         report(
             &end,
@@ -138,6 +145,9 @@ async fn a_submitted_job_is_replied_fetched_printed_and_reported_with_contiguous
                 event["status"].as_str().unwrap().to_owned(),
                 event["progress"].clone(),
             ));
+            if event["status"] == "printing" && event["progress"] != 0 {
+                assert!(event["remaining_time"].is_u64(), "{event}");
+            }
             if event["status"] == "completed" {
                 break;
             }

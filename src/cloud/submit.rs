@@ -1,7 +1,8 @@
 //! `job.submit`: the job is committed in stage `fetching` together with the command's
 //! reply (so the reply goes out only for a committed job, and a repeated id finds it), then a
-//! task downloads the file (`fetch`), records it, attaches it to the job and makes the job
-//! `ready` — or fails the job with the download's reason. A job still `fetching` when the
+//! task downloads the file (`fetch`), analyses it (`gcode::intel`, as LAN uploads are: the job
+//! gets its estimates, remaining time and thumbnail), records it, attaches it to the job and
+//! makes the job `ready` — or fails the job with the download's reason. A job still `fetching` when the
 //! gateway starts lost its download with the last run (the URL is not kept) and is failed
 //! with a reason that says so.
 
@@ -21,7 +22,9 @@ use super::payload::Refusal;
 use super::payload::{Command, Reply};
 use crate::config::BuildVolume;
 use crate::domain::{JobId, JobStatus, PrinterId, QueuedStage};
+use crate::files::FileKind;
 use crate::gateway::Gateway;
+use crate::gcode::analyse_in_background;
 use crate::gcode::estimate::{self, Estimate, Quality};
 use crate::jobs::{JobSource, NewJob, StoreError, Transition};
 use crate::wire::JobJson;
@@ -99,6 +102,7 @@ impl Submissions {
             size: a.file.size,
         };
         let id = command.id.clone();
+        let material = a.material.clone();
         let new = new_job(a, command.printer);
         let committed = executor
             .gateway
@@ -108,7 +112,7 @@ impl Submissions {
             .await;
         match committed {
             Ok(job) => {
-                self.start_fetch(executor.gateway.clone(), job.id, spec);
+                self.start_fetch(executor.gateway.clone(), job.id, spec, material);
                 accepted(&command.id, &job).to_json()
             }
             Err(e) => {
@@ -156,7 +160,7 @@ impl Submissions {
         }
     }
 
-    fn start_fetch(&self, gateway: Gateway, job: JobId, spec: FileSpec) {
+    fn start_fetch(&self, gateway: Gateway, job: JobId, spec: FileSpec, material: Option<String>) {
         let this = self.clone();
         self.tasks.spawn(async move {
             let download = async {
@@ -169,7 +173,7 @@ impl Submissions {
                 // The job stays `fetching` and is failed as interrupted at the next start.
                 _ = this.shutdown.cancelled() => return,
             };
-            finish(&gateway, job, &spec, fetched).await;
+            finish(&gateway, job, &spec, fetched, material).await;
         });
     }
 }
@@ -193,20 +197,27 @@ fn new_job(a: SubmitArgs, envelope_printer: Option<String>) -> NewJob {
     }
 }
 
-/// Attaches the file and wakes the printers, or fails the job with the download's reason.
+/// Analyses a fetched G-code file (as uploads are), attaches it with its analysis and wakes
+/// the printers, or fails the job with the download's reason.
 async fn finish(
     gateway: &Gateway,
     job: JobId,
     spec: &FileSpec,
     fetched: Result<super::fetch::Fetched, FetchError>,
+    material: Option<String>,
 ) {
     let outcome = match fetched {
         Ok(file) => {
+            let intel = match file.kind {
+                FileKind::GcodeText => analyse_in_background(file.path.clone(), material).await,
+                _ => None,
+            };
             let name = spec.name.clone();
             gateway
                 .store()
                 .call(move |db| {
-                    db.attach_fetched_file(job, &name, &file.path, &file.sha256, file.size)
+                    let hash = (file.sha256.as_str(), file.size);
+                    db.attach_fetched_file(job, &name, &file.path, hash, intel.as_ref())
                 })
                 .await
         }

@@ -63,6 +63,7 @@ struct PrinterSample {
     state: &'static str,
     job: Option<i64>,
     progress: Option<u8>,
+    remaining_time: Option<u64>,
     temperatures: TemperaturesJson,
 }
 
@@ -77,6 +78,7 @@ fn sample(statuses: &[PrinterStatus]) -> TelemetryJson {
                 state: s.state.as_str(),
                 job: s.current.map(|c| c.job.0),
                 progress: s.current.map(|c| c.progress.get()),
+                remaining_time: s.current.and_then(|c| c.remaining).map(|r| r.corrected_s),
                 temperatures: TemperaturesJson::from(&s.temperatures),
             })
             .collect(),
@@ -148,6 +150,8 @@ impl Reporter {
             .iter()
             .map(|s| PrinterJson {
                 progress: None,
+                remaining_time: None,
+                remaining_time_raw: None,
                 temperatures: TemperaturesJson {
                     hotends: Vec::new(),
                     bed: None,

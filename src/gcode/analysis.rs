@@ -41,7 +41,7 @@ pub struct Analysis {
     pub bad_lines: u64,
     pub first_bad_line: Option<BadLine>,
     pub slicer: SlicerMetadata,
-    /// The largest embedded PNG thumbnail.
+    /// The embedded thumbnail to show (PNG or JPG, largest within 400 px; see `thumbnails`).
     pub thumbnail: Option<Thumbnail>,
     pub thumbnails_seen: Vec<(ThumbnailFormat, u32, u32)>,
     pub progress: ProgressTable,
@@ -274,7 +274,7 @@ impl Pass {
             bad_lines: self.bad_lines,
             first_bad_line: self.first_bad_line,
             slicer: self.metadata,
-            thumbnail: self.thumbnails.largest_png.take(),
+            thumbnail: self.thumbnails.best.take(),
             thumbnails_seen: std::mem::take(&mut self.thumbnails.seen),
             progress: self.sampler.finish(total_bytes),
         }

@@ -11,6 +11,7 @@
 mod analysis;
 mod arc;
 pub mod estimate;
+pub mod intel;
 mod limits;
 pub mod line;
 mod machine;
@@ -27,6 +28,7 @@ pub use analysis::{
     Analysis, AnalysisError, BadLine, DoesNotFit, analyse, analyse_file, spawn_analysis,
 };
 pub use arc::ArcError;
+pub use intel::{FileIntel, analyse_in_background};
 pub use limits::MachineLimits;
 pub use materials::{Material, Materials, MaterialsError};
 pub use metadata::{SlicerMetadata, parse_duration};

@@ -13,6 +13,7 @@ use super::rows;
 use super::{Job, StoreError};
 use crate::domain::{JobId, QueuedStage};
 use crate::events::EventKind;
+use crate::gcode::FileIntel;
 
 /// Events the age sweep reads per query while looking for the first young one.
 const AGE_SCAN_CHUNK: u32 = 512;
@@ -126,19 +127,23 @@ impl Db {
         }
     }
 
-    /// A cloud job's file arrived: record it, attach it to the job and make the job ready,
-    /// in one transaction (a job that left the queue meanwhile makes this fail, changing
-    /// nothing).
+    /// A cloud job's file arrived: record it with its analysis (when it was analysed), give
+    /// the job the analysis's estimates, attach the file and make the job ready, in one
+    /// transaction (a job that left the queue meanwhile makes this fail, changing nothing).
     pub fn attach_fetched_file(
         &mut self,
         job: JobId,
         display_name: &str,
         path: &Path,
-        sha256: &str,
-        size: u64,
+        (sha256, size): (&str, u64),
+        intel: Option<&FileIntel>,
     ) -> Result<Job, StoreError> {
         self.write(|w| {
             let file = w.add_file(display_name, path, sha256, size)?;
+            if let Some(intel) = intel {
+                w.save_file_intel(file.id, intel)?;
+                w.set_job_estimate(job, intel)?;
+            }
             w.tx.execute(
                 "UPDATE print_jobs SET file_id = ?2, updated_at = ?3 WHERE id = ?1",
                 params![job.0, file.id.0, rows::time_text(w.now)],
@@ -224,7 +229,7 @@ mod tests {
             })
             .unwrap();
         let ready = db
-            .attach_fetched_file(job.id, "a.gcode", Path::new("/tmp/a"), "00", 2)
+            .attach_fetched_file(job.id, "a.gcode", Path::new("/tmp/a"), ("00", 2), None)
             .unwrap();
         assert_eq!(
             ready.status,

@@ -2,8 +2,10 @@
 //! outbox and the processed command ids, owned by one thread (`store`), reached through a
 //! cheap `JobStore` handle. Everything the gateway acknowledges is committed here first.
 
+pub mod accuracy;
 mod cloud;
 mod db;
+mod intel;
 pub mod lifecycle;
 mod outbox;
 mod queue;
@@ -19,7 +21,9 @@ use crate::config::BuildVolume;
 use crate::domain::{JobId, JobStatus, PrinterId};
 use crate::events::JobRef;
 
+pub use accuracy::Accuracy;
 pub use db::{Db, Writer};
+pub use intel::{ActualTime, Thumbnail};
 pub use lifecycle::{IllegalTransition, Transition};
 pub use queue::BedState;
 pub use schema::LATEST_VERSION;
@@ -88,6 +92,14 @@ pub struct Job {
     pub model_size_mm: Option<[f64; 3]>,
     pub estimated_time_s: Option<u64>,
     pub estimated_cost: Option<f64>,
+    /// What the slicer wrote into the file (from the file's analysis).
+    pub slicer_estimate_s: Option<u64>,
+    /// Whether the file's analysis kept a thumbnail.
+    pub has_thumbnail: bool,
+    /// Seconds left as of the last progress, already corrected for the printer.
+    pub remaining_s: Option<u64>,
+    /// Printing seconds a completed job took.
+    pub actual_print_s: Option<f64>,
     pub queued_at: OffsetDateTime,
     pub started_at: Option<OffsetDateTime>,
     pub completed_at: Option<OffsetDateTime>,
@@ -103,6 +115,7 @@ impl Job {
             printer: self.printer.clone(),
             file_name: self.file_name.clone(),
             status: self.status.clone(),
+            remaining_s: self.remaining_s,
         }
     }
 

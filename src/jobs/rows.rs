@@ -12,7 +12,10 @@ use crate::events::{EventKind, JobRef};
 
 pub const JOB_COLUMNS: &str = "id, cloud_job_id, project_id, file_name, file_id, status, stage, \
      progress, error, printer_id, material_type, quality, print_settings, source, queue_position, \
-     model_size, estimated_time, estimated_cost, queued_at, started_at, completed_at, updated_at";
+     model_size, estimated_time, estimated_cost, queued_at, started_at, completed_at, updated_at, \
+     remaining_time, actual_print_time, \
+     (SELECT a.slicer_estimated_time FROM file_analysis a WHERE a.file_id = print_jobs.file_id), \
+     (SELECT a.thumbnail IS NOT NULL FROM file_analysis a WHERE a.file_id = print_jobs.file_id)";
 
 pub fn time_text(t: OffsetDateTime) -> String {
     t.format(&Rfc3339)
@@ -105,6 +108,14 @@ pub fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Job, StoreError>> 
             .and_then(|s| serde_json::from_str(s).ok()),
         estimated_time_s: raw.estimated_time.and_then(|t| u64::try_from(t).ok()),
         estimated_cost: row.get(17)?,
+        remaining_s: row
+            .get::<_, Option<i64>>(22)?
+            .and_then(|t| u64::try_from(t).ok()),
+        actual_print_s: row.get(23)?,
+        slicer_estimate_s: row
+            .get::<_, Option<i64>>(24)?
+            .and_then(|t| u64::try_from(t).ok()),
+        has_thumbnail: row.get::<_, Option<bool>>(25)?.unwrap_or(false),
         queued_at: OffsetDateTime::UNIX_EPOCH,
         started_at: None,
         completed_at: None,
@@ -178,6 +189,9 @@ struct StoredJobRef {
     stage: Option<String>,
     progress: u8,
     error: Option<String>,
+    /// Added in schema 3; absent in older payloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remaining_time: Option<u64>,
 }
 
 pub fn encode_event(kind: &EventKind) -> String {
@@ -220,6 +234,7 @@ fn encode_job(job: &JobRef) -> StoredJobRef {
         stage: stage.map(str::to_owned),
         progress,
         error: error.map(str::to_owned),
+        remaining_time: job.remaining_s,
     }
 }
 
@@ -240,6 +255,7 @@ pub fn decode_event(type_name: &str, payload: &str) -> Result<EventKind, StoreEr
                     job.progress,
                     job.error,
                 )?,
+                remaining_s: job.remaining_time,
             };
             if type_name == "job:queued" {
                 EventKind::JobQueued(job)

@@ -2,13 +2,16 @@
 //!
 //! Version 1 is the product's seed schema (`print_jobs` with the seed's columns, by name).
 //! Version 2 extends it for the gateway: printer, queue position, source, stored files, the
-//! events outbox, processed command ids and the bed-clear interlock. Migrations only ever add;
+//! events outbox, processed command ids and the bed-clear interlock. Version 3 keeps what the
+//! analysis of a file found (`file_analysis`: estimates, progress table, thumbnail) and, per
+//! job, the remaining time while printing and the actual print time once completed, for the
+//! per-printer estimate accuracy. Migrations only ever add;
 //! a database from any earlier version opens, one from a newer version is refused untouched.
 
 use rusqlite::Connection;
 
 /// Each entry migrates from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[V1_SEED, V2_GATEWAY];
+const MIGRATIONS: &[&str] = &[V1_SEED, V2_GATEWAY, V3_INTEL];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -75,6 +78,27 @@ CREATE TABLE meta (
 );
 ";
 
+// `progress` is the progress table as JSON `{"bytes":N,"samples":[[offset,seconds],…]}`;
+// `actual_time_source` says how `actual_print_time` was measured: `printing` (the actor timed
+// the print, pauses excluded) or `wall` (completed_at - started_at, after a restart).
+const V3_INTEL: &str = "
+CREATE TABLE file_analysis (
+    file_id               INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+    estimated_time        INTEGER NOT NULL,
+    slicer_estimated_time INTEGER,
+    filament_mm           REAL NOT NULL,
+    layers                INTEGER,
+    progress              TEXT NOT NULL,
+    thumbnail             BLOB,
+    thumbnail_mime        TEXT,
+    analysed_at           TEXT NOT NULL
+);
+ALTER TABLE print_jobs ADD COLUMN remaining_time INTEGER;
+ALTER TABLE print_jobs ADD COLUMN actual_print_time INTEGER;
+ALTER TABLE print_jobs ADD COLUMN actual_time_source TEXT;
+CREATE INDEX print_jobs_finished ON print_jobs(printer_id, status, completed_at);
+";
+
 /// What the database's version says about it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Version {
@@ -111,6 +135,35 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(migrate(&mut conn).unwrap(), Version::Migrated { from: 0 });
         assert_eq!(migrate(&mut conn).unwrap(), Version::Current);
+    }
+
+    #[test]
+    fn a_version_2_database_gains_the_analysis_table_and_keeps_its_jobs() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (version, sql) in MIGRATIONS[..2].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", version as i64 + 1)
+                .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO print_jobs (file_name, status, queued_at, estimated_time) \
+             VALUES ('a.gcode', 'completed', '2024-01-01T00:00:00Z', 600)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), Version::Migrated { from: 2 });
+        let (estimate, actual): (i64, Option<i64>) = conn
+            .query_row(
+                "SELECT estimated_time, actual_print_time FROM print_jobs",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((estimate, actual), (600, None));
+        let analyses: i64 = conn
+            .query_row("SELECT count(*) FROM file_analysis", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(analyses, 0);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! One actor per printer: the only owner of that printer's state. It takes commands from the
 //! rest of the gateway (through a `PrinterHandle`), reports from its driver, applies job
 //! transitions through the job store, and starts the next job when the printer is up, idle
-//! and its bed is clear.
+//! and its bed is clear. It times the job on the printer (`timing`) for the remaining time
+//! and, once completed, the actual print time behind the printer's estimate accuracy.
+
+use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -10,9 +13,11 @@ use tokio_util::task::TaskTracker;
 use super::driver::{DriverCommand, DriverLink, DriverReport, Outcome};
 use super::handle::{COMMAND_CAPACITY, Control, PrinterCommand, PrinterError, PrinterHandle};
 use super::status::{Current, Link, PrinterStatus, derive_state};
+use super::timing::Tracking;
+use super::tracked::{current_of, pick_up, progress_table, still_on_printer};
 use crate::config::PrinterConfig;
-use crate::domain::{JobId, PrinterId, PrinterState, Temperatures};
-use crate::jobs::{BedState, Job, JobFilter, JobStore, StoreError, Transition};
+use crate::domain::{JobId, Percent, PrinterState, Temperatures};
+use crate::jobs::{Accuracy, ActualTime, BedState, Job, JobStore, StoreError, Transition};
 
 /// Starts the actor for `config`, driving the printer through `driver`.
 pub async fn spawn(
@@ -23,13 +28,19 @@ pub async fn spawn(
     tasks: &TaskTracker,
 ) -> Result<PrinterHandle, StoreError> {
     let id = config.id.clone();
-    let bed = store
+    let (bed, accuracy) = store
         .call({
             let id = id.clone();
-            move |db| db.bed(&id)
+            move |db| Ok((db.bed(&id)?, db.accuracy(&id)?))
         })
         .await?;
-    let current = still_on_printer(&store, &id).await?;
+    let (current, tracking) = match still_on_printer(&store, &id).await? {
+        Some(job) => {
+            let tracking = pick_up(&store, &job, &accuracy).await?;
+            (Some(current_of(&job, &tracking)), Some(tracking))
+        }
+        None => (None, None),
+    };
     if let Some(current) = current {
         // Only drivers that can re-attach keep such a job over a restart; the driver
         // follows it to its end. A full inbox cannot happen: nothing else was sent yet.
@@ -46,6 +57,7 @@ pub async fn spawn(
         state: state.clone(),
         temperatures: Temperatures::default(),
         current: None,
+        accuracy,
     });
     let (commands, inbox) = mpsc::channel(COMMAND_CAPACITY);
     let handle = PrinterHandle {
@@ -62,39 +74,13 @@ pub async fn spawn(
         link,
         bed,
         current,
+        tracking,
+        accuracy,
         shown: state,
         status: status_tx,
     };
     tasks.spawn(actor.run(inbox, driver.reports, shutdown));
     Ok(handle)
-}
-
-/// The job the store still has printing or paused on `printer` after a restart.
-async fn still_on_printer(
-    store: &JobStore,
-    printer: &PrinterId,
-) -> Result<Option<Current>, StoreError> {
-    let printer = printer.clone();
-    let jobs = store
-        .call(move |db| {
-            let mut found = Vec::new();
-            for status in ["printing", "paused"] {
-                let filter = JobFilter {
-                    status: Some(status.to_owned()),
-                    printer: Some(printer.clone()),
-                    before: None,
-                    limit: 1,
-                };
-                found.extend(db.list(&filter)?);
-            }
-            Ok(found)
-        })
-        .await?;
-    Ok(jobs.into_iter().next().map(|job| Current {
-        job: job.id,
-        progress: job.status.progress(),
-        paused: job.status.as_str() == "paused",
-    }))
 }
 
 struct Actor {
@@ -104,6 +90,9 @@ struct Actor {
     link: Link,
     bed: BedState,
     current: Option<Current>,
+    /// Timing of the job on the printer (with `current`).
+    tracking: Option<Tracking>,
+    accuracy: Accuracy,
     /// The state last stored as a `printer:state` event.
     shown: PrinterState,
     status: watch::Sender<PrinterStatus>,
@@ -217,12 +206,7 @@ impl Actor {
             DriverReport::Temperatures(temperatures) => {
                 self.status.send_modify(|s| s.temperatures = temperatures);
             }
-            DriverReport::Progress { job, progress } => {
-                if let Some(current) = self.current.as_mut().filter(|c| c.job == job) {
-                    current.progress = progress;
-                    self.apply(job, Transition::Progress(progress)).await?;
-                }
-            }
+            DriverReport::Progress { job, progress } => self.progress(job, progress).await?,
             DriverReport::Paused { job } => self.set_paused(job, true).await?,
             DriverReport::Resumed { job } => self.set_paused(job, false).await?,
             DriverReport::Finished { job, outcome } => {
@@ -234,6 +218,28 @@ impl Actor {
         self.publish(false).await
     }
 
+    /// Stores the progress with the time left (the time first, so the status event has it).
+    async fn progress(&mut self, job: JobId, progress: Percent) -> Result<(), StoreError> {
+        let Some(current) = self.current.as_mut().filter(|c| c.job == job) else {
+            return Ok(());
+        };
+        current.progress = progress;
+        current.remaining = self
+            .tracking
+            .as_ref()
+            .and_then(|t| t.remaining(progress, Instant::now()));
+        let remaining = current.remaining.map(|r| r.corrected_s);
+        self.store
+            .call(move |db| {
+                db.write(|w| {
+                    w.set_remaining(job, remaining)?;
+                    w.transition(job, Transition::Progress(progress))
+                })
+            })
+            .await
+            .map(drop)
+    }
+
     async fn set_paused(&mut self, job: JobId, paused: bool) -> Result<(), StoreError> {
         let Some(current) = self
             .current
@@ -243,6 +249,13 @@ impl Actor {
             return Ok(());
         };
         current.paused = paused;
+        if let Some(tracking) = self.tracking.as_mut() {
+            if paused {
+                tracking.pause(Instant::now());
+            } else {
+                tracking.resume(Instant::now());
+            }
+        }
         let transition = if paused {
             Transition::Pause
         } else {
@@ -256,6 +269,11 @@ impl Actor {
         let Some(current) = self.current.take() else {
             return Ok(());
         };
+        let completed = matches!(outcome, Outcome::Completed);
+        let actual = self
+            .tracking
+            .take()
+            .map_or(ActualTime::Wall, |t| t.actual(Instant::now()));
         let transition = match outcome {
             Outcome::Completed => Transition::Complete,
             Outcome::Failed(error) => Transition::Fail(error),
@@ -266,14 +284,21 @@ impl Actor {
             last_job: Some(current.job),
         };
         let (printer, bed) = (self.config.id.clone(), self.bed);
-        self.store
+        let accuracy = self
+            .store
             .call(move |db| {
                 db.write(|w| {
                     w.transition(current.job, transition)?;
+                    if completed {
+                        w.record_actual_time(current.job, actual)?;
+                    }
                     w.set_bed(&printer, bed)
-                })
+                })?;
+                db.accuracy(&printer)
             })
-            .await
+            .await?;
+        self.accuracy = accuracy;
+        Ok(())
     }
 
     async fn apply(&self, job: JobId, transition: Transition) -> Result<(), StoreError> {
@@ -295,14 +320,14 @@ impl Actor {
             else {
                 break;
             };
-            self.current = Some(Current {
-                job: job.id,
-                progress: job.status.progress(),
-                paused: false,
-            });
+            let table = progress_table(&self.store, &job).await?;
+            let tracking = Tracking::started(table, &self.accuracy, Instant::now());
+            self.current = Some(current_of(&job, &tracking));
+            self.tracking = Some(tracking);
             if let Err(reason) = self.hand_to_driver(&job).await {
                 tracing::warn!(printer = %self.config.id, job = %job.id, %reason, "job could not start");
                 self.current = None;
+                self.tracking = None;
                 self.apply(job.id, Transition::Fail(reason)).await?;
             }
         }
@@ -343,9 +368,11 @@ impl Actor {
                 .await?;
             self.shown = state.clone();
         }
+        let accuracy = self.accuracy;
         self.status.send_modify(|s| {
             s.state = state;
             s.current = current;
+            s.accuracy = accuracy;
         });
         Ok(())
     }

@@ -8,8 +8,10 @@ pub mod octoprint;
 pub mod serial;
 pub mod sim;
 mod status;
+mod timing;
+mod tracked;
 
 pub use actor::spawn;
 pub use builtin::BuiltinDrivers;
 pub use handle::{Control, PrinterError, PrinterHandle};
-pub use status::{Current, Link, PrinterStatus, derive_state};
+pub use status::{Current, Link, PrinterStatus, Remaining, derive_state};

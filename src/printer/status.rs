@@ -2,7 +2,7 @@
 //! actor's facts (link, bed, job on the printer) into the one state people see.
 
 use crate::domain::{JobId, Percent, PrinterId, PrinterState, Temperatures};
-use crate::jobs::BedState;
+use crate::jobs::{Accuracy, BedState};
 
 /// The link to the printer, as the driver last reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,17 @@ pub struct Current {
     pub job: JobId,
     pub progress: Percent,
     pub paused: bool,
+    /// Seconds left, from the file's analysis; `None` when it was not analysed.
+    pub remaining: Option<Remaining>,
+}
+
+/// Seconds left on the job on the printer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Remaining {
+    /// Corrected by the printer's estimate accuracy factor.
+    pub corrected_s: u64,
+    /// From the analysis and the observed speed alone.
+    pub raw_s: u64,
 }
 
 /// A snapshot for the page, the API and the cloud's `state`.
@@ -27,6 +38,8 @@ pub struct PrinterStatus {
     pub state: PrinterState,
     pub temperatures: Temperatures,
     pub current: Option<Current>,
+    /// How well estimates matched this printer's completed jobs.
+    pub accuracy: Accuracy,
 }
 
 /// The state shown for a printer. A job on the printer wins over everything (a paused
@@ -92,6 +105,7 @@ mod tests {
             job: JobId(3),
             progress: Percent::new(50),
             paused: true,
+            remaining: None,
         };
         let link = Link::Disconnected {
             reason: "unplugged".into(),

@@ -18,6 +18,8 @@ pub const KEY: &str = "test-key-0123456789abcdef";
 
 pub struct Lan {
     pub running: Running,
+    /// The other ends of the printers' drivers.
+    pub drivers: Arc<common::HandDrivers>,
     pub base: String,
     pub http: reqwest::Client,
     pub dir: TempDir,
@@ -34,12 +36,13 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Lan {
     config.web.api_key = Some(Secret::new(KEY));
     tweak(&mut config);
     let drivers = Arc::new(common::HandDrivers::default());
-    let running = app::start(config, drivers, CancellationToken::new())
+    let running = app::start(config, drivers.clone(), CancellationToken::new())
         .await
         .expect("gateway starts");
     let base = format!("http://{}", running.web_addr());
     Lan {
         running,
+        drivers,
         base,
         http: reqwest::Client::new(),
         dir,

@@ -22,6 +22,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     NotFound(String),
+    #[error("file {0} has no thumbnail")]
+    NoThumbnail(i64),
     #[error("method not allowed on this route")]
     MethodNotAllowed,
     #[error(transparent)]
@@ -43,7 +45,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NoThumbnail(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Command(e) => command_status(e),
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -58,6 +60,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
+            ApiError::NoThumbnail(_) => "no_thumbnail",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Command(e) => e.code(),
             ApiError::TooLarge { .. } => "file_too_large",

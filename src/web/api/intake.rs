@@ -11,12 +11,10 @@ use std::path::{Path, PathBuf};
 
 use super::error::ApiError;
 use super::upload::{FileGuard, ReceivedFile};
-use crate::config::BuildVolume;
 use crate::domain::PrinterId;
 use crate::files::FileKind;
 use crate::gateway::{CommandError, Gateway};
-use crate::gcode::estimate::{self, Estimate, Quality};
-use crate::gcode::materials::Materials;
+use crate::gcode::{FileIntel, analyse_in_background};
 use crate::jobs::{FileId, Job, JobSource, JobStore, NewJob, StoreError, StoredFile, Transition};
 use crate::web::WebState;
 
@@ -184,19 +182,44 @@ impl FileRecord {
             .await
     }
 
+    /// The file with its analysis, in one transaction.
+    async fn add_analysed(
+        self,
+        store: &JobStore,
+        intel: Option<FileIntel>,
+    ) -> Result<StoredFile, StoreError> {
+        store
+            .call(move |db| {
+                db.write(|w| {
+                    let file =
+                        w.add_file(&self.display_name, &self.path, &self.sha256, self.size)?;
+                    if let Some(intel) = &intel {
+                        w.save_file_intel(file.id, intel)?;
+                    }
+                    Ok(file)
+                })
+            })
+            .await
+    }
+
+    /// Analyses the G-code once (on a blocking thread; a file it cannot analyse is queued
+    /// without estimates), keeps the analysis with the file, and submits the job.
     async fn add_and_submit(
         self,
         gateway: &Gateway,
         queue: QueueRequest,
     ) -> Result<(StoredFile, Job), ApiError> {
         let store = gateway.store();
-        let estimate = estimate(self.path.clone(), &queue).await;
-        let file = self.clone().add(store).await?;
+        let intel = analyse_in_background(self.path.clone(), queue.material.clone()).await;
+        let estimates = intel
+            .as_ref()
+            .map(|i| (i.estimated_time_s, i.estimated_cost, i.model_size_mm));
+        let file = self.clone().add_analysed(store, intel).await?;
         let mut new = self.new_job(file.id, queue);
-        if let Some(estimate) = estimate {
-            new.estimated_time_s = Some(estimate.estimated_time_s);
-            new.estimated_cost = Some(estimate.estimated_cost);
-            new.model_size_mm = estimate.model_size_mm;
+        if let Some((time_s, cost, size)) = estimates {
+            new.estimated_time_s = Some(time_s);
+            new.estimated_cost = Some(cost);
+            new.model_size_mm = size;
         }
         match gateway.submit(new).await {
             Ok(job) => Ok((file, job)),
@@ -204,45 +227,6 @@ impl FileRecord {
                 forget_file(store, file.id).await;
                 Err(e.into())
             }
-        }
-    }
-}
-
-/// Our estimate of a G-code file (time, cost, model size), on a blocking thread so the
-/// analysis never holds up the server; a file it cannot analyse is queued without one.
-async fn estimate(path: PathBuf, queue: &QueueRequest) -> Option<Estimate> {
-    let material = queue.material.clone().unwrap_or_else(|| "PLA".to_owned());
-    let quality = queue
-        .quality
-        .as_deref()
-        .and_then(|q| Quality::parse(q).ok());
-    let analysed = tokio::task::spawn_blocking(move || {
-        // The build volume only decides `fits`; the gateway checks fits per printer itself.
-        let any = BuildVolume {
-            x_mm: f64::MAX,
-            y_mm: f64::MAX,
-            z_mm: f64::MAX,
-        };
-        let materials = Materials::default();
-        estimate::for_file(
-            &path,
-            FileKind::GcodeText,
-            &material,
-            quality.unwrap_or(Quality::Standard),
-            &materials,
-            &any,
-        )
-    })
-    .await;
-    match analysed {
-        Ok(Ok(estimate)) => Some(estimate),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "no estimate for an uploaded file");
-            None
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "the estimate task failed");
-            None
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod limit;
 pub mod octoprint;
 pub mod printers;
+mod thumbnails;
 pub mod upload;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/status"),
     ("GET", "/api/jobs"),
     ("GET", "/api/jobs/{id}"),
+    ("GET", "/api/files/{id}/thumbnail"),
     ("GET", "/api/version"),
     ("POST", "/api/jobs"),
     ("POST", "/api/files/local"),
@@ -59,6 +61,7 @@ pub fn routes(state: &Arc<WebState>) -> Router<Arc<WebState>> {
         .route("/api/status", get(printers::status))
         .route("/api/jobs", get(jobs::list))
         .route("/api/jobs/{id}", get(jobs::get))
+        .route("/api/files/{id}/thumbnail", get(thumbnails::thumbnail))
         .route_layer(from_fn_with_state(state.clone(), auth::read_access));
     // The slicers' connection test: a wrong key should fail it, as on OctoPrint.
     let slicer_test = Router::new()

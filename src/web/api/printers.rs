@@ -56,7 +56,10 @@ pub async fn status(State(state): Shared) -> Result<Json<StatusJson>, ApiError> 
             .iter()
             .map(PrinterJson::from)
             .collect(),
-        queue: queue.iter().map(JobJson::from).collect(),
+        queue: queue
+            .iter()
+            .map(|j| super::jobs::shown(&state, j))
+            .collect(),
     }))
 }
 

@@ -114,3 +114,41 @@ export function liveUrl() {
   const query = key ? `?api_key=${encodeURIComponent(key)}` : "";
   return `${scheme}//${location.host}/api/ws${query}`;
 }
+
+// Images behind the read gate (thumbnails): fetched with the key, kept as object URLs, one
+// fetch per path for the page's lifetime (a stored file's thumbnail never changes).
+const images = new Map();
+
+export function imageUrl(path) {
+  if (!images.has(path)) {
+    const key = currentKey();
+    const loaded = fetch(path, { headers: key ? { "X-Api-Key": key } : {} })
+      .then((response) => (response.ok ? response.blob() : null))
+      .then((blob) => (blob ? URL.createObjectURL(blob) : null))
+      .catch(() => null);
+    images.set(path, loaded);
+  }
+  return images.get(path);
+}
+
+// Shows the image at `path` (or nothing) in `holder`, an element holding one <img>.
+export function showImage(holder, path, alt) {
+  holder.hidden = !path;
+  if (!path) {
+    holder.replaceChildren();
+    return;
+  }
+  if (holder.dataset.src === path) return;
+  holder.dataset.src = path;
+  imageUrl(path).then((url) => {
+    if (holder.dataset.src !== path) return;
+    if (!url) {
+      holder.hidden = true;
+      return;
+    }
+    const img = document.createElement("img");
+    img.src = url;
+    img.alt = alt;
+    holder.replaceChildren(img);
+  });
+}

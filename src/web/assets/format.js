@@ -70,9 +70,11 @@ export function elapsedSeconds(job, now) {
   return Math.max(0, (end - Date.parse(job.started_at)) / 1000);
 }
 
-// Remaining time of a running job: the slicer's estimate while the print keeps within it,
-// else extrapolated from the progress so far. Either way it is an estimate.
-export function remainingSeconds(job, progress, now) {
+// Remaining time of a running job: the gateway's (from the file's analysis, corrected for
+// the printer) when it has one; else the estimate while the print keeps within it, else
+// extrapolated from the progress so far. Either way it is an estimate.
+export function remainingSeconds(job, progress, now, server) {
+  if (server !== null && server !== undefined) return { seconds: server, basis: "from the G-code analysis" };
   const elapsed = elapsedSeconds(job, now);
   if (elapsed === null) return null;
   if (job.estimated_time && elapsed < job.estimated_time) {
@@ -88,4 +90,15 @@ export function temperature(label, reading) {
   if (!reading) return `${label} –`;
   const target = reading.target ? ` / ${Math.round(reading.target)} °C` : " °C";
   return `${label} ${reading.actual.toFixed(1)}${target}`;
+}
+
+// How a printer's estimates have matched its completed jobs, in one line (null before any).
+export function accuracy(a) {
+  if (!a || !a.jobs) return null;
+  const jobs = `${a.jobs} job${a.jobs === 1 ? "" : "s"}`;
+  const error = a.mean_abs_error_pct === null ? "" : `, ±${Math.round(a.mean_abs_error_pct)} % off`;
+  const off = Math.round((a.factor - 1) * 100);
+  if (off === 0) return `Estimates on target (×${a.factor.toFixed(2)}${error}, ${jobs})`;
+  const way = off > 0 ? "longer" : "shorter";
+  return `Prints run ${Math.abs(off)} % ${way} than estimated, corrected ×${a.factor.toFixed(2)} (${jobs}${error})`;
 }

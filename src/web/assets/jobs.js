@@ -1,6 +1,7 @@
 // The queue (in print order, with move and cancel buttons) and the history (newest first).
 // Rows are kept per job and moved rather than rebuilt, so focus stays on a pressed button.
 
+import { showImage } from "./api.js";
 import * as format from "./format.js";
 
 const STAGES = { fetching: "fetching the file", slicing: "slicing" };
@@ -20,6 +21,8 @@ function button(label, text, onClick) {
 
 function queueMeta(job) {
   const parts = [job.printer ?? "any printer", job.material, job.quality];
+  const estimate = job.corrected_estimated_time ?? job.estimated_time;
+  if (estimate) parts.push(`about ${format.duration(estimate)}`);
   if (job.stage && STAGES[job.stage]) parts.push(STAGES[job.stage]);
   return parts.filter(Boolean).join(" · ");
 }
@@ -83,6 +86,7 @@ export class QueueList extends JobList {
     const rows = jobs.map((job) => {
       const row = this.row(job);
       field(row, "meta").textContent = queueMeta(job);
+      showImage(field(row, "thumbnail"), job.thumbnail ?? null, `Preview of ${job.file_name}`);
       this.renderButtons(row, job, jobs);
       return row;
     });
@@ -113,6 +117,7 @@ export class HistoryList extends JobList {
     const rows = jobs.map((job) => {
       const row = this.row(job);
       field(row, "meta").textContent = historyMeta(job);
+      field(row, "thumbnail").hidden = true;
       return row;
     });
     this.place(rows);

@@ -1,6 +1,7 @@
 // One card per printer: state badge, temperatures with their chart, the current job with
 // progress and times, and the buttons that make sense in the printer's state.
 
+import { showImage } from "./api.js";
 import { drawChart } from "./chart.js";
 import * as format from "./format.js";
 
@@ -46,7 +47,10 @@ function renderTimes(card, printer, job, now) {
   const elapsed = format.elapsedSeconds(job, now);
   field(card, "elapsed").textContent = elapsed === null ? "–" : format.duration(elapsed);
   const running = printer.state === "printing" || printer.state === "paused";
-  const remaining = running ? format.remainingSeconds(job, printer.progress ?? job.progress, now) : null;
+  const server = printer.remaining_time ?? job.remaining_time ?? null;
+  const remaining = running
+    ? format.remainingSeconds(job, printer.progress ?? job.progress, now, server)
+    : null;
   field(card, "remaining").textContent = remaining ? `about ${format.duration(remaining.seconds)}` : "–";
   field(card, "remaining-label").textContent = remaining
     ? `Remaining (${remaining.basis})`
@@ -58,6 +62,7 @@ function renderJob(card, printer, job, now) {
   current.hidden = !job;
   if (!job) return;
   field(card, "job-name").textContent = `#${job.id} ${job.file_name}`;
+  showImage(field(card, "thumbnail"), job.thumbnail ?? null, `Preview of ${job.file_name}`);
   setBadge(field(card, "job-badge"), format.jobBadge(job), job.status);
   const progress = field(card, "job-progress");
   progress.value = printer.state === "printing" || printer.state === "paused"
@@ -105,6 +110,9 @@ export class PrinterCards {
       const detail = field(card, "detail");
       detail.hidden = !printer.detail;
       detail.textContent = printer.detail ?? "";
+      const accuracy = field(card, "accuracy");
+      accuracy.textContent = format.accuracy(printer.accuracy) ?? "";
+      accuracy.hidden = !accuracy.textContent;
       renderTemperatures(card, printer, histories.get(printer.id), now);
       renderJob(card, printer, job, now);
       renderButtons(card, printer, job);

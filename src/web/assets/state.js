@@ -105,6 +105,7 @@ function applyJobEvent(event) {
     stage: event.stage,
     progress: event.progress,
     error: event.error,
+    remaining_time: event.remaining_time ?? null,
     updated_at: event.at,
     started_at: known?.started_at ?? (event.status === "printing" ? event.at : null),
   });

@@ -1,0 +1,109 @@
+//! What the gateway keeps about a G-code file once, at intake: our estimate, the slicer's,
+//! filament, layers, the progress table (for the remaining time while it prints) and the
+//! thumbnail to show. Both doors (LAN uploads, cloud `job.submit`) and the slicer's output
+//! go through [`analyse_file`] (or [`analyse_in_background`] from async code); the job store
+//! keeps the result (`jobs::intel`).
+
+use std::path::{Path, PathBuf};
+
+use super::analysis::{self, DoesNotFit};
+use super::estimate::EstimateError;
+use super::limits::MachineLimits;
+use super::materials::Materials;
+use super::progress::ProgressTable;
+use super::thumbnails::Thumbnail;
+use crate::config::BuildVolume;
+
+/// The analysis of one G-code file, as stored.
+#[derive(Debug, Clone)]
+pub struct FileIntel {
+    /// Our estimate, whole seconds.
+    pub estimated_time_s: u64,
+    pub estimated_cost: f64,
+    pub filament_mm: f64,
+    pub filament_g: f64,
+    /// What the slicer wrote into the file, whole seconds.
+    pub slicer_estimate_s: Option<u64>,
+    pub layers: Option<u32>,
+    pub model_size_mm: Option<[f64; 3]>,
+    /// Checked against the first of the volumes given (`Ok` when none were).
+    pub fits: Result<(), DoesNotFit>,
+    pub progress: ProgressTable,
+    pub thumbnail: Option<Thumbnail>,
+}
+
+/// Analyses the G-code file at `path` for `material` (a name in the built-in table), checking
+/// the size against the first of `volumes`. Blocking: it reads the whole file.
+pub fn analyse_file(
+    path: &Path,
+    material: &str,
+    volumes: &[BuildVolume],
+) -> Result<FileIntel, EstimateError> {
+    let materials = Materials::default();
+    let material = materials.get(material)?;
+    let found = analysis::analyse_file(path, &MachineLimits::default(), material)?;
+    let fits = match volumes.first() {
+        Some(volume) => found.fits(volume),
+        None => Ok(()),
+    };
+    Ok(FileIntel {
+        estimated_time_s: found.estimated_time_s.round() as u64,
+        estimated_cost: found.cost,
+        filament_mm: found.filament_total_mm(),
+        filament_g: found.filament_g,
+        slicer_estimate_s: found.slicer.time_s(),
+        layers: Some(found.layers),
+        model_size_mm: found.model_size_mm(),
+        fits,
+        progress: found.progress,
+        thumbnail: found.thumbnail,
+    })
+}
+
+/// [`analyse_file`] on a blocking thread, so the analysis never holds up async work; a file
+/// that cannot be analysed is logged and yields `None` (its job goes on without estimates).
+/// `material` defaults to PLA.
+pub async fn analyse_in_background(path: PathBuf, material: Option<String>) -> Option<FileIntel> {
+    let material = material.unwrap_or_else(|| "PLA".to_owned());
+    let shown = path.clone();
+    let analysed = tokio::task::spawn_blocking(move || analyse_file(&path, &material, &[])).await;
+    match analysed {
+        Ok(Ok(intel)) => Some(intel),
+        Ok(Err(e)) => {
+            tracing::warn!(file = %shown.display(), error = %e, "no analysis for a job file");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the analysis task failed");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/gcode")
+            .join(name)
+    }
+
+    #[test]
+    fn a_sliced_file_yields_estimates_a_progress_table_and_its_thumbnail() {
+        let intel = analyse_file(&fixture("thumb.gcode"), "PLA", &[]).unwrap();
+        assert_eq!(intel.slicer_estimate_s, Some(307));
+        let thumbnail = intel.thumbnail.expect("thumbnail");
+        assert_eq!((thumbnail.width, thumbnail.height), (220, 124));
+        assert_eq!(
+            intel.progress.total_time_s().round() as u64,
+            intel.estimated_time_s
+        );
+    }
+
+    #[test]
+    fn an_unknown_material_is_an_error_not_a_guess() {
+        assert!(analyse_file(&fixture("thumb.gcode"), "unobtainium", &[]).is_err());
+    }
+}
