@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::config::BuildVolume;
-use crate::domain::{JobStatus, PrinterState, Temperature, Temperatures};
+use crate::domain::{JobStatus, Percent, PrinterState, Temperature, Temperatures};
 use crate::events::{Event, EventKind, JobRef};
 use crate::gcode::estimate::Estimate;
 use crate::jobs::Job;
@@ -110,17 +110,31 @@ impl From<&Temperatures> for TemperaturesJson {
     }
 }
 
+/// A print someone started on the printer outside the gateway (state `printing-external`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ExternalJson {
+    /// The file as the printer's host (OctoPrint) names it.
+    pub file: String,
+    /// Integer percent; `null` while unknown, and always `null` in events and the cloud's
+    /// retained `state` (they change with the state, not the progress).
+    pub progress: Option<u8>,
+}
+
 /// A printer's live status.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PrinterJson {
     pub id: String,
-    /// `disconnected`, `idle`, `printing`, `paused`, `awaiting-bed-clear`, `error`.
+    /// `disconnected`, `idle`, `printing`, `paused`, `printing-external`,
+    /// `awaiting-bed-clear`, `error`.
     pub state: &'static str,
     /// Why it is disconnected or in error.
     pub detail: Option<String>,
-    /// The job on the printer, or the last job while awaiting bed clear.
+    /// The job on the printer, or the last job while awaiting bed clear (`null` after an
+    /// external print).
     pub job: Option<i64>,
     pub progress: Option<u8>,
+    /// The external print while the state is `printing-external`, else `null`.
+    pub external: Option<ExternalJson>,
     pub temperatures: TemperaturesJson,
 }
 
@@ -133,8 +147,19 @@ impl From<&PrinterStatus> for PrinterJson {
             detail,
             job,
             progress: s.current.map(|c| c.progress.get()),
+            external: external(&s.state, s.external.as_ref().and_then(|e| e.progress)),
             temperatures: TemperaturesJson::from(&s.temperatures),
         }
+    }
+}
+
+fn external(state: &PrinterState, progress: Option<Percent>) -> Option<ExternalJson> {
+    match state {
+        PrinterState::PrintingExternal { file } => Some(ExternalJson {
+            file: file.clone(),
+            progress: progress.map(Percent::get),
+        }),
+        _ => None,
     }
 }
 
@@ -183,6 +208,7 @@ pub enum EventBody {
         state: &'static str,
         detail: Option<String>,
         job: Option<i64>,
+        external: Option<ExternalJson>,
     },
     /// `events:dropped`: the outbox range that retention removed before it was acknowledged.
     Dropped { first: u64, last: u64 },
@@ -203,6 +229,7 @@ impl From<&Event> for EventJson {
                     state: state.as_str(),
                     detail,
                     job,
+                    external: external(state, None),
                 }
             }
             EventKind::EventsDropped { first, last } => EventBody::Dropped {
@@ -293,7 +320,8 @@ pub struct ErrorJson {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{JobId, Percent, PrinterId};
+    use crate::domain::{JobId, PrinterId};
+    use crate::printer::ExternalPrint;
 
     #[test]
     fn a_status_update_event_has_the_contract_fields() {
@@ -320,6 +348,43 @@ mod tests {
                 "file_name": "part.gcode", "status": "printing", "stage": null, "progress": 5,
                 "error": null
             })
+        );
+    }
+
+    #[test]
+    fn an_external_print_is_its_own_state_with_file_and_progress_and_no_job() {
+        let status = PrinterStatus {
+            id: PrinterId("octo".into()),
+            state: PrinterState::PrintingExternal {
+                file: "benchy.gcode".into(),
+            },
+            temperatures: Temperatures::default(),
+            current: None,
+            external: Some(ExternalPrint {
+                file: "benchy.gcode".into(),
+                progress: Some(Percent::new(42)),
+            }),
+        };
+        let json = serde_json::to_value(PrinterJson::from(&status)).unwrap();
+        assert_eq!(json["state"], "printing-external");
+        assert_eq!(json["job"], serde_json::Value::Null);
+        assert_eq!(
+            json["external"],
+            serde_json::json!({"file": "benchy.gcode", "progress": 42})
+        );
+        let event = Event {
+            seq: 9,
+            at: OffsetDateTime::UNIX_EPOCH,
+            kind: EventKind::PrinterState {
+                printer: status.id.clone(),
+                state: status.state.clone(),
+            },
+        };
+        let json = serde_json::to_value(EventJson::from(&event)).unwrap();
+        assert_eq!(json["state"], "printing-external");
+        assert_eq!(
+            json["external"],
+            serde_json::json!({"file": "benchy.gcode", "progress": null})
         );
     }
 }

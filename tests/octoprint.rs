@@ -21,6 +21,11 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+#[path = "octoprint/external.rs"]
+mod external;
+#[path = "octoprint/https.rs"]
+mod https;
+
 /// One OctoPrint at a time.
 static TURN: Mutex<()> = Mutex::const_new(());
 /// Jobs last seconds; a broken driver is caught well within this.
@@ -32,6 +37,7 @@ fn octo_printer(octo: &OctoPrint, key: &str) -> PrinterConfig {
         url: octo.url(),
         api_key: Secret::new(key),
         delete_after_job: false,
+        ca_file: None,
     };
     p
 }
@@ -271,6 +277,21 @@ async fn a_gateway_restarted_mid_print_re_attaches_and_the_job_completes() {
         "not interrupted by the restart: {status:?}"
     );
     wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    let events = gw
+        .store()
+        .call(|db| db.events_after(0, 10_000))
+        .await
+        .unwrap();
+    let external = events.iter().find(|e| {
+        matches!(
+            &e.kind,
+            EventKind::PrinterState {
+                state: PrinterState::PrintingExternal { .. },
+                ..
+            }
+        )
+    });
+    assert_eq!(external, None, "the re-attached job is ours, not external");
     running.stop().await;
 }
 

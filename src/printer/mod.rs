@@ -12,4 +12,4 @@ mod status;
 pub use actor::spawn;
 pub use builtin::BuiltinDrivers;
 pub use handle::{Control, PrinterError, PrinterHandle};
-pub use status::{Current, Link, PrinterStatus, derive_state};
+pub use status::{Current, ExternalPrint, Link, PrinterStatus, derive_state};
