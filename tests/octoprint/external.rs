@@ -4,22 +4,6 @@
 use super::*;
 use fluxprint_gateway::domain::PrinterId;
 
-/// The states of the `printer:state` events stored so far, in order.
-async fn printer_states(gw: &Gateway) -> Vec<PrinterState> {
-    let events = gw
-        .store()
-        .call(|db| db.events_after(0, 10_000))
-        .await
-        .unwrap();
-    events
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EventKind::PrinterState { state, .. } => Some(state),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_print_started_on_octoprint_is_external_and_holds_the_queue_until_it_ends_and_the_bed_is_cleared()
  {

@@ -85,6 +85,9 @@ pub struct Tracker {
     tracked: Option<Tracked>,
     /// A print someone started on OctoPrint outside the gateway.
     external: Option<ExternalPrint>,
+    /// The file of the job that just ended, until OctoPrint is idle: its `Cancelling` or
+    /// `Finishing` tail (after the event that ended the job) is not an external print.
+    ended: Option<String>,
     link: LinkState,
     shown: Option<Shown>,
     temperatures: Option<Temperatures>,
@@ -102,6 +105,7 @@ impl Tracker {
         Tracker {
             tracked: None,
             external: None,
+            ended: None,
             link: LinkState::Down("connecting to OctoPrint".into()),
             shown: None,
             temperatures: None,
@@ -177,7 +181,11 @@ impl Tracker {
         match (ours, activity) {
             (Some(true), Activity::Idle) | (Some(false), _) => self.resolve(&mut steps),
             (Some(true), _) => self.follow(activity, snapshot.completion, &mut steps),
-            (None, Activity::Idle) => self.external = None,
+            (None, Activity::Idle) => {
+                self.external = None;
+                self.ended = None;
+            }
+            (None, _) if snapshot.file.is_some() && snapshot.file == self.ended => {}
             (None, _) => {
                 self.external = Some(ExternalPrint {
                     file: snapshot.file.unwrap_or_else(|| "a file".into()),
@@ -204,6 +212,7 @@ impl Tracker {
             // until a snapshot shows OctoPrint idle: PrintCancelled comes before the cancel
             // script has run, and a job started then would be refused (409).
             if let PrintEvent::Started { .. } = event {
+                self.ended = None;
                 self.external = Some(ExternalPrint {
                     file: path,
                     progress: None,
@@ -308,8 +317,11 @@ impl Tracker {
             outcome,
         }));
         if self.delete_after_job {
-            steps.push(Step::Delete { path: t.path });
+            steps.push(Step::Delete {
+                path: t.path.clone(),
+            });
         }
+        self.ended = Some(t.path);
     }
 
     fn sync_link(&mut self, steps: &mut Vec<Step>) {

@@ -337,3 +337,25 @@ fn files_that_only_look_like_the_gateways_are_external_prints() {
         );
     }
 }
+
+#[test]
+fn the_cancelling_tail_of_a_job_of_ours_is_not_an_external_print() {
+    let mut t = connected();
+    t.track(JOB, PATH.into(), false);
+    t.observe(snap("Printing", Some(PATH), Some(10.0)));
+    let cancelled = reports(t.event(PrintEvent::Cancelled { path: PATH.into() }));
+    assert_eq!(
+        cancelled,
+        vec![DriverReport::Finished {
+            job: JOB,
+            outcome: Outcome::Cancelled
+        }]
+    );
+    assert!(reports(t.observe(snap("Cancelling", Some(PATH), Some(10.0)))).is_empty());
+    assert!(reports(t.observe(snap("Operational", Some(PATH), None))).is_empty());
+    let again = reports(t.event(PrintEvent::Started { path: PATH.into() }));
+    assert!(
+        matches!(again.as_slice(), [DriverReport::External { .. }]),
+        "printed again by hand after it ended: {again:?}"
+    );
+}
