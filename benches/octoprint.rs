@@ -38,6 +38,7 @@ fn octo_printer(id: &str, octo: &OctoPrint) -> PrinterConfig {
             url: octo.url(),
             api_key: Secret::new(API_KEY),
             delete_after_job: false,
+            ca_file: None,
         },
         build_volume: BuildVolume {
             x_mm: 200.0,

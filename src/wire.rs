@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::config::BuildVolume;
-use crate::domain::{JobStatus, PrinterState, Temperature, Temperatures};
+use crate::domain::{JobStatus, Percent, PrinterState, Temperature, Temperatures};
 use crate::events::{Event, EventKind, JobRef};
 use crate::gcode::estimate::Estimate;
 use crate::jobs::{Accuracy, Job};
@@ -144,21 +144,35 @@ impl From<&Temperatures> for TemperaturesJson {
     }
 }
 
+/// A print someone started on the printer outside the gateway (state `printing-external`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ExternalJson {
+    /// The file as the printer's host (OctoPrint) names it.
+    pub file: String,
+    /// Integer percent; `null` while unknown, and always `null` in events and the cloud's
+    /// retained `state` (they change with the state, not the progress).
+    pub progress: Option<u8>,
+}
+
 /// A printer's live status.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PrinterJson {
     pub id: String,
-    /// `disconnected`, `idle`, `printing`, `paused`, `awaiting-bed-clear`, `error`.
+    /// `disconnected`, `idle`, `printing`, `paused`, `printing-external`,
+    /// `awaiting-bed-clear`, `error`.
     pub state: &'static str,
     /// Why it is disconnected or in error.
     pub detail: Option<String>,
-    /// The job on the printer, or the last job while awaiting bed clear.
+    /// The job on the printer, or the last job while awaiting bed clear (`null` after an
+    /// external print).
     pub job: Option<i64>,
     pub progress: Option<u8>,
     /// Seconds left on the job, corrected by this printer's factor; `null` when unknown.
     pub remaining_time: Option<u64>,
     /// The same before the correction factor.
     pub remaining_time_raw: Option<u64>,
+    /// The external print while the state is `printing-external`, else `null`.
+    pub external: Option<ExternalJson>,
     pub temperatures: TemperaturesJson,
     pub accuracy: AccuracyJson,
 }
@@ -195,9 +209,20 @@ impl From<&PrinterStatus> for PrinterJson {
             progress: s.current.map(|c| c.progress.get()),
             remaining_time: s.current.and_then(|c| c.remaining).map(|r| r.corrected_s),
             remaining_time_raw: s.current.and_then(|c| c.remaining).map(|r| r.raw_s),
+            external: external(&s.state, s.external.as_ref().and_then(|e| e.progress)),
             temperatures: TemperaturesJson::from(&s.temperatures),
             accuracy: AccuracyJson::from(&s.accuracy),
         }
+    }
+}
+
+fn external(state: &PrinterState, progress: Option<Percent>) -> Option<ExternalJson> {
+    match state {
+        PrinterState::PrintingExternal { file } => Some(ExternalJson {
+            file: file.clone(),
+            progress: progress.map(Percent::get),
+        }),
+        _ => None,
     }
 }
 
@@ -248,6 +273,7 @@ pub enum EventBody {
         state: &'static str,
         detail: Option<String>,
         job: Option<i64>,
+        external: Option<ExternalJson>,
     },
     /// `events:dropped`: the outbox range that retention removed before it was acknowledged.
     Dropped { first: u64, last: u64 },
@@ -268,6 +294,7 @@ impl From<&Event> for EventJson {
                     state: state.as_str(),
                     detail,
                     job,
+                    external: external(state, None),
                 }
             }
             EventKind::EventsDropped { first, last } => EventBody::Dropped {
@@ -364,7 +391,8 @@ pub struct ErrorJson {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{JobId, Percent, PrinterId};
+    use crate::domain::{JobId, PrinterId};
+    use crate::printer::ExternalPrint;
 
     #[test]
     fn a_status_update_event_has_the_contract_fields() {
@@ -392,6 +420,44 @@ mod tests {
                 "file_name": "part.gcode", "status": "printing", "stage": null, "progress": 5,
                 "error": null, "remaining_time": 1200
             })
+        );
+    }
+
+    #[test]
+    fn an_external_print_is_its_own_state_with_file_and_progress_and_no_job() {
+        let status = PrinterStatus {
+            id: PrinterId("octo".into()),
+            state: PrinterState::PrintingExternal {
+                file: "benchy.gcode".into(),
+            },
+            temperatures: Temperatures::default(),
+            current: None,
+            accuracy: Default::default(),
+            external: Some(ExternalPrint {
+                file: "benchy.gcode".into(),
+                progress: Some(Percent::new(42)),
+            }),
+        };
+        let json = serde_json::to_value(PrinterJson::from(&status)).unwrap();
+        assert_eq!(json["state"], "printing-external");
+        assert_eq!(json["job"], serde_json::Value::Null);
+        assert_eq!(
+            json["external"],
+            serde_json::json!({"file": "benchy.gcode", "progress": 42})
+        );
+        let event = Event {
+            seq: 9,
+            at: OffsetDateTime::UNIX_EPOCH,
+            kind: EventKind::PrinterState {
+                printer: status.id.clone(),
+                state: status.state.clone(),
+            },
+        };
+        let json = serde_json::to_value(EventJson::from(&event)).unwrap();
+        assert_eq!(json["state"], "printing-external");
+        assert_eq!(
+            json["external"],
+            serde_json::json!({"file": "benchy.gcode", "progress": null})
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The status page in a real browser: headless Chromium (driven through chromedriver) opens
 //! the gateway's page, uploads a G-code file through the form, and watches the job go from
-//! "Queued" through "Printing N%" to "Printed" on a simulated printer, live, without a reload.
+//! "Queued" through "Printing N%" to "Printed" on a simulated printer, live, without a reload;
+//! and a print started outside the gateway shows as external with its file and progress.
 
 mod common;
 
@@ -12,6 +13,8 @@ use common::*;
 use fantoccini::Locator;
 use fluxprint_gateway::app;
 use fluxprint_gateway::config::{DriverConfig, Secret};
+use fluxprint_gateway::domain::Percent;
+use fluxprint_gateway::printer::driver::DriverReport;
 use fluxprint_gateway::printer::sim::SimConfig;
 use tokio_util::sync::CancellationToken;
 
@@ -223,6 +226,44 @@ async fn a_file_uploaded_on_the_page_shows_queued_printing_and_printed_live() {
     assert!(accuracy.contains('×'), "{accuracy}");
 
     check_screenshot(&browser).await;
+    browser.close().await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_print_started_outside_the_gateway_shows_as_external_with_its_file_and_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let drivers = HandDrivers::default();
+    let mut config = config(dir.path(), vec![printer("octo", [200.0; 3], false)]);
+    config.web.public_status = true;
+    let running = app::start(config, Arc::new(drivers.clone()), CancellationToken::new())
+        .await
+        .unwrap();
+    let end = drivers.take("octo");
+    report(&end, DriverReport::Connected).await;
+    let external = DriverReport::External {
+        file: "benchy.gcode".into(),
+        progress: Some(Percent::new(42)),
+    };
+    report(&end, external).await;
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    c.goto(&format!("http://{}/", running.web_addr()))
+        .await
+        .unwrap();
+    let badge = |text: &str| {
+        format!(
+            "const b = document.querySelector('[data-printer=\"octo\"] [data-field=\"badge\"]'); \
+             return b && b.textContent === {0} ? b.textContent : null;",
+            serde_json::to_string(text).unwrap()
+        )
+    };
+    let external = "Printing (external) 42% — benchy.gcode";
+    browser.wait_for_text(external, &badge(external)).await;
+    report(&end, DriverReport::Connected).await;
+    let after = "Awaiting bed clear";
+    browser.wait_for_text(after, &badge(after)).await;
     browser.close().await;
     running.stop().await;
 }

@@ -80,7 +80,8 @@ fn check(schema: &Value, value: &Value, path: &str, problems: &mut Vec<String>) 
             problems.push(format!("{path}: {value} is not one of {options:?}"));
         }
     }
-    if let Some(Value::Array(required)) = schema.get("required") {
+    // As in JSON Schema, `required` applies to objects only (a nullable object may be null).
+    if let (Some(Value::Array(required)), Value::Object(_)) = (schema.get("required"), value) {
         for key in required.iter().filter_map(Value::as_str) {
             if value.get(key).is_none() {
                 problems.push(format!("{path}: missing {key:?}"));

@@ -625,3 +625,36 @@ fn environment_overrides_reach_tables_nested_inside_a_printer_entry() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn an_octoprint_ca_file_must_be_readable_and_is_only_for_octoprint() {
+    let text = r#"
+[gateway]
+id = "gw"
+[[printers]]
+id = "op"
+driver = "octoprint"
+url = "https://octopi.local"
+api_key = "octo-secret-9876543210"
+ca_file = "/nonexistent/octopi-ca.pem"
+build_volume = [1, 1, 1]
+[[printers]]
+id = "usb"
+driver = "serial"
+port = "/dev/ttyUSB0"
+ca_file = "/nonexistent/octopi-ca.pem"
+build_volume = [1, 1, 1]
+"#;
+    let lines = problems(text);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("printers[0].ca_file: ") && l.contains("octopi-ca.pem")),
+        "{lines:#?}"
+    );
+    assert_has(
+        &lines,
+        "printers[1].ca_file: not used by the \"serial\" driver",
+    );
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+}

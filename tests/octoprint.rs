@@ -21,6 +21,11 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+#[path = "octoprint/external.rs"]
+mod external;
+#[path = "octoprint/https.rs"]
+mod https;
+
 /// One OctoPrint at a time.
 static TURN: Mutex<()> = Mutex::const_new(());
 /// Jobs last seconds; a broken driver is caught well within this.
@@ -32,6 +37,7 @@ fn octo_printer(octo: &OctoPrint, key: &str) -> PrinterConfig {
         url: octo.url(),
         api_key: Secret::new(key),
         delete_after_job: false,
+        ca_file: None,
     };
     p
 }
@@ -122,6 +128,30 @@ async fn progress_events(gw: &Gateway, id: JobId) -> Vec<u8> {
         .collect()
 }
 
+/// The states of the `printer:state` events stored so far, in order.
+async fn printer_states(gw: &Gateway) -> Vec<PrinterState> {
+    let events = gw
+        .store()
+        .call(|db| db.events_after(0, 10_000))
+        .await
+        .unwrap();
+    events
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::PrinterState { state, .. } => Some(state),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn assert_never_external(gw: &Gateway, why: &str) {
+    let states = printer_states(gw).await;
+    let external = states
+        .iter()
+        .any(|s| matches!(s, PrinterState::PrintingExternal { .. }));
+    assert!(!external, "{why}, not external: {states:?}");
+}
+
 #[tokio::test]
 async fn a_queued_job_is_uploaded_printed_through_resends_and_completed_with_progress() {
     let _turn = TURN.lock().await;
@@ -198,6 +228,7 @@ async fn pause_resume_and_cancel_from_the_gateway_reach_octoprint() {
     gw.cancel(id).await.unwrap();
     wait_job(gw, id, "cancelled", |s| *s == JobStatus::Cancelled).await;
     octo.wait_state("operational", |s| s == "Operational").await;
+    assert_never_external(gw, "the cancelling tail of our job is ours").await;
     // The ended job's upload is deleted (`delete_after_job`).
     let path = format!("api/files/local/fluxprint/job-{}.gcode", id.0);
     let deadline = tokio::time::Instant::now() + JOB_PATIENCE;
@@ -271,6 +302,7 @@ async fn a_gateway_restarted_mid_print_re_attaches_and_the_job_completes() {
         "not interrupted by the restart: {status:?}"
     );
     wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    assert_never_external(gw, "the re-attached job is ours").await;
     running.stop().await;
 }
 

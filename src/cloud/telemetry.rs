@@ -20,7 +20,7 @@ use crate::config::LinkOptions;
 use crate::domain::PrinterState;
 use crate::gateway::Gateway;
 use crate::printer::PrinterStatus;
-use crate::wire::{self, PrinterJson, TemperaturesJson, VERSION};
+use crate::wire::{self, ExternalJson, PrinterJson, TemperaturesJson, VERSION};
 
 /// The retained `state` payload.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -148,15 +148,23 @@ impl Reporter {
         self.gateway
             .printer_statuses()
             .iter()
-            .map(|s| PrinterJson {
-                progress: None,
-                remaining_time: None,
-                remaining_time_raw: None,
-                temperatures: TemperaturesJson {
-                    hotends: Vec::new(),
-                    bed: None,
-                },
-                ..PrinterJson::from(s)
+            .map(|s| {
+                let json = PrinterJson::from(s);
+                PrinterJson {
+                    progress: None,
+                    remaining_time: None,
+                    remaining_time_raw: None,
+                    // An external print's file is part of the state; its progress is not.
+                    external: json.external.clone().map(|e| ExternalJson {
+                        progress: None,
+                        ..e
+                    }),
+                    temperatures: TemperaturesJson {
+                        hotends: Vec::new(),
+                        bed: None,
+                    },
+                    ..json
+                }
             })
             .collect()
     }

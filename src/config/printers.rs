@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use super::options;
 use super::raw::RawPrinter;
-use super::validate::{Problems, required, secret, topic_safe, url_with_scheme};
+use super::validate::{Problems, readable, required, secret, topic_safe, url_with_scheme};
 use super::{BAUD_RATES, BuildVolume, DEFAULT_BAUD, DriverConfig, PrinterConfig, Problem};
 use crate::domain::PrinterId;
 use crate::printer::sim::SimConfig;
@@ -23,6 +23,7 @@ struct DriverKeys {
     url: Option<String>,
     api_key: Option<String>,
     delete_after_job: Option<bool>,
+    ca_file: Option<PathBuf>,
     /// Whether a `[printers.serial]` table is present; its values are checked on their own.
     serial: bool,
     simulator: Option<SimConfig>,
@@ -37,6 +38,7 @@ impl DriverKeys {
             ("url", self.url.is_some()),
             ("api_key", self.api_key.is_some()),
             ("delete_after_job", self.delete_after_job.is_some()),
+            ("ca_file", self.ca_file.is_some()),
             ("serial", self.serial),
             ("simulator", self.simulator.is_some()),
         ];
@@ -81,6 +83,7 @@ fn printer(key: &str, raw: RawPrinter, problems: &mut Problems) -> Option<Printe
         url,
         api_key,
         delete_after_job,
+        ca_file,
         build_volume: volume,
         auto_start,
         safety,
@@ -96,6 +99,7 @@ fn printer(key: &str, raw: RawPrinter, problems: &mut Problems) -> Option<Printe
         url,
         api_key,
         delete_after_job,
+        ca_file,
         serial: serial.is_some(),
         simulator,
     };
@@ -141,7 +145,7 @@ impl DriverKind {
     fn keys(self) -> &'static [&'static str] {
         match self {
             Self::Serial => &["port", "baud", "serial"],
-            Self::OctoPrint => &["url", "api_key", "delete_after_job"],
+            Self::OctoPrint => &["url", "api_key", "delete_after_job", "ca_file"],
             Self::Simulated => &["serial", "simulator"],
         }
     }
@@ -208,10 +212,15 @@ fn octoprint(key: &str, keys: DriverKeys, problems: &mut Problems) -> Option<Dri
     let url = problems.check(&format!("{key}.url"), url);
     let api_key = keys.api_key.ok_or_else(missing).and_then(secret);
     let api_key = problems.check(&format!("{key}.api_key"), api_key);
+    let ca_file = match keys.ca_file {
+        Some(path) => Some(problems.check(&format!("{key}.ca_file"), readable(path))?),
+        None => None,
+    };
     Some(DriverConfig::OctoPrint {
         url: url?,
         api_key: api_key?,
         delete_after_job: keys.delete_after_job.unwrap_or(false),
+        ca_file,
     })
 }
 

@@ -163,6 +163,9 @@ pub enum DriverConfig {
         api_key: Secret,
         /// Delete the job's uploaded file from OctoPrint when the job ends.
         delete_after_job: bool,
+        /// For an `https://` OctoPrint: CAs (PEM) trusted besides the system's, for the REST
+        /// API and the push websocket alike (e.g. OctoPi's self-made CA).
+        ca_file: Option<PathBuf>,
     },
     /// The built-in virtual printer, shaped by `[printers.simulator]`.
     Simulated(SimConfig),

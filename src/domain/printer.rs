@@ -32,7 +32,13 @@ pub enum PrinterState {
     Paused {
         job: JobId,
     },
-    /// A job ended on this printer; someone must confirm the bed is clear.
+    /// Someone started a print on the printer outside the gateway (on OctoPrint's own page):
+    /// the printer is busy with `file` and takes no job until that print ends.
+    PrintingExternal {
+        file: String,
+    },
+    /// A job (or an external print) ended on this printer; someone must confirm the bed is
+    /// clear. `last_job` is `None` after an external print.
     AwaitingBedClear {
         last_job: Option<JobId>,
     },
@@ -49,6 +55,7 @@ impl PrinterState {
             PrinterState::Idle => "idle",
             PrinterState::Printing { .. } => "printing",
             PrinterState::Paused { .. } => "paused",
+            PrinterState::PrintingExternal { .. } => "printing-external",
             PrinterState::AwaitingBedClear { .. } => "awaiting-bed-clear",
             PrinterState::Error { .. } => "error",
         }

@@ -211,6 +211,7 @@ pub fn encode_event(kind: &EventKind) -> String {
             detail: match state {
                 PrinterState::Disconnected { reason } => Some(reason.clone()),
                 PrinterState::Error { message } => Some(message.clone()),
+                PrinterState::PrintingExternal { file } => Some(file.clone()),
                 _ => None,
             },
         },
@@ -292,8 +293,26 @@ fn printer_state(
         "idle" => PrinterState::Idle,
         "printing" => PrinterState::Printing { job: need_job()? },
         "paused" => PrinterState::Paused { job: need_job()? },
+        "printing-external" => PrinterState::PrintingExternal { file: detail },
         "awaiting-bed-clear" => PrinterState::AwaitingBedClear { last_job: job },
         "error" => PrinterState::Error { message: detail },
         other => return Err(StoreError::Decode(format!("printer state {other:?}"))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_printer_state_event_for_an_external_print_keeps_its_file_through_the_outbox() {
+        let kind = EventKind::PrinterState {
+            printer: PrinterId("octo".into()),
+            state: PrinterState::PrintingExternal {
+                file: "benchy.gcode".into(),
+            },
+        };
+        let stored = encode_event(&kind);
+        assert_eq!(decode_event("printer:state", &stored).unwrap(), kind);
+    }
 }

@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use super::driver::{DriverCommand, DriverLink, DriverReport, Outcome};
 use super::handle::{COMMAND_CAPACITY, Control, PrinterCommand, PrinterError, PrinterHandle};
-use super::status::{Current, Link, PrinterStatus, derive_state};
+use super::status::{Current, ExternalPrint, Link, PrinterStatus, derive_state};
 use super::timing::Tracking;
 use super::tracked::{current_of, pick_up, progress_table, still_on_printer};
 use crate::config::PrinterConfig;
@@ -58,6 +58,7 @@ pub async fn spawn(
         temperatures: Temperatures::default(),
         current: None,
         accuracy,
+        external: None,
     });
     let (commands, inbox) = mpsc::channel(COMMAND_CAPACITY);
     let handle = PrinterHandle {
@@ -156,7 +157,7 @@ impl Actor {
     }
 
     async fn bed_cleared(&mut self) -> Result<(), PrinterError> {
-        if self.current.is_some() {
+        if self.current.is_some() || matches!(self.link, Link::External(_)) {
             return Err(PrinterError::Printing(self.config.id.clone()));
         }
         self.bed = BedState::Clear;
@@ -199,6 +200,10 @@ impl Actor {
                 self.link = Link::Disconnected { reason };
             }
             DriverReport::Unreachable { reason } => self.link = Link::Disconnected { reason },
+            DriverReport::External { file, progress } => {
+                self.external_print(ExternalPrint { file, progress })
+                    .await?;
+            }
             DriverReport::Fault { message } => {
                 self.end_current(Outcome::Failed(message.clone())).await?;
                 self.link = Link::Fault { message };
@@ -238,6 +243,18 @@ impl Actor {
             })
             .await
             .map(drop)
+    }
+
+    /// Someone else prints on the printer: it is busy, and its part will hold the bed, so
+    /// the bed needs clearing from now on (unless a job of ours is on the printer, which
+    /// ends with the same interlock). Stored at once: the bed stays occupied over a restart.
+    async fn external_print(&mut self, print: ExternalPrint) -> Result<(), StoreError> {
+        self.link = Link::External(print);
+        if self.current.is_some() || self.bed != BedState::Clear {
+            return Ok(());
+        }
+        self.bed = BedState::NeedsClearing { last_job: None };
+        self.publish(true).await
     }
 
     async fn set_paused(&mut self, job: JobId, paused: bool) -> Result<(), StoreError> {
@@ -369,10 +386,15 @@ impl Actor {
             self.shown = state.clone();
         }
         let accuracy = self.accuracy;
+        let external = match &self.link {
+            Link::External(print) if current.is_none() => Some(print.clone()),
+            _ => None,
+        };
         self.status.send_modify(|s| {
             s.state = state;
             s.current = current;
             s.accuracy = accuracy;
+            s.external = external;
         });
         Ok(())
     }

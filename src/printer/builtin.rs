@@ -64,6 +64,7 @@ impl DriverFactory for BuiltinDrivers {
                 url,
                 api_key,
                 delete_after_job,
+                ca_file,
             } => {
                 let mut settings = OctoPrintSettings::new(
                     printer.id.to_string(),
@@ -72,6 +73,7 @@ impl DriverFactory for BuiltinDrivers {
                     Safety::from(&printer.safety),
                 );
                 settings.delete_after_job = *delete_after_job;
+                settings.ca_file = ca_file.clone();
                 octoprint::start(settings, shutdown, tasks).map_err(|source| {
                     DriverError::OctoPrint {
                         printer: printer.id.to_string(),

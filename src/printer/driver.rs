@@ -65,6 +65,13 @@ pub enum DriverReport {
     Unreachable {
         reason: String,
     },
+    /// Someone else's print runs on the printer (started on OctoPrint's own page): the
+    /// printer is busy and takes no job until the driver reports `Connected` (the print
+    /// ended) or another link state. Sent again when its progress changes.
+    External {
+        file: String,
+        progress: Option<Percent>,
+    },
     Temperatures(Temperatures),
     Progress {
         job: JobId,

@@ -14,4 +14,4 @@ mod tracked;
 pub use actor::spawn;
 pub use builtin::BuiltinDrivers;
 pub use handle::{Control, PrinterError, PrinterHandle};
-pub use status::{Current, Link, PrinterStatus, Remaining, derive_state};
+pub use status::{Current, ExternalPrint, Link, PrinterStatus, Remaining, derive_state};

@@ -7,9 +7,23 @@ use crate::jobs::{Accuracy, BedState};
 /// The link to the printer, as the driver last reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Link {
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
     Ready,
-    Fault { message: String },
+    /// Up, but busy with a print someone started outside the gateway.
+    External(ExternalPrint),
+    Fault {
+        message: String,
+    },
+}
+
+/// A print someone started on the printer outside the gateway (on OctoPrint's own page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalPrint {
+    /// The file as the printer's host names it.
+    pub file: String,
+    pub progress: Option<Percent>,
 }
 
 /// The job on the printer.
@@ -40,10 +54,13 @@ pub struct PrinterStatus {
     pub current: Option<Current>,
     /// How well estimates matched this printer's completed jobs.
     pub accuracy: Accuracy,
+    /// The print someone else started, while the printer shows `printing-external`.
+    pub external: Option<ExternalPrint>,
 }
 
 /// The state shown for a printer. A job on the printer wins over everything (a paused
-/// print stays "paused" even while the link is down); then faults, then the link; a printer
+/// print stays "paused" even while the link is down); then faults, then the link (an external
+/// print shows as `printing-external` whatever the bed); a printer
 /// that is up and holding a finished part awaits the bed-clear confirmation unless its
 /// config says `auto_start`.
 pub fn derive_state(
@@ -65,6 +82,9 @@ pub fn derive_state(
         },
         (Link::Disconnected { reason }, _) => PrinterState::Disconnected {
             reason: reason.clone(),
+        },
+        (Link::External(print), _) => PrinterState::PrintingExternal {
+            file: print.file.clone(),
         },
         (Link::Ready, BedState::NeedsClearing { last_job }) if !auto_start => {
             PrinterState::AwaitingBedClear { last_job }
@@ -113,6 +133,29 @@ mod tests {
         assert_eq!(
             derive_state(&link, BedState::Clear, Some(current), false),
             PrinterState::Paused { job: JobId(3) }
+        );
+    }
+
+    #[test]
+    fn an_external_print_shows_whatever_the_bed_and_a_job_of_ours_wins_over_it() {
+        let link = Link::External(ExternalPrint {
+            file: "benchy.gcode".into(),
+            progress: Some(Percent::new(42)),
+        });
+        let external = PrinterState::PrintingExternal {
+            file: "benchy.gcode".into(),
+        };
+        assert_eq!(derive_state(&link, DIRTY, None, false), external);
+        assert_eq!(derive_state(&link, BedState::Clear, None, true), external);
+        let ours = Current {
+            job: JobId(3),
+            progress: Percent::new(5),
+            paused: false,
+            remaining: None,
+        };
+        assert_eq!(
+            derive_state(&link, DIRTY, Some(ours), false),
+            PrinterState::Printing { job: JobId(3) }
         );
     }
 

@@ -146,6 +146,35 @@ impl OctoPrint {
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
+    /// Uploads `gcode` as `name` straight to OctoPrint and starts printing it, as someone
+    /// at OctoPrint's own page would (the gateway is not involved).
+    pub async fn print_file(&self, name: &str, gcode: &str) {
+        let boundary = "fluxprint-test-boundary";
+        let mut body = String::new();
+        for (field, value) in [("select", "true"), ("print", "true")] {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n{gcode}\r\n--{boundary}--\r\n"
+        ));
+        let response = self
+            .http
+            .post(self.url().join("api/files/local").unwrap())
+            .header("X-Api-Key", API_KEY)
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("OctoPrint answers");
+        assert_eq!(response.status().as_u16(), 201, "upload and print {name}");
+    }
+
     /// OctoPrint's state text (`Operational`, `Printing`, …).
     pub async fn state(&self) -> String {
         let (_, job) = self.get("api/job").await.expect("OctoPrint answers");

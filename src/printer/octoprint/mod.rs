@@ -4,21 +4,25 @@
 //!
 //! `rest` speaks the REST API, `push` the websocket, `state` maps OctoPrint's state strings
 //! (pure), `track` turns what OctoPrint says into reports (sans-IO), `safety` checks a job's
-//! file against the printer's caps before upload, and `task` is the loop doing the I/O.
+//! file against the printer's caps before upload, `tls` builds the one TLS config both
+//! channels use for `https://`, and `task` is the loop doing the I/O.
 
 mod push;
 mod rest;
 mod safety;
 pub mod state;
 mod task;
+mod tls;
 mod track;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use rest::RestError;
+pub use tls::TrustError;
 
 use super::driver::{self, DriverLink};
 use super::serial::Safety;
@@ -43,6 +47,8 @@ pub struct OctoPrintSettings {
     pub delete_after_job: bool,
     pub poll_interval: Duration,
     pub unauthorized_backoff: Duration,
+    /// For `https://`: CAs (PEM) trusted besides the system's, by REST and push alike.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl OctoPrintSettings {
@@ -57,6 +63,7 @@ impl OctoPrintSettings {
             delete_after_job: false,
             poll_interval: DEFAULT_POLL_INTERVAL,
             unauthorized_backoff: DEFAULT_UNAUTHORIZED_BACKOFF,
+            ca_file: None,
         }
     }
 }
@@ -67,7 +74,8 @@ pub fn start(
     shutdown: CancellationToken,
     tasks: &TaskTracker,
 ) -> Result<DriverLink, RestError> {
-    let rest = rest::Rest::new(settings.url.clone(), settings.api_key.clone())?;
+    let tls = tls::client_config(settings.ca_file.as_deref())?;
+    let rest = rest::Rest::new(settings.url.clone(), settings.api_key.clone(), tls)?;
     let (link, end) = driver::link();
     let driver = task::Driver::new(settings, rest, end.reports.clone());
     tasks.spawn(driver.run(end, shutdown));

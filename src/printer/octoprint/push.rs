@@ -1,4 +1,5 @@
-//! OctoPrint's push channel: the raw websocket at `/sockjs/websocket`, authenticated with a
+//! OctoPrint's push channel: the raw websocket at `/sockjs/websocket` (`wss://` for an
+//! `https://` OctoPrint, with the REST client's TLS settings), authenticated with a
 //! session from a passive login (`{"auth": "name:session"}`). Its messages become snapshots
 //! (`current` and `history`, at most twice a second), print events, requests to look again
 //! (connection events) and `reauthRequired`.
@@ -7,7 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::rest::{Rest, RestError, snapshot_of, temperatures_of};
 use super::track::{PrintEvent, Snapshot};
@@ -52,12 +53,19 @@ impl Push {
         let path = format!("{}/sockjs/websocket", url.path().trim_end_matches('/'));
         url.set_path(&path);
         let url = url.to_string();
-        let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
-            .await
-            .map_err(|source| PushError::Socket {
-                url: url.clone(),
-                source,
-            })?;
+        // The connector is used only for wss://; ws:// stays plain.
+        let connector = Connector::Rustls(rest.tls());
+        let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(
+            url.as_str(),
+            None,
+            false,
+            Some(connector),
+        )
+        .await
+        .map_err(|source| PushError::Socket {
+            url: url.clone(),
+            source,
+        })?;
         let mut push = Push { socket, url };
         push.authenticate(rest).await?;
         Ok(push)

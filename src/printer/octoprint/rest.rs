@@ -9,17 +9,15 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
+use rustls::ClientConfig;
 use serde_json::{Value, json};
 
 use super::state::OctoState;
+use super::tls::TrustError;
 use super::track::Snapshot;
 use crate::config::Secret;
 use crate::domain::{Temperature, Temperatures};
 
-/// Where Debian keeps the system's trusted CAs, for OctoPrint behind HTTPS.
-const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// Longest OctoPrint message kept in an error.
 const MESSAGE_LIMIT: usize = 200;
 
@@ -51,6 +49,11 @@ pub enum RestError {
         #[source]
         source: reqwest::Error,
     },
+    #[error("OctoPrint's TLS settings: {source}")]
+    Trust {
+        #[from]
+        source: TrustError,
+    },
 }
 
 /// A client for one OctoPrint server.
@@ -59,17 +62,30 @@ pub struct Rest {
     client: reqwest::Client,
     base: url::Url,
     key: Secret,
+    tls: Arc<ClientConfig>,
 }
 
 impl Rest {
-    pub fn new(base: url::Url, key: Secret) -> Result<Rest, RestError> {
+    /// A client for OctoPrint at `base`; `tls` is used for `https://` (and shared with the
+    /// push channel).
+    pub fn new(base: url::Url, key: Secret, tls: Arc<ClientConfig>) -> Result<Rest, RestError> {
         let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls_config())
+            .use_preconfigured_tls(ClientConfig::clone(&tls))
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(120))
             .build()
             .map_err(|source| RestError::Client { source })?;
-        Ok(Rest { client, base, key })
+        Ok(Rest {
+            client,
+            base,
+            key,
+            tls,
+        })
+    }
+
+    /// The TLS settings the push channel uses too.
+    pub fn tls(&self) -> Arc<ClientConfig> {
+        self.tls.clone()
     }
 
     pub fn base(&self) -> &url::Url {
@@ -304,19 +320,4 @@ fn message_of(body: &str) -> String {
         .trim();
     let text = if text.is_empty() { "no details" } else { text };
     text.chars().take(MESSAGE_LIMIT).collect()
-}
-
-/// rustls with the ring provider, trusting the system's CAs (when the bundle is there).
-fn tls_config() -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    if let Ok(certs) = CertificateDer::pem_file_iter(SYSTEM_CA_BUNDLE) {
-        // A certificate that cannot be a trust anchor is skipped, not trusted.
-        let (_added, _skipped) = roots.add_parsable_certificates(certs.flatten());
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth()
 }

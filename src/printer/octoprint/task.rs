@@ -41,7 +41,7 @@ impl Driver {
         rest: Rest,
         reports: mpsc::Sender<DriverReport>,
     ) -> Self {
-        let tracker = Tracker::new(&settings.folder, settings.delete_after_job);
+        let tracker = Tracker::new(settings.delete_after_job);
         Driver {
             settings,
             rest,
@@ -62,7 +62,8 @@ impl Driver {
                     self.settings.unauthorized_backoff
                 }
                 SessionEnd::Broken(e) => {
-                    self.lost(format!("OctoPrint is unreachable: {e}")).await;
+                    self.lost(format!("OctoPrint is unreachable: {}", with_causes(&e)))
+                        .await;
                     self.next_backoff()
                 }
                 SessionEnd::PushLost(reason) => {
@@ -146,6 +147,14 @@ impl Driver {
         };
         tracing::info!(printer = %self.settings.printer, url = %self.rest.base(), %version,
             push = push.is_some(), "connected to OctoPrint");
+        // Commands that came in before the session (the start-up `Reattach`) first: the first
+        // look at OctoPrint must know which print is ours, or ours would show as external.
+        while let Ok(command) = commands.try_recv() {
+            let step = self.command(command).await;
+            if let Some(end) = self.settle(step) {
+                return end;
+            }
+        }
         if let Err(e) = self.refresh().await {
             return SessionEnd::Broken(e);
         }
@@ -165,18 +174,26 @@ impl Driver {
                 },
                 _ = poll.tick(), if push.is_none() => self.refresh().await,
             };
-            match step {
-                Ok(()) => {}
-                Err(RestError::Refused {
-                    what,
-                    status,
-                    message,
-                }) => {
-                    tracing::warn!(printer = %self.settings.printer, what, status, message,
-                        "OctoPrint refused a request");
-                }
-                Err(e) => return SessionEnd::Broken(e),
+            if let Some(end) = self.settle(step) {
+                return end;
             }
+        }
+    }
+
+    /// A refused request is logged and the session goes on; any other error ends it.
+    fn settle(&self, step: Result<(), RestError>) -> Option<SessionEnd> {
+        match step {
+            Ok(()) => None,
+            Err(RestError::Refused {
+                what,
+                status,
+                message,
+            }) => {
+                tracing::warn!(printer = %self.settings.printer, what, status, message,
+                    "OctoPrint refused a request");
+                None
+            }
+            Err(e) => Some(SessionEnd::Broken(e)),
         }
     }
 
@@ -306,6 +323,21 @@ impl Driver {
             }
         }
     }
+}
+
+/// The error with every cause that its text does not already include: an operator needs
+/// "invalid peer certificate: UnknownIssuer", not just "error sending request".
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let more = e.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = e.source();
+    }
+    text
 }
 
 async fn next_pushed(push: &mut Option<Push>) -> Result<Vec<Pushed>, super::push::PushError> {

@@ -1,7 +1,12 @@
 //! The sans-IO core of the OctoPrint driver: what OctoPrint says (state snapshots from `current`
 //! messages or polling, and events) goes in; driver reports and the few REST look-ups they
-//! need come out. It follows the gateway's one job on OctoPrint, notices prints started by
-//! someone else, and reports the link only when it changes.
+//! need come out. It follows the gateway's one job on OctoPrint, reports prints started by
+//! someone else as external (the printer is busy until they end), and reports the link only
+//! when it changes.
+//!
+//! A print is the gateway's only when the actor said so (`Start`, or `Reattach` after a
+//! restart) and OctoPrint prints that job's own file (`<folder>/job-<id>.gcode`); anything
+//! else, even an old upload of ours printed again by hand, is external.
 //!
 //! Snapshots arrive at most twice a second and skip short states, so a job's end is taken
 //! from OctoPrint's events; when only snapshots are seen (polling, re-attaching after a
@@ -9,6 +14,7 @@
 
 use super::state::{Activity, LinkState, OctoState, progress_percent};
 use crate::domain::{JobId, Percent, Temperatures};
+use crate::printer::ExternalPrint;
 use crate::printer::driver::{DriverReport, Outcome};
 
 /// One look at OctoPrint's printer.
@@ -54,6 +60,8 @@ pub enum Step {
 enum Shown {
     Connected,
     Disconnected(String),
+    /// Someone else's print runs: the printer is busy.
+    External(ExternalPrint),
     /// OctoPrint (or its printer) is out of reach while a job is tracked: the job stays.
     Unreachable(String),
     Fault(String),
@@ -75,14 +83,14 @@ struct Tracked {
 #[derive(Debug)]
 pub struct Tracker {
     tracked: Option<Tracked>,
-    /// The file of a print someone started on OctoPrint outside the gateway.
-    external: Option<String>,
+    /// A print someone started on OctoPrint outside the gateway.
+    external: Option<ExternalPrint>,
+    /// The file of the job that just ended, until OctoPrint is idle: its `Cancelling` or
+    /// `Finishing` tail (after the event that ended the job) is not an external print.
+    ended: Option<String>,
     link: LinkState,
     shown: Option<Shown>,
     temperatures: Option<Temperatures>,
-    /// The gateway's folder on OctoPrint: a print of `<folder>/job-<id>.gcode` is a job of
-    /// this gateway even before (or without) a `Reattach`.
-    folder: String,
     delete_after_job: bool,
 }
 
@@ -93,14 +101,14 @@ pub fn remote_path(folder: &str, job: JobId) -> String {
 }
 
 impl Tracker {
-    pub fn new(folder: &str, delete_after_job: bool) -> Tracker {
+    pub fn new(delete_after_job: bool) -> Tracker {
         Tracker {
             tracked: None,
             external: None,
+            ended: None,
             link: LinkState::Down("connecting to OctoPrint".into()),
             shown: None,
             temperatures: None,
-            folder: folder.to_owned(),
             delete_after_job,
         }
     }
@@ -108,6 +116,10 @@ impl Tracker {
     /// The job now printing from `path` (just started by the gateway), or re-attached to
     /// after a restart (`seen`: it was running before).
     pub fn track(&mut self, job: JobId, path: String, seen: bool) {
+        // A print of this file seen before the actor's `Reattach` arrived was ours all along.
+        if self.external.as_ref().is_some_and(|e| e.file == path) {
+            self.external = None;
+        }
         self.tracked = Some(Tracked {
             job,
             path,
@@ -169,13 +181,16 @@ impl Tracker {
         match (ours, activity) {
             (Some(true), Activity::Idle) | (Some(false), _) => self.resolve(&mut steps),
             (Some(true), _) => self.follow(activity, snapshot.completion, &mut steps),
-            (None, Activity::Idle) => self.external = None,
+            (None, Activity::Idle) => {
+                self.external = None;
+                self.ended = None;
+            }
+            (None, _) if snapshot.file.is_some() && snapshot.file == self.ended => {}
             (None, _) => {
-                let file = snapshot.file.unwrap_or_else(|| "a file".into());
-                if !self.adopt(&file) {
-                    self.external = Some(file);
-                }
-                self.follow(activity, snapshot.completion, &mut steps);
+                self.external = Some(ExternalPrint {
+                    file: snapshot.file.unwrap_or_else(|| "a file".into()),
+                    progress: progress_percent(snapshot.completion),
+                });
             }
         }
         self.sync_link(&mut steps);
@@ -192,16 +207,17 @@ impl Tracker {
             | PrintEvent::Cancelled { path }
             | PrintEvent::Failed { path, .. } => path.clone(),
         };
-        if matches!(event, PrintEvent::Started { .. }) && self.tracked.is_none() {
-            self.adopt(&path);
-        }
         let Some(tracked) = self.tracked.as_mut().filter(|t| t.path == path) else {
-            self.external = match event {
-                PrintEvent::Started { .. } => Some(path),
-                PrintEvent::Done { .. } | PrintEvent::Cancelled { .. } => None,
-                PrintEvent::Failed { .. } => None,
-                PrintEvent::Paused { .. } | PrintEvent::Resumed { .. } => self.external.take(),
-            };
+            // Someone else's print. Its end (done, failed, cancelled) leaves the printer busy
+            // until a snapshot shows OctoPrint idle: PrintCancelled comes before the cancel
+            // script has run, and a job started then would be refused (409).
+            if let PrintEvent::Started { .. } = event {
+                self.ended = None;
+                self.external = Some(ExternalPrint {
+                    file: path,
+                    progress: None,
+                });
+            }
             self.sync_link(&mut steps);
             return steps;
         };
@@ -248,23 +264,6 @@ impl Tracker {
         self.finish(outcome, &mut steps);
         self.sync_link(&mut steps);
         steps
-    }
-
-    /// Tracks a running print of one of the gateway's own files (a job that was printing
-    /// when the gateway restarted); false for anyone else's file.
-    fn adopt(&mut self, path: &str) -> bool {
-        let job = path
-            .strip_prefix(&format!("{}/job-", self.folder))
-            .and_then(|rest| rest.strip_suffix(".gcode"))
-            .and_then(|id| id.parse().ok())
-            .map(JobId);
-        match job.filter(|job| remote_path(&self.folder, *job) == path) {
-            Some(job) => {
-                self.track(job, path.to_owned(), true);
-                true
-            }
-            None => false,
-        }
     }
 
     fn follow(&mut self, activity: Activity, completion: Option<f64>, steps: &mut Vec<Step>) {
@@ -318,16 +317,17 @@ impl Tracker {
             outcome,
         }));
         if self.delete_after_job {
-            steps.push(Step::Delete { path: t.path });
+            steps.push(Step::Delete {
+                path: t.path.clone(),
+            });
         }
+        self.ended = Some(t.path);
     }
 
     fn sync_link(&mut self, steps: &mut Vec<Step>) {
         let wanted = match (&self.link, &self.external) {
             (LinkState::Up, None) => Shown::Connected,
-            (LinkState::Up, Some(file)) => Shown::Disconnected(format!(
-                "busy with {file}, a print started on OctoPrint outside the gateway"
-            )),
+            (LinkState::Up, Some(print)) => Shown::External(print.clone()),
             (LinkState::Down(reason), _) if self.tracked.is_some() => {
                 Shown::Unreachable(reason.clone())
             }
@@ -345,6 +345,10 @@ impl Tracker {
             Shown::Connected => DriverReport::Connected,
             Shown::Disconnected(reason) => DriverReport::Disconnected {
                 reason: reason.clone(),
+            },
+            Shown::External(print) => DriverReport::External {
+                file: print.file.clone(),
+                progress: print.progress,
             },
             Shown::Unreachable(reason) => DriverReport::Unreachable {
                 reason: reason.clone(),

@@ -26,7 +26,7 @@ fn reports(steps: Vec<Step>) -> Vec<DriverReport> {
 }
 
 fn connected() -> Tracker {
-    let mut t = Tracker::new("fluxprint", false);
+    let mut t = Tracker::new(false);
     assert_eq!(
         reports(t.observe(snap("Operational", None, None))),
         vec![DriverReport::Connected]
@@ -156,7 +156,7 @@ fn an_idle_snapshot_before_the_print_was_seen_waits_for_octoprints_record() {
 
 #[test]
 fn a_reattached_job_that_octoprint_forgot_ends_interrupted_with_the_reason() {
-    let mut t = Tracker::new("fluxprint", false);
+    let mut t = Tracker::new(false);
     t.track(JOB, PATH.into(), true);
     let steps = t.observe(snap("Operational", None, None));
     assert!(steps.contains(&Step::Resolve {
@@ -225,45 +225,71 @@ fn a_printer_error_is_a_fault_that_drops_the_job() {
 }
 
 #[test]
-fn a_print_started_by_someone_else_makes_the_printer_busy_until_it_ends() {
+fn a_print_started_by_someone_else_is_external_until_octoprint_is_idle_after_its_end() {
     let mut t = connected();
-    let [DriverReport::Disconnected { reason }] =
-        <[DriverReport; 1]>::try_from(reports(t.event(PrintEvent::Started {
-            path: "benchy.gcode".into(),
-        })))
-        .unwrap()
-    else {
-        panic!("expected the printer to be busy");
-    };
-    assert!(
-        reason.contains("benchy.gcode") && reason.contains("outside"),
-        "{reason}"
-    );
-    assert!(reports(t.observe(snap("Printing", Some("benchy.gcode"), Some(3.0)))).is_empty());
-    let done = t.event(PrintEvent::Done {
+    let started = t.event(PrintEvent::Started {
         path: "benchy.gcode".into(),
     });
-    assert_eq!(reports(done), vec![DriverReport::Connected]);
+    let external = |progress: Option<u8>| DriverReport::External {
+        file: "benchy.gcode".into(),
+        progress: progress.map(Percent::new),
+    };
+    assert_eq!(reports(started), vec![external(None)]);
+    let running = t.observe(snap("Printing", Some("benchy.gcode"), Some(42.5)));
+    assert_eq!(reports(running), vec![external(Some(42))]);
+    assert!(reports(t.observe(snap("Printing", Some("benchy.gcode"), Some(42.9)))).is_empty());
+    let cancelled = t.event(PrintEvent::Cancelled {
+        path: "benchy.gcode".into(),
+    });
+    assert!(
+        reports(cancelled).is_empty(),
+        "still running its cancel script"
+    );
+    let cancelling = t.observe(snap("Cancelling", Some("benchy.gcode"), Some(43.0)));
+    assert_eq!(reports(cancelling), vec![external(Some(43))]);
+    let idle = t.observe(snap("Operational", Some("benchy.gcode"), None));
+    assert_eq!(reports(idle), vec![DriverReport::Connected]);
+}
+
+#[test]
+fn an_external_print_seen_only_by_polling_ends_when_octoprint_is_idle_again() {
+    let mut t = connected();
+    let running = reports(t.observe(snap("Paused", Some("benchy.gcode"), Some(10.0))));
+    assert!(
+        matches!(running.as_slice(), [DriverReport::External { .. }]),
+        "{running:?}"
+    );
+    let idle = t.observe(snap("Operational", Some("benchy.gcode"), Some(100.0)));
+    assert_eq!(reports(idle), vec![DriverReport::Connected]);
 }
 
 #[test]
 fn an_ended_job_deletes_its_file_when_configured() {
-    let mut t = Tracker::new("fluxprint", true);
+    let mut t = Tracker::new(true);
     t.track(JOB, PATH.into(), false);
     let steps = t.event(PrintEvent::Cancelled { path: PATH.into() });
     assert!(steps.contains(&Step::Delete { path: PATH.into() }));
 }
 
 #[test]
-fn a_running_print_of_one_of_the_gateways_own_files_is_followed_as_that_job() {
+fn a_reattached_job_is_followed_as_ours_even_when_octoprint_was_seen_printing_it_first() {
     let mut t = connected();
+    let early = reports(t.observe(snap("Printing", Some(PATH), Some(20.0))));
+    assert!(
+        matches!(early.as_slice(), [DriverReport::External { .. }]),
+        "before the Reattach: {early:?}"
+    );
+    t.track(JOB, PATH.into(), true);
     let steps = t.observe(snap("Printing", Some(PATH), Some(30.0)));
     assert_eq!(
         reports(steps),
-        vec![DriverReport::Progress {
-            job: JOB,
-            progress: Percent::new(30)
-        }]
+        vec![
+            DriverReport::Progress {
+                job: JOB,
+                progress: Percent::new(30)
+            },
+            DriverReport::Connected
+        ]
     );
     let done = t.event(PrintEvent::Done { path: PATH.into() });
     assert_eq!(
@@ -272,6 +298,26 @@ fn a_running_print_of_one_of_the_gateways_own_files_is_followed_as_that_job() {
             job: JOB,
             outcome: Outcome::Completed
         }]
+    );
+}
+
+#[test]
+fn an_old_upload_of_ours_printed_again_by_hand_is_external_not_a_job() {
+    let mut t = connected();
+    let started = t.event(PrintEvent::Started { path: PATH.into() });
+    assert_eq!(
+        reports(started),
+        vec![DriverReport::External {
+            file: PATH.into(),
+            progress: None
+        }]
+    );
+    let running = reports(t.observe(snap("Printing", Some(PATH), Some(30.0))));
+    assert!(
+        running
+            .iter()
+            .all(|r| matches!(r, DriverReport::External { .. })),
+        "{running:?}"
     );
 }
 
@@ -286,8 +332,30 @@ fn files_that_only_look_like_the_gateways_are_external_prints() {
         let mut t = connected();
         let steps = reports(t.observe(snap("Printing", Some(path), Some(30.0))));
         assert!(
-            matches!(steps.as_slice(), [DriverReport::Disconnected { .. }]),
+            matches!(steps.as_slice(), [DriverReport::External { .. }]),
             "{path}: {steps:?}"
         );
     }
+}
+
+#[test]
+fn the_cancelling_tail_of_a_job_of_ours_is_not_an_external_print() {
+    let mut t = connected();
+    t.track(JOB, PATH.into(), false);
+    t.observe(snap("Printing", Some(PATH), Some(10.0)));
+    let cancelled = reports(t.event(PrintEvent::Cancelled { path: PATH.into() }));
+    assert_eq!(
+        cancelled,
+        vec![DriverReport::Finished {
+            job: JOB,
+            outcome: Outcome::Cancelled
+        }]
+    );
+    assert!(reports(t.observe(snap("Cancelling", Some(PATH), Some(10.0)))).is_empty());
+    assert!(reports(t.observe(snap("Operational", Some(PATH), None))).is_empty());
+    let again = reports(t.event(PrintEvent::Started { path: PATH.into() }));
+    assert!(
+        matches!(again.as_slice(), [DriverReport::External { .. }]),
+        "printed again by hand after it ended: {again:?}"
+    );
 }

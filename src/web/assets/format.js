@@ -3,6 +3,7 @@
 const PRINTER_WORDS = {
   idle: "Idle",
   paused: "Paused",
+  "printing-external": "Printing (external)",
   "awaiting-bed-clear": "Awaiting bed clear",
   error: "Error",
   disconnected: "Disconnected",
@@ -20,6 +21,7 @@ const JOB_WORDS = {
 // The colour family of a badge (app.css): busy, good, attention, bad or quiet.
 const TONES = {
   printing: "busy",
+  "printing-external": "busy",
   queued: "quiet",
   idle: "quiet",
   paused: "attention",
@@ -38,6 +40,10 @@ export function tone(state) {
 
 export function printerBadge(printer) {
   if (printer.state === "printing") return `Printing ${printer.progress ?? 0}%`;
+  if (printer.state === "printing-external" && printer.external) {
+    const { file, progress } = printer.external;
+    return progress === null ? `Printing (external) — ${file}` : `Printing (external) ${progress}% — ${file}`;
+  }
   return PRINTER_WORDS[printer.state] ?? printer.state;
 }
 

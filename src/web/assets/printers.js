@@ -12,6 +12,10 @@ const ACTIONS = {
   "awaiting-bed-clear": ["bed-cleared"],
 };
 
+// Why nothing of ours runs on a printer busy with someone else's print.
+const EXTERNAL_DETAIL =
+  "Started outside the gateway (on OctoPrint). Queued jobs wait until it ends and the bed is cleared.";
+
 function field(card, name) {
   return card.querySelector(`[data-field="${name}"]`);
 }
@@ -108,8 +112,9 @@ export class PrinterCards {
       field(card, "name").textContent = printer.id;
       setBadge(field(card, "badge"), format.printerBadge(printer), printer.state);
       const detail = field(card, "detail");
-      detail.hidden = !printer.detail;
-      detail.textContent = printer.detail ?? "";
+      const text = printer.state === "printing-external" ? EXTERNAL_DETAIL : printer.detail;
+      detail.hidden = !text;
+      detail.textContent = text ?? "";
       const accuracy = field(card, "accuracy");
       accuracy.textContent = format.accuracy(printer.accuracy) ?? "";
       accuracy.hidden = !accuracy.textContent;

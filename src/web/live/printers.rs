@@ -16,11 +16,12 @@ use crate::printer::serial::{LatencySnapshot, StatsSnapshot};
 use crate::printer::{PrinterHandle, PrinterStatus};
 
 /// Every state a printer can show, so each has a series.
-const PRINTER_STATES: [&str; 6] = [
+const PRINTER_STATES: [&str; 7] = [
     "disconnected",
     "idle",
     "printing",
     "paused",
+    "printing-external",
     "awaiting-bed-clear",
     "error",
 ];

@@ -1,0 +1,78 @@
+//! A print started on OctoPrint by someone else: the printer shows it as external, the
+//! gateway's queue waits for it, and after it the bed-clear interlock applies.
+
+use super::*;
+use fluxprint_gateway::domain::PrinterId;
+
+#[tokio::test]
+async fn a_print_started_on_octoprint_is_external_and_holds_the_queue_until_it_ends_and_the_bed_is_cleared()
+ {
+    let _turn = TURN.lock().await;
+    let octo = OctoPrint::start(VirtualPrinter::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_gateway(dir.path(), octo_printer(&octo, API_KEY)).await;
+    let gw = &running.gateway;
+    let printer = PrinterId("octo".into());
+    wait_printer(gw, "idle", |s| *s == PrinterState::Idle).await;
+
+    octo.print_file("benchy.gcode", &dwell_gcode(3000, 20))
+        .await;
+    let external = PrinterState::PrintingExternal {
+        file: "benchy.gcode".into(),
+    };
+    wait_printer(gw, "printing the external file", |s| *s == external).await;
+    let mut watch = gw.printers()[0].watch();
+    let with_progress = tokio::time::timeout(
+        JOB_PATIENCE,
+        watch.wait_for(|s| s.external.as_ref().is_some_and(|e| e.progress.is_some())),
+    )
+    .await
+    .expect("the external print's progress is shown")
+    .unwrap()
+    .clone();
+    assert_eq!(with_progress.external.unwrap().file, "benchy.gcode");
+    assert!(
+        gw.bed_cleared(&printer).await.is_err(),
+        "the bed cannot be clear while someone else prints on it"
+    );
+
+    let id = submit(gw, dir.path(), "part", &dwell_gcode(20, 10)).await;
+    assert!(matches!(
+        gw.job(id).await.unwrap().status,
+        JobStatus::Queued(_)
+    ));
+    assert_eq!(octo.state().await, "Printing");
+    let (_, job) = octo.get("api/job").await.unwrap();
+    assert_eq!(job["job"]["file"]["path"], "benchy.gcode");
+
+    let (status, _) = octo
+        .post("api/job", serde_json::json!({"command": "cancel"}))
+        .await
+        .unwrap();
+    assert_eq!(status, 204, "OctoPrint cancels its own print");
+    wait_printer(gw, "awaiting bed clear after the external print", |s| {
+        *s == PrinterState::AwaitingBedClear { last_job: None }
+    })
+    .await;
+    assert!(
+        matches!(gw.job(id).await.unwrap().status, JobStatus::Queued(_)),
+        "the job waits for the bed to be cleared"
+    );
+    let (_, files) = octo.get("api/files/local?recursive=true").await.unwrap();
+    assert!(
+        !files.to_string().contains(&format!("job-{}.gcode", id.0)),
+        "the job never went to OctoPrint while the external print ran: {files}"
+    );
+    let states = printer_states(gw).await;
+    let at = states.iter().position(|s| *s == external);
+    assert!(
+        at.is_some_and(
+            |at| states[at + 1..].contains(&PrinterState::AwaitingBedClear { last_job: None })
+        ),
+        "printer:state events: {states:?}"
+    );
+
+    gw.bed_cleared(&printer).await.unwrap();
+    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    running.stop().await;
+}
