@@ -72,6 +72,7 @@ fn the_shipped_example_loads_with_its_printers_and_the_documented_defaults() {
     assert!(config.cloud.link.is_none());
     assert_eq!(config.cloud.downloads.max_bytes, 104_857_600);
     assert_eq!(config.cloud.downloads.extra_ca_file, None);
+    assert_eq!(config.slicer, config::SlicerConfig::default());
     assert_eq!(config.printers.len(), 2);
     let mk3s = &config.printers[0];
     assert_eq!(mk3s.id.as_str(), "mk3s");

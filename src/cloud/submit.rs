@@ -1,7 +1,8 @@
 //! `job.submit`: the job is committed in stage `fetching` together with the command's
 //! reply (so the reply goes out only for a committed job, and a repeated id finds it), then a
-//! task downloads the file (`fetch`), records it, attaches it to the job and makes the job
-//! `ready` — or fails the job with the download's reason. A job still `fetching` when the
+//! task downloads the file (`fetch`), records it, attaches it to the job and moves the job
+//! on to the stage `Gateway::first_stage` gives (`ready`, or `slicing` for a model the
+//! slicer takes from there) — or fails the job with the download's reason. A job still `fetching` when the
 //! gateway starts lost its download with the last run (the URL is not kept) and is failed
 //! with a reason that says so.
 
@@ -203,10 +204,14 @@ async fn finish(
     let outcome = match fetched {
         Ok(file) => {
             let name = spec.name.clone();
+            let next = match gateway.first_stage(file.kind) {
+                Ok(stage) => Transition::Stage(stage),
+                Err(reason) => Transition::Fail(reason.to_owned()),
+            };
             gateway
                 .store()
                 .call(move |db| {
-                    db.attach_fetched_file(job, &name, &file.path, &file.sha256, file.size)
+                    db.attach_fetched_file(job, &name, &file.path, &file.sha256, file.size, next)
                 })
                 .await
         }

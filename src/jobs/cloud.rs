@@ -11,7 +11,7 @@ use super::db::Db;
 use super::lifecycle::Transition;
 use super::rows;
 use super::{Job, StoreError};
-use crate::domain::{JobId, QueuedStage};
+use crate::domain::JobId;
 use crate::events::EventKind;
 
 /// Events the age sweep reads per query while looking for the first young one.
@@ -126,9 +126,9 @@ impl Db {
         }
     }
 
-    /// A cloud job's file arrived: record it, attach it to the job and make the job ready,
-    /// in one transaction (a job that left the queue meanwhile makes this fail, changing
-    /// nothing).
+    /// A cloud job's file arrived: record it, attach it to the job and apply `next` (the
+    /// stage `ready` or `slicing`, or a failure when the file cannot print here), in one
+    /// transaction (a job that left the queue meanwhile makes this fail, changing nothing).
     pub fn attach_fetched_file(
         &mut self,
         job: JobId,
@@ -136,6 +136,7 @@ impl Db {
         path: &Path,
         sha256: &str,
         size: u64,
+        next: Transition,
     ) -> Result<Job, StoreError> {
         self.write(|w| {
             let file = w.add_file(display_name, path, sha256, size)?;
@@ -143,7 +144,8 @@ impl Db {
                 "UPDATE print_jobs SET file_id = ?2, updated_at = ?3 WHERE id = ?1",
                 params![job.0, file.id.0, rows::time_text(w.now)],
             )?;
-            w.transition(job, Transition::Stage(QueuedStage::Ready))
+            w.queued_job(job)?;
+            w.transition(job, next)
         })
     }
 }
@@ -153,7 +155,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::domain::PrinterId;
+    use crate::domain::{PrinterId, QueuedStage};
     use crate::jobs::NewJob;
 
     fn db() -> Db {
@@ -224,7 +226,14 @@ mod tests {
             })
             .unwrap();
         let ready = db
-            .attach_fetched_file(job.id, "a.gcode", Path::new("/tmp/a"), "00", 2)
+            .attach_fetched_file(
+                job.id,
+                "a.gcode",
+                Path::new("/tmp/a"),
+                "00",
+                2,
+                Transition::Stage(QueuedStage::Ready),
+            )
             .unwrap();
         assert_eq!(
             ready.status,

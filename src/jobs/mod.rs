@@ -9,6 +9,7 @@ mod outbox;
 mod queue;
 mod rows;
 mod schema;
+mod sliced;
 mod store;
 
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ pub use db::{Db, Writer};
 pub use lifecycle::{IllegalTransition, Transition};
 pub use queue::BedState;
 pub use schema::LATEST_VERSION;
+pub use sliced::SlicedFile;
 pub use store::{JobStore, StoreThread};
 
 /// Where a job came from.

@@ -2,17 +2,19 @@
 //!
 //! The file is renamed from its temporary name to `<sha256 prefix>-<safe name>` in the files
 //! directory, recorded in the job store, and queued through `Gateway::submit` like any other
-//! job. Files this gateway cannot print yet (STL, 3MF, binary G-code) still become jobs, but
-//! fail at once with the reason, in the same transaction that queues them — never silently,
-//! and never claimable by a printer in between. If anything fails, the file and its record
-//! are removed again: a failed upload leaves nothing behind.
+//! job, in the stage `Gateway::first_stage` gives (`slicing` for a model when the gateway
+//! slices, `ready` for G-code). Files this gateway cannot print (a model without a slicer,
+//! binary G-code) still become jobs, but fail at once with the reason, in the same
+//! transaction that queues them — never silently, and never claimable by a printer in
+//! between. If anything fails, the file and its record are removed again: a failed upload
+//! leaves nothing behind.
 
 use std::path::{Path, PathBuf};
 
 use super::error::ApiError;
 use super::upload::{FileGuard, ReceivedFile};
 use crate::config::BuildVolume;
-use crate::domain::PrinterId;
+use crate::domain::{PrinterId, QueuedStage};
 use crate::files::FileKind;
 use crate::gateway::{CommandError, Gateway};
 use crate::gcode::estimate::{self, Estimate, Quality};
@@ -20,8 +22,7 @@ use crate::gcode::materials::Materials;
 use crate::jobs::{FileId, Job, JobSource, JobStore, NewJob, StoreError, StoredFile, Transition};
 use crate::web::WebState;
 
-pub const SLICER_NEEDED: &str = "this gateway prints G-code; configure a slicer";
-pub const BGCODE_UNSUPPORTED: &str = "binary G-code is not supported by this gateway yet";
+pub use crate::gateway::{BGCODE_UNSUPPORTED, SLICER_NEEDED};
 /// Hex characters of the content hash in a stored name.
 const HASH_PREFIX: usize = 16;
 
@@ -40,15 +41,6 @@ pub struct Stored {
     pub file: StoredFile,
     /// The file's name in the files directory.
     pub stored_name: String,
-}
-
-/// Why a file of this kind cannot print here, if it cannot.
-fn unprintable(kind: FileKind) -> Option<&'static str> {
-    match kind {
-        FileKind::GcodeText => None,
-        FileKind::BinaryGcode => Some(BGCODE_UNSUPPORTED),
-        FileKind::Stl | FileKind::ThreeMf => Some(SLICER_NEEDED),
-    }
 }
 
 /// Stores the file without queueing anything.
@@ -70,13 +62,17 @@ pub async fn store_and_queue(
         return Err(CommandError::UnknownPrinter(id.clone()).into());
     }
     let (guard, record, kind) = persist(state, received).await?;
-    let (file, job) = match unprintable(kind) {
-        Some(reason) => {
+    let (file, job) = match state.gateway.first_stage(kind) {
+        Err(reason) => {
             record
                 .add_failed_job(state.gateway.store(), queue, reason)
                 .await?
         }
-        None => record.add_and_submit(&state.gateway, queue).await?,
+        Ok(stage) => {
+            record
+                .add_and_submit(&state.gateway, queue, kind, stage)
+                .await?
+        }
     };
     Ok((finish(guard, file), job))
 }
@@ -184,15 +180,23 @@ impl FileRecord {
             .await
     }
 
+    /// A model (`stage` slicing) gets the STL's quick estimate now, which also checks that
+    /// it fits a printer; the slicer replaces it with the G-code's.
     async fn add_and_submit(
         self,
         gateway: &Gateway,
         queue: QueueRequest,
+        kind: FileKind,
+        stage: QueuedStage,
     ) -> Result<(StoredFile, Job), ApiError> {
         let store = gateway.store();
-        let estimate = estimate(self.path.clone(), &queue).await;
+        let estimate = match kind {
+            FileKind::GcodeText | FileKind::Stl => estimate(self.path.clone(), kind, &queue).await,
+            FileKind::ThreeMf | FileKind::BinaryGcode => None,
+        };
         let file = self.clone().add(store).await?;
         let mut new = self.new_job(file.id, queue);
+        new.stage = Some(stage);
         if let Some(estimate) = estimate {
             new.estimated_time_s = Some(estimate.estimated_time_s);
             new.estimated_cost = Some(estimate.estimated_cost);
@@ -208,9 +212,9 @@ impl FileRecord {
     }
 }
 
-/// Our estimate of a G-code file (time, cost, model size), on a blocking thread so the
-/// analysis never holds up the server; a file it cannot analyse is queued without one.
-async fn estimate(path: PathBuf, queue: &QueueRequest) -> Option<Estimate> {
+/// Our estimate of a G-code or STL file (time, cost, model size), on a blocking thread so
+/// the analysis never holds up the server; a file it cannot analyse is queued without one.
+async fn estimate(path: PathBuf, kind: FileKind, queue: &QueueRequest) -> Option<Estimate> {
     let material = queue.material.clone().unwrap_or_else(|| "PLA".to_owned());
     let quality = queue
         .quality
@@ -226,7 +230,7 @@ async fn estimate(path: PathBuf, queue: &QueueRequest) -> Option<Estimate> {
         let materials = Materials::default();
         estimate::for_file(
             &path,
-            FileKind::GcodeText,
+            kind,
             &material,
             quality.unwrap_or(Quality::Standard),
             &materials,
