@@ -5,6 +5,7 @@ pub mod browser;
 pub mod mosquitto;
 pub mod octoprint;
 pub mod sim;
+pub mod slicing;
 
 use std::collections::HashMap;
 use std::path::Path;
