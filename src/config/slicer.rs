@@ -4,7 +4,8 @@
 //! clear reason. With it, the command must name an executable file now, at start-up: a typo
 //! found when the first model arrives would fail a designer's job instead of the operator's
 //! config check. `profiles_dir` absent means the profiles compiled into the gateway (the
-//! repository's `config/profiles`); a packaged copy lives at `/usr/share/fluxprint/profiles`.
+//! repository's `config/profiles`); a package that ships them as files installs them at
+//! `/usr/share/fluxprint/profiles`, and an operator copies that directory to tune them.
 
 use std::ops::RangeInclusive;
 use std::os::unix::fs::PermissionsExt;

@@ -114,7 +114,7 @@ mod tests {
     fn a_sliced_file_becomes_the_jobs_file_with_its_estimate_and_the_job_ready() {
         let mut db = db();
         let job = slicing_job(&mut db);
-        assert_eq!(db.slicing_jobs().unwrap(), [job.clone()]);
+        assert_eq!(db.slicing_jobs().unwrap(), std::slice::from_ref(&job));
         let ready = db.attach_sliced_file(job.id, &sliced()).unwrap();
         assert_eq!(ready.status, JobStatus::Queued(QueuedStage::Ready));
         assert_eq!(ready.estimated_time_s, Some(600));
