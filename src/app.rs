@@ -77,7 +77,7 @@ pub async fn start(
         );
     }
     let gateway = Gateway::new(store, printers);
-    let gateway = crate::slicer::start(&config, gateway, &tasks, shutdown.child_token())?;
+    let gateway = crate::slicer::start(&config, gateway, &tasks, shutdown.child_token()).await?;
     let cloud = match &config.cloud.link {
         Some(link) => Some(start_cloud(&config, link, &gateway, &tasks, &shutdown).await?),
         None => None,

@@ -27,6 +27,10 @@ use web_harness::{Form, KEY, Lan};
 
 /// A gateway with one fast simulated printer (`sim`, auto start) and `slicer` as its slicer.
 async fn start(dir: TempDir, slicer: &Path, timeout_s: u64) -> (Lan, SimDrivers) {
+    start_with(dir, Some(slicer), timeout_s).await
+}
+
+async fn start_with(dir: TempDir, slicer: Option<&Path>, timeout_s: u64) -> (Lan, SimDrivers) {
     fluxprint_gateway::cloud::tls::install_crypto_provider();
     let mut printer = common::printer("sim", [200.0, 200.0, 200.0], true);
     printer.driver = DriverConfig::Simulated(SimConfig {
@@ -36,7 +40,7 @@ async fn start(dir: TempDir, slicer: &Path, timeout_s: u64) -> (Lan, SimDrivers)
     });
     let mut config: Config = common::config(dir.path(), vec![printer]);
     config.web.api_key = Some(Secret::new(KEY));
-    config.slicer.command = Some(slicer.to_path_buf());
+    config.slicer.command = slicer.map(Path::to_path_buf);
     config.slicer.timeout = Duration::from_secs(timeout_s);
     let sims = SimDrivers::new(dir.path());
     let running = app::start(config, Arc::new(sims.clone()), CancellationToken::new())
@@ -273,6 +277,27 @@ async fn a_model_sent_from_a_desktop_slicer_with_print_is_sliced_and_printed_too
     assert!(
         seen.contains(&JobStatus::Queued(QueuedStage::Ready)),
         "{seen:?}"
+    );
+    lan.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_left_slicing_fails_at_a_start_without_a_slicer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (script, alive) = sleeping_slicer(dir.path());
+    let (lan, _sims) = start(dir, &script, 600).await;
+    let job = upload(&lan, "cube.stl", &cube_stl(10.0), "PLA", "draft").await;
+    let gone = slicer_started(alive).await;
+    let Lan { running, dir, .. } = lan;
+    running.stop().await;
+    slicer_gone(gone).await;
+
+    let (lan, _sims) = start_with(dir, None, 600).await;
+    let json = lan.get_json(&format!("/api/jobs/{}", job_id(&job).0)).await;
+    assert_eq!(json["status"], "failed");
+    assert_eq!(
+        json["error"],
+        "this gateway prints G-code; configure a slicer"
     );
     lan.stop().await;
 }

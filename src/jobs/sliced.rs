@@ -34,6 +34,17 @@ impl Db {
             .collect())
     }
 
+    /// Fails every job waiting in `slicing` with `reason` (a gateway that no longer slices);
+    /// returns them.
+    pub fn fail_slicing_jobs(&mut self, reason: &str) -> Result<Vec<Job>, StoreError> {
+        let waiting = self.slicing_jobs()?;
+        self.write(|w| {
+            (waiting.iter())
+                .map(|job| w.transition(job.id, Transition::Fail(reason.to_owned())))
+                .collect()
+        })
+    }
+
     /// Records `sliced`, makes it the job's file (replacing the model), stores its estimate
     /// and moves the job to `ready`, in one transaction. A job no longer `slicing` (it was
     /// cancelled meanwhile) makes this fail, changing nothing.
@@ -123,6 +134,17 @@ mod tests {
         let file = db.file(ready.file.unwrap()).unwrap().unwrap();
         assert_eq!(file.display_name, "cube.gcode");
         assert!(db.slicing_jobs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn jobs_left_slicing_fail_with_the_reason_when_nothing_slices_any_more() {
+        let mut db = db();
+        let job = slicing_job(&mut db);
+        let failed = db.fail_slicing_jobs("no slicer").unwrap();
+        assert_eq!(failed.len(), 1);
+        let error = Some("no slicer");
+        assert_eq!(db.job(job.id).unwrap().status.error(), error);
+        assert!(db.fail_slicing_jobs("no slicer").unwrap().is_empty());
     }
 
     #[test]

@@ -33,6 +33,8 @@ const PARTIAL_PREFIX: &str = ".slicing-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SlicerStartError {
+    #[error(transparent)]
+    Store(#[from] crate::jobs::StoreError),
     #[error("slicer directory {path}: {source}")]
     Dir {
         path: PathBuf,
@@ -55,13 +57,22 @@ pub(crate) struct Settings {
 
 /// Starts the slicing worker when `[slicer] command` is set, and returns the gateway that
 /// both doors use: one that queues models in `slicing` when it slices, else the same one.
-pub fn start(
+/// Without a slicer, jobs a previous run left in `slicing` fail: nothing would take them.
+pub async fn start(
     config: &Config,
     gateway: Gateway,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<Gateway, SlicerStartError> {
     let Some(command) = &config.slicer.command else {
+        let reason = crate::gateway::SLICER_NEEDED;
+        let failed = gateway
+            .store()
+            .call(|db| db.fail_slicing_jobs(reason))
+            .await?;
+        for job in failed {
+            tracing::warn!(job = %job.id, "job was waiting for a slicer, which is no longer configured; failed");
+        }
         return Ok(gateway);
     };
     let state = config.gateway.state_dir.join("slicer");
