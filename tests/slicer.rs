@@ -117,14 +117,14 @@ async fn slicer_gone(gone: tokio::task::JoinHandle<()>) {
 async fn an_uploaded_model_is_sliced_with_its_profiles_then_printed_with_an_estimate() {
     let slicer = prusa_slicer();
     let (lan, sims) = start(tempfile::tempdir().unwrap(), &slicer, 600).await;
-    let gw = lan.running.gateway.clone();
+    let gw = &lan.running.gateway;
     let job = upload(&lan, "cube.stl", &cube_stl(10.0), "PETG", "draft").await;
     assert_eq!(
         (job["status"].as_str(), job["stage"].as_str()),
         (Some("queued"), Some("slicing"))
     );
 
-    let seen = follow(&gw, job_id(&job), "completed", |s| {
+    let seen = follow(gw, job_id(&job), "completed", |s| {
         *s == JobStatus::Completed
     })
     .await;
@@ -174,8 +174,8 @@ async fn a_model_the_slicer_cannot_read_fails_the_job_with_the_slicers_message()
     let broken =
         b"solid broken\nfacet normal 0 0 1\nouter loop\nendloop\nendfacet\nendsolid broken\n";
     let job = upload(&lan, "broken.stl", broken, "PLA", "standard").await;
-    let gw = lan.running.gateway.clone();
-    let seen = follow(&gw, job_id(&job), "failed", JobStatus::is_final).await;
+    let gw = &lan.running.gateway;
+    let seen = follow(gw, job_id(&job), "failed", JobStatus::is_final).await;
     let error = seen.last().unwrap().error().unwrap_or_default().to_owned();
     assert_eq!(
         error,
@@ -201,8 +201,8 @@ async fn a_slice_past_its_timeout_is_killed_and_fails_the_job() {
     let (lan, _sims) = start(dir, &script, 1).await;
     let job = upload(&lan, "cube.stl", &cube_stl(10.0), "PLA", "draft").await;
     let gone = slicer_started(alive).await;
-    let gw = lan.running.gateway.clone();
-    let seen = follow(&gw, job_id(&job), "failed", JobStatus::is_final).await;
+    let gw = &lan.running.gateway;
+    let seen = follow(gw, job_id(&job), "failed", JobStatus::is_final).await;
     assert_eq!(
         seen.last().unwrap().error(),
         Some("slicing timed out after 1 s")
@@ -246,8 +246,8 @@ async fn a_slice_cut_off_by_shutdown_runs_again_at_the_next_start() {
     slicer_gone(gone).await;
 
     let (lan, _sims) = start(dir, &slicer, 600).await;
-    let gw = lan.running.gateway.clone();
-    let seen = follow(&gw, job_id(&job), "completed", |s| {
+    let gw = &lan.running.gateway;
+    let seen = follow(gw, job_id(&job), "completed", |s| {
         *s == JobStatus::Completed
     })
     .await;
@@ -271,8 +271,8 @@ async fn a_model_sent_from_a_desktop_slicer_with_print_is_sliced_and_printed_too
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
     let id = JobId(body["job"].as_i64().expect("a job for print=true"));
-    let gw = lan.running.gateway.clone();
-    let seen = follow(&gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    let gw = &lan.running.gateway;
+    let seen = follow(gw, id, "completed", |s| *s == JobStatus::Completed).await;
     assert_eq!(seen[0], JobStatus::Queued(QueuedStage::Slicing), "{seen:?}");
     assert!(
         seen.contains(&JobStatus::Queued(QueuedStage::Ready)),

@@ -12,11 +12,13 @@ use fluxprint_gateway::app;
 use fluxprint_gateway::cloud::LinkState;
 use fluxprint_gateway::config::MqttVersion;
 use fluxprint_gateway::domain::{JobStatus, QueuedStage};
-use fluxprint_gateway::printer::driver::DriverReport;
+use fluxprint_gateway::printer::driver::{DriverReport, Outcome};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// One thread, as in `cloud_link`: the link task subscribes right after it connects, before
+// this test resumes on the connected state and publishes its command.
+#[tokio::test]
 async fn a_model_submitted_by_the_cloud_is_fetched_sliced_and_started() {
     let slicer = prusa_slicer();
     let dir = tempfile::tempdir().unwrap();
@@ -39,7 +41,7 @@ async fn a_model_submitted_by_the_cloud_is_fetched_sliced_and_started() {
     let mut end = drivers.take("mk3s");
     report(&end, DriverReport::Connected).await;
 
-    let file = FileServer::start(&pki, "cube.stl", cube_stl(20.0)).await;
+    let file = FileServer::start(&pki, "cube.stl", cube_stl(10.0)).await;
     let args = json!({"job_id": "c-stl", "material": "ASA", "quality": "fine",
         "file": {"name": "cube.stl", "url": file.url, "sha256": file.sha256}});
     let submit = json!({"v": 1, "id": "s-stl", "args": args});
@@ -47,11 +49,11 @@ async fn a_model_submitted_by_the_cloud_is_fetched_sliced_and_started() {
     let reply = cloud.reply("s-stl").await;
     assert_eq!(reply["result"]["stage"], "fetching", "{reply}");
 
-    let gw = running.gateway.clone();
+    let gw = &running.gateway;
     let id = fluxprint_gateway::domain::JobId(reply["result"]["id"].as_i64().unwrap());
     let started = started_job(next_command(&mut end).await);
     assert_eq!(started, id);
-    let seen = follow(&gw, id, "printing", JobStatus::is_on_printer).await;
+    let seen = follow(gw, id, "printing", JobStatus::is_on_printer).await;
     let stages = [
         QueuedStage::Fetching,
         QueuedStage::Slicing,
@@ -66,5 +68,15 @@ async fn a_model_submitted_by_the_cloud_is_fetched_sliced_and_started() {
     let text = std::fs::read_to_string(&sliced.path).unwrap();
     // ASA's first layer (material/asa.ini) at the fine preset's 0.1 mm layers.
     assert!(text.contains("M109 S260") && text.contains("; layer_height = 0.1"));
+    let finished = Outcome::Completed;
+    report(
+        &end,
+        DriverReport::Finished {
+            job: id,
+            outcome: finished,
+        },
+    )
+    .await;
+    follow(gw, id, "completed", |s| *s == JobStatus::Completed).await;
     running.stop().await;
 }
