@@ -2,9 +2,9 @@
 //! reply (so the reply goes out only for a committed job, and a repeated id finds it), then a
 //! task downloads the file (`fetch`), records it, attaches it to the job and moves the job
 //! on to the stage `Gateway::first_stage` gives (`ready`, or `slicing` for a model the
-//! slicer takes from there) — or fails the job with the download's reason. A job still `fetching` when the
-//! gateway starts lost its download with the last run (the URL is not kept) and is failed
-//! with a reason that says so.
+//! slicer takes from there; a model without a slicer fails) — or fails the job with the
+//! download's reason. A job still `fetching` when the gateway starts lost its download with
+//! the last run (the URL is not kept) and is failed with a reason that says so.
 
 use std::path::PathBuf;
 use std::sync::Arc;

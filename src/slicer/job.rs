@@ -61,7 +61,7 @@ pub(super) async fn slice(
     match outcome {
         Ok(_) => tracing::info!(job = %job.id, "sliced; ready to print"),
         Err(SliceError::Run(RunError::Stopped)) if shutdown.is_cancelled() => {
-            tracing::info!(job = %job.id, "slice stopped by shutdown; it runs again at the next start");
+            tracing::info!(job = %job.id, "slice stopped by shutdown; it runs again at start");
         }
         Err(SliceError::Run(RunError::Stopped)) => {
             tracing::info!(job = %job.id, "slice stopped: the job left the queue");

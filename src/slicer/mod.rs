@@ -71,7 +71,7 @@ pub async fn start(
             .call(|db| db.fail_slicing_jobs(reason))
             .await?;
         for job in failed {
-            tracing::warn!(job = %job.id, "job was waiting for a slicer, which is no longer configured; failed");
+            tracing::warn!(job = %job.id, "job waited for a slicer, none is configured now; failed");
         }
         return Ok(gateway);
     };
