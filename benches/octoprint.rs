@@ -61,6 +61,7 @@ fn config(state: &Path, printers: Vec<PrinterConfig>) -> Config {
         web: WebConfig::default(),
         cloud: CloudConfig::default(),
         printers,
+        slicer: Default::default(),
     }
 }
 

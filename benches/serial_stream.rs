@@ -225,6 +225,7 @@ async fn stream(s: &Scenario) -> Run {
         },
         cloud: CloudConfig::default(),
         printers: vec![printer],
+        slicer: Default::default(),
     };
     let running = app::start(
         config,

@@ -70,6 +70,7 @@ fn config(state_dir: &std::path::Path) -> Config {
             safety: Default::default(),
             serial: Default::default(),
         }],
+        slicer: Default::default(),
     }
 }
 

@@ -104,6 +104,7 @@ async fn gateway() {
         },
         cloud: CloudConfig::default(),
         printers: vec![printer],
+        slicer: Default::default(),
     };
     let running = app::start(config, hand.clone(), CancellationToken::new())
         .await

@@ -33,6 +33,8 @@ pub enum StartError {
     Web(#[from] crate::web::WebStartError),
     #[error(transparent)]
     Cloud(#[from] crate::cloud::CloudError),
+    #[error(transparent)]
+    Slicer(#[from] crate::slicer::SlicerStartError),
 }
 
 /// A started gateway.
@@ -75,6 +77,7 @@ pub async fn start(
         );
     }
     let gateway = Gateway::new(store, printers);
+    let gateway = crate::slicer::start(&config, gateway, &tasks, shutdown.child_token()).await?;
     let cloud = match &config.cloud.link {
         Some(link) => Some(start_cloud(&config, link, &gateway, &tasks, &shutdown).await?),
         None => None,

@@ -50,6 +50,7 @@ pub fn config(state_dir: &Path) -> Config {
             safety: SafetyPolicy::default(),
             serial: SerialOptions::default(),
         }],
+        slicer: Default::default(),
     }
 }
 

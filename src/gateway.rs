@@ -4,9 +4,15 @@
 use std::sync::Arc;
 
 use crate::config::BuildVolume;
-use crate::domain::{JobId, JobStatus, PrinterId};
+use crate::domain::{JobId, JobStatus, PrinterId, QueuedStage};
+use crate::files::FileKind;
 use crate::jobs::{self, Job, JobFilter, JobStore, NewJob, StoreError, Writer};
 use crate::printer::{Control, PrinterError, PrinterHandle, PrinterStatus};
+
+/// Why an STL or 3MF job fails on a gateway without `[slicer] command`.
+pub const SLICER_NEEDED: &str = "this gateway prints G-code; configure a slicer";
+/// Why a binary G-code job fails.
+pub const BGCODE_UNSUPPORTED: &str = "binary G-code is not supported by this gateway yet";
 
 /// Why a command was refused. `code()` is the stable string both doors put on the wire.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +73,8 @@ impl From<PrinterError> for CommandError {
 pub struct Gateway {
     store: JobStore,
     printers: Arc<[PrinterHandle]>,
+    /// Whether a slicer runs (`[slicer] command`): STL/3MF jobs wait in `slicing`.
+    slices: bool,
 }
 
 impl Gateway {
@@ -74,6 +82,24 @@ impl Gateway {
         Gateway {
             store,
             printers: printers.into(),
+            slices: false,
+        }
+    }
+
+    /// This gateway slices models: its slicer worker takes jobs in stage `slicing`.
+    pub fn with_slicer(mut self) -> Gateway {
+        self.slices = true;
+        self
+    }
+
+    /// The stage a new job whose file is of `kind` starts in once the file is stored, or
+    /// why it cannot print here (the job then fails at once). Both doors ask this.
+    pub fn first_stage(&self, kind: FileKind) -> Result<QueuedStage, &'static str> {
+        match kind {
+            FileKind::GcodeText => Ok(QueuedStage::Ready),
+            FileKind::Stl | FileKind::ThreeMf if self.slices => Ok(QueuedStage::Slicing),
+            FileKind::Stl | FileKind::ThreeMf => Err(SLICER_NEEDED),
+            FileKind::BinaryGcode => Err(BGCODE_UNSUPPORTED),
         }
     }
 

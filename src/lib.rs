@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod jobs;
 pub mod platform;
 pub mod printer;
+pub mod slicer;
 
 use std::sync::Arc;
 

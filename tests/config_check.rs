@@ -72,6 +72,7 @@ fn the_shipped_example_loads_with_its_printers_and_the_documented_defaults() {
     assert!(config.cloud.link.is_none());
     assert_eq!(config.cloud.downloads.max_bytes, 104_857_600);
     assert_eq!(config.cloud.downloads.extra_ca_file, None);
+    assert_eq!(config.slicer, config::SlicerConfig::default());
     assert_eq!(config.printers.len(), 2);
     let mk3s = &config.printers[0];
     assert_eq!(mk3s.id.as_str(), "mk3s");
@@ -657,4 +658,83 @@ build_volume = [1, 1, 1]
         "printers[1].ca_file: not used by the \"serial\" driver",
     );
     assert_eq!(lines.len(), 2, "{lines:#?}");
+}
+
+#[test]
+fn a_slicer_command_must_be_an_executable_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("prusa-slicer");
+    let lines = problems(&format!(
+        "{MINIMAL}[slicer]\ncommand = \"{}\"\n",
+        missing.display()
+    ));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "slicer.command: cannot read {}",
+            missing.display()
+        )),
+        "{lines:?}"
+    );
+    std::fs::write(&missing, "#!/bin/sh\n").expect("write script");
+    let lines = problems(&format!(
+        "{MINIMAL}[slicer]\ncommand = \"{}\"\n",
+        missing.display()
+    ));
+    assert_eq!(
+        lines,
+        [format!(
+            "slicer.command: {} is not executable (chmod +x, or install the slicer: apt-get install prusa-slicer)",
+            missing.display()
+        )]
+    );
+    let lines = problems(&format!(
+        "{MINIMAL}[slicer]\ncommand = \"no-such-slicer-here\"\n"
+    ));
+    assert_eq!(
+        lines,
+        [
+            "slicer.command: \"no-such-slicer-here\" is not on PATH (give the full path, or install the slicer: apt-get install prusa-slicer)"
+        ]
+    );
+}
+
+#[test]
+fn slicer_keys_are_read_from_the_file_and_the_environment_and_range_checked() {
+    let text = format!("{MINIMAL}[slicer]\ncommand = \"/bin/sh\"\ntimeout_s = 30\n");
+    let env = [("FLUXPRINT_SLICER__MAX_PARALLEL", "2")];
+    let config = load_text(&text, &env).expect("valid slicer section");
+    assert_eq!(config.slicer.command.as_deref(), Some(Path::new("/bin/sh")));
+    assert_eq!(config.slicer.timeout, std::time::Duration::from_secs(30));
+    assert_eq!(config.slicer.max_parallel, 2);
+    assert_eq!(config.slicer.profiles_dir, None);
+    let lines = problems(&format!(
+        "{MINIMAL}[slicer]\ntimeout_s = 0\nmax_parallel = 17\nprofiles_dir = \"/no/such/dir\"\nspeed = 1\n"
+    ));
+    assert_eq!(lines, ["slicer.speed: unknown key"]);
+    let lines = problems(&format!(
+        "{MINIMAL}[slicer]\ntimeout_s = 0\nmax_parallel = 17\nprofiles_dir = \"/no/such/dir\"\n"
+    ));
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_has(
+        &lines,
+        "slicer.profiles_dir: /no/such/dir is not a readable directory",
+    );
+    assert_has(&lines, "slicer.timeout_s: must be in 1..=86400, not 0");
+    assert_has(&lines, "slicer.max_parallel: must be in 1..=16, not 17");
+}
+
+#[test]
+fn without_a_slicer_section_the_gateway_does_not_slice() {
+    let config = load_text(MINIMAL, &[]).expect("minimal config is valid");
+    assert_eq!(config.slicer, config::SlicerConfig::default());
+    assert_eq!(config.slicer.command, None);
+    assert_eq!(
+        config.slicer.timeout.as_secs(),
+        config::DEFAULT_SLICER_TIMEOUT_S
+    );
+    assert_eq!(
+        config.slicer.max_parallel,
+        config::DEFAULT_SLICER_MAX_PARALLEL
+    );
 }

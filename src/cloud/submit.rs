@@ -1,10 +1,11 @@
 //! `job.submit`: the job is committed in stage `fetching` together with the command's
 //! reply (so the reply goes out only for a committed job, and a repeated id finds it), then a
-//! task downloads the file (`fetch`), analyses it (`gcode::intel`, as LAN uploads are: the job
-//! gets its estimates, remaining time and thumbnail), records it, attaches it to the job and
-//! makes the job `ready` — or fails the job with the download's reason. A job still `fetching` when the
-//! gateway starts lost its download with the last run (the URL is not kept) and is failed
-//! with a reason that says so.
+//! task downloads the file (`fetch`), analyses G-code (`gcode::intel`, as LAN uploads are:
+//! the job gets its estimates, remaining time and thumbnail), records it, attaches it to the
+//! job and moves the job on to the stage `Gateway::first_stage` gives (`ready`, or `slicing`
+//! for a model the slicer takes from there; a model without a slicer fails) — or fails the
+//! job with the download's reason. A job still `fetching` when the gateway starts lost its
+//! download with the last run (the URL is not kept) and is failed with a reason that says so.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -213,11 +214,15 @@ async fn finish(
                 _ => None,
             };
             let name = spec.name.clone();
+            let next = match gateway.first_stage(file.kind) {
+                Ok(stage) => Transition::Stage(stage),
+                Err(reason) => Transition::Fail(reason.to_owned()),
+            };
             gateway
                 .store()
                 .call(move |db| {
                     let hash = (file.sha256.as_str(), file.size);
-                    db.attach_fetched_file(job, &name, &file.path, hash, intel.as_ref())
+                    db.attach_fetched_file(job, &name, &file.path, hash, intel.as_ref(), next)
                 })
                 .await
         }

@@ -125,6 +125,18 @@ pub enum Problem {
     },
     #[error("{} is not a regular file", path.display())]
     NotAFile { path: PathBuf },
+    #[error("{} is not executable (chmod +x, or install the slicer: apt-get install prusa-slicer)", path.display())]
+    NotExecutable { path: PathBuf },
+    #[error(
+        "{name:?} is not on PATH (give the full path, or install the slicer: apt-get install prusa-slicer)"
+    )]
+    NotOnPath { name: String },
+    #[error("{} is not a readable directory: {source}", path.display())]
+    NotADirectory {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("at least one [[printers]] entry is required")]
     NoPrinters,
     #[error("duplicate printer id {id:?}")]

@@ -28,6 +28,8 @@ pub(crate) struct RawConfig {
     pub cloud: RawCloud,
     #[serde(default)]
     pub printers: Vec<RawPrinter>,
+    #[serde(default)]
+    pub slicer: RawSlicer,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +76,16 @@ pub(crate) struct RawDownloads {
     pub allow_hosts: Option<Vec<String>>,
     pub extra_ca_file: Option<PathBuf>,
     pub allow_http_hosts: Option<Vec<String>>,
+}
+
+/// `[slicer]`: slicing STL/3MF jobs on the gateway.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSlicer {
+    pub command: Option<PathBuf>,
+    pub profiles_dir: Option<PathBuf>,
+    pub timeout_s: Option<u64>,
+    pub max_parallel: Option<u64>,
 }
 
 /// One `[[printers]]` entry with every driver's keys; validation rejects the keys that do
@@ -139,6 +151,9 @@ pub(crate) fn parse(mut root: Map<String, Value>) -> Result<RawConfig, ConfigErr
     }
     if let Some(value) = root.remove("printers") {
         raw.printers = printers(value, &mut errors);
+    }
+    if let Some(value) = root.remove("slicer") {
+        raw.slicer = section("slicer", value, &[], &mut errors);
     }
     if errors.is_empty() {
         Ok(raw)

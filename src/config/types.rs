@@ -38,6 +38,8 @@ pub struct Config {
     pub web: WebConfig,
     pub cloud: CloudConfig,
     pub printers: Vec<PrinterConfig>,
+    /// `[slicer]`; `command: None` when the gateway does not slice.
+    pub slicer: super::SlicerConfig,
 }
 
 /// `[gateway]`: who this gateway is and where it keeps its state.

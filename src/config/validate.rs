@@ -39,13 +39,17 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
     let web = web(raw.web, &mut problems);
     let cloud = cloud(raw.cloud, &mut problems);
     let printers = printers(raw.printers, &mut problems);
-    match (gateway, web, cloud, printers) {
-        (Some(gateway), Some(web), Some(cloud), Some(printers)) if problems.0.is_empty() => {
+    let slicer = super::slicer::slicer(raw.slicer, &mut problems);
+    match (gateway, web, cloud, printers, slicer) {
+        (Some(gateway), Some(web), Some(cloud), Some(printers), Some(slicer))
+            if problems.0.is_empty() =>
+        {
             Ok(Config {
                 gateway,
                 web,
                 cloud,
                 printers,
+                slicer,
             })
         }
         _ => Err(ConfigErrors(problems.0)),

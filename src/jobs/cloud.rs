@@ -11,7 +11,7 @@ use super::db::Db;
 use super::lifecycle::Transition;
 use super::rows;
 use super::{Job, StoreError};
-use crate::domain::{JobId, QueuedStage};
+use crate::domain::JobId;
 use crate::events::EventKind;
 use crate::gcode::FileIntel;
 
@@ -128,7 +128,8 @@ impl Db {
     }
 
     /// A cloud job's file arrived: record it with its analysis (when it was analysed), give
-    /// the job the analysis's estimates, attach the file and make the job ready, in one
+    /// the job the analysis's estimates, attach the file and apply `next` (the stage `ready`
+    /// or `slicing`, or a failure when the file cannot print here), in one
     /// transaction (a job that left the queue meanwhile makes this fail, changing nothing).
     pub fn attach_fetched_file(
         &mut self,
@@ -137,6 +138,7 @@ impl Db {
         path: &Path,
         (sha256, size): (&str, u64),
         intel: Option<&FileIntel>,
+        next: Transition,
     ) -> Result<Job, StoreError> {
         self.write(|w| {
             let file = w.add_file(display_name, path, sha256, size)?;
@@ -148,7 +150,8 @@ impl Db {
                 "UPDATE print_jobs SET file_id = ?2, updated_at = ?3 WHERE id = ?1",
                 params![job.0, file.id.0, rows::time_text(w.now)],
             )?;
-            w.transition(job, Transition::Stage(QueuedStage::Ready))
+            w.queued_job(job)?;
+            w.transition(job, next)
         })
     }
 }
@@ -158,7 +161,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::domain::PrinterId;
+    use crate::domain::{PrinterId, QueuedStage};
     use crate::jobs::NewJob;
 
     fn db() -> Db {
@@ -229,7 +232,14 @@ mod tests {
             })
             .unwrap();
         let ready = db
-            .attach_fetched_file(job.id, "a.gcode", Path::new("/tmp/a"), ("00", 2), None)
+            .attach_fetched_file(
+                job.id,
+                "a.gcode",
+                Path::new("/tmp/a"),
+                ("00", 2),
+                None,
+                Transition::Stage(QueuedStage::Ready),
+            )
             .unwrap();
         assert_eq!(
             ready.status,

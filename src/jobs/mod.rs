@@ -11,6 +11,7 @@ mod outbox;
 mod queue;
 mod rows;
 mod schema;
+mod sliced;
 mod store;
 
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ pub use intel::{ActualTime, Thumbnail};
 pub use lifecycle::{IllegalTransition, Transition};
 pub use queue::BedState;
 pub use schema::LATEST_VERSION;
+pub use sliced::SlicedFile;
 pub use store::{JobStore, StoreThread};
 
 /// Where a job came from.

@@ -5,6 +5,7 @@ pub mod browser;
 pub mod mosquitto;
 pub mod octoprint;
 pub mod sim;
+pub mod slicing;
 pub mod tls_proxy;
 
 use std::collections::HashMap;
@@ -102,6 +103,7 @@ pub fn config(state_dir: &Path, printers: Vec<PrinterConfig>) -> Config {
             },
         },
         printers,
+        slicer: Default::default(),
     }
 }
 

@@ -2,24 +2,28 @@
 //!
 //! The file is renamed from its temporary name to `<sha256 prefix>-<safe name>` in the files
 //! directory, recorded in the job store, and queued through `Gateway::submit` like any other
-//! job. Files this gateway cannot print yet (STL, 3MF, binary G-code) still become jobs, but
-//! fail at once with the reason, in the same transaction that queues them — never silently,
-//! and never claimable by a printer in between. If anything fails, the file and its record
-//! are removed again: a failed upload leaves nothing behind.
+//! job, in the stage `Gateway::first_stage` gives (`slicing` for a model when the gateway
+//! slices, `ready` for G-code). Files this gateway cannot print (a model without a slicer,
+//! binary G-code) still become jobs, but fail at once with the reason, in the same
+//! transaction that queues them — never silently, and never claimable by a printer in
+//! between. If anything fails, the file and its record are removed again: a failed upload
+//! leaves nothing behind.
 
 use std::path::{Path, PathBuf};
 
 use super::error::ApiError;
 use super::upload::{FileGuard, ReceivedFile};
-use crate::domain::PrinterId;
+use crate::config::BuildVolume;
+use crate::domain::{PrinterId, QueuedStage};
 use crate::files::FileKind;
 use crate::gateway::{CommandError, Gateway};
+use crate::gcode::estimate::{self, Estimate, Quality};
+use crate::gcode::materials::Materials;
 use crate::gcode::{FileIntel, analyse_in_background};
 use crate::jobs::{FileId, Job, JobSource, JobStore, NewJob, StoreError, StoredFile, Transition};
 use crate::web::WebState;
 
-pub const SLICER_NEEDED: &str = "this gateway prints G-code; configure a slicer";
-pub const BGCODE_UNSUPPORTED: &str = "binary G-code is not supported by this gateway yet";
+pub use crate::gateway::{BGCODE_UNSUPPORTED, SLICER_NEEDED};
 /// Hex characters of the content hash in a stored name.
 const HASH_PREFIX: usize = 16;
 
@@ -38,15 +42,6 @@ pub struct Stored {
     pub file: StoredFile,
     /// The file's name in the files directory.
     pub stored_name: String,
-}
-
-/// Why a file of this kind cannot print here, if it cannot.
-fn unprintable(kind: FileKind) -> Option<&'static str> {
-    match kind {
-        FileKind::GcodeText => None,
-        FileKind::BinaryGcode => Some(BGCODE_UNSUPPORTED),
-        FileKind::Stl | FileKind::ThreeMf => Some(SLICER_NEEDED),
-    }
 }
 
 /// Stores the file without queueing anything.
@@ -68,13 +63,17 @@ pub async fn store_and_queue(
         return Err(CommandError::UnknownPrinter(id.clone()).into());
     }
     let (guard, record, kind) = persist(state, received).await?;
-    let (file, job) = match unprintable(kind) {
-        Some(reason) => {
+    let (file, job) = match state.gateway.first_stage(kind) {
+        Err(reason) => {
             record
                 .add_failed_job(state.gateway.store(), queue, reason)
                 .await?
         }
-        None => record.add_and_submit(&state.gateway, queue).await?,
+        Ok(stage) => {
+            record
+                .add_and_submit(&state.gateway, queue, kind, stage)
+                .await?
+        }
     };
     Ok((finish(guard, file), job))
 }
@@ -202,20 +201,37 @@ impl FileRecord {
             .await
     }
 
-    /// Analyses the G-code once (on a blocking thread; a file it cannot analyse is queued
-    /// without estimates), keeps the analysis with the file, and submits the job.
+    /// Analyses G-code once (on a blocking thread; a file it cannot analyse is queued
+    /// without estimates) and keeps the analysis with the file. A model (`stage` slicing)
+    /// gets the STL's quick estimate now, which also checks that it fits a printer; the
+    /// slicer replaces it with the G-code's.
     async fn add_and_submit(
         self,
         gateway: &Gateway,
         queue: QueueRequest,
+        kind: FileKind,
+        stage: QueuedStage,
     ) -> Result<(StoredFile, Job), ApiError> {
         let store = gateway.store();
-        let intel = analyse_in_background(self.path.clone(), queue.material.clone()).await;
-        let estimates = intel
-            .as_ref()
-            .map(|i| (i.estimated_time_s, i.estimated_cost, i.model_size_mm));
+        let (intel, estimates) = match kind {
+            FileKind::GcodeText => {
+                let intel = analyse_in_background(self.path.clone(), queue.material.clone()).await;
+                let estimates = intel
+                    .as_ref()
+                    .map(|i| (i.estimated_time_s, i.estimated_cost, i.model_size_mm));
+                (intel, estimates)
+            }
+            FileKind::Stl => {
+                let estimate = model_estimate(self.path.clone(), &queue).await;
+                let estimates =
+                    estimate.map(|e| (e.estimated_time_s, e.estimated_cost, e.model_size_mm));
+                (None, estimates)
+            }
+            FileKind::ThreeMf | FileKind::BinaryGcode => (None, None),
+        };
         let file = self.clone().add_analysed(store, intel).await?;
         let mut new = self.new_job(file.id, queue);
+        new.stage = Some(stage);
         if let Some((time_s, cost, size)) = estimates {
             new.estimated_time_s = Some(time_s);
             new.estimated_cost = Some(cost);
@@ -227,6 +243,45 @@ impl FileRecord {
                 forget_file(store, file.id).await;
                 Err(e.into())
             }
+        }
+    }
+}
+
+/// The quick estimate of an STL model (time, cost, model size), on a blocking thread so
+/// the analysis never holds up the server; a file it cannot analyse is queued without one.
+async fn model_estimate(path: PathBuf, queue: &QueueRequest) -> Option<Estimate> {
+    let material = queue.material.clone().unwrap_or_else(|| "PLA".to_owned());
+    let quality = queue
+        .quality
+        .as_deref()
+        .and_then(|q| Quality::parse(q).ok());
+    let analysed = tokio::task::spawn_blocking(move || {
+        // The build volume only decides `fits`; the gateway checks fits per printer itself.
+        let any = BuildVolume {
+            x_mm: f64::MAX,
+            y_mm: f64::MAX,
+            z_mm: f64::MAX,
+        };
+        let materials = Materials::default();
+        estimate::for_file(
+            &path,
+            FileKind::Stl,
+            &material,
+            quality.unwrap_or(Quality::Standard),
+            &materials,
+            &any,
+        )
+    })
+    .await;
+    match analysed {
+        Ok(Ok(estimate)) => Some(estimate),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "no estimate for an uploaded file");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the estimate task failed");
+            None
         }
     }
 }

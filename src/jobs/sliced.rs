@@ -1,0 +1,167 @@
+//! What the slicer keeps in the store: the jobs waiting in stage `slicing`, and the step
+//! that makes a sliced G-code file the job's file, with its estimate, and the job `ready`.
+
+use std::path::PathBuf;
+
+use rusqlite::params;
+
+use super::db::Db;
+use super::lifecycle::Transition;
+use super::{Job, StoreError, rows};
+use crate::domain::{JobId, JobStatus, QueuedStage};
+
+/// The G-code a slice produced, already at its final place in the files directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlicedFile {
+    pub display_name: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub size: u64,
+    /// From the sliced G-code; `None` when it could not be analysed.
+    pub estimated_time_s: Option<u64>,
+    pub estimated_cost: Option<f64>,
+    pub model_size_mm: Option<[f64; 3]>,
+}
+
+impl Db {
+    /// Jobs in stage `slicing`, in queue order.
+    pub fn slicing_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let slicing = JobStatus::Queued(QueuedStage::Slicing);
+        Ok(self
+            .queued()?
+            .into_iter()
+            .filter(|job| job.status == slicing)
+            .collect())
+    }
+
+    /// Fails every job waiting in `slicing` with `reason` (a gateway that no longer slices);
+    /// returns them.
+    pub fn fail_slicing_jobs(&mut self, reason: &str) -> Result<Vec<Job>, StoreError> {
+        let waiting = self.slicing_jobs()?;
+        self.write(|w| {
+            (waiting.iter())
+                .map(|job| w.transition(job.id, Transition::Fail(reason.to_owned())))
+                .collect()
+        })
+    }
+
+    /// Records `sliced`, makes it the job's file (replacing the model), stores its estimate
+    /// and moves the job to `ready`, in one transaction. A job no longer `slicing` (it was
+    /// cancelled meanwhile) makes this fail, changing nothing.
+    pub fn attach_sliced_file(
+        &mut self,
+        job: JobId,
+        sliced: &SlicedFile,
+    ) -> Result<Job, StoreError> {
+        self.write(|w| {
+            let current = w.queued_job(job)?;
+            if current.status != JobStatus::Queued(QueuedStage::Slicing) {
+                return Err(StoreError::NotQueued {
+                    job,
+                    status: "queued but not slicing",
+                });
+            }
+            let file = w.add_file(
+                &sliced.display_name,
+                &sliced.path,
+                &sliced.sha256,
+                sliced.size,
+            )?;
+            let size = sliced
+                .model_size_mm
+                .map(|s| serde_json::json!(s).to_string());
+            w.tx.execute(
+                "UPDATE print_jobs SET file_id = ?2, estimated_time = ?3, estimated_cost = ?4, \
+                 model_size = coalesce(?5, model_size), updated_at = ?6 WHERE id = ?1",
+                params![
+                    job.0,
+                    file.id.0,
+                    sliced.estimated_time_s.map(|t| t as i64),
+                    sliced.estimated_cost,
+                    size,
+                    rows::time_text(w.now),
+                ],
+            )?;
+            w.transition(job, Transition::Stage(QueuedStage::Ready))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::jobs::NewJob;
+
+    fn db() -> Db {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        Db::new(conn)
+    }
+
+    fn sliced() -> SlicedFile {
+        SlicedFile {
+            display_name: "cube.gcode".into(),
+            path: Path::new("/tmp/cube.gcode").to_path_buf(),
+            sha256: "ab".repeat(32),
+            size: 1234,
+            estimated_time_s: Some(600),
+            estimated_cost: Some(0.12),
+            model_size_mm: Some([20.0, 20.0, 20.0]),
+        }
+    }
+
+    fn slicing_job(db: &mut Db) -> Job {
+        db.submit(NewJob {
+            file_name: "cube.stl".into(),
+            stage: Some(QueuedStage::Slicing),
+            ..NewJob::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_sliced_file_becomes_the_jobs_file_with_its_estimate_and_the_job_ready() {
+        let mut db = db();
+        let job = slicing_job(&mut db);
+        assert_eq!(db.slicing_jobs().unwrap(), std::slice::from_ref(&job));
+        let ready = db.attach_sliced_file(job.id, &sliced()).unwrap();
+        assert_eq!(ready.status, JobStatus::Queued(QueuedStage::Ready));
+        assert_eq!(ready.estimated_time_s, Some(600));
+        assert_eq!(ready.estimated_cost, Some(0.12));
+        assert_eq!(ready.model_size_mm, Some([20.0, 20.0, 20.0]));
+        let file = db.file(ready.file.unwrap()).unwrap().unwrap();
+        assert_eq!(file.display_name, "cube.gcode");
+        assert!(db.slicing_jobs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn jobs_left_slicing_fail_with_the_reason_when_nothing_slices_any_more() {
+        let mut db = db();
+        let job = slicing_job(&mut db);
+        let failed = db.fail_slicing_jobs("no slicer").unwrap();
+        assert_eq!(failed.len(), 1);
+        let error = Some("no slicer");
+        assert_eq!(db.job(job.id).unwrap().status.error(), error);
+        assert!(db.fail_slicing_jobs("no slicer").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_job_cancelled_while_slicing_does_not_take_the_sliced_file() {
+        let mut db = db();
+        let job = slicing_job(&mut db);
+        db.cancel_queued(job.id).unwrap();
+        let refused = db.attach_sliced_file(job.id, &sliced());
+        assert!(
+            matches!(refused, Err(StoreError::NotQueued { .. })),
+            "{refused:?}"
+        );
+        let files: i64 = db
+            .conn()
+            .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(files, 0);
+        assert_eq!(db.job(job.id).unwrap().status, JobStatus::Cancelled);
+    }
+}
