@@ -25,9 +25,10 @@ use super::commands::Executor;
 use super::gate::Gate;
 use super::mqtt::Received;
 
-/// Commands being answered or waiting for their acknowledgement at once; the next one waits
-/// for a slot (and the broker holds further ones back once its window is full).
-const PARALLEL_COMMANDS: usize = 64;
+/// Commands being answered or waiting for their acknowledgement at once (the broker's window,
+/// `mqtt::RECEIVE_MAXIMUM`); the next one waits for a slot. Each holds at most one command
+/// payload and its reply.
+const PARALLEL_COMMANDS: usize = 256;
 
 /// A command's place in the order: shared with its neighbours, or alone.
 enum Turn {
