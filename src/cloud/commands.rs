@@ -1,7 +1,7 @@
-//! Executes cloud commands, one at a time, through the same `Gateway` calls the LAN uses,
-//! and answers each with exactly one `reply`. The reply is stored under the command id
-//! (for `job.submit` in the job's own transaction) before it is published, so a repeated id
-//! gets the same reply again and changes nothing. The command's MQTT publish is acknowledged
+//! Executes cloud commands through the same `Gateway` calls the LAN uses (several at once
+//! where that is safe: `dispatch`), and answers each with exactly one `reply`. The reply is
+//! stored under the command id (for `job.submit` in the job's own transaction) before it is
+//! published, so a repeated id gets the same reply again and changes nothing. The command's MQTT publish is acknowledged
 //! to the broker only after its reply is on its way: a gateway that dies in between gets the
 //! command again after a restart and answers it from the store.
 
@@ -69,23 +69,23 @@ pub struct Executor {
 }
 
 impl Executor {
-    pub async fn run(self, mut commands: mpsc::Receiver<Received>, shutdown: CancellationToken) {
-        loop {
-            tokio::select! {
-                Some(received) = commands.recv() => self.answer(received).await,
-                _ = shutdown.cancelled() => return,
-                else => return,
-            }
-        }
+    /// Answers commands until `shutdown`, several at once where that is safe (`dispatch`).
+    pub async fn run(self, commands: mpsc::Receiver<Received>, shutdown: CancellationToken) {
+        super::dispatch::run(self, commands, shutdown).await
     }
 
-    async fn answer(&self, received: Received) {
+    /// Answers one command; true once the reply is on its way (then it may be acknowledged).
+    pub(super) async fn answer(&self, received: &Received) -> bool {
         let name = self
             .topics
             .command_name(&received.topic)
             .unwrap_or_default();
         let reply = match payload::parse(name, &received.payload, self.max_command_bytes) {
             Err((id, refusal)) => self.refuse(id, refusal).await,
+            // A submission looks for its id in its own transaction (one store round trip
+            // less): a taken id or cloud job id makes it store nothing and answer the
+            // stored reply.
+            Ok(command) if command.name == "job.submit" => self.execute(command).await,
             Ok(command) => match self.stored(&command.id).await {
                 Some(reply) => reply,
                 None => self.execute(command).await,
@@ -93,9 +93,7 @@ impl Executor {
         };
         // A stopped link leaves the command unacknowledged: the broker sends it again after a
         // restart and the stored reply answers it.
-        if self.send_reply(&received, reply).await.is_ok() {
-            let _ = self.gate.ack(&received).await;
-        }
+        self.send_reply(received, reply).await.is_ok()
     }
 
     async fn send_reply(&self, received: &Received, reply: String) -> Result<(), Stopped> {

@@ -12,6 +12,7 @@
 
 mod args;
 pub mod commands;
+mod dispatch;
 pub mod fetch;
 pub mod gate;
 mod link;

@@ -17,8 +17,10 @@ use crate::config::{MAX_PACKET_BYTES, MqttVersion};
 pub const REQUEST_CAPACITY: usize = 64;
 /// How long the broker keeps our session (and queues commands for us) while we are away.
 const SESSION_EXPIRY_S: u32 = 7 * 24 * 3600;
-/// Unacknowledged commands the broker may send us at once (MQTT 5).
-const RECEIVE_MAXIMUM: u16 = 32;
+/// Unacknowledged commands the broker may send us at once (MQTT 5). Commands are answered
+/// several at a time (`dispatch`) and their writes share commits, so a burst goes as fast as
+/// this window lets it in; it matches the executor's queue (`COMMAND_QUEUE`).
+const RECEIVE_MAXIMUM: u16 = 256;
 /// TCP connect plus TLS and MQTT handshake, and every socket flush.
 const NETWORK_TIMEOUT_S: u64 = 10;
 

@@ -1,23 +1,34 @@
 //! The connection as the store thread sees it: reads go straight to SQLite, every change goes
-//! through `Db::write`, which runs in one immediate transaction and records the events that
-//! change produced. Events are handed to the fan-out only after the commit succeeded.
+//! through `Db::write`, which runs under its own savepoint and records the events that change
+//! produced.
+//!
+//! The store thread groups requests into batches (`open_batch` / `close_batch`): the first
+//! write of a batch begins one immediate transaction, each `write` is a savepoint inside it
+//! (one that fails is rolled back alone), and the batch commits once — one fsync for all of
+//! them. Events are handed to the fan-out only after that commit. Outside a batch (tests,
+//! tools) a `write` is a batch of its own.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::rows::{self, JOB_COLUMNS};
-use super::{Job, StoreError};
+use super::{BatchError, Job, StoreError};
 use crate::domain::JobId;
 use crate::events::{Event, EventKind};
 
 pub struct Db {
     conn: Connection,
+    batch: bool,
+    /// The open batch began a transaction (a write happened).
+    began: bool,
+    /// Events of the open batch's released savepoints, waiting for its commit.
+    pending: Vec<Event>,
     committed: Vec<Event>,
 }
 
-/// An open write transaction.
+/// An open write: a savepoint in the batch's transaction.
 pub struct Writer<'c> {
-    pub(super) tx: rusqlite::Transaction<'c>,
+    pub(super) tx: rusqlite::Savepoint<'c>,
     events: Vec<Event>,
     pub(super) now: OffsetDateTime,
 }
@@ -26,28 +37,92 @@ impl Db {
     pub(super) fn new(conn: Connection) -> Db {
         Db {
             conn,
+            batch: false,
+            began: false,
+            pending: Vec::new(),
             committed: Vec::new(),
         }
     }
 
-    /// Runs `f` in one transaction; commits when it returns `Ok`, rolls back otherwise.
+    /// Runs `f` under a savepoint: its changes stay when it returns `Ok` and are rolled back
+    /// alone otherwise. Inside a batch they become durable with the batch's commit; outside
+    /// one, before this returns.
     pub fn write<R>(
         &mut self,
         f: impl FnOnce(&mut Writer<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if self.batch {
+            return self.write_in_batch(f);
+        }
+        self.open_batch();
+        let result = self.write_in_batch(f);
+        let committed = self.close_batch();
+        let value = result?;
+        committed?;
+        Ok(value)
+    }
+
+    fn write_in_batch<R>(
+        &mut self,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        if self.conn.is_autocommit() {
+            if self.began {
+                // SQLite ended the batch's transaction itself (an I/O error, a full disk):
+                // the earlier writes of the batch are gone, so nothing more is written in it.
+                return Err(BatchError::RolledBack.into());
+            }
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.began = true;
+        }
         let mut writer = Writer {
-            tx,
+            tx: self.conn.savepoint()?,
             events: Vec::new(),
             now: OffsetDateTime::now_utc(),
         };
+        // On `Err` the writer is dropped here, which rolls its savepoint back.
         let result = f(&mut writer)?;
         let Writer { tx, events, .. } = writer;
         tx.commit()?;
-        self.committed.extend(events);
+        self.pending.extend(events);
         Ok(result)
+    }
+
+    /// Starts grouping writes: they share one transaction until `close_batch`.
+    pub(super) fn open_batch(&mut self) {
+        self.batch = true;
+    }
+
+    /// Commits the batch's transaction, if a write began one, and moves its events to the
+    /// committed list. When the commit fails, every change of the batch is rolled back and
+    /// its events are forgotten (their `seq`s were never seen and are handed out again).
+    pub(super) fn close_batch(&mut self) -> Result<(), BatchError> {
+        self.batch = false;
+        let outcome = match (std::mem::take(&mut self.began), self.conn.is_autocommit()) {
+            (false, _) => Ok(()),
+            (true, true) => Err(BatchError::RolledBack),
+            (true, false) => self
+                .conn
+                .execute_batch("COMMIT")
+                .map_err(BatchError::Commit),
+        };
+        match outcome {
+            Ok(()) => self.committed.append(&mut self.pending),
+            Err(_) => {
+                self.pending.clear();
+                if !self.conn.is_autocommit()
+                    && let Err(e) = self.conn.execute_batch("ROLLBACK")
+                {
+                    tracing::error!(error = %e, "rolling back a batch that did not commit");
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Whether changes are waiting for the batch's commit (a result read now may describe them).
+    pub(super) fn uncommitted(&self) -> bool {
+        !self.conn.is_autocommit()
     }
 
     pub fn conn(&self) -> &Connection {

@@ -15,6 +15,7 @@ mod sliced;
 mod store;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
@@ -206,4 +207,23 @@ pub enum StoreError {
     Decode(String),
     #[error("the job store has stopped")]
     Stopped,
+    /// The batch this request's writes were grouped into did not commit (every request of
+    /// the batch gets this same error).
+    #[error("the write was not committed: {0}")]
+    Batch(#[source] Arc<BatchError>),
+}
+
+/// Why a batch of grouped writes did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("committing the batch failed: {0}")]
+    Commit(#[source] rusqlite::Error),
+    #[error("the database rolled the batch's transaction back after an error")]
+    RolledBack,
+}
+
+impl From<BatchError> for StoreError {
+    fn from(e: BatchError) -> StoreError {
+        StoreError::Batch(Arc::new(e))
+    }
 }

@@ -2,18 +2,25 @@
 //!
 //! Callers send closures over a bounded channel and get the result on a oneshot. The thread
 //! runs them one at a time, so every read-modify-write (claiming the next job, reordering the
-//! queue) is serialised without locks. After each request it fans out the events that request
-//! committed, in `seq` order, on the broadcast channel.
+//! queue) is serialised without locks.
+//!
+//! Group commit: the thread takes whatever requests are waiting (up to `MAX_BATCH`), runs
+//! them in one transaction — each write under its own savepoint, so a failing one is rolled
+//! back alone — and commits once: one fsync for the whole batch. Only then does it answer the
+//! requests that wrote or read uncommitted changes, after fanning out the batch's events, in
+//! `seq` order, on the broadcast channel. A request that ran before the batch wrote anything is
+//! answered at once: all it saw was already committed.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::StoreError;
 use super::db::Db;
 use super::schema::{self, Version};
+use super::{BatchError, StoreError};
 use crate::events::Event;
 
 /// Requests waiting for the store thread. When full, callers wait (`send().await`): the database
@@ -21,8 +28,13 @@ use crate::events::Event;
 const REQUEST_CAPACITY: usize = 64;
 /// Events kept for slow listeners; one that lags further re-reads the outbox by `seq`.
 const EVENT_CAPACITY: usize = 1024;
+/// Requests grouped into one transaction at most; bounds how long the first of them waits.
+const MAX_BATCH: usize = 128;
 
-type Request = Box<dyn FnOnce(&mut Db) + Send>;
+/// Runs on the store thread and returns how to deliver its result.
+type Request = Box<dyn FnOnce(&mut Db) -> Answer + Send>;
+/// Delivers a result once the batch's fate is known (`Some` when it did not commit).
+type Answer = Box<dyn FnOnce(Option<&Arc<BatchError>>) + Send>;
 
 /// A cheap handle to the job store.
 #[derive(Clone)]
@@ -50,24 +62,12 @@ impl JobStore {
         let path = state_dir.join("gateway.db");
         check_state_dir(state_dir)?;
         let conn = open_connection(&path)?;
-        let (requests, mut inbox) = mpsc::channel::<Request>(REQUEST_CAPACITY);
+        let (requests, inbox) = mpsc::channel::<Request>(REQUEST_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let fan_out = events.clone();
         let thread = std::thread::Builder::new()
             .name("job-store".into())
-            .spawn(move || {
-                let mut db = Db::new(conn);
-                while let Some(request) = inbox.blocking_recv() {
-                    request(&mut db);
-                    for event in db.take_committed() {
-                        // No receivers is fine: nobody is listening yet.
-                        let _ = fan_out.send(event);
-                    }
-                }
-                if let Err(e) = db.close() {
-                    tracing::error!(error = %e, "closing the database");
-                }
-            })
+            .spawn(move || serve(Db::new(conn), inbox, fan_out))
             .map_err(|source| StoreError::StateDir {
                 path: state_dir.to_path_buf(),
                 source,
@@ -83,8 +83,15 @@ impl JobStore {
     {
         let (reply, result) = oneshot::channel();
         let request: Request = Box::new(move |db| {
-            // The caller may have given up (cancelled); the work is done either way.
-            let _ = reply.send(f(db));
+            let result = f(db);
+            Box::new(move |failed: Option<&Arc<BatchError>>| {
+                let result = match (result, failed) {
+                    (Ok(_), Some(e)) => Err(StoreError::Batch(e.clone())),
+                    (result, _) => result,
+                };
+                // The caller may have given up (cancelled); the work is done either way.
+                let _ = reply.send(result);
+            })
         });
         self.requests
             .send(request)
@@ -98,9 +105,49 @@ impl JobStore {
         self.events.subscribe()
     }
 
+    /// Requests waiting for the store thread right now.
+    pub fn queued(&self) -> usize {
+        self.requests.max_capacity() - self.requests.capacity()
+    }
+
     /// False once the store thread has gone (the watchdog stops pinging).
     pub fn is_alive(&self) -> bool {
         !self.requests.is_closed()
+    }
+}
+
+/// The store thread: batches until every handle is gone, then closes the database.
+fn serve(mut db: Db, mut inbox: mpsc::Receiver<Request>, fan_out: broadcast::Sender<Event>) {
+    let mut deferred: Vec<Answer> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = inbox.blocking_recv() {
+        db.open_batch();
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(request) = next {
+            let answer = request(&mut db);
+            if db.uncommitted() {
+                deferred.push(answer);
+            } else {
+                answer(None);
+            }
+            taken += 1;
+            next = (taken < MAX_BATCH).then(|| inbox.try_recv().ok()).flatten();
+        }
+        let outcome = db.close_batch().map_err(Arc::new);
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, requests = deferred.len(), "a batch of writes did not commit");
+        }
+        // Events first: a caller that hears "done" finds its events already sent.
+        for event in db.take_committed() {
+            // No receivers is fine: nobody is listening yet.
+            let _ = fan_out.send(event);
+        }
+        for answer in deferred.drain(..) {
+            answer(outcome.as_ref().err());
+        }
+    }
+    if let Err(e) = db.close() {
+        tracing::error!(error = %e, "closing the database");
     }
 }
 
