@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use crate::domain::PrinterId;
+use crate::jobs::Job;
 use crate::web::WebState;
 use crate::wire::{JobJson, PrinterJson};
 
@@ -22,12 +23,27 @@ pub struct GatewayJson {
     version: &'static str,
 }
 
+/// `GET /api/status`; the WebSocket's snapshot carries the same fields.
 #[derive(Debug, Serialize)]
 pub struct StatusJson {
     gateway: GatewayJson,
     printers: Vec<PrinterJson>,
     /// Queued jobs in the order they will print.
     queue: Vec<JobJson>,
+}
+
+impl StatusJson {
+    /// `queue`: the queued jobs in print order.
+    pub fn new(gateway_id: &str, printers: Vec<PrinterJson>, queue: &[Job]) -> StatusJson {
+        StatusJson {
+            gateway: GatewayJson {
+                id: gateway_id.to_owned(),
+                version: VERSION,
+            },
+            printers,
+            queue: queue.iter().map(JobJson::from).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -45,19 +61,9 @@ pub async fn health() -> Json<Health> {
 
 pub async fn status(State(state): Shared) -> Result<Json<StatusJson>, ApiError> {
     let queue = state.gateway.store().call(|db| db.queued()).await?;
-    Ok(Json(StatusJson {
-        gateway: GatewayJson {
-            id: state.gateway_id.clone(),
-            version: VERSION,
-        },
-        printers: state
-            .gateway
-            .printer_statuses()
-            .iter()
-            .map(PrinterJson::from)
-            .collect(),
-        queue: queue.iter().map(JobJson::from).collect(),
-    }))
+    let printers = state.gateway.printer_statuses();
+    let printers = printers.iter().map(PrinterJson::from).collect();
+    Ok(Json(StatusJson::new(&state.gateway_id, printers, &queue)))
 }
 
 pub async fn bed_cleared(
