@@ -27,6 +27,9 @@ pub(super) const CLIENT_QUEUE: usize = 256;
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Clients send nothing but control frames; anything bigger than this is refused.
 const MAX_INCOMING: usize = 4 << 10;
+/// Each client's read buffer, allocated up front (128 KiB by default): room for any control
+/// frame (at most 125 bytes of payload); a bigger message grows it up to `MAX_INCOMING`.
+const READ_BUFFER: usize = 512;
 
 type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;
@@ -50,9 +53,8 @@ pub(super) async fn upgrade(
 ) -> Response {
     match upgrade {
         Ok(upgrade) => upgrade
-            // The read buffer is allocated up front (128 KiB by default) and clients send
-            // only control frames; writes go out at once (each send flushes anyway).
-            .read_buffer_size(MAX_INCOMING)
+            // Writes go out at once (each send flushes anyway).
+            .read_buffer_size(READ_BUFFER)
             .write_buffer_size(0)
             .max_message_size(MAX_INCOMING)
             .max_frame_size(MAX_INCOMING)
