@@ -28,7 +28,7 @@ pub(super) struct Frame {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Outgoing<'a> {
-    Event { event: EventJson },
+    Event { event: &'a EventJson },
     Printer { printer: &'a PrinterJson },
 }
 
@@ -54,7 +54,7 @@ impl Frame {
         Frame {
             event_seq: Some(event.seq),
             text: encode(&Outgoing::Event {
-                event: EventJson::from(event),
+                event: &EventJson::from(event),
             }),
         }
     }
