@@ -1,10 +1,14 @@
-//! Upload benchmark: one 100 MB G-code file through `POST /api/jobs` over loopback, into a
-//! gateway started with `app::start`. Reports throughput and the process's resident memory
-//! before and at its peak during the upload (sampled every 5 ms): the upload streams to disk,
-//! so the peak should stay near the starting figure, not grow by 100 MB.
+//! Upload benchmark: a 100 MiB G-code file over loopback into a gateway started with
+//! `app::start`, three times through each of `POST /api/jobs` (store, analyse for the
+//! estimate, queue) and `POST /api/files/local` (the slicers' route, store only). Reports,
+//! per upload, when the client had handed over the whole body (the streaming part), when the
+//! 201 came (after the fsync, and for `/api/jobs` the analysis), and the process's resident
+//! memory before and at its peak during the upload (sampled every 5 ms): the upload streams
+//! to disk, so the peak should stay near the starting figure, not grow by 100 MiB.
 //!
-//! The client generates the body on the fly (no 100 MB buffer on this side either). Files go
-//! under Cargo's target tmp directory, which is on disk (a tmpfs would hide the writes in RAM).
+//! The client runs in this process too and generates the body on the fly (no 100 MiB buffer
+//! on this side either). Files go under Cargo's target tmp directory, which is on disk (a
+//! tmpfs would hide the writes in RAM). Everything stays on 127.0.0.1.
 //!
 //! Run: `cargo bench --bench upload` (needs a quiet machine for meaningful numbers).
 
@@ -23,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 const FILE_BYTES: u64 = 100 * 1024 * 1024;
+/// Uploads per route.
+const RUNS: usize = 3;
 const CHUNK_BYTES: usize = 64 * 1024;
 const KEY: &str = "bench-key";
 const BOUNDARY: &str = "------------------------benchboundary0001";
@@ -103,8 +109,9 @@ fn gcode_chunk() -> Bytes {
     Bytes::from(text)
 }
 
-/// The multipart body as a stream: head, the file in chunks, tail.
-fn body() -> reqwest::Body {
+/// The multipart body as a stream: head, the file in chunks, tail. `done` is set when the
+/// client takes the last piece (the server has read all but what the sockets buffer).
+fn body(done: Arc<Mutex<Option<Instant>>>) -> reqwest::Body {
     let head = format!(
         "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.gcode\"\r\n\
          Content-Type: application/octet-stream\r\n\r\n"
@@ -112,9 +119,13 @@ fn body() -> reqwest::Body {
     let tail = format!("\r\n--{BOUNDARY}--\r\n");
     let chunk = gcode_chunk();
     let chunks = FILE_BYTES / CHUNK_BYTES as u64;
+    let last = std::iter::once_with(move || {
+        *done.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        Bytes::from(tail)
+    });
     let parts = std::iter::once(Bytes::from(head))
         .chain((0..chunks).map(move |_| chunk.clone()))
-        .chain(std::iter::once(Bytes::from(tail)))
+        .chain(last)
         .map(Ok::<_, std::io::Error>);
     reqwest::Body::wrap_stream(futures_util::stream::iter(parts))
 }
@@ -128,6 +139,62 @@ fn sample_peak(stop: Arc<AtomicBool>, peak: Arc<AtomicU64>) -> std::thread::Join
     })
 }
 
+/// One upload's figures.
+struct Figures {
+    body_s: f64,
+    response_s: f64,
+    before_kib: u64,
+    peak_kib: u64,
+}
+
+async fn upload(client: &reqwest::Client, url: &str) -> Figures {
+    let before_kib = rss_kib();
+    let peak = Arc::new(AtomicU64::new(before_kib));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample_peak(stop.clone(), peak.clone());
+    let done = Arc::new(Mutex::new(None));
+    let started = Instant::now();
+    let response = client
+        .post(url)
+        .header("X-Api-Key", KEY)
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(body(done.clone()))
+        .send()
+        .await
+        .expect("upload");
+    let response_s = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    sampler.join().expect("sampler");
+    let status = response.status();
+    assert_eq!(status, 201, "{}", response.text().await.unwrap_or_default());
+    let body_done = done.lock().unwrap().expect("the whole body was sent");
+    Figures {
+        body_s: (body_done - started).as_secs_f64(),
+        response_s,
+        before_kib,
+        peak_kib: peak.load(Ordering::Relaxed),
+    }
+}
+
+fn report(route: &str, figures: &Figures) {
+    let mb = FILE_BYTES as f64 / 1_000_000.0;
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "{route}: body {:.2} s = {:.1} MB/s; 201 after {:.2} s = {:.1} MB/s; \
+         rss {:.1} MiB -> peak {:.1} MiB (+{:.1} MiB)",
+        figures.body_s,
+        mb / figures.body_s,
+        figures.response_s,
+        mb / figures.response_s,
+        mib(figures.before_kib),
+        mib(figures.peak_kib),
+        mib(figures.peak_kib.saturating_sub(figures.before_kib)),
+    );
+}
+
 async fn run() {
     fluxprint_gateway::cloud::tls::install_crypto_provider();
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
@@ -136,42 +203,19 @@ async fn run() {
         fluxprint_gateway::app::start(config(dir.path()), drivers, CancellationToken::new())
             .await
             .expect("gateway starts");
-    let url = format!("http://{}/api/jobs", running.web_addr());
+    let base = format!("http://{}", running.web_addr());
     let client = reqwest::Client::new();
-    let before = rss_kib();
-    let peak = Arc::new(AtomicU64::new(before));
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = sample_peak(stop.clone(), peak.clone());
-    let started = Instant::now();
-    let response = client
-        .post(&url)
-        .header("X-Api-Key", KEY)
-        .header(
-            "Content-Type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(body())
-        .send()
-        .await
-        .expect("upload");
-    let status = response.status();
-    let elapsed = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    sampler.join().expect("sampler");
-    assert_eq!(status, 201, "{}", response.text().await.unwrap_or_default());
-    let mb = FILE_BYTES as f64 / 1_000_000.0;
-    let peak = peak.load(Ordering::Relaxed);
     println!(
-        "upload: {mb:.1} MB in {:.2} s = {:.1} MB/s",
-        elapsed.as_secs_f64(),
-        mb / elapsed.as_secs_f64()
+        "{:.1} MB ({} MiB) G-code per upload",
+        FILE_BYTES as f64 / 1e6,
+        FILE_BYTES >> 20
     );
-    println!(
-        "rss: before {:.1} MiB, peak during upload {:.1} MiB (+{:.1} MiB)",
-        before as f64 / 1024.0,
-        peak as f64 / 1024.0,
-        peak.saturating_sub(before) as f64 / 1024.0
-    );
+    for _ in 0..RUNS {
+        for route in ["/api/jobs", "/api/files/local"] {
+            let figures = upload(&client, &format!("{base}{route}")).await;
+            report(route, &figures);
+        }
+    }
     running.stop().await;
 }
 

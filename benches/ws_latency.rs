@@ -1,7 +1,11 @@
 //! Live feed benchmark (issue 4): 200 WebSocket clients on loopback watch 500 printer state
 //! changes (job progress reported by a hand driver, five jobs of 100 steps).
 //!
-//!     cargo bench --bench ws_latency
+//!     cargo bench --bench ws_latency                   # one change every 10 ms
+//!     cargo bench --bench ws_latency -- --pace-ms 0    # next change as soon as one commits
+//!
+//! The pace keeps the offered load the same whatever the gateway's speed: with `0` a faster
+//! commit means more changes per second, and the latency measured becomes queueing.
 //!
 //! This process is the gateway (store, printer actor, LAN server); the clients run in a child
 //! process (this binary with `--clients`), so the RSS added by 200 connections is the
@@ -40,6 +44,8 @@ const STEPS: u8 = 100;
 const CHANGES: usize = JOBS as usize * STEPS as usize;
 /// Longest any phase may take before the benchmark gives up.
 const DEADLINE: Duration = Duration::from_secs(180);
+/// Default time between two changes (100 changes per second, far above a print farm's rate).
+const PACE_MS: u64 = 10;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -51,7 +57,11 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("--clients") {
         return runtime.block_on(clients(args[2].parse().unwrap()));
     }
-    runtime.block_on(gateway());
+    let pace = match args.iter().position(|a| a == "--pace-ms") {
+        Some(i) => args[i + 1].parse().expect("--pace-ms takes milliseconds"),
+        None => PACE_MS,
+    };
+    runtime.block_on(gateway(Duration::from_millis(pace)));
 }
 
 /// A driver whose end the benchmark holds.
@@ -78,7 +88,7 @@ fn now_micros() -> u64 {
         .as_micros() as u64
 }
 
-async fn gateway() {
+async fn gateway(pace: Duration) {
     let dir = tempfile::tempdir().unwrap();
     let hand = Arc::new(Hand::default());
     let printer = PrinterConfig {
@@ -131,9 +141,16 @@ async fn gateway() {
     );
 
     let end = hand.0.lock().unwrap().take().unwrap();
-    let sent = tokio::time::timeout(DEADLINE, drive(&gw, end, dir.path()))
+    let cpu_before = cpu_ms();
+    let sent = tokio::time::timeout(DEADLINE, drive(&gw, end, dir.path(), pace))
         .await
         .expect("driving the printer took too long");
+    let cpu = cpu_ms() - cpu_before;
+    println!(
+        "pace {} ms: gateway CPU while driving {cpu} ms ({:.1} us per delivery)",
+        pace.as_millis(),
+        cpu as f64 * 1000.0 / (CLIENTS * CHANGES) as f64
+    );
     let mut stdin = child.stdin.take().unwrap();
     for ((job, progress), at) in &sent {
         writeln!(stdin, "{job} {progress} {at}").unwrap();
@@ -147,9 +164,14 @@ async fn gateway() {
 }
 
 /// Runs five jobs of 100 progress steps; returns when each report was sent, by (job,
-/// progress). The next report goes once the previous one is committed, so latencies are
-/// not queueing behind each other. Prints the report → commit latencies.
-async fn drive(gw: &Gateway, mut end: DriverEnd, dir: &std::path::Path) -> HashMap<(i64, u8), u64> {
+/// progress). The next report goes once the previous one is committed and `pace` has passed
+/// since it was sent. Prints the report → commit latencies.
+async fn drive(
+    gw: &Gateway,
+    mut end: DriverEnd,
+    dir: &std::path::Path,
+    pace: Duration,
+) -> HashMap<(i64, u8), u64> {
     let mut committed = gw.store().subscribe();
     for n in 0..JOBS {
         let path = dir.join(format!("job-{n}.gcode"));
@@ -175,6 +197,7 @@ async fn drive(gw: &Gateway, mut end: DriverEnd, dir: &std::path::Path) -> HashM
             other => panic!("expected a job to start, got {other:?}"),
         };
         for step in 1..=STEPS {
+            let next = tokio::time::Instant::now() + pace;
             let at = now_micros();
             let progress = Percent::new(step);
             end.reports
@@ -184,6 +207,7 @@ async fn drive(gw: &Gateway, mut end: DriverEnd, dir: &std::path::Path) -> HashM
             sent.insert((job.0, step), at);
             wait_committed(&mut committed, job, step).await;
             commit_us.push(now_micros() - at);
+            tokio::time::sleep_until(next).await;
         }
         let outcome = Outcome::Completed;
         end.reports
@@ -314,6 +338,16 @@ fn percentiles(values: &mut [u64]) -> (u64, u64, u64) {
     values.sort_unstable();
     let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
     (at(0.5), at(0.99), values[values.len() - 1])
+}
+
+/// CPU time (user + system) this process has used, in milliseconds.
+fn cpu_ms() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name (which ends with the last ')'): utime is the 12th.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // USER_HZ is 100 on Linux.
+    ticks * 10
 }
 
 fn rss_kib() -> u64 {

@@ -1,8 +1,10 @@
 //! The live LAN routes against a real gateway (hand-driven printer, or the simulator over a
 //! pty) and a real server on 127.0.0.1:0: the WebSocket's snapshot, events and printer
-//! status, dropping a client that does not read, auth, and `/metrics`.
+//! status, auth, and `/metrics`; `fanout`: many clients, one encoding, slow ones dropped.
 
 mod common;
+#[path = "web_live/fanout.rs"]
+mod fanout;
 #[path = "web_live/scrape.rs"]
 mod scrape;
 
@@ -14,7 +16,6 @@ use common::*;
 use fluxprint_gateway::app::{self, Running};
 use fluxprint_gateway::config::{DriverConfig, PrinterConfig, Secret};
 use fluxprint_gateway::domain::{JobStatus, Percent, Temperature, Temperatures};
-use fluxprint_gateway::jobs::NewJob;
 use fluxprint_gateway::printer::driver::{DriverEnd, DriverFactory, DriverReport};
 use fluxprint_gateway::printer::sim::SimConfig;
 use fluxprint_gateway::web::{self, WebState};
@@ -168,81 +169,6 @@ async fn a_temperatures_report_reaches_the_client_as_a_printer_message() {
             return;
         }
     }
-}
-
-/// Connects with a tiny receive buffer and never reads: the server's writes stall at once.
-async fn connect_without_reading(addr: SocketAddr) -> WebSocketStream<TcpStream> {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let tcp = socket.connect(addr).await.unwrap();
-    tokio_tungstenite::client_async(ws_url(addr), tcp)
-        .await
-        .unwrap()
-        .0
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_does_not_read_is_dropped_while_others_keep_receiving() {
-    // 8,000 events of ~2 KB: far more than the socket buffers between a stalled client and
-    // the server can hold (Linux caps a socket's send buffer at 4 MB by default).
-    const JOBS: u64 = 8_000;
-    const PER_COMMIT: u64 = 40;
-    let padding = "x".repeat(2_000);
-    let (rig, _end) = hand_rig(false).await;
-    let gw = rig.running.gateway.clone();
-    let mut normal = connect(rig.addr).await;
-    let first = snapshot_seq(&mut normal).await;
-    let mut slow = connect_without_reading(rig.addr).await;
-    let last = first + JOBS;
-    let reader = tokio::spawn(async move {
-        let mut seq = first;
-        events_until(&mut normal, &mut seq, |e| e["seq"] == last).await;
-    });
-    // Each job queued is one `job:queued` event: a flood of small commits.
-    for batch in 0..JOBS / PER_COMMIT {
-        let padding = padding.clone();
-        gw.store()
-            .call(move |db| {
-                db.write(|w| {
-                    for i in 0..PER_COMMIT {
-                        let file_name = format!("flood-{batch}-{i}-{padding}.gcode");
-                        w.insert_job(NewJob {
-                            file_name,
-                            ..NewJob::default()
-                        })?;
-                    }
-                    Ok(())
-                })
-            })
-            .await
-            .unwrap();
-    }
-    tokio::time::timeout(PATIENCE, reader)
-        .await
-        .expect("the reading client fell behind")
-        .unwrap();
-
-    let (mut events, mut close_code) = (0u64, None);
-    while let Some(message) = tokio::time::timeout(PATIENCE, slow.next()).await.unwrap() {
-        match message {
-            Ok(Message::Text(text)) => {
-                let json: Value = serde_json::from_str(&text).unwrap();
-                assert_ne!(json["event"]["seq"], last, "the slow client got everything");
-                events += u64::from(json["type"] == "event");
-            }
-            Ok(Message::Close(frame)) => close_code = frame.map(|f| u16::from(f.code)),
-            Ok(_) => {}
-            // Cut off after the close grace: the stream ends without a close frame.
-            Err(_) => break,
-        }
-    }
-    assert!(events < JOBS, "the slow client was not dropped");
-    assert!(matches!(close_code, None | Some(1013)), "{close_code:?}");
-    let (_, metrics) = http_get(rig.addr, "/metrics", Some(KEY)).await;
-    assert_eq!(
-        sample(&parse(&metrics), "fluxprint_ws_clients_dropped_total", &[]),
-        1.0
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,6 +44,8 @@ pub struct WebState {
     pub rate_limit: RateLimiter,
     /// Counters `/metrics` reports (uploads rejected, WebSocket clients, cloud link).
     pub metrics: live::WebMetrics,
+    /// The live feed WebSocket clients share (started by the first, stopped after the last).
+    feed: live::FeedSlot,
 }
 
 impl WebState {
@@ -58,6 +60,7 @@ impl WebState {
             max_upload_bytes: config.web.max_upload_bytes,
             rate_limit: RateLimiter::new(config.web.rate_limit_per_minute),
             metrics: live::WebMetrics::new(config.gateway.id.clone()),
+            feed: live::FeedSlot::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ use super::error::ApiError;
 use super::intake::{self, QueueRequest};
 use super::upload;
 use crate::domain::{JobId, JobStatus, PrinterId};
+use crate::gateway::Gateway;
 use crate::jobs::{Job, JobFilter, JobSource};
 use crate::web::WebState;
 use crate::wire::JobJson;
@@ -79,14 +80,14 @@ pub async fn list(
     jobs.truncate(limit);
     let next_before = more.then(|| jobs.last().map(|j| j.id.0)).flatten();
     Ok(Json(JobPage {
-        jobs: jobs.iter().map(|j| shown(&state, j)).collect(),
+        jobs: jobs.iter().map(|j| shown(&state.gateway, j)).collect(),
         next_before,
     }))
 }
 
 /// A job as the API shows it: with the estimate corrected for its printer.
-pub fn shown(state: &WebState, job: &Job) -> JobJson {
-    let accuracy = job.printer.as_ref().and_then(|p| state.gateway.accuracy(p));
+pub fn shown(gateway: &Gateway, job: &Job) -> JobJson {
+    let accuracy = job.printer.as_ref().and_then(|p| gateway.accuracy(p));
     JobJson::from(job).corrected(accuracy.as_ref())
 }
 
@@ -99,7 +100,7 @@ fn job_id(raw: &str) -> Result<JobId, ApiError> {
 
 pub async fn get(State(state): Shared, Path(id): Path<String>) -> Result<Json<JobJson>, ApiError> {
     let job = state.gateway.job(job_id(&id)?).await?;
-    Ok(Json(shown(&state, &job)))
+    Ok(Json(shown(&state.gateway, &job)))
 }
 
 /// `POST /api/jobs`: multipart `file` plus optional `material`, `quality`, `printer`.
@@ -115,7 +116,7 @@ pub async fn submit(
         source: JobSource::Lan,
     };
     let (_, job) = intake::store_and_queue(&state, upload.file, queue).await?;
-    Ok((StatusCode::CREATED, Json(shown(&state, &job))))
+    Ok((StatusCode::CREATED, Json(shown(&state.gateway, &job))))
 }
 
 pub async fn cancel(

@@ -8,7 +8,10 @@ use axum::extract::{Path, State};
 use serde::Serialize;
 
 use super::error::ApiError;
+use super::jobs::shown;
 use crate::domain::PrinterId;
+use crate::gateway::Gateway;
+use crate::jobs::Job;
 use crate::web::WebState;
 use crate::wire::{JobJson, PrinterJson};
 
@@ -22,12 +25,33 @@ pub struct GatewayJson {
     version: &'static str,
 }
 
+/// `GET /api/status`; the WebSocket's snapshot carries the same fields.
 #[derive(Debug, Serialize)]
 pub struct StatusJson {
     gateway: GatewayJson,
     printers: Vec<PrinterJson>,
     /// Queued jobs in the order they will print.
     queue: Vec<JobJson>,
+}
+
+impl StatusJson {
+    /// `queue`: the queued jobs in print order (their estimates corrected by their printers'
+    /// accuracy, as `GET /api/jobs/{id}` shows them).
+    pub fn new(
+        gateway: &Gateway,
+        gateway_id: &str,
+        printers: Vec<PrinterJson>,
+        queue: &[Job],
+    ) -> StatusJson {
+        StatusJson {
+            gateway: GatewayJson {
+                id: gateway_id.to_owned(),
+                version: VERSION,
+            },
+            printers,
+            queue: queue.iter().map(|j| shown(gateway, j)).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -45,22 +69,14 @@ pub async fn health() -> Json<Health> {
 
 pub async fn status(State(state): Shared) -> Result<Json<StatusJson>, ApiError> {
     let queue = state.gateway.store().call(|db| db.queued()).await?;
-    Ok(Json(StatusJson {
-        gateway: GatewayJson {
-            id: state.gateway_id.clone(),
-            version: VERSION,
-        },
-        printers: state
-            .gateway
-            .printer_statuses()
-            .iter()
-            .map(PrinterJson::from)
-            .collect(),
-        queue: queue
-            .iter()
-            .map(|j| super::jobs::shown(&state, j))
-            .collect(),
-    }))
+    let printers = state.gateway.printer_statuses();
+    let printers = printers.iter().map(PrinterJson::from).collect();
+    Ok(Json(StatusJson::new(
+        &state.gateway,
+        &state.gateway_id,
+        printers,
+        &queue,
+    )))
 }
 
 pub async fn bed_cleared(

@@ -1,7 +1,8 @@
-//! `GET /api/ws`: the socket side of a live client. A writer task drains the client's bounded
-//! queue into the socket; a reader task answers pings and notices the client leaving; the
-//! feed (`feed.rs`) fills the queue. The gateway never waits on a client: the feed only
-//! `try_send`s, and a client whose queue is full is closed with 1013 ("try again later").
+//! `GET /api/ws`: one live client. It joins the shared feed (`feed.rs`), sends its snapshot,
+//! then copies the feed's frames from its bounded queue into the socket, skipping events the
+//! snapshot already covers; meanwhile it reads the socket to answer pings and notice the
+//! client leaving. The gateway never waits on a client: the feed only `try_send`s, and a
+//! client whose queue is full is closed with 1013 ("try again later").
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,19 +15,35 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::feed::{Feed, FeedEnd};
+use super::feed::Client;
+use super::frame::{Frame, Snapshot};
 use crate::web::WebState;
 
-/// Messages waiting for one client's socket. Events come one per state change, so a client
+/// Frames waiting for one client's socket. Events come one per state change, so a client
 /// that reads keeps this nearly empty; when it is full the client is not keeping up: the
-/// feed stops, the queued messages are dropped and the socket is closed with 1013.
+/// feed drops it, the queued frames are dropped and the socket is closed with 1013.
 pub(super) const CLIENT_QUEUE: usize = 256;
 /// How long a closing client gets to take its close frame before the connection is cut.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Clients send nothing but control frames; anything bigger than this is refused.
 const MAX_INCOMING: usize = 4 << 10;
+/// Each client's read buffer, allocated up front (128 KiB by default): room for any control
+/// frame (at most 125 bytes of payload); a bigger message grows it up to `MAX_INCOMING`.
+const READ_BUFFER: usize = 512;
 
 type Sink = SplitSink<WebSocket, Message>;
+type Stream = SplitStream<WebSocket>;
+
+/// Why a client's feed ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client closed or its connection failed.
+    ClientGone,
+    /// The client's queue was full: it does not keep up.
+    Slow,
+    /// The gateway is stopping (printer actors or the store are gone).
+    Stopping,
+}
 
 /// Upgrades (the router's read-access layer has already checked the key, header or
 /// `?api_key=`).
@@ -36,9 +53,8 @@ pub(super) async fn upgrade(
 ) -> Response {
     match upgrade {
         Ok(upgrade) => upgrade
-            // The read buffer is allocated up front (128 KiB by default) and clients send
-            // only control frames; writes go out at once (each send flushes anyway).
-            .read_buffer_size(MAX_INCOMING)
+            // Writes go out at once (each send flushes anyway).
+            .read_buffer_size(READ_BUFFER)
             .write_buffer_size(0)
             .max_message_size(MAX_INCOMING)
             .max_frame_size(MAX_INCOMING)
@@ -49,73 +65,81 @@ pub(super) async fn upgrade(
 
 async fn serve(socket: WebSocket, state: Arc<WebState>) {
     let _counted = state.metrics.ws_client();
-    let (sink, stream) = socket.split();
-    let (queue, pending) = mpsc::channel(CLIENT_QUEUE);
-    let gone = CancellationToken::new();
-    let abort = CancellationToken::new();
-    let writer = tokio::spawn(write(sink, pending, abort.clone(), gone.clone()));
-    let reader = tokio::spawn(read(stream, gone.clone()));
-    let end = Feed::new(state.clone(), queue).run(&gone).await;
+    let (mut sink, mut stream) = socket.split();
+    let end = feed(&state, &mut sink, &mut stream).await;
+    // The queue's receiver is gone with `feed`: the feed may stop if this was the last.
+    state.feed.left();
     let close = match end {
-        FeedEnd::ClientGone => {
-            abort.cancel();
-            None
-        }
-        FeedEnd::Slow => {
+        End::ClientGone => None,
+        End::Slow => {
             state.metrics.ws_client_dropped();
-            // Whatever is queued is dropped: the client is told to come back instead.
-            abort.cancel();
+            // Whatever was queued is dropped: the client is told to come back instead.
             Some((close_code::AGAIN, "client too slow"))
         }
-        // The queue's sender is gone: the writer sends what is queued, then hands back.
-        FeedEnd::Stopping => Some((close_code::AWAY, "gateway stopping")),
+        // The feed has stopped, and everything it queued has been sent.
+        End::Stopping => Some((close_code::AWAY, "gateway stopping")),
     };
-    if let (Ok(mut sink), Some((code, reason))) = (writer.await, close) {
+    if let Some((code, reason)) = close {
         let frame = CloseFrame {
             code,
             reason: reason.into(),
         };
         let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
     }
-    reader.abort();
 }
 
-/// Sends queued messages until the queue closes, the client goes, or `abort`; returns the
-/// sink for the close frame.
-async fn write(
-    mut sink: Sink,
-    mut pending: mpsc::Receiver<Message>,
-    abort: CancellationToken,
-    gone: CancellationToken,
-) -> Sink {
+/// Joins the feed, sends the snapshot, then every frame after it, until the client goes,
+/// falls behind, or the feed stops.
+async fn feed(state: &WebState, sink: &mut Sink, stream: &mut Stream) -> End {
+    let (queue, mut frames) = mpsc::channel(CLIENT_QUEUE);
+    let slow = CancellationToken::new();
+    let client = Client {
+        queue,
+        slow: slow.clone(),
+    };
+    // Join before reading the snapshot: every event after its `seq` is then in the queue.
+    let Ok(printers) = state
+        .feed
+        .join(&state.gateway, &state.gateway_id, client)
+        .await
+    else {
+        return End::Stopping;
+    };
+    let Ok(snapshot) = Snapshot::read(&state.gateway, &state.gateway_id, printers).await else {
+        return End::Stopping;
+    };
+    if let Err(end) = send(sink, &snapshot.frame, &slow).await {
+        return end;
+    }
     loop {
-        let message = tokio::select! {
+        let frame = tokio::select! {
             biased;
-            _ = abort.cancelled() => break,
-            message = pending.recv() => match message {
-                Some(message) => message,
-                None => break,
+            _ = slow.cancelled() => return End::Slow,
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return End::ClientGone,
+                // Pings are answered by the socket while it is read; the rest is ignored.
+                Some(Ok(_)) => continue,
+            },
+            frame = frames.recv() => match frame {
+                Some(frame) => frame,
+                None if slow.is_cancelled() => return End::Slow,
+                None => return End::Stopping,
             },
         };
-        let sent = tokio::select! {
-            _ = abort.cancelled() => break,
-            sent = sink.send(message) => sent,
-        };
-        if sent.is_err() {
-            gone.cancel();
-            break;
+        if frame.covered_by(snapshot.seq) {
+            continue;
+        }
+        if let Err(end) = send(sink, &frame, &slow).await {
+            return end;
         }
     }
-    sink
 }
 
-/// Reads until the client closes or the connection fails. Pings are answered by the socket
-/// while it is read; anything else the client sends is ignored.
-async fn read(mut stream: SplitStream<WebSocket>, gone: CancellationToken) {
-    while let Some(Ok(message)) = stream.next().await {
-        if matches!(message, Message::Close(_)) {
-            break;
-        }
+/// Sends one frame; gives up when the feed declares the client slow meanwhile.
+async fn send(sink: &mut Sink, frame: &Frame, slow: &CancellationToken) -> Result<(), End> {
+    tokio::select! {
+        biased;
+        _ = slow.cancelled() => Err(End::Slow),
+        sent = sink.send(frame.message()) => sent.map_err(|_| End::ClientGone),
     }
-    gone.cancel();
 }
