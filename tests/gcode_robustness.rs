@@ -157,3 +157,21 @@ proptest! {
         prop_assert_eq!(command.get(b'X').map(f64::to_bits), Some(expected.to_bits()));
     }
 }
+
+proptest! {
+    #[test]
+    fn a_reused_command_reads_a_line_as_a_fresh_one_does(first in gcode_text(), second in gcode_text()) {
+        let mut reused = line::Command::new();
+        let first = first.lines().next().unwrap_or("");
+        let second = second.lines().next().unwrap_or("");
+        let _ = reused.read(first.as_bytes());
+        // Compared by bits: a bare letter's NaN is never equal to itself.
+        let bits = |c: &line::Command| {
+            let words: Vec<_> = c.words().iter().map(|(l, v)| (*l, v.to_bits())).collect();
+            (c.letter, c.code, words)
+        };
+        let fresh = line::parse(second.as_bytes()).map(|c| c.as_ref().map(bits));
+        let again = reused.read(second.as_bytes()).map(|read| read.then(|| bits(&reused)));
+        prop_assert_eq!(fresh, again);
+    }
+}

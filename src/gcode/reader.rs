@@ -121,3 +121,19 @@ pub fn find(haystack: &[u8], byte: u8) -> Option<usize> {
     let rest = words.remainder();
     rest.iter().position(|&b| b == byte).map(|i| at + i)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::find;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn find_agrees_with_a_byte_by_byte_search(
+            haystack in prop::collection::vec(prop_oneof![Just(b'\n'), Just(b';'), Just(0x8a_u8), any::<u8>()], 0..40),
+            byte in prop_oneof![Just(b'\n'), Just(b';')],
+        ) {
+            prop_assert_eq!(find(&haystack, byte), haystack.iter().position(|&b| b == byte));
+        }
+    }
+}
