@@ -143,3 +143,35 @@ fn comments_checksums_and_line_numbers_are_not_words() {
         Ok(Some(line::parse(b"M117").expect("ok").expect("cmd")))
     );
 }
+
+proptest! {
+    /// Up to 15 digits (what G-code has) the mantissa is exact in a double, so one division
+    /// by an exact power of ten is correctly rounded, as the standard library's parser is.
+    #[test]
+    fn short_decimals_parse_to_the_same_double_as_the_standard_library(
+        text in "-?[0-9]{0,7}\\.?[0-9]{0,8}".prop_filter("has a digit", |t| t.bytes().any(|b| b.is_ascii_digit())),
+    ) {
+        let line = format!("G1 X{text}");
+        let command = line::parse(line.as_bytes()).expect("valid").expect("command");
+        let expected: f64 = text.parse().expect("a decimal");
+        prop_assert_eq!(command.get(b'X').map(f64::to_bits), Some(expected.to_bits()));
+    }
+}
+
+proptest! {
+    #[test]
+    fn a_reused_command_reads_a_line_as_a_fresh_one_does(first in gcode_text(), second in gcode_text()) {
+        let mut reused = line::Command::new();
+        let first = first.lines().next().unwrap_or("");
+        let second = second.lines().next().unwrap_or("");
+        let _ = reused.read(first.as_bytes());
+        // Compared by bits: a bare letter's NaN is never equal to itself.
+        let bits = |c: &line::Command| {
+            let words: Vec<_> = c.words().iter().map(|(l, v)| (*l, v.to_bits())).collect();
+            (c.letter, c.code, words)
+        };
+        let fresh = line::parse(second.as_bytes()).map(|c| c.as_ref().map(bits));
+        let again = reused.read(second.as_bytes()).map(|read| read.then(|| bits(&reused)));
+        prop_assert_eq!(fresh, again);
+    }
+}

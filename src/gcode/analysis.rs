@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
 use super::limits::MachineLimits;
-use super::line::{self, LineError};
+use super::line::{Command, LineError};
 use super::machine::{Effect, Machine};
 use super::materials::Material;
 use super::metadata::SlicerMetadata;
 use super::progress::{ProgressSampler, ProgressTable};
-use super::reader::LineReader;
+use super::reader::{self, LineReader};
 use super::tally::{Bounds, MAX_TOOLS};
 use super::thumbnails::{Thumbnail, ThumbnailFormat, Thumbnails};
 use crate::config::BuildVolume;
@@ -167,6 +167,8 @@ pub fn analyse(
 
 struct Pass {
     machine: Machine,
+    /// Every line is parsed into this one (no copy of a command per line).
+    command: Command,
     metadata: SlicerMetadata,
     thumbnails: Thumbnails,
     sampler: ProgressSampler,
@@ -181,6 +183,7 @@ impl Pass {
     fn new(limits: MachineLimits, total_bytes: u64) -> Pass {
         Pass {
             machine: Machine::new(limits),
+            command: Command::new(),
             metadata: SlicerMetadata::default(),
             thumbnails: Thumbnails::default(),
             sampler: ProgressSampler::new(total_bytes),
@@ -199,22 +202,23 @@ impl Pass {
             self.bad(BadLineProblem::TooLong);
             return;
         }
-        let code_end = bytes.iter().position(|&b| b == b';');
+        let code_end = reader::find(bytes, b';');
         if let Some(i) = code_end {
             self.comment(&bytes[i + 1..]);
         }
         let code = &bytes[..code_end.unwrap_or(bytes.len())];
-        match line::parse(code) {
-            Ok(Some(command)) => {
+        match self.command.read(code) {
+            Ok(true) => {
+                let command = &self.command;
                 if command.letter == b'M' && command.code == 73 {
                     self.metadata.read_m73(command.get(b'R'));
                 }
-                if let Effect::BadArc(e) = self.machine.execute(&command, end_offset) {
+                if let Effect::BadArc(e) = self.machine.execute(command, end_offset) {
                     self.bad(BadLineProblem::Arc(e));
                 }
                 self.book(end_offset);
             }
-            Ok(None) => {}
+            Ok(false) => {}
             Err(e) => self.bad(BadLineProblem::Syntax(e)),
         }
     }

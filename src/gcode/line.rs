@@ -7,7 +7,7 @@
 const MAX_WORDS: usize = 10;
 
 /// A parsed command with its words, e.g. `G1 X10 E0.5 F1200`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Command {
     /// `G`, `M` or `T`.
     pub letter: u8,
@@ -15,12 +15,65 @@ pub struct Command {
     pub code: u16,
     words: [(u8, f64); MAX_WORDS],
     len: usize,
+    /// Bit `n` set: a word with letter `A + n` is present (so absent words cost no search).
+    present: u32,
 }
 
 impl Command {
+    /// A command with no words, to be filled by [`Command::read`].
+    pub fn new() -> Command {
+        Command {
+            letter: b'G',
+            code: 0,
+            words: [(0, 0.0); MAX_WORDS],
+            len: 0,
+            present: 0,
+        }
+    }
+
+    /// Parses one line (without its newline) into `self`, reusing it (the analyser reads
+    /// millions of lines into one). `Ok(false)`: a blank or comment-only line; `self` is
+    /// then meaningless, as it is after an error.
+    pub fn read(&mut self, line: &[u8]) -> Result<bool, LineError> {
+        let mut cursor = Cursor { line, pos: 0 };
+        cursor.skip_blank();
+        if cursor.peek_upper() == Some(b'N') {
+            cursor.pos += 1;
+            cursor
+                .number()
+                .ok_or(LineError::BadCode { column: cursor.pos })?;
+            cursor.skip_blank();
+        }
+        let Some(letter) = cursor.peek_upper() else {
+            return Ok(false);
+        };
+        if !matches!(letter, b'G' | b'M' | b'T') {
+            return Err(LineError::NoCommand { column: cursor.pos });
+        }
+        cursor.pos += 1;
+        let column = cursor.pos;
+        let code = cursor.number().ok_or(LineError::BadCode { column })?;
+        if !(0.0..=f64::from(u16::MAX)).contains(&code) {
+            return Err(LineError::BadCode { column });
+        }
+        self.letter = letter;
+        self.code = code as u16;
+        self.len = 0;
+        self.present = 0;
+        // Text commands carry free text, not words.
+        if letter == b'M' && matches!(self.code, 23 | 28 | 30 | 32 | 117 | 118 | 928) {
+            return Ok(true);
+        }
+        cursor.words(self)?;
+        Ok(true)
+    }
+
     /// The value of word `letter` (upper case), if present with a number.
     pub fn get(&self, letter: u8) -> Option<f64> {
-        self.words[..self.len]
+        if !self.has(letter) {
+            return None;
+        }
+        self.words()
             .iter()
             .find(|(l, _)| *l == letter)
             .map(|(_, v)| *v)
@@ -28,12 +81,45 @@ impl Command {
 
     /// Whether word `letter` is present (with or without a number, as in `G28 X`).
     pub fn has(&self, letter: u8) -> bool {
-        self.words[..self.len].iter().any(|(l, _)| *l == letter)
+        self.present & letter_bit(letter) != 0
     }
 
     /// `(letter, value)` for every word, in order; a bare letter has the value `NaN`.
     pub fn words(&self) -> &[(u8, f64)] {
         &self.words[..self.len]
+    }
+
+    fn push(&mut self, letter: u8, value: f64) -> Result<(), LineError> {
+        let slot = self
+            .words
+            .get_mut(self.len)
+            .ok_or(LineError::TooManyWords)?;
+        *slot = (letter, value);
+        self.len += 1;
+        self.present |= letter_bit(letter);
+        Ok(())
+    }
+}
+
+impl Default for Command {
+    fn default() -> Self {
+        Command::new()
+    }
+}
+
+/// Equal when the command and its words are (stale words of a reused command do not count).
+impl PartialEq for Command {
+    fn eq(&self, other: &Command) -> bool {
+        self.letter == other.letter && self.code == other.code && self.words() == other.words()
+    }
+}
+
+/// The bit of an upper-case letter in [`Command::present`]; 0 for anything else.
+fn letter_bit(letter: u8) -> u32 {
+    if letter.is_ascii_uppercase() {
+        1 << (letter - b'A')
+    } else {
+        0
     }
 }
 
@@ -50,42 +136,11 @@ pub enum LineError {
     TooManyWords,
 }
 
-/// Parses one line (without its newline). `Ok(None)`: a blank or comment-only line, or a
-/// command we do not read (strings after `M117`, `M118`, …).
+/// Parses one line (without its newline). `Ok(None)`: a blank or comment-only line. A text
+/// command (`M117 Hello`) comes back without words.
 pub fn parse(line: &[u8]) -> Result<Option<Command>, LineError> {
-    let mut cursor = Cursor { line, pos: 0 };
-    cursor.skip_blank();
-    if cursor.peek_upper() == Some(b'N') {
-        cursor.pos += 1;
-        cursor
-            .number()
-            .ok_or(LineError::BadCode { column: cursor.pos })?;
-        cursor.skip_blank();
-    }
-    let Some(letter) = cursor.peek_upper() else {
-        return Ok(None);
-    };
-    if !matches!(letter, b'G' | b'M' | b'T') {
-        return Err(LineError::NoCommand { column: cursor.pos });
-    }
-    cursor.pos += 1;
-    let column = cursor.pos;
-    let code = cursor.number().ok_or(LineError::BadCode { column })?;
-    if !(0.0..=f64::from(u16::MAX)).contains(&code) {
-        return Err(LineError::BadCode { column });
-    }
-    let mut command = Command {
-        letter,
-        code: code as u16,
-        words: [(0, 0.0); MAX_WORDS],
-        len: 0,
-    };
-    // Text commands carry free text, not words.
-    if letter == b'M' && matches!(command.code, 23 | 28 | 30 | 32 | 117 | 118 | 928) {
-        return Ok(Some(command));
-    }
-    cursor.words(&mut command)?;
-    Ok(Some(command))
+    let mut command = Command::new();
+    Ok(command.read(line)?.then_some(command))
 }
 
 struct Cursor<'a> {
@@ -137,63 +192,76 @@ impl Cursor<'_> {
                     column,
                 })?,
             };
-            if command.len == MAX_WORDS {
-                return Err(LineError::TooManyWords);
-            }
-            command.words[command.len] = (letter, value);
-            command.len += 1;
+            command.push(letter, value)?;
         }
     }
 
     /// A decimal number (`-12`, `+.5`, `3.`); no exponents, as in G-code. More than 18
     /// integer digits is not a number; fraction digits past 18 significant ones are dropped.
+    /// The hottest loop of the analysis: G-code numbers have at most 18 digits, which fit
+    /// a `u64` whatever they are, so they are read in one pass without counting; longer
+    /// ones are read again by [`long_number`].
     fn number(&mut self) -> Option<f64> {
-        let start = self.pos;
-        let negative = self.line.get(self.pos) == Some(&b'-');
-        if matches!(self.line.get(self.pos), Some(b'-' | b'+')) {
-            self.pos += 1;
+        let line = self.line;
+        let negative = line.get(self.pos) == Some(&b'-');
+        let mut pos = self.pos + usize::from(matches!(line.get(self.pos), Some(b'-' | b'+')));
+        let integer_start = pos;
+        let mut mantissa = 0u64;
+        while let Some(d) = digit(line, pos) {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(d);
+            pos += 1;
         }
-        let mut digits = Digits::default();
-        self.digits(&mut digits, false);
-        if self.line.get(self.pos) == Some(&b'.') {
-            self.pos += 1;
-            self.digits(&mut digits, true);
+        let integer_digits = pos - integer_start;
+        let mut fraction_digits = 0;
+        if line.get(pos) == Some(&b'.') {
+            pos += 1;
+            let fraction_start = pos;
+            while let Some(d) = digit(line, pos) {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(d);
+                pos += 1;
+            }
+            fraction_digits = pos - fraction_start;
         }
-        if digits.seen == 0 || digits.overflow {
-            self.pos = start;
-            return None;
-        }
-        let value = decimal(digits.mantissa, digits.fraction);
+        let value = match integer_digits + fraction_digits {
+            // A lone sign or point is not a number.
+            0 => return None,
+            1..=MAX_DIGITS => decimal(mantissa, fraction_digits as u32),
+            _ => long_number(&line[integer_start..pos])?,
+        };
+        self.pos = pos;
         Some(if negative { -value } else { value })
-    }
-
-    fn digits(&mut self, digits: &mut Digits, fraction: bool) {
-        while let Some(&b) = self.line.get(self.pos) {
-            if !b.is_ascii_digit() {
-                break;
-            }
-            digits.seen += 1;
-            if digits.kept < 18 {
-                digits.mantissa = digits.mantissa * 10 + u64::from(b - b'0');
-                digits.kept += u32::from(digits.mantissa > 0);
-                digits.fraction += u32::from(fraction);
-            } else if !fraction {
-                digits.overflow = true;
-            }
-            self.pos += 1;
-        }
     }
 }
 
-#[derive(Default)]
-struct Digits {
-    mantissa: u64,
-    /// Significant digits kept in `mantissa` (leading zeros do not count).
-    kept: u32,
-    /// How many of the kept digits (and fraction zeros) are after the point.
-    fraction: u32,
-    seen: u32,
-    overflow: bool,
+/// Significant digits a number keeps (all of them fit a `u64`).
+const MAX_DIGITS: usize = 18;
+
+/// The value of the decimal digit at `pos`, if there is one.
+fn digit(line: &[u8], pos: usize) -> Option<u64> {
+    let d = line.get(pos)?.wrapping_sub(b'0');
+    (d < 10).then_some(u64::from(d))
+}
+
+/// An unsigned number of more than [`MAX_DIGITS`] digits (`digits`: digits and at most one
+/// point): leading zeros are skipped, fraction digits past the kept ones dropped; `None`
+/// when the integer part alone has too many significant digits.
+fn long_number(digits: &[u8]) -> Option<f64> {
+    let mut mantissa = 0u64;
+    let mut kept = 0;
+    let mut fraction_digits = 0;
+    let mut in_fraction = false;
+    for &b in digits {
+        if b == b'.' {
+            in_fraction = true;
+        } else if kept < MAX_DIGITS {
+            mantissa = mantissa * 10 + u64::from(b - b'0');
+            kept += usize::from(mantissa > 0);
+            fraction_digits += u32::from(in_fraction);
+        } else if !in_fraction {
+            return None;
+        }
+    }
+    Some(decimal(mantissa, fraction_digits))
 }
 
 /// `mantissa / 10^frac_digits`; exact powers of ten up to 1e18 keep this correctly rounded

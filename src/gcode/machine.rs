@@ -102,19 +102,30 @@ impl Machine {
         Effect::None
     }
 
-    /// The target of a move, axis by axis, in mm, honouring the positioning modes.
+    /// The target of a move, axis by axis, in mm, honouring the positioning modes. One pass
+    /// over the words (this runs for every move); as with [`Command::get`], the first word
+    /// of an axis counts, and a bare letter (`NaN`) leaves that axis where it is.
     fn target(&self, command: &Command) -> [f64; 4] {
         let mut target = self.position;
-        for (letter, axis) in [(b'X', X), (b'Y', Y), (b'Z', Z), (b'E', E)] {
-            if let Some(v) = command.get(letter).filter(|v| v.is_finite()) {
-                let relative = if axis == E {
-                    self.relative_e
-                } else {
-                    self.relative_xyz
-                };
-                let v = v * self.unit;
-                target[axis] = if relative { target[axis] + v } else { v };
+        let mut seen = [false; 4];
+        for &(letter, v) in command.words() {
+            let axis = match letter {
+                b'X' => X,
+                b'Y' => Y,
+                b'Z' => Z,
+                b'E' => E,
+                _ => continue,
+            };
+            if std::mem::replace(&mut seen[axis], true) || !v.is_finite() {
+                continue;
             }
+            let relative = if axis == E {
+                self.relative_e
+            } else {
+                self.relative_xyz
+            };
+            let v = v * self.unit;
+            target[axis] = if relative { target[axis] + v } else { v };
         }
         target
     }

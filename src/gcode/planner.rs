@@ -54,7 +54,6 @@ struct Block {
     acceleration: f64,
     entry: f64,
     cruise: f64,
-    exit: f64,
     max_entry: f64,
     safe_feedrate: f64,
     nominal_length: bool,
@@ -156,20 +155,20 @@ impl Planner {
             .fold(cruise, |safe, (_, jerk)| safe.min(jerk));
         let vmax_junction = self.junction_speed(&curr, cruise);
         let v_allowable = max_allowable_speed(-acceleration, curr.safe_feedrate, distance);
-        let mut block = Block {
+        let block = Block {
             distance,
             acceleration,
             entry: vmax_junction.min(v_allowable),
             cruise,
-            exit: curr.safe_feedrate,
             max_entry: vmax_junction,
             safe_feedrate: curr.safe_feedrate,
             nominal_length: cruise <= v_allowable,
+            // Planning computes the trapezoid of every block that needs recalculating
+            // before its time is taken, so none is computed here.
             recalculate: true,
             trapezoid: Trapezoid::default(),
             tag,
         };
-        block.trapezoid = trapezoid(&block, block.exit);
         // The junction remembers the commanded feedrate, not the clamped cruise speed, as
         // PrusaSlicer's estimator does.
         (curr, block)
