@@ -8,10 +8,14 @@
 //! person gave is kept for display only; the stored name has no separators, no `..`, no
 //! control or odd characters, and at most 100 characters with the extension kept.
 
+use std::path::{Path, PathBuf};
+
 /// How many leading bytes the content checks look at.
 pub const HEAD_BYTES: usize = 1024;
 /// The longest stored name (before the hash prefix).
 pub const MAX_NAME_CHARS: usize = 100;
+/// Hex characters of the content hash in a stored name.
+const HASH_PREFIX: usize = 16;
 
 const ACCEPTED: &str =
     "accepted are G-code (.gcode, .gco, .g), binary G-code (.bgcode), STL (.stl) and 3MF (.3mf)";
@@ -173,6 +177,28 @@ pub fn detect(name: &str, head: &[u8], size: u64) -> Result<FileKind, FileTypeEr
     let kind = FileKind::from_name(name)?;
     kind.check_complete(name, head, size)?;
     Ok(kind)
+}
+
+/// Where a file with content hash `sha256` and sanitised name `safe_name` is stored in `dir`:
+/// `<hash prefix>-<name>`, or `<hash prefix>-2-<name>`, … when that is taken (same content,
+/// same name). Uploads and sliced files are stored this way.
+pub async fn free_name(dir: &Path, sha256: &str, safe_name: &str) -> std::io::Result<PathBuf> {
+    let prefix = &sha256[..HASH_PREFIX.min(sha256.len())];
+    let mut candidate = dir.join(format!("{prefix}-{safe_name}"));
+    let mut n = 2;
+    while tokio::fs::try_exists(&candidate).await? {
+        candidate = dir.join(format!("{prefix}-{n}-{safe_name}"));
+        n += 1;
+    }
+    Ok(candidate)
+}
+
+/// Makes a rename into `dir` durable.
+pub async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 #[cfg(test)]

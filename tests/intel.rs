@@ -146,6 +146,9 @@ async fn remaining_time_falls_with_progress_and_completed_jobs_teach_the_printer
             "round {round}: {seen:?}"
         );
     }
+    // The last completion reaches the printer's status just after the job's own event.
+    let watch = lan.running.gateway.printers()[0].watch();
+    wait_status(watch, "accuracy over 3 jobs", |s| s.accuracy.jobs == 3).await;
     let printer = &lan.get_json("/api/status").await["printers"][0];
     let accuracy = &printer["accuracy"];
     assert_eq!(accuracy["jobs"], 3, "{printer}");

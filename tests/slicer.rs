@@ -146,6 +146,14 @@ async fn an_uploaded_model_is_sliced_with_its_profiles_then_printed_with_an_esti
     assert_eq!(done["status"], "completed");
     assert!(done["estimated_time"].as_u64().unwrap() > 0, "{done}");
     assert!(done["estimated_cost"].as_f64().unwrap() > 0.0, "{done}");
+    // The sliced G-code got the analysis every job file gets: PrusaSlicer's own estimate
+    // (from its comments) is kept next to ours.
+    assert!(
+        done["slicer_estimated_time"]
+            .as_u64()
+            .is_some_and(|t| t > 0),
+        "{done}"
+    );
     let commands = sims.device("sim").accepted_commands();
     // PETG's first layer (material/petg.ini) heated by printer.ini's start G-code.
     for heat in ["M190 S85", "M109 S240"] {

@@ -1,5 +1,5 @@
 //! What the slicer keeps in the store: the jobs waiting in stage `slicing`, and the step
-//! that makes a sliced G-code file the job's file, with its estimate, and the job `ready`.
+//! that makes a sliced G-code file the job's file, with its analysis, and the job `ready`.
 
 use std::path::PathBuf;
 
@@ -9,18 +9,18 @@ use super::db::Db;
 use super::lifecycle::Transition;
 use super::{Job, StoreError, rows};
 use crate::domain::{JobId, JobStatus, QueuedStage};
+use crate::gcode::FileIntel;
 
 /// The G-code a slice produced, already at its final place in the files directory.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SlicedFile {
     pub display_name: String,
     pub path: PathBuf,
     pub sha256: String,
     pub size: u64,
-    /// From the sliced G-code; `None` when it could not be analysed.
-    pub estimated_time_s: Option<u64>,
-    pub estimated_cost: Option<f64>,
-    pub model_size_mm: Option<[f64; 3]>,
+    /// The sliced G-code's analysis; `None` when it could not be analysed (the job keeps
+    /// the model's quick estimate then).
+    pub intel: Option<FileIntel>,
 }
 
 impl Db {
@@ -45,8 +45,8 @@ impl Db {
         })
     }
 
-    /// Records `sliced`, makes it the job's file (replacing the model), stores its estimate
-    /// and moves the job to `ready`, in one transaction. A job no longer `slicing` (it was
+    /// Records `sliced` with its analysis, makes it the job's file (replacing the model),
+    /// gives the job the analysis's estimates and moves the job to `ready`, in one transaction. A job no longer `slicing` (it was
     /// cancelled meanwhile) makes this fail, changing nothing.
     pub fn attach_sliced_file(
         &mut self,
@@ -67,20 +67,13 @@ impl Db {
                 &sliced.sha256,
                 sliced.size,
             )?;
-            let size = sliced
-                .model_size_mm
-                .map(|s| serde_json::json!(s).to_string());
+            if let Some(intel) = &sliced.intel {
+                w.save_file_intel(file.id, intel)?;
+                w.set_job_estimate(job, intel)?;
+            }
             w.tx.execute(
-                "UPDATE print_jobs SET file_id = ?2, estimated_time = ?3, estimated_cost = ?4, \
-                 model_size = coalesce(?5, model_size), updated_at = ?6 WHERE id = ?1",
-                params![
-                    job.0,
-                    file.id.0,
-                    sliced.estimated_time_s.map(|t| t as i64),
-                    sliced.estimated_cost,
-                    size,
-                    rows::time_text(w.now),
-                ],
+                "UPDATE print_jobs SET file_id = ?2, updated_at = ?3 WHERE id = ?1",
+                params![job.0, file.id.0, rows::time_text(w.now)],
             )?;
             w.transition(job, Transition::Stage(QueuedStage::Ready))
         })
@@ -100,15 +93,19 @@ mod tests {
         Db::new(conn)
     }
 
+    /// A real analysis, of a fixture with a thumbnail.
+    fn intel() -> FileIntel {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gcode/thumb.gcode");
+        crate::gcode::intel::analyse_file(&path, "PLA", &[]).unwrap()
+    }
+
     fn sliced() -> SlicedFile {
         SlicedFile {
             display_name: "cube.gcode".into(),
             path: Path::new("/tmp/cube.gcode").to_path_buf(),
             sha256: "ab".repeat(32),
             size: 1234,
-            estimated_time_s: Some(600),
-            estimated_cost: Some(0.12),
-            model_size_mm: Some([20.0, 20.0, 20.0]),
+            intel: Some(intel()),
         }
     }
 
@@ -126,13 +123,19 @@ mod tests {
         let mut db = db();
         let job = slicing_job(&mut db);
         assert_eq!(db.slicing_jobs().unwrap(), std::slice::from_ref(&job));
-        let ready = db.attach_sliced_file(job.id, &sliced()).unwrap();
+        let sliced = sliced();
+        let intel = sliced.intel.clone().unwrap();
+        let ready = db.attach_sliced_file(job.id, &sliced).unwrap();
         assert_eq!(ready.status, JobStatus::Queued(QueuedStage::Ready));
-        assert_eq!(ready.estimated_time_s, Some(600));
-        assert_eq!(ready.estimated_cost, Some(0.12));
-        assert_eq!(ready.model_size_mm, Some([20.0, 20.0, 20.0]));
+        assert_eq!(ready.estimated_time_s, Some(intel.estimated_time_s));
+        assert_eq!(ready.estimated_cost, Some(intel.estimated_cost));
+        assert_eq!(ready.model_size_mm, intel.model_size_mm);
         let file = db.file(ready.file.unwrap()).unwrap().unwrap();
         assert_eq!(file.display_name, "cube.gcode");
+        assert!(
+            db.thumbnail(file.id).unwrap().is_some(),
+            "the sliced file's analysis (thumbnail) is kept"
+        );
         assert!(db.slicing_jobs().unwrap().is_empty());
     }
 

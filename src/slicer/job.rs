@@ -12,14 +12,10 @@ use super::process::{self, RunError};
 use super::profiles::{self, ProfileError, SliceRequest};
 use super::{PARTIAL_PREFIX, Settings};
 use crate::config::BuildVolume;
-use crate::files::{self, FileKind};
+use crate::files;
 use crate::gateway::Gateway;
-use crate::gcode::estimate::{self, Quality};
-use crate::gcode::materials::Materials;
+use crate::gcode::analyse_in_background;
 use crate::jobs::{Job, SlicedFile, StoreError, Transition};
-
-/// Hex characters of the content hash in a stored name (as uploads have).
-const HASH_PREFIX: usize = 16;
 
 /// Why a slice did not produce the job's G-code; `Display` is the job's failure reason.
 #[derive(Debug, thiserror::Error)]
@@ -127,8 +123,9 @@ fn bed_for(gateway: &Gateway, job: &Job) -> Option<BuildVolume> {
 }
 
 /// Makes the sliced file at `output` the job's G-code: stores it under its content hash in
-/// `files_dir`, estimates it with our G-code analysis, and records file and estimate with
-/// the job moving to `ready` in one transaction; then wakes the printers. The one place a
+/// `files_dir`, analyses it as every job's G-code is (`gcode::intel`: estimates, progress
+/// table, thumbnail), and records file and analysis with the job moving to `ready` in one
+/// transaction; then wakes the printers. The one place a
 /// sliced file becomes a job's G-code.
 pub async fn adopt_sliced_gcode(
     gateway: &Gateway,
@@ -138,22 +135,23 @@ pub async fn adopt_sliced_gcode(
 ) -> Result<Job, SliceError> {
     let (sha256, size) = hash_file(output).await.map_err(SliceError::Output)?;
     let display_name = gcode_name(&job.file_name);
-    let path = free_name(files_dir, &sha256, &files::sanitise(&display_name))
+    let path = files::free_name(files_dir, &sha256, &files::sanitise(&display_name))
         .await
         .map_err(SliceError::Output)?;
     tokio::fs::rename(output, &path)
         .await
         .map_err(SliceError::Output)?;
-    sync_dir(files_dir).await.map_err(SliceError::Output)?;
-    let estimate = estimate_gcode(&path, job).await;
+    files::sync_dir(files_dir)
+        .await
+        .map_err(SliceError::Output)?;
+    let material = (job.material.clone()).or_else(|| Some(profiles::DEFAULT_MATERIAL.to_owned()));
+    let intel = analyse_in_background(path.clone(), material).await;
     let sliced = SlicedFile {
         display_name,
         path: path.clone(),
         sha256,
         size,
-        estimated_time_s: estimate.as_ref().map(|e| e.estimated_time_s),
-        estimated_cost: estimate.as_ref().map(|e| e.estimated_cost),
-        model_size_mm: estimate.and_then(|e| e.model_size_mm),
+        intel,
     };
     let id = job.id;
     let attached = gateway
@@ -201,44 +199,6 @@ fn gcode_name(model_name: &str) -> String {
     format!("{stem}.gcode")
 }
 
-/// Our estimate of the sliced G-code in the job's material and quality, on a blocking
-/// thread; `None` (and a warning) when it cannot be analysed.
-async fn estimate_gcode(path: &Path, job: &Job) -> Option<estimate::Estimate> {
-    let path = path.to_path_buf();
-    let material = (job.material.clone()).unwrap_or_else(|| profiles::DEFAULT_MATERIAL.to_owned());
-    let quality = (job.quality.as_deref())
-        .and_then(|q| Quality::parse(q).ok())
-        .unwrap_or(Quality::Standard);
-    let any = BuildVolume {
-        x_mm: f64::MAX,
-        y_mm: f64::MAX,
-        z_mm: f64::MAX,
-    };
-    let analysed = tokio::task::spawn_blocking(move || {
-        let materials = Materials::default();
-        estimate::for_file(
-            &path,
-            FileKind::GcodeText,
-            &material,
-            quality,
-            &materials,
-            &any,
-        )
-    })
-    .await;
-    match analysed {
-        Ok(Ok(estimate)) => Some(estimate),
-        Ok(Err(e)) => {
-            tracing::warn!(job = %job.id, error = %e, "no estimate for the sliced G-code");
-            None
-        }
-        Err(e) => {
-            tracing::error!(job = %job.id, error = %e, "the estimate task failed");
-            None
-        }
-    }
-}
-
 /// Lowercase hex SHA-256 and size of a file, streamed.
 async fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
     let mut file = tokio::fs::File::open(path).await?;
@@ -253,26 +213,6 @@ async fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
         hasher.update(&buffer[..n]);
         size += n as u64;
     }
-}
-
-/// `<hash>-<name>`, or `<hash>-2-<name>`, … when that is taken.
-async fn free_name(dir: &Path, sha256: &str, safe_name: &str) -> std::io::Result<PathBuf> {
-    let prefix = &sha256[..HASH_PREFIX.min(sha256.len())];
-    let mut candidate = dir.join(format!("{prefix}-{safe_name}"));
-    let mut n = 2;
-    while tokio::fs::try_exists(&candidate).await? {
-        candidate = dir.join(format!("{prefix}-{n}-{safe_name}"));
-        n += 1;
-    }
-    Ok(candidate)
-}
-
-/// Makes the rename durable.
-async fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
-        .await
-        .map_err(std::io::Error::other)?
 }
 
 async fn remove_quietly(path: &Path) {

@@ -9,13 +9,13 @@
 //! between. If anything fails, the file and its record are removed again: a failed upload
 //! leaves nothing behind.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::error::ApiError;
 use super::upload::{FileGuard, ReceivedFile};
 use crate::config::BuildVolume;
 use crate::domain::{PrinterId, QueuedStage};
-use crate::files::FileKind;
+use crate::files::{self, FileKind};
 use crate::gateway::{CommandError, Gateway};
 use crate::gcode::estimate::{self, Estimate, Quality};
 use crate::gcode::materials::Materials;
@@ -24,8 +24,6 @@ use crate::jobs::{FileId, Job, JobSource, JobStore, NewJob, StoreError, StoredFi
 use crate::web::WebState;
 
 pub use crate::gateway::{BGCODE_UNSUPPORTED, SLICER_NEEDED};
-/// Hex characters of the content hash in a stored name.
-const HASH_PREFIX: usize = 16;
 
 /// What the uploader asked for besides storing the file.
 #[derive(Debug, Clone)]
@@ -91,9 +89,9 @@ async fn persist(
         sha256,
         size,
     } = received;
-    let path = free_name(&state.files_dir, &sha256, &safe_name).await?;
+    let path = files::free_name(&state.files_dir, &sha256, &safe_name).await?;
     guard.rename(path.clone()).await?;
-    sync_dir(&state.files_dir).await?;
+    files::sync_dir(&state.files_dir).await?;
     let record = FileRecord {
         display_name,
         path,
@@ -110,26 +108,6 @@ fn finish(guard: FileGuard, file: StoredFile) -> Stored {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     Stored { file, stored_name }
-}
-
-/// `<hash>-<name>`, or `<hash>-2-<name>`, … when that is taken (same content, same name).
-async fn free_name(dir: &Path, sha256: &str, safe_name: &str) -> std::io::Result<PathBuf> {
-    let prefix = &sha256[..HASH_PREFIX.min(sha256.len())];
-    let mut candidate = dir.join(format!("{prefix}-{safe_name}"));
-    let mut n = 2;
-    while tokio::fs::try_exists(&candidate).await? {
-        candidate = dir.join(format!("{prefix}-{n}-{safe_name}"));
-        n += 1;
-    }
-    Ok(candidate)
-}
-
-/// Makes the rename itself durable.
-async fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
-        .await
-        .map_err(std::io::Error::other)?
 }
 
 #[derive(Clone)]
