@@ -149,21 +149,27 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
-    /// Skips spaces, tabs and `( … )` comments; stops at the end or at `;`/`*`.
+    /// Skips spaces, tabs and `( … )` comments; stops at the end or at `;`/`*`. Inlined:
+    /// it runs before every word, and most words follow a single space.
+    #[inline]
     fn skip_blank(&mut self) {
         while let Some(&b) = self.line.get(self.pos) {
             match b {
                 b' ' | b'\t' | b'\r' => self.pos += 1,
-                b'(' => {
-                    let rest = &self.line[self.pos..];
-                    self.pos += rest
-                        .iter()
-                        .position(|&c| c == b')')
-                        .map_or(rest.len(), |i| i + 1);
-                }
+                b'(' => self.skip_parenthesis(),
                 _ => return,
             }
         }
+    }
+
+    /// Skips a `( … )` comment starting at `pos` (to the end of the line if unclosed).
+    #[cold]
+    fn skip_parenthesis(&mut self) {
+        let rest = &self.line[self.pos..];
+        self.pos += rest
+            .iter()
+            .position(|&c| c == b')')
+            .map_or(rest.len(), |i| i + 1);
     }
 
     /// The next byte in upper case, or `None` at the end of the code part of the line.
@@ -199,36 +205,32 @@ impl Cursor<'_> {
     /// A decimal number (`-12`, `+.5`, `3.`); no exponents, as in G-code. More than 18
     /// integer digits is not a number; fraction digits past 18 significant ones are dropped.
     /// The hottest loop of the analysis: G-code numbers have at most 18 digits, which fit
-    /// a `u64` whatever they are, so they are read in one pass without counting; longer
-    /// ones are read again by [`long_number`].
+    /// a `u64` whatever they are, so they are read in one pass over a slice (no per-digit
+    /// bounds checks or counting); longer ones are read again by [`long_number`].
+    #[inline]
     fn number(&mut self) -> Option<f64> {
-        let line = self.line;
-        let negative = line.get(self.pos) == Some(&b'-');
-        let mut pos = self.pos + usize::from(matches!(line.get(self.pos), Some(b'-' | b'+')));
-        let integer_start = pos;
-        let mut mantissa = 0u64;
-        while let Some(d) = digit(line, pos) {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(d);
-            pos += 1;
-        }
-        let integer_digits = pos - integer_start;
+        let rest = self.line.get(self.pos..)?;
+        let (negative, sign) = match rest.first() {
+            Some(b'-') => (true, 1),
+            Some(b'+') => (false, 1),
+            _ => (false, 0),
+        };
+        let unsigned = &rest[sign..];
+        let (mut mantissa, integer_digits) = digits(unsigned, 0);
         let mut fraction_digits = 0;
-        if line.get(pos) == Some(&b'.') {
-            pos += 1;
-            let fraction_start = pos;
-            while let Some(d) = digit(line, pos) {
-                mantissa = mantissa.wrapping_mul(10).wrapping_add(d);
-                pos += 1;
-            }
-            fraction_digits = pos - fraction_start;
+        let mut end = integer_digits;
+        if let Some((b'.', fraction)) = unsigned.get(integer_digits..).and_then(<[u8]>::split_first)
+        {
+            (mantissa, fraction_digits) = digits(fraction, mantissa);
+            end += 1 + fraction_digits;
         }
         let value = match integer_digits + fraction_digits {
             // A lone sign or point is not a number.
             0 => return None,
             1..=MAX_DIGITS => decimal(mantissa, fraction_digits as u32),
-            _ => long_number(&line[integer_start..pos])?,
+            _ => long_number(&unsigned[..end])?,
         };
-        self.pos = pos;
+        self.pos += sign + end;
         Some(if negative { -value } else { value })
     }
 }
@@ -236,10 +238,20 @@ impl Cursor<'_> {
 /// Significant digits a number keeps (all of them fit a `u64`).
 const MAX_DIGITS: usize = 18;
 
-/// The value of the decimal digit at `pos`, if there is one.
-fn digit(line: &[u8], pos: usize) -> Option<u64> {
-    let d = line.get(pos)?.wrapping_sub(b'0');
-    (d < 10).then_some(u64::from(d))
+/// The leading decimal digits of `bytes` appended to `mantissa` (wrapping: callers check
+/// the count), and how many there were.
+#[inline(always)]
+fn digits(bytes: &[u8], mut mantissa: u64) -> (u64, usize) {
+    let mut count = 0;
+    for &b in bytes {
+        let d = b.wrapping_sub(b'0');
+        if d >= 10 {
+            break;
+        }
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        count += 1;
+    }
+    (mantissa, count)
 }
 
 /// An unsigned number of more than [`MAX_DIGITS`] digits (`digits`: digits and at most one

@@ -147,12 +147,7 @@ impl Planner {
             curr.axis_feedrate.iter_mut().for_each(|v| *v *= factor);
         }
         let acceleration = acceleration(limits, kind, &delta, inv);
-        curr.safe_feedrate = curr
-            .axis_feedrate
-            .iter()
-            .zip(limits.max_jerk)
-            .filter(|(v, jerk)| v.abs() > *jerk)
-            .fold(cruise, |safe, (_, jerk)| safe.min(jerk));
+        curr.safe_feedrate = safe_feedrate(&curr.axis_feedrate, &limits.max_jerk, cruise);
         let vmax_junction = self.junction_speed(&curr, cruise);
         let v_allowable = max_allowable_speed(-acceleration, curr.safe_feedrate, distance);
         let block = Block {
@@ -245,12 +240,34 @@ impl Planner {
 }
 
 /// The factor (at most 1) that keeps every axis within its maximum feedrate (0: no limit).
+/// Divides only for an axis over its limit: within it, `max / |v|` is at least 1 and would
+/// not lower the factor.
+#[inline]
 fn feedrate_factor(axis_feedrate: &[f64; 4], max_feedrate: &[f64; 4]) -> f64 {
-    axis_feedrate
-        .iter()
-        .zip(max_feedrate)
-        .filter(|(v, max)| **v != 0.0 && **max != 0.0)
-        .fold(1.0, |factor: f64, (v, max)| factor.min(max / v.abs()))
+    let mut factor = 1.0;
+    for (v, &max) in axis_feedrate.iter().zip(max_feedrate) {
+        let speed = v.abs();
+        if max != 0.0 && speed > max {
+            let limited = max / speed;
+            if limited < factor {
+                factor = limited;
+            }
+        }
+    }
+    factor
+}
+
+/// The speed the block may start or end at from a standstill: the cruise speed, lowered to
+/// the jerk limit of every axis whose own speed exceeds it.
+#[inline]
+fn safe_feedrate(axis_feedrate: &[f64; 4], max_jerk: &[f64; 4], cruise: f64) -> f64 {
+    let mut safe = cruise;
+    for (v, &jerk) in axis_feedrate.iter().zip(max_jerk) {
+        if v.abs() > jerk && jerk < safe {
+            safe = jerk;
+        }
+    }
+    safe
 }
 
 /// The move kind's acceleration, lowered so no axis exceeds its own maximum.

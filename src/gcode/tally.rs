@@ -50,6 +50,9 @@ pub struct Tally {
     top_z: Option<f64>,
     /// `(height, layers)` rounded to 1 µm, at most `MAX_HEIGHTS` entries.
     pub heights: Vec<(f64, u32)>,
+    /// The end of the last extruding move, already in `bounds`: a move that starts there
+    /// (most do) only adds its end.
+    last_end: Option<[f64; 3]>,
 }
 
 impl Tally {
@@ -67,7 +70,9 @@ impl Tally {
         let b = [to[X], to[Y], to[Z]];
         match &mut self.bounds {
             Some(bounds) => {
-                bounds.include(a);
+                if self.last_end != Some(a) {
+                    bounds.include(a);
+                }
                 bounds.include(b);
             }
             None => {
@@ -76,6 +81,7 @@ impl Tally {
                 self.bounds = Some(bounds);
             }
         }
+        self.last_end = Some(b);
         self.layer_at(to[Z]);
     }
 
