@@ -2,7 +2,9 @@
 //! certificates, ACL), with a hand-driven printer:
 //!
 //! 1. a burst of 1,000 `job.submit` commands from a separate client (files from a local HTTPS
-//!    server): replies received, lost (goal 0), reply latency p50/p99;
+//!    server that keeps connections open): replies received, lost (goal 0), reply latency
+//!    p50/p99, where the time goes (`stages`); then, as extra information, the same number
+//!    offered at a steady 500 commands/s;
 //! 2. end-to-end latency from a printer state change to a subscriber receiving the event;
 //! 3. outbox drain rate after a 10,000-event backlog built while the link was off.
 //!
@@ -10,6 +12,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "cloud/stages.rs"]
+mod stages;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,6 +34,8 @@ use tokio_util::sync::CancellationToken;
 const BURST: usize = 1_000;
 const STATE_CHANGES: usize = 200;
 const BACKLOG: u64 = 10_000;
+/// The offered rate of the second, steady run (extra information next to the burst).
+const STEADY_RATE: u32 = 500;
 
 struct Bench {
     dir: tempfile::TempDir,
@@ -54,51 +60,83 @@ async fn start_gateway(b: &Bench, drivers: &HandDrivers) -> Running {
     running
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+/// How a run offers its commands: all at once, or one every `gap`.
+#[derive(Clone, Copy)]
+enum Offer {
+    BackToBack,
+    Steady { gap: Duration },
 }
 
 async fn burst(b: &Bench, cloud: &mut Cloud) {
     let file = FileServer::start(&b.pki, "tiny.gcode", b"G28\n".to_vec()).await;
-    let mut sent = HashMap::new();
+    submit_run(b, cloud, &file, "burst", Offer::BackToBack).await;
+    // Let the burst's downloads and their events finish, and forget what they sent.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    while cloud.seen.try_recv().is_ok() {}
+    let gap = Duration::from_secs(1) / STEADY_RATE;
+    println!(
+        "extra information, not the goal's measurement: {BURST} commands at a steady {STEADY_RATE} commands/s"
+    );
+    submit_run(b, cloud, &file, "steady", Offer::Steady { gap }).await;
+}
+
+/// Sends `BURST` submissions as `offer` says and reports reply latency from each publish
+/// call to the reply's arrival at the client, with the stages in between.
+async fn submit_run(b: &Bench, cloud: &mut Cloud, file: &FileServer, run: &str, offer: Offer) {
+    let mut marks = HashMap::new();
+    let cpu_before = stages::cpu(b.broker.pid());
     let started = Instant::now();
     for i in 0..BURST {
-        let id = format!("burst-{i}");
-        let args = json!({"job_id": format!("bj-{i}"),
+        if let Offer::Steady { gap } = offer {
+            tokio::time::sleep_until((started + gap * i as u32).into()).await;
+        }
+        let id = format!("{run}-{i}");
+        let args = json!({"job_id": format!("{run}-job-{i}"),
             "file": {"name": "tiny.gcode", "url": file.url, "sha256": file.sha256}});
-        sent.insert(id.clone(), Instant::now());
+        marks.insert(id.clone(), stages::Marks::now());
         cloud
             .command("job.submit", json!({"v": 1, "id": id, "args": args}), None)
             .await;
     }
-    let mut latencies = Vec::new();
-    let reply_topic = topic("reply");
+    let last_sent = started.elapsed();
+    let (reply_topic, cmd_topic) = (topic("reply"), topic("cmd/job.submit"));
+    let mut per_topic = HashMap::<String, usize>::new();
+    let (mut replies, mut last_reply) = (0, started);
     let deadline = Instant::now() + Duration::from_secs(120);
-    while latencies.len() < BURST && Instant::now() < deadline {
+    while replies < BURST && Instant::now() < deadline {
         let Ok(Some(seen)) = tokio::time::timeout(Duration::from_secs(10), cloud.seen.recv()).await
         else {
             break;
         };
-        if seen.topic != reply_topic {
+        *per_topic
+            .entry(seen.topic.replace(&topic(""), ""))
+            .or_default() += 1;
+        let Some(m) = seen.payload["id"].as_str().and_then(|id| marks.get_mut(id)) else {
             continue;
-        }
-        if let Some(at) = seen.payload["id"].as_str().and_then(|id| sent.remove(id)) {
-            latencies.push(at.elapsed());
+        };
+        if seen.topic == cmd_topic {
+            m.echoed = Some(seen.at);
+        } else if seen.topic == reply_topic && m.replied.is_none() {
+            m.reply(seen.at, &seen.payload);
+            replies += 1;
+            last_reply = last_reply.max(seen.at);
         }
     }
-    let elapsed = started.elapsed();
+    let elapsed = last_reply - started;
+    let mut latencies: Vec<Duration> = marks
+        .values()
+        .filter_map(|m| Some(m.replied? - m.sent))
+        .collect();
     latencies.sort();
     println!(
-        "job.submit burst: {BURST} sent, {} replies, {} lost, {:.0} commands/s, reply latency p50 {:?} p99 {:?}",
-        latencies.len(),
-        BURST - latencies.len(),
-        latencies.len() as f64 / elapsed.as_secs_f64(),
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
+        "job.submit {run}: {BURST} sent, {replies} replies, {} lost, {:.0} commands/s, reply latency p50 {:?} p99 {:?}",
+        BURST - replies,
+        replies as f64 / elapsed.as_secs_f64(),
+        stages::percentile(&latencies, 0.50),
+        stages::percentile(&latencies, 0.99),
     );
+    stages::report(&marks, last_sent, &per_topic);
+    stages::cpu(b.broker.pid()).report_since(&cpu_before, elapsed);
 }
 
 async fn state_latency(cloud: &mut Cloud, drivers: &HandDrivers) {
@@ -130,8 +168,8 @@ async fn state_latency(cloud: &mut Cloud, drivers: &HandDrivers) {
     latencies.sort();
     println!(
         "printer state change -> cloud subscriber: {STATE_CHANGES} samples, p50 {:?} p99 {:?} max {:?}",
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
+        stages::percentile(&latencies, 0.50),
+        stages::percentile(&latencies, 0.99),
         latencies.last().unwrap(),
     );
 }

@@ -114,6 +114,9 @@ fn network_options() -> NetworkOptions {
     // `new()`, not `default()`: the derived default has a connect timeout of 0 seconds.
     let mut options = NetworkOptions::new();
     options.set_connection_timeout(NETWORK_TIMEOUT_S);
+    // Replies and acknowledgements are small writes that must go out at once: with Nagle's
+    // algorithm one waits for the broker's delayed ACK of the previous one (up to 40 ms).
+    options.set_tcp_nodelay(true);
     options
 }
 

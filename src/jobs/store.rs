@@ -24,8 +24,10 @@ use super::{BatchError, StoreError};
 use crate::events::Event;
 
 /// Requests waiting for the store thread. When full, callers wait (`send().await`): the database
-/// is the one place every change goes through, so back-pressure is the right answer.
-const REQUEST_CAPACITY: usize = 64;
+/// is the one place every change goes through, so back-pressure is the right answer. Twice
+/// `MAX_BATCH`: a batch only groups what is already waiting, so with a smaller queue a burst's
+/// batches could not grow past the queue's size (more, smaller commits, one fsync each).
+const REQUEST_CAPACITY: usize = 2 * MAX_BATCH;
 /// Events kept for slow listeners; one that lags further re-reads the outbox by `seq`.
 const EVENT_CAPACITY: usize = 1024;
 /// Requests grouped into one transaction at most; bounds how long the first of them waits.

@@ -149,12 +149,15 @@ impl Broker {
              log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
              acl_file {dir}/acl\n\
              listener {port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n\
-             require_certificate true\nuse_identity_as_username true\n",
+             require_certificate true\nuse_identity_as_username true\nset_tcp_nodelay true\n",
             dir = dir.display(),
             ca = pki.ca.display(),
             cert = pki.server_cert.display(),
             key = pki.server_key.display(),
         );
+        // Extra settings for an experiment by hand (e.g. `max_inflight_messages 100`).
+        let extra = std::env::var("MOSQUITTO_EXTRA_CONF").unwrap_or_default();
+        let conf = format!("{conf}{}\n", extra.replace(';', "\n"));
         std::fs::write(dir.join("mosquitto.conf"), conf).unwrap();
         let mut broker = Broker {
             port,
@@ -199,6 +202,11 @@ impl Broker {
             let _ = Command::new("kill").arg(child.id().to_string()).status();
             let _ = child.wait();
         }
+    }
+
+    /// The broker's process id while it runs (benchmarks read its CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn restart(&mut self) {
@@ -259,6 +267,8 @@ pub struct Seen {
     pub payload: Value,
     pub retain: bool,
     pub correlation: Option<Bytes>,
+    /// When the client's event loop handed it over.
+    pub at: std::time::Instant,
 }
 
 /// The test's cloud: a v5 client with the `cloud` certificate, subscribed to the gateway.
@@ -276,6 +286,9 @@ impl Cloud {
             pki.client_tls("cloud"),
         )));
         options.set_max_packet_size(Some(4 << 20));
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        options.set_network_options(network);
         // A persistent session: what the gateway publishes while this client is cut off (a
         // broker restart) waits for it at the broker.
         options.set_clean_start(false);
@@ -298,6 +311,7 @@ impl Cloud {
                             payload: serde_json::from_slice(&p.payload).unwrap_or(Value::Null),
                             retain: p.retain,
                             correlation: p.properties.and_then(|p| p.correlation_data),
+                            at: std::time::Instant::now(),
                         };
                         if tx.send(seen).await.is_err() {
                             return;
@@ -386,7 +400,8 @@ pub fn topic(suffix: &str) -> String {
 }
 
 /// An HTTPS server on 127.0.0.1 (the broker's certificate, so the test CA vouches for it)
-/// that answers every GET with one file.
+/// that answers every GET with one file, keeping each connection open for further requests
+/// (HTTP/1.1 keep-alive, as a CDN does) until the client closes it or asks to.
 pub struct FileServer {
     pub url: String,
     pub sha256: String,
@@ -397,7 +412,6 @@ impl FileServer {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         use sha2::Digest;
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
         let certs = CertificateDer::pem_file_iter(&pki.server_cert)
             .unwrap()
@@ -420,30 +434,54 @@ impl FileServer {
             while let Ok((tcp, _)) = listener.accept().await {
                 let (acceptor, content) = (acceptor.clone(), content.clone());
                 tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let mut request = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tls.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&buf[..n]),
-                        }
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        serve_keep_alive(tls, &content).await;
                     }
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: application/octet-stream\r\nconnection: close\r\n\r\n",
-                        content.len()
-                    );
-                    let _ = tls.write_all(head.as_bytes()).await;
-                    let _ = tls.write_all(&content).await;
-                    let _ = tls.shutdown().await;
                 });
             }
         });
         FileServer {
             url: format!("https://127.0.0.1:{port}/{name}"),
             sha256,
+        }
+    }
+}
+
+/// Answers requests on one connection until the client closes it or sends `connection: close`.
+async fn serve_keep_alive<S>(mut stream: S, content: &[u8])
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut buffered = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let end = loop {
+            if let Some(at) = buffered.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffered.extend_from_slice(&buf[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buffered[..end]).to_ascii_lowercase();
+        buffered.drain(..end);
+        let close = head.contains("connection: close");
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: application/octet-stream\r\nconnection: {}\r\n\r\n",
+            content.len(),
+            if close { "close" } else { "keep-alive" }
+        );
+        let mut response = reply.into_bytes();
+        response.extend_from_slice(content);
+        if stream.write_all(&response).await.is_err() || stream.flush().await.is_err() {
+            return;
+        }
+        if close {
+            let _ = stream.shutdown().await;
+            return;
         }
     }
 }
