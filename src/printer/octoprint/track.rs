@@ -88,6 +88,9 @@ pub struct Tracker {
     /// The file of the job that just ended, until OctoPrint is idle: its `Cancelling` or
     /// `Finishing` tail (after the event that ended the job) is not an external print.
     ended: Option<String>,
+    /// The ended job's file to delete once OctoPrint is idle (a file still printing or
+    /// cancelling is in use: OctoPrint refuses to delete it).
+    to_delete: Option<String>,
     link: LinkState,
     shown: Option<Shown>,
     temperatures: Option<Temperatures>,
@@ -106,6 +109,7 @@ impl Tracker {
             tracked: None,
             external: None,
             ended: None,
+            to_delete: None,
             link: LinkState::Down("connecting to OctoPrint".into()),
             shown: None,
             temperatures: None,
@@ -166,6 +170,11 @@ impl Tracker {
         }
         let activity = snapshot.state.activity();
         self.link = snapshot.state.link(snapshot.error.as_deref());
+        if matches!(activity, Activity::Idle)
+            && let Some(path) = self.to_delete.take()
+        {
+            steps.push(Step::Delete { path });
+        }
         if let LinkState::Fault(message) = &self.link {
             // The printer's error ends the print; the actor fails the job with the message.
             self.tracked = None;
@@ -317,9 +326,7 @@ impl Tracker {
             outcome,
         }));
         if self.delete_after_job {
-            steps.push(Step::Delete {
-                path: t.path.clone(),
-            });
+            self.to_delete = Some(t.path.clone());
         }
         self.ended = Some(t.path);
     }

@@ -264,11 +264,21 @@ fn an_external_print_seen_only_by_polling_ends_when_octoprint_is_idle_again() {
 }
 
 #[test]
-fn an_ended_job_deletes_its_file_when_configured() {
+fn an_ended_job_deletes_its_file_when_configured_once_octoprint_is_idle() {
     let mut t = Tracker::new(true);
     t.track(JOB, PATH.into(), false);
     let steps = t.event(PrintEvent::Cancelled { path: PATH.into() });
-    assert!(steps.contains(&Step::Delete { path: PATH.into() }));
+    let delete = Step::Delete { path: PATH.into() };
+    assert!(
+        !steps.contains(&delete),
+        "deleted while still in use: {steps:?}"
+    );
+    let cancelling = t.observe(snap("Cancelling", Some(PATH), Some(40.0)));
+    assert!(!cancelling.contains(&delete), "{cancelling:?}");
+    let idle = t.observe(snap("Operational", Some(PATH), Some(40.0)));
+    assert_eq!(idle.iter().filter(|s| **s == delete).count(), 1, "{idle:?}");
+    let later = t.observe(snap("Operational", Some(PATH), Some(40.0)));
+    assert!(!later.contains(&delete), "deleted twice: {later:?}");
 }
 
 #[test]
