@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::file_server::FileServer;
 use common::mosquitto::*;
 use common::*;
 use fluxprint_gateway::app::{self, Running};

@@ -6,6 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::file_server::FileServer;
 use common::mosquitto::*;
 use common::*;
 use fluxprint_gateway::app;

@@ -11,6 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use common::file_server::FileServer;
 use common::mosquitto::*;
 use common::*;
 use fluxprint_gateway::app;

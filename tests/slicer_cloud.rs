@@ -5,6 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::file_server::FileServer;
 use common::mosquitto::*;
 use common::slicing::{cube_stl, follow, prusa_slicer};
 use common::*;

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test crate uses a different part of the harness
 
 pub mod browser;
+pub mod file_server;
 pub mod mosquitto;
 pub mod octoprint;
 pub mod sim;
