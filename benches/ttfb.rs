@@ -9,20 +9,18 @@
 //! timed on its own. The client is a plain thread with blocking sockets, outside the
 //! gateway's runtime. Everything stays on 127.0.0.1.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fluxprint_gateway::app;
-use fluxprint_gateway::config::{
-    BuildVolume, CloudConfig, Config, DriverConfig, GatewayConfig, PrinterConfig, WebConfig,
-};
-use fluxprint_gateway::domain::PrinterId;
+use fluxprint_gateway::config::Config;
 use fluxprint_gateway::jobs::NewJob;
-use fluxprint_gateway::printer::driver::{self, DriverEnd, DriverError, DriverFactory, DriverLink};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 const WARM_UP: usize = 100;
 const REQUESTS: usize = 1_000;
@@ -30,49 +28,15 @@ const QUEUED_JOBS: usize = 20;
 /// Longest one request may take before the benchmark gives up.
 const DEADLINE: Duration = Duration::from_secs(10);
 
-/// Printers whose driver ends are held and never answered (the printer stays disconnected).
-#[derive(Default)]
-struct HeldDrivers(Mutex<Vec<DriverEnd>>);
-
-impl DriverFactory for HeldDrivers {
-    fn start(
-        &self,
-        _: &PrinterConfig,
-        _: CancellationToken,
-        _: &TaskTracker,
-    ) -> Result<DriverLink, DriverError> {
-        let (link, end) = driver::link();
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(end);
-        Ok(link)
-    }
-}
-
+/// The test harness's config (listening on 127.0.0.1 only) with one printer and an open
+/// status page.
 fn config(state_dir: &std::path::Path) -> Config {
-    Config {
-        gateway: GatewayConfig {
-            state_dir: state_dir.to_path_buf(),
-            ..GatewayConfig::with_id("gw-bench")
-        },
-        web: WebConfig {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            public_status: true,
-            ..WebConfig::default()
-        },
-        cloud: CloudConfig::default(),
-        slicer: Default::default(),
-        printers: vec![PrinterConfig {
-            id: PrinterId("bench".into()),
-            driver: DriverConfig::Simulated(Default::default()),
-            build_volume: BuildVolume {
-                x_mm: 250.0,
-                y_mm: 210.0,
-                z_mm: 210.0,
-            },
-            auto_start: false,
-            safety: Default::default(),
-            serial: Default::default(),
-        }],
-    }
+    let mut config = common::config(
+        state_dir,
+        vec![common::printer("bench", [250.0, 210.0, 210.0], false)],
+    );
+    config.web.public_status = true;
+    config
 }
 
 /// One request on a fresh connection: (connect, first byte after the request), microseconds.
@@ -134,7 +98,7 @@ fn main() {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let drivers = Arc::new(HeldDrivers::default());
+    let drivers = Arc::new(common::HandDrivers::default());
     let running = runtime
         .block_on(app::start(
             config(dir.path()),

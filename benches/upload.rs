@@ -12,19 +12,17 @@
 //!
 //! Run: `cargo bench --bench upload` (needs a quiet machine for meaningful numbers).
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 
-use fluxprint_gateway::config::{
-    BuildVolume, CloudConfig, Config, DriverConfig, GatewayConfig, PrinterConfig, Secret, WebConfig,
-};
-use fluxprint_gateway::domain::PrinterId;
-use fluxprint_gateway::printer::driver::{self, DriverEnd, DriverError, DriverFactory, DriverLink};
+use fluxprint_gateway::config::{Config, Secret};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 const FILE_BYTES: u64 = 100 * 1024 * 1024;
 /// Uploads per route.
@@ -33,51 +31,17 @@ const CHUNK_BYTES: usize = 64 * 1024;
 const KEY: &str = "bench-key";
 const BOUNDARY: &str = "------------------------benchboundary0001";
 
-/// Printers whose driver ends are held and never answered: jobs stay queued.
-#[derive(Default)]
-struct HeldDrivers(Mutex<Vec<DriverEnd>>);
-
-impl DriverFactory for HeldDrivers {
-    fn start(
-        &self,
-        _printer: &PrinterConfig,
-        _shutdown: CancellationToken,
-        _tasks: &TaskTracker,
-    ) -> Result<DriverLink, DriverError> {
-        let (link, end) = driver::link();
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(end);
-        Ok(link)
-    }
-}
-
+/// The test harness's config (listening on 127.0.0.1 only) with one printer whose driver end
+/// is never answered (jobs stay queued), a key, room for the file and no rate limit.
 fn config(state_dir: &std::path::Path) -> Config {
-    Config {
-        gateway: GatewayConfig {
-            state_dir: state_dir.to_path_buf(),
-            ..GatewayConfig::with_id("gw-bench")
-        },
-        web: WebConfig {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            api_key: Some(Secret::new(KEY)),
-            public_status: false,
-            max_upload_bytes: 2 * FILE_BYTES,
-            rate_limit_per_minute: 0,
-        },
-        cloud: CloudConfig::default(),
-        printers: vec![PrinterConfig {
-            id: PrinterId("bench".into()),
-            driver: DriverConfig::Simulated(Default::default()),
-            build_volume: BuildVolume {
-                x_mm: 250.0,
-                y_mm: 210.0,
-                z_mm: 210.0,
-            },
-            auto_start: false,
-            safety: Default::default(),
-            serial: Default::default(),
-        }],
-        slicer: Default::default(),
-    }
+    let mut config = common::config(
+        state_dir,
+        vec![common::printer("bench", [250.0, 210.0, 210.0], false)],
+    );
+    config.web.api_key = Some(Secret::new(KEY));
+    config.web.max_upload_bytes = 2 * FILE_BYTES;
+    config.web.rate_limit_per_minute = 0;
+    config
 }
 
 /// Resident set size of this process, in KiB.
@@ -198,7 +162,7 @@ fn report(route: &str, figures: &Figures) {
 async fn run() {
     fluxprint_gateway::cloud::tls::install_crypto_provider();
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
-    let drivers = Arc::new(HeldDrivers::default());
+    let drivers = Arc::new(common::HandDrivers::default());
     let running =
         fluxprint_gateway::app::start(config(dir.path()), drivers, CancellationToken::new())
             .await
