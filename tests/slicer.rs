@@ -58,6 +58,14 @@ async fn start_with(dir: TempDir, slicer: Option<&Path>, timeout_s: u64) -> (Lan
     (lan, sims)
 }
 
+/// Neither a partial slice nor a sliced G-code file was left in the files directory.
+fn assert_no_sliced_output(lan: &Lan) {
+    let left: Vec<String> = (lan.stored_files().into_iter())
+        .filter(|n| n.starts_with(".slicing-") || n.ends_with(".gcode"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 /// Uploads `stl` as `name` to `POST /api/jobs`; returns the job JSON of the 201.
 async fn upload(lan: &Lan, name: &str, stl: &[u8], material: &str, quality: &str) -> Value {
     let form = Form::curl()
@@ -196,11 +204,7 @@ async fn a_model_the_slicer_cannot_read_fails_the_job_with_the_slicers_message()
         (json["status"].as_str(), json["error"].as_str()),
         (Some("failed"), Some(error.as_str()))
     );
-    assert!(
-        !lan.stored_files()
-            .iter()
-            .any(|n| n.starts_with(".slicing-") || n.ends_with(".gcode"))
-    );
+    assert_no_sliced_output(&lan);
     lan.stop().await;
 }
 
@@ -235,11 +239,7 @@ async fn cancelling_a_job_while_it_slices_kills_the_slicer() {
     slicer_gone(gone).await;
     let json = lan.get_json(&format!("/api/jobs/{}", job_id(&job).0)).await;
     assert_eq!(json["status"], "cancelled");
-    assert!(
-        !lan.stored_files()
-            .iter()
-            .any(|n| n.starts_with(".slicing-") || n.ends_with(".gcode"))
-    );
+    assert_no_sliced_output(&lan);
     lan.stop().await;
 }
 
