@@ -12,6 +12,7 @@ mod analysis;
 mod arc;
 pub mod estimate;
 pub mod intel;
+mod kinematics;
 mod limits;
 pub mod line;
 mod machine;

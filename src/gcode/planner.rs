@@ -6,6 +6,10 @@
 //! block can stop in time. Blocks are planned in batches and the queue is bounded
 //! (`REFRESH_THRESHOLD + QUEUE_SIZE` blocks), so memory stays constant on any file.
 
+use super::kinematics::{
+    acceleration_distance, intersection_distance, max_allowable_speed, speed_from_distance,
+    time_over_distance,
+};
 use super::limits::MachineLimits;
 
 /// Blocks kept back for look-ahead after each batch (the firmware's planner buffer).
@@ -377,40 +381,4 @@ fn block_time(block: &Block) -> f64 {
     };
     let decelerating = time_over_distance(t.cruise, block.distance - t.decelerate_after, -a);
     accelerating + cruising + decelerating
-}
-
-fn max_allowable_speed(acceleration: f64, target: f64, distance: f64) -> f64 {
-    (target * target - 2.0 * acceleration * distance)
-        .max(0.0)
-        .sqrt()
-}
-
-fn acceleration_distance(initial: f64, target: f64, acceleration: f64) -> f64 {
-    if acceleration == 0.0 {
-        0.0
-    } else {
-        (target * target - initial * initial) / (2.0 * acceleration)
-    }
-}
-
-fn intersection_distance(initial: f64, last: f64, acceleration: f64, distance: f64) -> f64 {
-    if acceleration == 0.0 {
-        0.0
-    } else {
-        (2.0 * acceleration * distance - initial * initial + last * last) / (4.0 * acceleration)
-    }
-}
-
-fn speed_from_distance(initial: f64, distance: f64, acceleration: f64) -> f64 {
-    (initial * initial + 2.0 * acceleration * distance)
-        .max(0.0)
-        .sqrt()
-}
-
-fn time_over_distance(initial: f64, distance: f64, acceleration: f64) -> f64 {
-    if acceleration == 0.0 {
-        0.0
-    } else {
-        (speed_from_distance(initial, distance, acceleration) - initial) / acceleration
-    }
 }
