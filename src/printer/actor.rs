@@ -14,7 +14,7 @@ use super::driver::{DriverCommand, DriverLink, DriverReport, Outcome};
 use super::handle::{COMMAND_CAPACITY, Control, PrinterCommand, PrinterError, PrinterHandle};
 use super::status::{Current, ExternalPrint, Link, PrinterStatus, derive_state};
 use super::timing::Tracking;
-use super::tracked::{current_of, pick_up, progress_table, still_on_printer};
+use super::tracked::{current_of, left_on_printer, progress_table};
 use crate::config::PrinterConfig;
 use crate::domain::{JobId, Percent, PrinterState, Temperatures};
 use crate::jobs::{Accuracy, ActualTime, BedState, Job, JobStore, StoreError, Transition};
@@ -34,13 +34,7 @@ pub async fn spawn(
             move |db| Ok((db.bed(&id)?, db.accuracy(&id)?))
         })
         .await?;
-    let (current, tracking) = match still_on_printer(&store, &id).await? {
-        Some(job) => {
-            let tracking = pick_up(&store, &job, &accuracy).await?;
-            (Some(current_of(&job, &tracking)), Some(tracking))
-        }
-        None => (None, None),
-    };
+    let (current, tracking) = left_on_printer(&store, &id, &accuracy).await?;
     if let Some(current) = current {
         // Only drivers that can re-attach keep such a job over a restart; the driver
         // follows it to its end. A full inbox cannot happen: nothing else was sent yet.

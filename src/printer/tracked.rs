@@ -9,8 +9,22 @@ use crate::domain::PrinterId;
 use crate::gcode::ProgressTable;
 use crate::jobs::{Accuracy, Job, JobFilter, JobStore, StoreError};
 
+/// The job left printing or paused on `printer` by the last run, picked up: its `Current`
+/// snapshot and its timing (both `None` when there is none).
+pub async fn left_on_printer(
+    store: &JobStore,
+    printer: &PrinterId,
+    accuracy: &Accuracy,
+) -> Result<(Option<Current>, Option<Tracking>), StoreError> {
+    let Some(job) = still_on_printer(store, printer).await? else {
+        return Ok((None, None));
+    };
+    let tracking = pick_up(store, &job, accuracy).await?;
+    Ok((Some(current_of(&job, &tracking)), Some(tracking)))
+}
+
 /// The job the store still has printing or paused on `printer` after a restart.
-pub async fn still_on_printer(
+async fn still_on_printer(
     store: &JobStore,
     printer: &PrinterId,
 ) -> Result<Option<Job>, StoreError> {
@@ -34,7 +48,7 @@ pub async fn still_on_printer(
 }
 
 /// Times a job found on the printer after a restart from its stored start.
-pub async fn pick_up(
+async fn pick_up(
     store: &JobStore,
     job: &Job,
     accuracy: &Accuracy,
