@@ -48,11 +48,7 @@ async fn still_on_printer(
 }
 
 /// Times a job found on the printer after a restart from its stored start.
-async fn pick_up(
-    store: &JobStore,
-    job: &Job,
-    accuracy: &Accuracy,
-) -> Result<Tracking, StoreError> {
+async fn pick_up(store: &JobStore, job: &Job, accuracy: &Accuracy) -> Result<Tracking, StoreError> {
     let table = progress_table(store, job).await?;
     let printed = job
         .started_at
