@@ -1,6 +1,8 @@
 //! Cloud link benchmark against a loopback mosquitto (the test broker: TLS, client
 //! certificates, ACL), with a hand-driven printer:
 //!
+//! 0. the floor: the same burst answered by a bare MQTT responder in place of the gateway
+//!    (`floor`), what the broker and the MQTT/TLS clients alone cost on this machine;
 //! 1. a burst of 1,000 `job.submit` commands from a separate client (files from a local HTTPS
 //!    server that keeps connections open): replies received, lost (goal 0), reply latency
 //!    p50/p99, where the time goes (`stages`); then, as extra information, the same number
@@ -12,6 +14,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "cloud/floor.rs"]
+mod floor;
 #[path = "cloud/stages.rs"]
 mod stages;
 
@@ -68,9 +72,26 @@ enum Offer {
     Steady { gap: Duration },
 }
 
-async fn burst(b: &Bench, cloud: &mut Cloud) {
+/// The burst answered by a bare responder instead of the gateway (`floor`): its p99.
+async fn floor(b: &Bench, cloud: &mut Cloud) -> Duration {
     let file = FileServer::start(&b.pki, "tiny.gcode", b"G28\n".to_vec()).await;
-    submit_run(b, cloud, &file, "burst", Offer::BackToBack).await;
+    let responder = floor::Responder::start(&b.pki, &b.broker).await;
+    println!("the floor: the same burst answered by a bare MQTT responder, no gateway");
+    let p99 = submit_run(b, cloud, &file, "floor", Offer::BackToBack).await;
+    responder.stop().await;
+    while cloud.seen.try_recv().is_ok() {}
+    p99
+}
+
+async fn burst(b: &Bench, cloud: &mut Cloud, floor_p99: Duration) {
+    let file = FileServer::start(&b.pki, "tiny.gcode", b"G28\n".to_vec()).await;
+    let p99 = submit_run(b, cloud, &file, "burst", Offer::BackToBack).await;
+    println!(
+        "  burst p99 / floor p99 = {:.2} ({:.1} ms over the floor's {:.1} ms)",
+        p99.as_secs_f64() / floor_p99.as_secs_f64(),
+        (p99.as_secs_f64() - floor_p99.as_secs_f64()) * 1e3,
+        floor_p99.as_secs_f64() * 1e3
+    );
     // Let the burst's downloads and their events finish, and forget what they sent.
     tokio::time::sleep(Duration::from_secs(3)).await;
     while cloud.seen.try_recv().is_ok() {}
@@ -82,8 +103,14 @@ async fn burst(b: &Bench, cloud: &mut Cloud) {
 }
 
 /// Sends `BURST` submissions as `offer` says and reports reply latency from each publish
-/// call to the reply's arrival at the client, with the stages in between.
-async fn submit_run(b: &Bench, cloud: &mut Cloud, file: &FileServer, run: &str, offer: Offer) {
+/// call to the reply's arrival at the client, with the stages in between; returns the p99.
+async fn submit_run(
+    b: &Bench,
+    cloud: &mut Cloud,
+    file: &FileServer,
+    run: &str,
+    offer: Offer,
+) -> Duration {
     let mut marks = HashMap::new();
     let cpu_before = stages::cpu(b.broker.pid());
     let started = Instant::now();
@@ -100,7 +127,7 @@ async fn submit_run(b: &Bench, cloud: &mut Cloud, file: &FileServer, run: &str, 
             .await;
     }
     let last_sent = started.elapsed();
-    let (reply_topic, cmd_topic) = (topic("reply"), topic("cmd/job.submit"));
+    let reply_topic = topic("reply");
     let mut per_topic = HashMap::<String, usize>::new();
     let (mut replies, mut last_reply) = (0, started);
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -115,9 +142,7 @@ async fn submit_run(b: &Bench, cloud: &mut Cloud, file: &FileServer, run: &str, 
         let Some(m) = seen.payload["id"].as_str().and_then(|id| marks.get_mut(id)) else {
             continue;
         };
-        if seen.topic == cmd_topic {
-            m.echoed = Some(seen.at);
-        } else if seen.topic == reply_topic && m.replied.is_none() {
+        if seen.topic == reply_topic && m.replied.is_none() {
             m.reply(seen.at, &seen.payload);
             replies += 1;
             last_reply = last_reply.max(seen.at);
@@ -138,6 +163,7 @@ async fn submit_run(b: &Bench, cloud: &mut Cloud, file: &FileServer, run: &str, 
     );
     stages::report(&marks, last_sent, &per_topic);
     stages::cpu(b.broker.pid()).report_since(&cpu_before, elapsed);
+    stages::percentile(&latencies, 0.99)
 }
 
 async fn state_latency(cloud: &mut Cloud, drivers: &HandDrivers) {
@@ -230,12 +256,15 @@ fn main() {
     let last = build_backlog(b.dir.path());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let mut cloud = Cloud::connect(&b.pki, &b.broker, "bench-cloud").await;
+        // What a cloud backend subscribes to: the gateway's replies, events, state and
+        // telemetry (one level under its prefix), not its own commands under `cmd/`.
+        let mut cloud = Cloud::connect_to(&b.pki, &b.broker, "bench-cloud", &topic("+")).await;
+        let floor_p99 = floor(&b, &mut cloud).await;
         drain(&b, &mut cloud, last).await;
         let drivers = HandDrivers::default();
         let running = start_gateway(&b, &drivers).await;
         state_latency(&mut cloud, &drivers).await;
-        burst(&b, &mut cloud).await;
+        burst(&b, &mut cloud, floor_p99).await;
         running.stop().await;
     });
 }

@@ -1,10 +1,8 @@
 //! Where a `job.submit` run's time goes: per-command timestamps at the stages the bench can
 //! see from outside the gateway, and CPU time by thread over the run.
 //!
-//! Stages, all from the client's publish call: the broker delivering the command back to the
-//! test cloud (it subscribes to `fluxprint/gw-test/#`, so it receives its own commands as the
-//! gateway does, through the same broker queue), the job's `queued_at` (wall clock, written in
-//! the store transaction after the gateway received and dispatched the command), and the
+//! Stages, all from the client's publish call: the job's `queued_at` (wall clock, written in
+//! the store transaction after the gateway received and dispatched the command) and the
 //! reply's arrival. CPU: the bench process's threads by name (tokio workers run the gateway,
 //! the test cloud and the file server; `job-store` is the SQLite thread) and mosquitto.
 
@@ -18,7 +16,6 @@ use time::format_description::well_known::Rfc3339;
 pub struct Marks {
     pub sent: Instant,
     pub sent_wall: SystemTime,
-    pub echoed: Option<Instant>,
     pub stored: Option<Duration>,
     pub replied: Option<Instant>,
 }
@@ -28,7 +25,6 @@ impl Marks {
         Marks {
             sent: Instant::now(),
             sent_wall: SystemTime::now(),
-            echoed: None,
             stored: None,
             replied: None,
         }
@@ -73,7 +69,6 @@ pub fn report(
     last_sent: Duration,
     per_topic: &HashMap<String, usize>,
 ) {
-    let echo = marks.values().filter_map(|m| Some(m.echoed? - m.sent));
     let stored = marks.values().filter_map(|m| m.stored);
     let stored_to_reply = marks
         .values()
@@ -81,10 +76,6 @@ pub fn report(
     println!(
         "  stages: last command handed to the client {:.1} ms after the first",
         ms(last_sent)
-    );
-    println!(
-        "  publish -> broker delivers the command (echo to the test cloud): {}",
-        spread(echo.collect())
     );
     println!(
         "  publish -> job row written (queued_at, wall clock): {}",

@@ -16,6 +16,9 @@ use super::session::{AckTracker, Tag};
 /// QoS 1 requests the gate lets wait in rumqttc's queue; the rest of the queue stays free for
 /// telemetry, subscriptions and acknowledgements.
 const QOS1_QUEUE_SHARE: usize = REQUEST_CAPACITY * 3 / 4;
+/// Events among those at most: a reply (and a command's acknowledgement, which needs the same
+/// queue) waits behind at most this many events, not behind a whole outbox backlog.
+const EVENT_QUEUE_SHARE: usize = QOS1_QUEUE_SHARE / 3;
 /// A publisher re-checks the queue at least this often even without a wake-up (rumqttc moves
 /// queued requests aside on a disconnect without reporting each one).
 const RECHECK: Duration = Duration::from_millis(250);
@@ -113,7 +116,7 @@ impl Gate {
         if message.qos == QoS::AtMostOnce {
             return self.client.try_publish(message);
         }
-        if tracker.waiting() >= QOS1_QUEUE_SHARE {
+        if !tracker.has_room(tag, QOS1_QUEUE_SHARE, EVENT_QUEUE_SHARE) {
             return Err(QueueFull);
         }
         self.client.try_publish(message)?;

@@ -98,9 +98,22 @@ impl AckTracker {
         self.events_in_flight
     }
 
-    /// Requests handed to rumqttc and not yet sent (bounds the request channel's use).
-    pub fn waiting(&self) -> usize {
-        self.submitted.len()
+    /// Whether a QoS 1 publish with `tag` may join rumqttc's queue now: at most `total`
+    /// waiting, of them at most `events` events, so a reply overtakes an event backlog.
+    pub fn has_room(&self, tag: Tag, total: usize, events: usize) -> bool {
+        let waiting = self.submitted.len();
+        match tag {
+            Tag::Event(_) => {
+                waiting < total
+                    && self
+                        .submitted
+                        .iter()
+                        .filter(|t| matches!(t, Tag::Event(_)))
+                        .count()
+                        < events
+            }
+            Tag::Other | Tag::Unknown => waiting < total,
+        }
     }
 }
 
@@ -146,6 +159,24 @@ impl Backoff {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn events_leave_room_in_the_queue_for_replies() {
+        let mut tracker = AckTracker::new(0);
+        for seq in 1..=4 {
+            assert!(tracker.has_room(Tag::Event(seq), 10, 4));
+            tracker.submitted(Tag::Event(seq));
+        }
+        assert!(!tracker.has_room(Tag::Event(5), 10, 4));
+        assert!(tracker.has_room(Tag::Other, 10, 4));
+        tracker.sent(1);
+        assert!(tracker.has_room(Tag::Event(5), 10, 4));
+        for _ in 0..7 {
+            tracker.submitted(Tag::Other);
+        }
+        assert!(!tracker.has_room(Tag::Other, 10, 4));
+        assert!(!tracker.has_room(Tag::Event(5), 10, 4));
+    }
 
     #[test]
     fn fresh_packet_ids_take_tags_in_submission_order() {

@@ -2,6 +2,7 @@
 //! broker acknowledged), the outbox retention sweep that says which events it dropped, and
 //! the step that attaches a fetched file to a cloud job and makes it ready.
 
+use super::sql::CachedSql;
 use std::path::Path;
 
 use rusqlite::{OptionalExtension, params};
@@ -22,13 +23,13 @@ impl Db {
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn()
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()?)
     }
 
     pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
         self.write(|w| {
-            w.tx.execute(
+            w.tx.exec(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) \
                  ON CONFLICT(key) DO UPDATE SET value = ?2",
                 params![key, value],
@@ -41,7 +42,7 @@ impl Db {
     pub fn job_by_cloud_id(&self, cloud_id: &str) -> Result<Option<JobId>, StoreError> {
         Ok(self
             .conn()
-            .query_row(
+            .row(
                 "SELECT id FROM print_jobs WHERE cloud_job_id = ?1",
                 [cloud_id],
                 |r| r.get(0),
@@ -54,7 +55,7 @@ impl Db {
     pub fn first_seq(&self) -> Result<Option<u64>, StoreError> {
         let seq: Option<i64> = self
             .conn()
-            .query_row("SELECT min(seq) FROM events", [], |r| r.get(0))?;
+            .row("SELECT min(seq) FROM events", [], |r| r.get(0))?;
         Ok(seq.map(|s| s as u64))
     }
 
@@ -72,7 +73,7 @@ impl Db {
         };
         let count: i64 = self
             .conn()
-            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+            .row("SELECT count(*) FROM events", [], |r| r.get(0))?;
         let by_count = (count as u64)
             .checked_sub(max_events)
             .filter(|excess| *excess > 0)
@@ -83,7 +84,7 @@ impl Db {
             return Ok(None);
         };
         self.write(|w| {
-            w.tx.execute("DELETE FROM events WHERE seq <= ?1", [last as i64])?;
+            w.tx.exec("DELETE FROM events WHERE seq <= ?1", [last as i64])?;
             w.emit(EventKind::EventsDropped { first, last })
         })?;
         Ok(Some((first, last)))
@@ -91,7 +92,7 @@ impl Db {
 
     /// The `seq` of the outbox's `n`th event (0 = oldest).
     fn nth_seq(&self, n: u64) -> Result<u64, StoreError> {
-        let seq: i64 = self.conn().query_row(
+        let seq: i64 = self.conn().row(
             "SELECT seq FROM events ORDER BY seq LIMIT 1 OFFSET ?1",
             [n as i64],
             |r| r.get(0),
@@ -146,7 +147,7 @@ impl Db {
                 w.save_file_intel(file.id, intel)?;
                 w.set_job_estimate(job, intel)?;
             }
-            w.tx.execute(
+            w.tx.exec(
                 "UPDATE print_jobs SET file_id = ?2, updated_at = ?3 WHERE id = ?1",
                 params![job.0, file.id.0, rows::time_text(w.now)],
             )?;

@@ -8,6 +8,7 @@
 //! them. Events are handed to the fan-out only after that commit. Outside a batch (tests,
 //! tools) a `write` is a batch of its own.
 
+use super::sql::CachedSql;
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
@@ -150,7 +151,7 @@ impl Writer<'_> {
     /// Stores an event in the outbox and returns it with its `seq`.
     pub fn emit(&mut self, kind: EventKind) -> Result<u64, StoreError> {
         let payload = rows::encode_event(&kind);
-        self.tx.execute(
+        self.tx.exec(
             "INSERT INTO events (at, type, payload) VALUES (?1, ?2, ?3)",
             params![rows::time_text(self.now), kind.type_name(), payload],
         )?;
@@ -170,7 +171,7 @@ impl Writer<'_> {
 
 pub(super) fn find_job(conn: &Connection, id: JobId) -> Result<Option<Job>, StoreError> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM print_jobs WHERE id = ?1");
-    conn.query_row(&sql, [id.0], rows::job_from_row)
+    conn.row(&sql, [id.0], rows::job_from_row)
         .optional()?
         .transpose()
 }

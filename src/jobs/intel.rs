@@ -5,6 +5,7 @@
 //! The progress table is stored as compact JSON, `{"bytes":N,"time":T,"samples":[[o,t],…]}`
 //! (about 100 samples, times to 0.1 s): a few kilobytes per file.
 
+use super::sql::CachedSql;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -67,7 +68,7 @@ impl Writer<'_> {
     /// Keeps (or replaces) what the analysis of `file` found.
     pub fn save_file_intel(&mut self, file: FileId, intel: &FileIntel) -> Result<(), StoreError> {
         let thumbnail = intel.thumbnail.as_ref();
-        self.tx.execute(
+        self.tx.exec(
             "INSERT OR REPLACE INTO file_analysis (file_id, estimated_time, slicer_estimated_time, \
              filament_mm, layers, progress, thumbnail, thumbnail_mime, analysed_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -88,7 +89,7 @@ impl Writer<'_> {
 
     /// Gives `job` the analysis's estimates (time, cost, model size).
     pub fn set_job_estimate(&mut self, job: JobId, intel: &FileIntel) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.tx.exec(
             "UPDATE print_jobs SET estimated_time = ?2, estimated_cost = ?3, model_size = ?4 \
              WHERE id = ?1",
             params![
@@ -105,7 +106,7 @@ impl Writer<'_> {
 
     /// The seconds left on a printing job (stored before its next status event).
     pub fn set_remaining(&mut self, job: JobId, seconds: Option<u64>) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.tx.exec(
             "UPDATE print_jobs SET remaining_time = ?2 WHERE id = ?1",
             params![job.0, seconds.map(|s| s as i64)],
         )?;
@@ -122,7 +123,7 @@ impl Writer<'_> {
             }
             (ActualTime::Wall, _, _) => (None, "wall"),
         };
-        self.tx.execute(
+        self.tx.exec(
             "UPDATE print_jobs SET actual_print_time = ?2, actual_time_source = ?3, \
              remaining_time = NULL WHERE id = ?1",
             params![id.0, seconds, source],
@@ -136,7 +137,7 @@ impl Db {
     pub fn progress_table(&self, file: FileId) -> Result<Option<ProgressTable>, StoreError> {
         let text: Option<String> = self
             .conn()
-            .query_row(
+            .row(
                 "SELECT progress FROM file_analysis WHERE file_id = ?1",
                 [file.0],
                 |r| r.get(0),
@@ -149,7 +150,7 @@ impl Db {
     pub fn thumbnail(&self, file: FileId) -> Result<Option<Thumbnail>, StoreError> {
         let found: Option<(Option<Vec<u8>>, Option<String>)> = self
             .conn()
-            .query_row(
+            .row(
                 "SELECT thumbnail, thumbnail_mime FROM file_analysis WHERE file_id = ?1",
                 [file.0],
                 |r| Ok((r.get(0)?, r.get(1)?)),

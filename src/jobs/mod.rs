@@ -12,6 +12,7 @@ mod queue;
 mod rows;
 mod schema;
 mod sliced;
+mod sql;
 mod store;
 
 use std::path::PathBuf;

@@ -5,6 +5,7 @@
 //! Command ids make commands idempotent: the first reply is stored with the command's effect,
 //! in the same transaction, and a repeated id gets that reply back.
 
+use super::sql::CachedSql;
 use std::path::PathBuf;
 
 use rusqlite::{OptionalExtension, params};
@@ -43,7 +44,7 @@ impl Db {
     pub fn last_seq(&self) -> Result<u64, StoreError> {
         let seq: Option<i64> = self
             .conn()
-            .query_row(
+            .row(
                 "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
                 [],
                 |r| r.get(0),
@@ -56,14 +57,14 @@ impl Db {
     pub fn outbox_depth(&self) -> Result<u64, StoreError> {
         let n: i64 = self
             .conn()
-            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+            .row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
         Ok(n as u64)
     }
 
     /// The cloud has every event up to `seq`: they may leave the outbox.
     pub fn ack_events(&mut self, seq: u64) -> Result<usize, StoreError> {
         self.write(|w| {
-            Ok(w.tx.execute("DELETE FROM events WHERE seq <= ?1", [seq as i64])?)
+            Ok(w.tx.exec("DELETE FROM events WHERE seq <= ?1", [seq as i64])?)
         })
     }
 
@@ -71,7 +72,7 @@ impl Db {
     pub fn command_reply(&self, id: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn()
-            .query_row("SELECT reply FROM commands WHERE id = ?1", [id], |r| {
+            .row("SELECT reply FROM commands WHERE id = ?1", [id], |r| {
                 r.get(0)
             })
             .optional()?)
@@ -80,7 +81,7 @@ impl Db {
     pub fn file(&self, id: FileId) -> Result<Option<StoredFile>, StoreError> {
         Ok(self
             .conn()
-            .query_row(
+            .row(
                 "SELECT id, display_name, path, sha256, size FROM files WHERE id = ?1",
                 [id.0],
                 |r| {
@@ -100,7 +101,7 @@ impl Db {
 impl Writer<'_> {
     /// Stores the reply to a command id (with the command's effect, in this transaction).
     pub fn remember_command(&mut self, id: &str, reply: &str) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.tx.exec(
             "INSERT INTO commands (id, reply, at) VALUES (?1, ?2, ?3)",
             params![id, reply, rows::time_text(self.now)],
         )?;
@@ -118,7 +119,7 @@ impl Writer<'_> {
         let path_text = path.to_str().ok_or_else(|| {
             StoreError::Decode(format!("stored file path {} is not UTF-8", path.display()))
         })?;
-        self.tx.execute(
+        self.tx.exec(
             "INSERT INTO files (display_name, path, sha256, size, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![display_name, path_text, sha256, size as i64, rows::time_text(self.now)],
         )?;

@@ -2,6 +2,7 @@
 //! printer, reorder, recover after a restart, and the bed-clear interlock. Each write is one
 //! transaction that also stores the events it causes.
 
+use super::sql::CachedSql;
 use rusqlite::{OptionalExtension, params};
 
 use super::db::{Db, Writer};
@@ -31,7 +32,7 @@ impl Writer<'_> {
         if let Some(cloud_id) = &new.cloud_job_id {
             let taken: Option<i64> = self
                 .tx
-                .query_row(
+                .row(
                     "SELECT id FROM print_jobs WHERE cloud_job_id = ?1",
                     [cloud_id],
                     |r| r.get(0),
@@ -43,7 +44,7 @@ impl Writer<'_> {
         }
         let stage = new.stage.unwrap_or(QueuedStage::Ready);
         let now = rows::time_text(self.now);
-        self.tx.execute(
+        self.tx.exec(
             "INSERT INTO print_jobs (cloud_job_id, project_id, file_name, file_id, status, stage, \
              progress, printer_id, material_type, quality, print_settings, source, queue_position, \
              model_size, estimated_time, estimated_cost, queued_at, updated_at) \
@@ -84,7 +85,7 @@ impl Writer<'_> {
         let now = rows::time_text(self.now);
         let started = matches!(transition, Transition::Start).then_some(now.as_str());
         let ended = status.is_final().then_some(now.as_str());
-        self.tx.execute(
+        self.tx.exec(
             "UPDATE print_jobs SET status = ?2, stage = ?3, progress = ?4, error = ?5, \
              started_at = coalesce(?6, started_at), completed_at = coalesce(?7, completed_at), \
              updated_at = ?8 WHERE id = ?1",
@@ -108,7 +109,7 @@ impl Writer<'_> {
     }
 
     pub fn set_printer(&mut self, id: JobId, printer: &PrinterId) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.tx.exec(
             "UPDATE print_jobs SET printer_id = ?2 WHERE id = ?1",
             params![id.0, printer.as_str()],
         )?;
@@ -120,7 +121,7 @@ impl Writer<'_> {
             BedState::Clear => (false, None),
             BedState::NeedsClearing { last_job } => (true, last_job.map(|j| j.0)),
         };
-        self.tx.execute(
+        self.tx.exec(
             "INSERT INTO printers (id, bed_clear_needed, last_job) VALUES (?1, ?2, ?3) \
              ON CONFLICT(id) DO UPDATE SET bed_clear_needed = ?2, last_job = ?3",
             params![printer.as_str(), needed, last],
@@ -229,7 +230,7 @@ impl Db {
             let mut sorted = slots;
             sorted.sort_unstable();
             for (job, pos) in order.iter().zip(sorted) {
-                w.tx.execute(
+                w.tx.exec(
                     "UPDATE print_jobs SET queue_position = ?2 WHERE id = ?1",
                     params![job.0, pos],
                 )?;
@@ -287,7 +288,7 @@ impl Db {
     pub fn bed(&self, printer: &PrinterId) -> Result<BedState, StoreError> {
         let row: Option<(bool, Option<i64>)> = self
             .conn()
-            .query_row(
+            .row(
                 "SELECT bed_clear_needed, last_job FROM printers WHERE id = ?1",
                 [printer.as_str()],
                 |r| Ok((r.get(0)?, r.get(1)?)),

@@ -1,6 +1,7 @@
 //! What the slicer keeps in the store: the jobs waiting in stage `slicing`, and the step
 //! that makes a sliced G-code file the job's file, with its analysis, and the job `ready`.
 
+use super::sql::CachedSql;
 use std::path::PathBuf;
 
 use rusqlite::params;
@@ -71,7 +72,7 @@ impl Db {
                 w.save_file_intel(file.id, intel)?;
                 w.set_job_estimate(job, intel)?;
             }
-            w.tx.execute(
+            w.tx.exec(
                 "UPDATE print_jobs SET file_id = ?2, updated_at = ?3 WHERE id = ?1",
                 params![job.0, file.id.0, rows::time_text(w.now)],
             )?;
@@ -162,7 +163,7 @@ mod tests {
         );
         let files: i64 = db
             .conn()
-            .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
+            .row("SELECT count(*) FROM files", [], |r| r.get(0))
             .unwrap();
         assert_eq!(files, 0);
         assert_eq!(db.job(job.id).unwrap().status, JobStatus::Cancelled);

@@ -199,6 +199,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         .map_err(open_err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(open_err)?;
+    conn.set_prepared_statement_cache_capacity(super::sql::CACHED_STATEMENTS);
     Ok(conn)
 }
 

@@ -280,7 +280,13 @@ pub struct Cloud {
 }
 
 impl Cloud {
+    /// Connects and subscribes to everything under the gateway's prefix (its commands too).
     pub async fn connect(pki: &Pki, broker: &Broker, id: &str) -> Cloud {
+        Cloud::connect_to(pki, broker, id, &format!("fluxprint/{GATEWAY}/#")).await
+    }
+
+    /// Connects and subscribes to `filter` only.
+    pub async fn connect_to(pki: &Pki, broker: &Broker, id: &str, filter: &str) -> Cloud {
         let mut options = MqttOptions::new(id, "127.0.0.1", broker.port);
         options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
             pki.client_tls("cloud"),
@@ -322,10 +328,7 @@ impl Cloud {
                 }
             }
         });
-        client
-            .subscribe(format!("fluxprint/{GATEWAY}/#"), QoS::AtLeastOnce)
-            .await
-            .unwrap();
+        client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
         tokio::time::timeout(PATIENCE, ready)
             .await
             .expect("the test cloud never got its SUBACK")
