@@ -3,31 +3,29 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::octoprint::{API_KEY, OctoPrint, VirtualPrinter};
 use common::*;
-use fluxprint_gateway::app;
 use fluxprint_gateway::config::{DriverConfig, PrinterConfig, Secret};
 use fluxprint_gateway::domain::{JobId, JobStatus, PrinterState};
 use fluxprint_gateway::events::EventKind;
 use fluxprint_gateway::gateway::Gateway;
-use fluxprint_gateway::printer::BuiltinDrivers;
 use fluxprint_gateway::printer::driver::{DriverCommand, DriverReport, Outcome};
 use fluxprint_gateway::printer::octoprint::{self, OctoPrintSettings};
 use fluxprint_gateway::printer::serial::Safety;
-use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+#[path = "octoprint/bench.rs"]
+mod bench;
 #[path = "octoprint/external.rs"]
 mod external;
 #[path = "octoprint/https.rs"]
 mod https;
 
-/// One OctoPrint at a time.
-static TURN: Mutex<()> = Mutex::const_new(());
+use bench::Bench;
+
 /// Jobs last seconds; a broken driver is caught well within this.
 const JOB_PATIENCE: Duration = Duration::from_secs(90);
 
@@ -49,25 +47,6 @@ fn dwell_gcode(lines: usize, ms: u32) -> String {
         g.push_str(&format!("G4 P{ms} ; step {i}\n"));
     }
     g
-}
-
-async fn start_gateway(state: &std::path::Path, printer: PrinterConfig) -> app::Running {
-    let drivers = BuiltinDrivers {
-        state_dir: state.to_path_buf(),
-    };
-    app::start(
-        config(state, vec![printer]),
-        Arc::new(drivers),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap()
-}
-
-async fn submit(gw: &Gateway, dir: &std::path::Path, name: &str, text: &str) -> JobId {
-    let new = job_with_file(gw, dir, name).await;
-    std::fs::write(dir.join(format!("{name}.gcode")), text).unwrap();
-    gw.submit(new).await.unwrap().id
 }
 
 async fn wait_job(
@@ -154,17 +133,15 @@ async fn assert_never_external(gw: &Gateway, why: &str) {
 
 #[tokio::test]
 async fn a_queued_job_is_uploaded_printed_through_resends_and_completed_with_progress() {
-    let _turn = TURN.lock().await;
-    let octo = OctoPrint::start(VirtualPrinter {
+    let bench = Bench::start(VirtualPrinter {
         resend_errors: true,
         ..VirtualPrinter::default()
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let running = start_gateway(dir.path(), octo_printer(&octo, API_KEY)).await;
+    let octo = &bench.octo;
+    let running = bench.idle_gateway(bench.printer()).await;
     let gw = &running.gateway;
-    wait_printer(gw, "idle", |s| *s == PrinterState::Idle).await;
-    let id = submit(gw, dir.path(), "part", &dwell_gcode(300, 15)).await;
+    let id = bench.submit(gw, "part", &dwell_gcode(300, 15)).await;
     wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
     let progress = progress_events(gw, id).await;
     assert!(
@@ -195,24 +172,20 @@ async fn a_queued_job_is_uploaded_printed_through_resends_and_completed_with_pro
 
 #[tokio::test]
 async fn pause_resume_and_cancel_from_the_gateway_reach_octoprint() {
-    let _turn = TURN.lock().await;
-    let octo = OctoPrint::start(VirtualPrinter::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut printer = octo_printer(&octo, API_KEY);
+    let bench = Bench::start(VirtualPrinter::default()).await;
+    let octo = &bench.octo;
+    let mut printer = bench.printer();
     if let DriverConfig::OctoPrint {
         delete_after_job, ..
     } = &mut printer.driver
     {
         *delete_after_job = true;
     }
-    let running = start_gateway(dir.path(), printer).await;
+    let running = bench.gateway(printer).await;
     let gw = &running.gateway;
-    let id = submit(gw, dir.path(), "long", &dwell_gcode(3000, 20)).await;
-    wait_job(gw, id, "printing", |s| {
-        matches!(s, JobStatus::Printing { .. })
-    })
-    .await;
-    octo.wait_state("printing", |s| s == "Printing").await;
+    let id = bench
+        .submit_printing(gw, "long", &dwell_gcode(3000, 20))
+        .await;
 
     gw.pause(id).await.unwrap();
     wait_job(gw, id, "paused", |s| matches!(s, JobStatus::Paused { .. })).await;
@@ -244,19 +217,14 @@ async fn pause_resume_and_cancel_from_the_gateway_reach_octoprint() {
 
 #[tokio::test]
 async fn octoprint_killed_mid_print_shows_disconnected_then_the_job_gets_its_real_outcome() {
-    let _turn = TURN.lock().await;
-    let mut octo = OctoPrint::start(VirtualPrinter::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let running = start_gateway(dir.path(), octo_printer(&octo, API_KEY)).await;
+    let mut bench = Bench::start(VirtualPrinter::default()).await;
+    let running = bench.gateway(bench.printer()).await;
     let gw = &running.gateway;
-    let id = submit(gw, dir.path(), "long", &dwell_gcode(3000, 20)).await;
-    wait_job(gw, id, "printing", |s| {
-        matches!(s, JobStatus::Printing { .. })
-    })
-    .await;
-    octo.wait_state("printing", |s| s == "Printing").await;
+    let id = bench
+        .submit_printing(gw, "long", &dwell_gcode(3000, 20))
+        .await;
 
-    octo.kill();
+    bench.octo.kill();
     wait_printer(gw, "disconnected", |s| {
         matches!(s, PrinterState::Disconnected { .. })
     })
@@ -267,7 +235,7 @@ async fn octoprint_killed_mid_print_shows_disconnected_then_the_job_gets_its_rea
         "the job is kept while OctoPrint is away: {status:?}"
     );
 
-    octo.restart().await;
+    bench.octo.restart().await;
     let status = wait_job(gw, id, "ended", JobStatus::is_final).await;
     let JobStatus::Interrupted { reason } = status else {
         panic!("the print died with OctoPrint; expected interrupted, got {status:?}");
@@ -282,19 +250,14 @@ async fn octoprint_killed_mid_print_shows_disconnected_then_the_job_gets_its_rea
 
 #[tokio::test]
 async fn a_gateway_restarted_mid_print_re_attaches_and_the_job_completes() {
-    let _turn = TURN.lock().await;
-    let octo = OctoPrint::start(VirtualPrinter::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let running = start_gateway(dir.path(), octo_printer(&octo, API_KEY)).await;
-    let id = submit(&running.gateway, dir.path(), "part", &dwell_gcode(400, 20)).await;
-    wait_job(&running.gateway, id, "printing", |s| {
-        matches!(s, JobStatus::Printing { .. })
-    })
-    .await;
-    octo.wait_state("printing", |s| s == "Printing").await;
+    let bench = Bench::start(VirtualPrinter::default()).await;
+    let running = bench.gateway(bench.printer()).await;
+    let id = bench
+        .submit_printing(&running.gateway, "part", &dwell_gcode(400, 20))
+        .await;
     running.stop().await;
 
-    let running = start_gateway(dir.path(), octo_printer(&octo, API_KEY)).await;
+    let running = bench.gateway(bench.printer()).await;
     let gw = &running.gateway;
     let status = gw.job(id).await.unwrap().status;
     assert!(
@@ -308,10 +271,9 @@ async fn a_gateway_restarted_mid_print_re_attaches_and_the_job_completes() {
 
 #[tokio::test]
 async fn a_wrong_api_key_is_reported_once_and_not_retried_in_a_storm() {
-    let _turn = TURN.lock().await;
-    let octo = OctoPrint::start(VirtualPrinter::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let running = start_gateway(dir.path(), octo_printer(&octo, "not-the-key")).await;
+    let bench = Bench::start(VirtualPrinter::default()).await;
+    let octo = &bench.octo;
+    let running = bench.gateway(octo_printer(octo, "not-the-key")).await;
     let gw = &running.gateway;
     let state = wait_printer(
         gw,
@@ -341,16 +303,14 @@ async fn a_wrong_api_key_is_reported_once_and_not_retried_in_a_storm() {
 
 #[tokio::test]
 async fn a_start_octoprint_refuses_with_409_fails_the_job_with_octoprints_reason() {
-    let _turn = TURN.lock().await;
-    let octo = OctoPrint::start(VirtualPrinter {
+    let bench = Bench::start(VirtualPrinter {
         autoconnect: false,
         ..VirtualPrinter::default()
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
     let mut settings = OctoPrintSettings::new(
         "octo",
-        octo.url(),
+        bench.octo.url(),
         Secret::new(API_KEY),
         Safety::from(&Default::default()),
     );
@@ -362,7 +322,7 @@ async fn a_start_octoprint_refuses_with_409_fails_the_job_with_octoprints_reason
         matches!(&first, DriverReport::Disconnected { reason } if reason.contains("not connected")),
         "{first:?}"
     );
-    let file = dir.path().join("part.gcode");
+    let file = bench.dir.path().join("part.gcode");
     std::fs::write(&file, dwell_gcode(5, 1)).unwrap();
     let job = JobId(41);
     link.commands

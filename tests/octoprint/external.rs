@@ -7,13 +7,11 @@ use fluxprint_gateway::domain::PrinterId;
 #[tokio::test]
 async fn a_print_started_on_octoprint_is_external_and_holds_the_queue_until_it_ends_and_the_bed_is_cleared()
  {
-    let _turn = TURN.lock().await;
-    let octo = OctoPrint::start(VirtualPrinter::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let running = start_gateway(dir.path(), octo_printer(&octo, API_KEY)).await;
+    let bench = Bench::start(VirtualPrinter::default()).await;
+    let octo = &bench.octo;
+    let running = bench.idle_gateway(bench.printer()).await;
     let gw = &running.gateway;
     let printer = PrinterId("octo".into());
-    wait_printer(gw, "idle", |s| *s == PrinterState::Idle).await;
 
     octo.print_file("benchy.gcode", &dwell_gcode(3000, 20))
         .await;
@@ -36,7 +34,7 @@ async fn a_print_started_on_octoprint_is_external_and_holds_the_queue_until_it_e
         "the bed cannot be clear while someone else prints on it"
     );
 
-    let id = submit(gw, dir.path(), "part", &dwell_gcode(20, 10)).await;
+    let id = bench.submit(gw, "part", &dwell_gcode(20, 10)).await;
     assert!(matches!(
         gw.job(id).await.unwrap().status,
         JobStatus::Queued(_)

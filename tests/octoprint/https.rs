@@ -23,15 +23,13 @@ async fn proxy_for(octo: &OctoPrint) -> TlsProxy {
 
 #[tokio::test]
 async fn an_https_octoprint_with_its_own_ca_is_followed_over_a_wss_push_channel() {
-    let _turn = TURN.lock().await;
-    let octo = OctoPrint::start(VirtualPrinter::default()).await;
-    let proxy = proxy_for(&octo).await;
-    let dir = tempfile::tempdir().unwrap();
-    let printer = https_printer(&octo, &proxy, &proxy.ca_file);
-    let running = start_gateway(dir.path(), printer).await;
+    let bench = Bench::start(VirtualPrinter::default()).await;
+    let octo = &bench.octo;
+    let proxy = proxy_for(octo).await;
+    let printer = https_printer(octo, &proxy, &proxy.ca_file);
+    let running = bench.idle_gateway(printer).await;
     let gw = &running.gateway;
-    wait_printer(gw, "idle", |s| *s == PrinterState::Idle).await;
-    let id = submit(gw, dir.path(), "part", &dwell_gcode(300, 15)).await;
+    let id = bench.submit(gw, "part", &dwell_gcode(300, 15)).await;
     wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
     let progress = progress_events(gw, id).await;
     assert!(
@@ -53,12 +51,11 @@ async fn an_https_octoprint_with_its_own_ca_is_followed_over_a_wss_push_channel(
 
 #[tokio::test]
 async fn an_https_octoprint_whose_certificate_no_trusted_ca_signed_is_refused_with_the_reason() {
-    let _turn = TURN.lock().await;
-    let octo = OctoPrint::start(VirtualPrinter::default()).await;
-    let proxy = proxy_for(&octo).await;
-    let dir = tempfile::tempdir().unwrap();
-    let printer = https_printer(&octo, &proxy, &proxy.stranger_ca_file);
-    let running = start_gateway(dir.path(), printer).await;
+    let bench = Bench::start(VirtualPrinter::default()).await;
+    let octo = &bench.octo;
+    let proxy = proxy_for(octo).await;
+    let printer = https_printer(octo, &proxy, &proxy.stranger_ca_file);
+    let running = bench.gateway(printer).await;
     let gw = &running.gateway;
     let state = wait_printer(
         gw,
