@@ -173,6 +173,7 @@ impl Cursor<'_> {
     }
 
     /// The next byte in upper case, or `None` at the end of the code part of the line.
+    #[inline(always)]
     fn peek_upper(&self) -> Option<u8> {
         match self.line.get(self.pos) {
             None | Some(b';' | b'*' | b'\n') => None,
@@ -206,8 +207,9 @@ impl Cursor<'_> {
     /// integer digits is not a number; fraction digits past 18 significant ones are dropped.
     /// The hottest loop of the analysis: G-code numbers have at most 18 digits, which fit
     /// a `u64` whatever they are, so they are read in one pass over a slice (no per-digit
-    /// bounds checks or counting); longer ones are read again by [`long_number`].
-    #[inline]
+    /// bounds checks or counting); longer ones are read again by [`long_number`]. Always
+    /// inlined: at opt-level "s" a call costs as much as reading a short number.
+    #[inline(always)]
     fn number(&mut self) -> Option<f64> {
         let rest = self.line.get(self.pos..)?;
         let (negative, sign) = match rest.first() {
@@ -278,13 +280,17 @@ fn long_number(digits: &[u8]) -> Option<f64> {
 
 /// `mantissa / 10^frac_digits`; exact powers of ten up to 1e18 keep this correctly rounded
 /// for the short numbers G-code has.
+#[inline(always)]
 fn decimal(mantissa: u64, frac_digits: u32) -> f64 {
     const POW10: [f64; 19] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
         1e17, 1e18,
     ];
+    // Through `i64`: one conversion instruction instead of the unsigned sequence, and the
+    // same value, as a mantissa of at most 18 digits is below 2^63.
+    let value = mantissa as i64 as f64;
     match POW10.get(frac_digits as usize) {
-        Some(scale) => mantissa as f64 / scale,
-        None => mantissa as f64 / 10f64.powi(frac_digits as i32),
+        Some(scale) => value / scale,
+        None => value / 10f64.powi(frac_digits as i32),
     }
 }
