@@ -157,11 +157,17 @@ impl Machine {
     }
 
     fn move_to(&mut self, target: [f64; 4], tag: u64) {
-        let delta = [0, 1, 2, 3].map(|a| target[a] - self.position[a]);
+        let p = &self.position;
+        let delta = [
+            target[X] - p[X],
+            target[Y] - p[Y],
+            target[Z] - p[Z],
+            target[E] - p[E],
+        ];
         let kind = MoveKind::of(&delta);
         self.tally
             .record_move(&self.position, &target, kind, self.tool);
-        self.planner.push(delta, self.feedrate, tag);
+        self.planner.push(delta, kind, self.feedrate, tag);
         self.position = target;
     }
 

@@ -96,10 +96,10 @@ impl Planner {
         }
     }
 
-    /// Adds a move of `delta` (mm per axis) at `feedrate` (mm/s). `tag` comes back with the
-    /// block's time from [`Planner::take_done`] (the analyser uses byte offsets).
-    pub fn push(&mut self, delta: [f64; 4], feedrate: f64, tag: u64) {
-        let kind = MoveKind::of(&delta);
+    /// Adds a move of `delta` (mm per axis, of `kind`: [`MoveKind::of`] it, which the caller
+    /// has already computed) at `feedrate` (mm/s). `tag` comes back with the block's time
+    /// from [`Planner::take_done`] (the analyser uses byte offsets).
+    pub fn push(&mut self, delta: [f64; 4], kind: MoveKind, feedrate: f64, tag: u64) {
         let distance = match kind {
             MoveKind::ExtruderOnly => delta[E].abs(),
             _ => (delta[X] * delta[X] + delta[Y] * delta[Y] + delta[Z] * delta[Z]).sqrt(),
@@ -139,16 +139,23 @@ impl Planner {
     ) -> (Junction, Block) {
         let limits = &self.limits;
         let inv = 1.0 / distance;
+        // Written out axis by axis: at opt-level "s" array maps and loops stay loops.
         let mut curr = Junction {
             feedrate,
             direction: [delta[X] * inv, delta[Y] * inv, delta[Z] * inv],
-            ..Junction::default()
+            axis_feedrate: [
+                feedrate * delta[X] * inv,
+                feedrate * delta[Y] * inv,
+                feedrate * delta[Z] * inv,
+                feedrate * delta[E] * inv,
+            ],
+            safe_feedrate: 0.0,
         };
-        curr.axis_feedrate = delta.map(|d| feedrate * d * inv);
         let factor = feedrate_factor(&curr.axis_feedrate, &limits.max_feedrate);
         let cruise = factor * feedrate;
         if factor < 1.0 {
-            curr.axis_feedrate.iter_mut().for_each(|v| *v *= factor);
+            let v = &mut curr.axis_feedrate;
+            *v = [v[X] * factor, v[Y] * factor, v[Z] * factor, v[E] * factor];
         }
         let acceleration = acceleration(limits, kind, &delta, inv);
         curr.safe_feedrate = safe_feedrate(&curr.axis_feedrate, &limits.max_jerk, cruise);
@@ -190,15 +197,15 @@ impl Planner {
         let mut v_factor = 1.0;
         let mut limited = false;
         let exit_scale = if prev_larger { smaller_factor } else { 1.0 };
-        let mut jerk = [0.0; 3];
-        for (i, j) in jerk.iter_mut().enumerate() {
+        let jerk_of = |i: usize| {
             let exit_v = prev.feedrate * prev.direction[i] * exit_scale;
-            *j = (cruise * curr.direction[i] - exit_v).abs();
-        }
-        for i in 0..3 {
+            (cruise * curr.direction[i] - exit_v).abs()
+        };
+        let mut jerk = [jerk_of(X), jerk_of(Y), jerk_of(Z)];
+        for i in [X, Y, Z] {
             if jerk[i] > self.limits.max_jerk[i] {
                 v_factor *= self.limits.max_jerk[i] / jerk[i];
-                jerk.iter_mut().for_each(|j| *j *= v_factor);
+                jerk = [jerk[X] * v_factor, jerk[Y] * v_factor, jerk[Z] * v_factor];
                 limited = true;
             }
         }
@@ -247,15 +254,21 @@ impl Planner {
 /// Divides only for an axis over its limit: within it, `max / |v|` is at least 1 and would
 /// not lower the factor.
 #[inline]
-fn feedrate_factor(axis_feedrate: &[f64; 4], max_feedrate: &[f64; 4]) -> f64 {
-    let mut factor = 1.0;
-    for (v, &max) in axis_feedrate.iter().zip(max_feedrate) {
-        let speed = v.abs();
-        if max != 0.0 && speed > max {
-            let limited = max / speed;
-            if limited < factor {
-                factor = limited;
-            }
+fn feedrate_factor(v: &[f64; 4], max: &[f64; 4]) -> f64 {
+    let factor = lower_factor(1.0, v[X], max[X]);
+    let factor = lower_factor(factor, v[Y], max[Y]);
+    let factor = lower_factor(factor, v[Z], max[Z]);
+    lower_factor(factor, v[E], max[E])
+}
+
+/// One axis of [`feedrate_factor`].
+#[inline(always)]
+fn lower_factor(factor: f64, v: f64, max: f64) -> f64 {
+    let speed = v.abs();
+    if max != 0.0 && speed > max {
+        let limited = max / speed;
+        if limited < factor {
+            return limited;
         }
     }
     factor
@@ -264,30 +277,46 @@ fn feedrate_factor(axis_feedrate: &[f64; 4], max_feedrate: &[f64; 4]) -> f64 {
 /// The speed the block may start or end at from a standstill: the cruise speed, lowered to
 /// the jerk limit of every axis whose own speed exceeds it.
 #[inline]
-fn safe_feedrate(axis_feedrate: &[f64; 4], max_jerk: &[f64; 4], cruise: f64) -> f64 {
-    let mut safe = cruise;
-    for (v, &jerk) in axis_feedrate.iter().zip(max_jerk) {
-        if v.abs() > jerk && jerk < safe {
-            safe = jerk;
-        }
+fn safe_feedrate(v: &[f64; 4], max_jerk: &[f64; 4], cruise: f64) -> f64 {
+    let safe = lower_safe(cruise, v[X], max_jerk[X]);
+    let safe = lower_safe(safe, v[Y], max_jerk[Y]);
+    let safe = lower_safe(safe, v[Z], max_jerk[Z]);
+    lower_safe(safe, v[E], max_jerk[E])
+}
+
+/// One axis of [`safe_feedrate`].
+#[inline(always)]
+fn lower_safe(safe: f64, v: f64, jerk: f64) -> f64 {
+    if v.abs() > jerk && jerk < safe {
+        jerk
+    } else {
+        safe
     }
-    safe
 }
 
 /// The move kind's acceleration, lowered so no axis exceeds its own maximum.
 fn acceleration(limits: &MachineLimits, kind: MoveKind, delta: &[f64; 4], inv: f64) -> f64 {
-    let mut acceleration = match kind {
+    let acceleration = match kind {
         MoveKind::Travel => limits.travel_acceleration,
         MoveKind::ExtruderOnly => limits.retract_acceleration,
         MoveKind::Extrude => limits.acceleration,
     };
-    for (d, max) in delta.iter().zip(limits.max_acceleration) {
-        let share = d.abs() * inv;
-        if acceleration * share > max {
-            acceleration = max / share;
-        }
+    let max = &limits.max_acceleration;
+    let acceleration = lower_acceleration(acceleration, delta[X], inv, max[X]);
+    let acceleration = lower_acceleration(acceleration, delta[Y], inv, max[Y]);
+    let acceleration = lower_acceleration(acceleration, delta[Z], inv, max[Z]);
+    lower_acceleration(acceleration, delta[E], inv, max[E])
+}
+
+/// One axis of [`acceleration`].
+#[inline(always)]
+fn lower_acceleration(acceleration: f64, d: f64, inv: f64, max: f64) -> f64 {
+    let share = d.abs() * inv;
+    if acceleration * share > max {
+        max / share
+    } else {
+        acceleration
     }
-    acceleration
 }
 
 /// The speed change an axis sees: the difference when coasting the same way, the larger
