@@ -233,16 +233,23 @@ impl Planner {
 
     /// Look-ahead over the queue, then books the time of all but the last `keep` blocks.
     fn plan(&mut self, keep: usize) {
-        let n = self.blocks.len();
-        for i in 0..n.saturating_sub(1) {
-            let (head, tail) = self.blocks.split_at_mut(i + 1);
-            forward_pass(&head[i], &mut tail[0]);
+        // Pairs by iterator, not by index: no bounds checks in these loops.
+        let mut blocks = self.blocks.iter_mut();
+        if let Some(mut prev) = blocks.next() {
+            for curr in blocks {
+                forward_pass(prev, curr);
+                prev = curr;
+            }
         }
-        for i in (1..n).rev() {
-            let (head, tail) = self.blocks.split_at_mut(i);
-            reverse_pass(&mut head[i - 1], &tail[0]);
+        let mut blocks = self.blocks.iter_mut().rev();
+        if let Some(mut next) = blocks.next() {
+            for curr in blocks {
+                reverse_pass(curr, next);
+                next = curr;
+            }
         }
         recalculate_trapezoids(&mut self.blocks);
+        let n = self.blocks.len();
         let finished = n.saturating_sub(keep);
         for block in self.blocks.drain(..finished) {
             self.done.push((block.tag, block_time(&block)));
@@ -365,13 +372,14 @@ fn reverse_pass(curr: &mut Block, next: &Block) {
 }
 
 fn recalculate_trapezoids(blocks: &mut [Block]) {
-    for i in 1..blocks.len() {
-        let next_entry = blocks[i].entry;
-        let next_recalculate = blocks[i].recalculate;
-        let curr = &mut blocks[i - 1];
-        if curr.recalculate || next_recalculate {
-            curr.trapezoid = trapezoid(curr, next_entry);
-            curr.recalculate = false;
+    let mut pairs = blocks.iter_mut();
+    if let Some(mut curr) = pairs.next() {
+        for next in pairs {
+            if curr.recalculate || next.recalculate {
+                curr.trapezoid = trapezoid(curr, next.entry);
+                curr.recalculate = false;
+            }
+            curr = next;
         }
     }
     if let Some(last) = blocks.last_mut() {

@@ -119,6 +119,18 @@ pub fn find(haystack: &[u8], byte: u8) -> Option<usize> {
         at += 8;
     }
     let rest = words.remainder();
+    if rest.is_empty() {
+        return None;
+    }
+    if haystack.len() >= 8 {
+        // The last eight bytes, overlapping ones already searched (which hold no `byte`):
+        // one more word instead of a byte-by-byte tail.
+        let from = haystack.len() - 8;
+        let word = u64::from_le_bytes(haystack[from..].try_into().expect("eight bytes"));
+        let x = word ^ pattern;
+        let zero = x.wrapping_sub(LOW) & !x & HIGH;
+        return (zero != 0).then(|| from + (zero.trailing_zeros() / 8) as usize);
+    }
     rest.iter().position(|&b| b == byte).map(|i| at + i)
 }
 
