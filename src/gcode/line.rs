@@ -69,6 +69,7 @@ impl Command {
     }
 
     /// The value of word `letter` (upper case), if present with a number.
+    #[inline]
     pub fn get(&self, letter: u8) -> Option<f64> {
         if !self.has(letter) {
             return None;
@@ -80,6 +81,7 @@ impl Command {
     }
 
     /// Whether word `letter` is present (with or without a number, as in `G28 X`).
+    #[inline(always)]
     pub fn has(&self, letter: u8) -> bool {
         self.present & letter_bit(letter) != 0
     }
@@ -115,6 +117,7 @@ impl PartialEq for Command {
 }
 
 /// The bit of an upper-case letter in [`Command::present`]; 0 for anything else.
+#[inline(always)]
 fn letter_bit(letter: u8) -> u32 {
     if letter.is_ascii_uppercase() {
         1 << (letter - b'A')
@@ -246,11 +249,12 @@ const MAX_DIGITS: usize = 18;
 fn digits(bytes: &[u8], mut mantissa: u64) -> (u64, usize) {
     let mut count = 0;
     for &b in bytes {
-        let d = b.wrapping_sub(b'0');
+        // Widened first: the digit is then added without another extension.
+        let d = u64::from(b).wrapping_sub(u64::from(b'0'));
         if d >= 10 {
             break;
         }
-        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(d);
         count += 1;
     }
     (mantissa, count)
