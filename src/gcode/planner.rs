@@ -124,6 +124,12 @@ impl Planner {
         self.plan(0);
     }
 
+    /// Whether [`Planner::take_done`] has anything to give.
+    #[inline]
+    pub fn has_done(&self) -> bool {
+        !self.done.is_empty()
+    }
+
     /// `(tag, seconds)` of the blocks finished since the last call.
     pub fn take_done(&mut self) -> std::vec::Drain<'_, (u64, f64)> {
         self.done.drain(..)
