@@ -101,6 +101,7 @@ fn read_retrying(source: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize>
 /// The index of the first `byte` in `haystack`. Eight bytes at a time (SWAR): every byte of
 /// a file goes through here once for the newline and again for the comment's `;`, and a
 /// byte-by-byte search was a tenth of the analysis.
+#[inline(always)]
 pub fn find(haystack: &[u8], byte: u8) -> Option<usize> {
     const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
