@@ -105,6 +105,7 @@ impl Machine {
     /// The target of a move, axis by axis, in mm, honouring the positioning modes. As with
     /// [`Command::get`], the first word of an axis counts, and a bare letter (`NaN`) leaves
     /// that axis where it is. Absent axes cost one bit test (this runs for every move).
+    #[inline(always)]
     fn target(&self, command: &Command) -> [f64; 4] {
         let p = &self.position;
         let (xyz, e) = (self.relative_xyz, self.relative_e);
