@@ -234,8 +234,11 @@ impl Pass {
 
     /// Moves the planner has finished, and new dwell time, into the progress table.
     fn book(&mut self, offset: u64) {
-        for (tag, seconds) in self.machine.planner.take_done() {
-            self.sampler.add(tag, seconds);
+        // Most lines finish no block (the planner works in batches): skip the drain.
+        if self.machine.planner.has_done() {
+            for (tag, seconds) in self.machine.planner.take_done() {
+                self.sampler.add(tag, seconds);
+            }
         }
         let dwell = self.machine.dwell_s - self.booked_dwell_s;
         if dwell > 0.0 {

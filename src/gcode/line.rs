@@ -69,6 +69,7 @@ impl Command {
     }
 
     /// The value of word `letter` (upper case), if present with a number.
+    #[inline]
     pub fn get(&self, letter: u8) -> Option<f64> {
         if !self.has(letter) {
             return None;
@@ -80,6 +81,7 @@ impl Command {
     }
 
     /// Whether word `letter` is present (with or without a number, as in `G28 X`).
+    #[inline(always)]
     pub fn has(&self, letter: u8) -> bool {
         self.present & letter_bit(letter) != 0
     }
@@ -115,6 +117,7 @@ impl PartialEq for Command {
 }
 
 /// The bit of an upper-case letter in [`Command::present`]; 0 for anything else.
+#[inline(always)]
 fn letter_bit(letter: u8) -> u32 {
     if letter.is_ascii_uppercase() {
         1 << (letter - b'A')
@@ -173,6 +176,7 @@ impl Cursor<'_> {
     }
 
     /// The next byte in upper case, or `None` at the end of the code part of the line.
+    #[inline(always)]
     fn peek_upper(&self) -> Option<u8> {
         match self.line.get(self.pos) {
             None | Some(b';' | b'*' | b'\n') => None,
@@ -206,8 +210,9 @@ impl Cursor<'_> {
     /// integer digits is not a number; fraction digits past 18 significant ones are dropped.
     /// The hottest loop of the analysis: G-code numbers have at most 18 digits, which fit
     /// a `u64` whatever they are, so they are read in one pass over a slice (no per-digit
-    /// bounds checks or counting); longer ones are read again by [`long_number`].
-    #[inline]
+    /// bounds checks or counting); longer ones are read again by [`long_number`]. Always
+    /// inlined: at opt-level "s" a call costs as much as reading a short number.
+    #[inline(always)]
     fn number(&mut self) -> Option<f64> {
         let rest = self.line.get(self.pos..)?;
         let (negative, sign) = match rest.first() {
@@ -244,11 +249,12 @@ const MAX_DIGITS: usize = 18;
 fn digits(bytes: &[u8], mut mantissa: u64) -> (u64, usize) {
     let mut count = 0;
     for &b in bytes {
-        let d = b.wrapping_sub(b'0');
+        // Widened first: the digit is then added without another extension.
+        let d = u64::from(b).wrapping_sub(u64::from(b'0'));
         if d >= 10 {
             break;
         }
-        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(d);
         count += 1;
     }
     (mantissa, count)
@@ -278,13 +284,17 @@ fn long_number(digits: &[u8]) -> Option<f64> {
 
 /// `mantissa / 10^frac_digits`; exact powers of ten up to 1e18 keep this correctly rounded
 /// for the short numbers G-code has.
+#[inline(always)]
 fn decimal(mantissa: u64, frac_digits: u32) -> f64 {
     const POW10: [f64; 19] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
         1e17, 1e18,
     ];
+    // Through `i64`: one conversion instruction instead of the unsigned sequence, and the
+    // same value, as a mantissa of at most 18 digits is below 2^63.
+    let value = mantissa as i64 as f64;
     match POW10.get(frac_digits as usize) {
-        Some(scale) => mantissa as f64 / scale,
-        None => mantissa as f64 / 10f64.powi(frac_digits as i32),
+        Some(scale) => value / scale,
+        None => value / 10f64.powi(frac_digits as i32),
     }
 }

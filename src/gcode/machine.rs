@@ -102,32 +102,31 @@ impl Machine {
         Effect::None
     }
 
-    /// The target of a move, axis by axis, in mm, honouring the positioning modes. One pass
-    /// over the words (this runs for every move); as with [`Command::get`], the first word
-    /// of an axis counts, and a bare letter (`NaN`) leaves that axis where it is.
+    /// The target of a move, axis by axis, in mm, honouring the positioning modes. As with
+    /// [`Command::get`], the first word of an axis counts, and a bare letter (`NaN`) leaves
+    /// that axis where it is. Absent axes cost one bit test (this runs for every move).
+    #[inline(always)]
     fn target(&self, command: &Command) -> [f64; 4] {
-        let mut target = self.position;
-        let mut seen = [false; 4];
-        for &(letter, v) in command.words() {
-            let axis = match letter {
-                b'X' => X,
-                b'Y' => Y,
-                b'Z' => Z,
-                b'E' => E,
-                _ => continue,
-            };
-            if std::mem::replace(&mut seen[axis], true) || !v.is_finite() {
-                continue;
+        let p = &self.position;
+        let (xyz, e) = (self.relative_xyz, self.relative_e);
+        [
+            self.coordinate(command.get(b'X'), p[X], xyz),
+            self.coordinate(command.get(b'Y'), p[Y], xyz),
+            self.coordinate(command.get(b'Z'), p[Z], xyz),
+            self.coordinate(command.get(b'E'), p[E], e),
+        ]
+    }
+
+    /// One axis of [`Machine::target`]: where `word` moves it from `current`.
+    #[inline(always)]
+    fn coordinate(&self, word: Option<f64>, current: f64, relative: bool) -> f64 {
+        match word {
+            Some(v) if v.is_finite() => {
+                let v = v * self.unit;
+                if relative { current + v } else { v }
             }
-            let relative = if axis == E {
-                self.relative_e
-            } else {
-                self.relative_xyz
-            };
-            let v = v * self.unit;
-            target[axis] = if relative { target[axis] + v } else { v };
+            _ => current,
         }
-        target
     }
 
     fn take_feedrate(&mut self, command: &Command) {
@@ -157,11 +156,17 @@ impl Machine {
     }
 
     fn move_to(&mut self, target: [f64; 4], tag: u64) {
-        let delta = [0, 1, 2, 3].map(|a| target[a] - self.position[a]);
+        let p = &self.position;
+        let delta = [
+            target[X] - p[X],
+            target[Y] - p[Y],
+            target[Z] - p[Z],
+            target[E] - p[E],
+        ];
         let kind = MoveKind::of(&delta);
         self.tally
             .record_move(&self.position, &target, kind, self.tool);
-        self.planner.push(delta, self.feedrate, tag);
+        self.planner.push(delta, kind, self.feedrate, tag);
         self.position = target;
     }
 

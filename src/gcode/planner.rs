@@ -7,8 +7,8 @@
 //! (`REFRESH_THRESHOLD + QUEUE_SIZE` blocks), so memory stays constant on any file.
 
 use super::kinematics::{
-    acceleration_distance, intersection_distance, max_allowable_speed, speed_from_distance,
-    time_over_distance,
+    acceleration, acceleration_distance, axis_jerk, feedrate_factor, intersection_distance,
+    max_allowable_speed, safe_feedrate, speed_from_distance, time_over_distance,
 };
 use super::limits::MachineLimits;
 
@@ -96,10 +96,10 @@ impl Planner {
         }
     }
 
-    /// Adds a move of `delta` (mm per axis) at `feedrate` (mm/s). `tag` comes back with the
-    /// block's time from [`Planner::take_done`] (the analyser uses byte offsets).
-    pub fn push(&mut self, delta: [f64; 4], feedrate: f64, tag: u64) {
-        let kind = MoveKind::of(&delta);
+    /// Adds a move of `delta` (mm per axis, of `kind`: [`MoveKind::of`] it, which the caller
+    /// has already computed) at `feedrate` (mm/s). `tag` comes back with the block's time
+    /// from [`Planner::take_done`] (the analyser uses byte offsets).
+    pub fn push(&mut self, delta: [f64; 4], kind: MoveKind, feedrate: f64, tag: u64) {
         let distance = match kind {
             MoveKind::ExtruderOnly => delta[E].abs(),
             _ => (delta[X] * delta[X] + delta[Y] * delta[Y] + delta[Z] * delta[Z]).sqrt(),
@@ -124,6 +124,12 @@ impl Planner {
         self.plan(0);
     }
 
+    /// Whether [`Planner::take_done`] has anything to give.
+    #[inline]
+    pub fn has_done(&self) -> bool {
+        !self.done.is_empty()
+    }
+
     /// `(tag, seconds)` of the blocks finished since the last call.
     pub fn take_done(&mut self) -> std::vec::Drain<'_, (u64, f64)> {
         self.done.drain(..)
@@ -139,16 +145,23 @@ impl Planner {
     ) -> (Junction, Block) {
         let limits = &self.limits;
         let inv = 1.0 / distance;
+        // Written out axis by axis: at opt-level "s" array maps and loops stay loops.
         let mut curr = Junction {
             feedrate,
             direction: [delta[X] * inv, delta[Y] * inv, delta[Z] * inv],
-            ..Junction::default()
+            axis_feedrate: [
+                feedrate * delta[X] * inv,
+                feedrate * delta[Y] * inv,
+                feedrate * delta[Z] * inv,
+                feedrate * delta[E] * inv,
+            ],
+            safe_feedrate: 0.0,
         };
-        curr.axis_feedrate = delta.map(|d| feedrate * d * inv);
         let factor = feedrate_factor(&curr.axis_feedrate, &limits.max_feedrate);
         let cruise = factor * feedrate;
         if factor < 1.0 {
-            curr.axis_feedrate.iter_mut().for_each(|v| *v *= factor);
+            let v = &mut curr.axis_feedrate;
+            *v = [v[X] * factor, v[Y] * factor, v[Z] * factor, v[E] * factor];
         }
         let acceleration = acceleration(limits, kind, &delta, inv);
         curr.safe_feedrate = safe_feedrate(&curr.axis_feedrate, &limits.max_jerk, cruise);
@@ -190,15 +203,15 @@ impl Planner {
         let mut v_factor = 1.0;
         let mut limited = false;
         let exit_scale = if prev_larger { smaller_factor } else { 1.0 };
-        let mut jerk = [0.0; 3];
-        for (i, j) in jerk.iter_mut().enumerate() {
+        let jerk_of = |i: usize| {
             let exit_v = prev.feedrate * prev.direction[i] * exit_scale;
-            *j = (cruise * curr.direction[i] - exit_v).abs();
-        }
-        for i in 0..3 {
+            (cruise * curr.direction[i] - exit_v).abs()
+        };
+        let mut jerk = [jerk_of(X), jerk_of(Y), jerk_of(Z)];
+        for i in [X, Y, Z] {
             if jerk[i] > self.limits.max_jerk[i] {
                 v_factor *= self.limits.max_jerk[i] / jerk[i];
-                jerk.iter_mut().for_each(|j| *j *= v_factor);
+                jerk = [jerk[X] * v_factor, jerk[Y] * v_factor, jerk[Z] * v_factor];
                 limited = true;
             }
         }
@@ -226,83 +239,27 @@ impl Planner {
 
     /// Look-ahead over the queue, then books the time of all but the last `keep` blocks.
     fn plan(&mut self, keep: usize) {
-        let n = self.blocks.len();
-        for i in 0..n.saturating_sub(1) {
-            let (head, tail) = self.blocks.split_at_mut(i + 1);
-            forward_pass(&head[i], &mut tail[0]);
+        // Pairs by iterator, not by index: no bounds checks in these loops.
+        let mut blocks = self.blocks.iter_mut();
+        if let Some(mut prev) = blocks.next() {
+            for curr in blocks {
+                forward_pass(prev, curr);
+                prev = curr;
+            }
         }
-        for i in (1..n).rev() {
-            let (head, tail) = self.blocks.split_at_mut(i);
-            reverse_pass(&mut head[i - 1], &tail[0]);
+        let mut blocks = self.blocks.iter_mut().rev();
+        if let Some(mut next) = blocks.next() {
+            for curr in blocks {
+                reverse_pass(curr, next);
+                next = curr;
+            }
         }
         recalculate_trapezoids(&mut self.blocks);
+        let n = self.blocks.len();
         let finished = n.saturating_sub(keep);
         for block in self.blocks.drain(..finished) {
             self.done.push((block.tag, block_time(&block)));
         }
-    }
-}
-
-/// The factor (at most 1) that keeps every axis within its maximum feedrate (0: no limit).
-/// Divides only for an axis over its limit: within it, `max / |v|` is at least 1 and would
-/// not lower the factor.
-#[inline]
-fn feedrate_factor(axis_feedrate: &[f64; 4], max_feedrate: &[f64; 4]) -> f64 {
-    let mut factor = 1.0;
-    for (v, &max) in axis_feedrate.iter().zip(max_feedrate) {
-        let speed = v.abs();
-        if max != 0.0 && speed > max {
-            let limited = max / speed;
-            if limited < factor {
-                factor = limited;
-            }
-        }
-    }
-    factor
-}
-
-/// The speed the block may start or end at from a standstill: the cruise speed, lowered to
-/// the jerk limit of every axis whose own speed exceeds it.
-#[inline]
-fn safe_feedrate(axis_feedrate: &[f64; 4], max_jerk: &[f64; 4], cruise: f64) -> f64 {
-    let mut safe = cruise;
-    for (v, &jerk) in axis_feedrate.iter().zip(max_jerk) {
-        if v.abs() > jerk && jerk < safe {
-            safe = jerk;
-        }
-    }
-    safe
-}
-
-/// The move kind's acceleration, lowered so no axis exceeds its own maximum.
-fn acceleration(limits: &MachineLimits, kind: MoveKind, delta: &[f64; 4], inv: f64) -> f64 {
-    let mut acceleration = match kind {
-        MoveKind::Travel => limits.travel_acceleration,
-        MoveKind::ExtruderOnly => limits.retract_acceleration,
-        MoveKind::Extrude => limits.acceleration,
-    };
-    for (d, max) in delta.iter().zip(limits.max_acceleration) {
-        let share = d.abs() * inv;
-        if acceleration * share > max {
-            acceleration = max / share;
-        }
-    }
-    acceleration
-}
-
-/// The speed change an axis sees: the difference when coasting the same way, the larger
-/// of the two speeds when it reverses.
-fn axis_jerk(v_exit: f64, v_entry: f64) -> f64 {
-    if v_exit > v_entry {
-        if v_entry > 0.0 || v_exit < 0.0 {
-            v_exit - v_entry
-        } else {
-            v_exit.max(-v_entry)
-        }
-    } else if v_entry < 0.0 || v_exit > 0.0 {
-        v_entry - v_exit
-    } else {
-        (-v_exit).max(v_entry)
     }
 }
 
@@ -336,13 +293,14 @@ fn reverse_pass(curr: &mut Block, next: &Block) {
 }
 
 fn recalculate_trapezoids(blocks: &mut [Block]) {
-    for i in 1..blocks.len() {
-        let next_entry = blocks[i].entry;
-        let next_recalculate = blocks[i].recalculate;
-        let curr = &mut blocks[i - 1];
-        if curr.recalculate || next_recalculate {
-            curr.trapezoid = trapezoid(curr, next_entry);
-            curr.recalculate = false;
+    let mut pairs = blocks.iter_mut();
+    if let Some(mut curr) = pairs.next() {
+        for next in pairs {
+            if curr.recalculate || next.recalculate {
+                curr.trapezoid = trapezoid(curr, next.entry);
+                curr.recalculate = false;
+            }
+            curr = next;
         }
     }
     if let Some(last) = blocks.last_mut() {

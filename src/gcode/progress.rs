@@ -92,6 +92,7 @@ impl ProgressSampler {
     }
 
     /// `seconds` more were spent by the line ending at `offset`.
+    #[inline]
     pub fn add(&mut self, offset: u64, seconds: f64) {
         self.elapsed_s += seconds;
         match self.samples.last_mut() {

@@ -24,11 +24,11 @@ impl Bounds {
         [0, 1, 2].map(|a| self.max[a] - self.min[a])
     }
 
-    pub fn include(&mut self, point: [f64; 3]) {
-        for (a, v) in point.into_iter().enumerate() {
-            self.min[a] = self.min[a].min(v);
-            self.max[a] = self.max[a].max(v);
-        }
+    /// Written out axis by axis: this runs for every extruding move.
+    pub fn include(&mut self, [x, y, z]: [f64; 3]) {
+        let (min, max) = (&mut self.min, &mut self.max);
+        *min = [min[0].min(x), min[1].min(y), min[2].min(z)];
+        *max = [max[0].max(x), max[1].max(y), max[2].max(z)];
     }
 
     pub fn around(point: [f64; 3]) -> Bounds {
@@ -70,7 +70,10 @@ impl Tally {
         let b = [to[X], to[Y], to[Z]];
         match &mut self.bounds {
             Some(bounds) => {
-                if self.last_end != Some(a) {
+                let continues = self
+                    .last_end
+                    .is_some_and(|e| e[0] == a[0] && e[1] == a[1] && e[2] == a[2]);
+                if !continues {
                     bounds.include(a);
                 }
                 bounds.include(b);
