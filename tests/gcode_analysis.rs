@@ -19,10 +19,10 @@ fn strip_comments<'a>(lines: impl Iterator<Item = &'a str>) -> String {
 /// on the custom start G-code alone (everything before the first layer change).
 fn analyse_fixture(name: &str) -> (Analysis, Analysis, Analysis) {
     let text = std::fs::read_to_string(fixture(name)).expect("fixture");
-    let ours = analyse(&strip_comments(text.lines()));
+    let ours = analyse(strip_comments(text.lines()));
     assert_eq!(ours.slicer.estimated_time_s, None, "comments were stripped");
     let start = strip_comments(text.lines().take_while(|l| !l.starts_with(";LAYER_CHANGE")));
-    (ours, analyse(&text), analyse(&start))
+    (ours, analyse(&text), analyse(start))
 }
 
 fn assert_matches_prusaslicer(name: &str) {
