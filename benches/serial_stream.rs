@@ -7,6 +7,9 @@
 //! The simulator runs in a child process (this binary with `--sim-device`), so the CPU time
 //! and RSS measured are the gateway's alone. Everything stays on a local pty.
 
+#[path = "common/stats.rs"]
+mod stats;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,6 +27,7 @@ use fluxprint_gateway::printer::builtin::{port_settings, start_serial};
 use fluxprint_gateway::printer::driver::{DriverError, DriverFactory, DriverLink};
 use fluxprint_gateway::printer::serial::SerialStats;
 use fluxprint_gateway::printer::sim::{SimConfig, SimDevice};
+use stats::{cpu_time, rss_kib};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -241,7 +245,7 @@ async fn stream(s: &Scenario) -> Run {
         .call(move |db| db.write(|w| w.add_file("part.gcode", &file, "", size)))
         .await
         .unwrap();
-    let cpu_before = cpu_seconds();
+    let cpu_before = cpu_time();
     let before = stats.snapshot();
     let start = Instant::now();
     let id = gw
@@ -255,7 +259,7 @@ async fn stream(s: &Scenario) -> Run {
         .id;
     let mut peak_rss_kib = 0;
     loop {
-        peak_rss_kib = peak_rss_kib.max(status_kib("VmRSS"));
+        peak_rss_kib = peak_rss_kib.max(rss_kib());
         match gw.job(id).await.unwrap().status {
             JobStatus::Completed => break,
             JobStatus::Failed { error } => panic!("{} failed: {error}", s.name),
@@ -263,7 +267,7 @@ async fn stream(s: &Scenario) -> Run {
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    let cpu_seconds = cpu_seconds() - cpu_before;
+    let cpu_seconds = (cpu_time() - cpu_before).as_secs_f64();
     let after = stats.snapshot();
     drop(gw);
     running.stop().await;
@@ -277,26 +281,4 @@ async fn stream(s: &Scenario) -> Run {
         peak_rss_kib,
         resends: after.resend_requests,
     }
-}
-
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the ')'.
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
-}
-
-fn status_kib(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
 }

@@ -11,6 +11,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "common/stats.rs"]
+mod stats;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 use fluxprint_gateway::app;
 use fluxprint_gateway::config::Config;
 use fluxprint_gateway::jobs::NewJob;
+use stats::percentiles;
 use tokio_util::sync::CancellationToken;
 
 const WARM_UP: usize = 100;
@@ -59,12 +62,6 @@ fn request(addr: SocketAddr, path: &str) -> (u64, u64) {
         "GET {path} did not answer 200"
     );
     (connected.as_micros() as u64, ttfb.as_micros() as u64)
-}
-
-fn percentiles(values: &mut [u64]) -> (u64, u64, u64) {
-    values.sort_unstable();
-    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99), values[values.len() - 1])
 }
 
 fn measure(addr: SocketAddr, path: &str) {

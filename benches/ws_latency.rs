@@ -15,28 +15,28 @@
 //! (or `/api/status`, `/api/health`: the first that answers 200). Bounded: every wait has a
 //! deadline, and everything stays on 127.0.0.1.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "common/stats.rs"]
+mod stats;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fluxprint_gateway::app;
-use fluxprint_gateway::config::{
-    BuildVolume, CloudConfig, Config, DriverConfig, GatewayConfig, PrinterConfig, WebConfig,
-};
-use fluxprint_gateway::domain::{JobId, JobStatus, Percent, PrinterId};
+use fluxprint_gateway::config::Config;
+use fluxprint_gateway::domain::{JobId, JobStatus, Percent};
 use fluxprint_gateway::events::EventKind;
 use fluxprint_gateway::gateway::Gateway;
-use fluxprint_gateway::jobs::NewJob;
-use fluxprint_gateway::printer::driver::{
-    self, DriverCommand, DriverEnd, DriverError, DriverFactory, DriverLink, DriverReport, Outcome,
-};
+use fluxprint_gateway::printer::driver::{DriverEnd, DriverReport, Outcome};
 use futures_util::StreamExt;
+use stats::{cpu_time, percentiles, rss_kib};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 const CLIENTS: usize = 200;
 const JOBS: i64 = 5;
@@ -64,21 +64,15 @@ fn main() {
     runtime.block_on(gateway(Duration::from_millis(pace)));
 }
 
-/// A driver whose end the benchmark holds.
-#[derive(Default)]
-struct Hand(Mutex<Option<DriverEnd>>);
-
-impl DriverFactory for Hand {
-    fn start(
-        &self,
-        _: &PrinterConfig,
-        _: CancellationToken,
-        _: &TaskTracker,
-    ) -> Result<DriverLink, DriverError> {
-        let (link, end) = driver::link();
-        *self.0.lock().unwrap() = Some(end);
-        Ok(link)
-    }
+/// The test harness's config (listening on 127.0.0.1 only) with one printer that starts
+/// queued jobs by itself, and an open status page (the clients connect without a key).
+fn config(state_dir: &std::path::Path) -> Config {
+    let mut config = common::config(
+        state_dir,
+        vec![common::printer("bench", [250.0, 210.0, 210.0], true)],
+    );
+    config.web.public_status = true;
+    config
 }
 
 fn now_micros() -> u64 {
@@ -90,37 +84,16 @@ fn now_micros() -> u64 {
 
 async fn gateway(pace: Duration) {
     let dir = tempfile::tempdir().unwrap();
-    let hand = Arc::new(Hand::default());
-    let printer = PrinterConfig {
-        id: PrinterId("bench".into()),
-        driver: DriverConfig::Simulated(Default::default()),
-        build_volume: BuildVolume {
-            x_mm: 250.0,
-            y_mm: 210.0,
-            z_mm: 210.0,
-        },
-        auto_start: true,
-        safety: Default::default(),
-        serial: Default::default(),
-    };
-    let config = Config {
-        gateway: GatewayConfig {
-            state_dir: dir.path().join("state"),
-            ..GatewayConfig::with_id("gw-bench")
-        },
-        web: WebConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..WebConfig::default()
-        },
-        cloud: CloudConfig::default(),
-        printers: vec![printer],
-        slicer: Default::default(),
-    };
-    let running = app::start(config, hand.clone(), CancellationToken::new())
-        .await
-        .unwrap();
+    let hand = Arc::new(common::HandDrivers::default());
+    let running = app::start(
+        config(&dir.path().join("state")),
+        hand.clone(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let gw = running.gateway.clone();
-    // The gateway's own LAN server (public status: the clients connect without a key).
+    // The gateway's own LAN server.
     let addr = running.web_addr();
     first_byte(addr).await;
 
@@ -140,12 +113,12 @@ async fn gateway(pace: Duration) {
         added as f64 / CLIENTS as f64
     );
 
-    let end = hand.0.lock().unwrap().take().unwrap();
-    let cpu_before = cpu_ms();
+    let end = hand.take("bench");
+    let cpu_before = cpu_time();
     let sent = tokio::time::timeout(DEADLINE, drive(&gw, end, dir.path(), pace))
         .await
         .expect("driving the printer took too long");
-    let cpu = cpu_ms() - cpu_before;
+    let cpu = (cpu_time() - cpu_before).as_millis();
     println!(
         "pace {} ms: gateway CPU while driving {cpu} ms ({:.1} us per delivery)",
         pace.as_millis(),
@@ -174,28 +147,13 @@ async fn drive(
 ) -> HashMap<(i64, u8), u64> {
     let mut committed = gw.store().subscribe();
     for n in 0..JOBS {
-        let path = dir.join(format!("job-{n}.gcode"));
-        std::fs::write(&path, "G28\n").unwrap();
-        let name = format!("job-{n}.gcode");
-        let file = gw
-            .store()
-            .call(move |db| db.write(|w| w.add_file(&name, &path, "", 4)))
-            .await
-            .unwrap();
-        let new = NewJob {
-            file_name: file.display_name.clone(),
-            file: Some(file.id),
-            ..NewJob::default()
-        };
+        let new = common::job_with_file(gw, dir, &format!("job-{n}")).await;
         gw.submit(new).await.unwrap();
     }
     end.reports.send(DriverReport::Connected).await.unwrap();
     let (mut sent, mut commit_us) = (HashMap::new(), Vec::with_capacity(CHANGES));
     for _ in 0..JOBS {
-        let job = match end.commands.recv().await.unwrap() {
-            DriverCommand::Start { job, .. } => job,
-            other => panic!("expected a job to start, got {other:?}"),
-        };
+        let job = common::started_job(end.commands.recv().await.unwrap());
         for step in 1..=STEPS {
             let next = tokio::time::Instant::now() + pace;
             let at = now_micros();
@@ -329,32 +287,4 @@ async fn receive(mut socket: Socket) -> Vec<((i64, u8), u64)> {
         }
     }
     got
-}
-
-fn percentiles(values: &mut [u64]) -> (u64, u64, u64) {
-    if values.is_empty() {
-        return (0, 0, 0);
-    }
-    values.sort_unstable();
-    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99), values[values.len() - 1])
-}
-
-/// CPU time (user + system) this process has used, in milliseconds.
-fn cpu_ms() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after the command name (which ends with the last ')'): utime is the 12th.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // USER_HZ is 100 on Linux.
-    ticks * 10
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
 }

@@ -22,9 +22,7 @@ const KEY: &str = "page-test-key-0123456789";
 
 /// The thumbnail blocks of the PrusaSlicer fixture (16x16 and 220x124 PNGs).
 fn thumbnail_blocks() -> String {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gcode/thumb.gcode");
-    let text = std::fs::read_to_string(path).unwrap();
+    let text = std::fs::read_to_string(gcode::fixture("thumb.gcode")).unwrap();
     let end = text.rfind("; thumbnail end\n").unwrap() + "; thumbnail end\n".len();
     text[..end].to_owned()
 }

@@ -1,15 +1,10 @@
 //! The G-code analyser against PrusaSlicer 2.5's own figures on fixtures it sliced
 //! (tests/fixtures/gcode/make.sh), with every comment removed so only the motion counts.
 
-use std::path::PathBuf;
+mod common;
 
-use fluxprint_gateway::gcode::{self, Analysis, MachineLimits, Materials};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/gcode")
-        .join(name)
-}
+use common::gcode::{analyse, fixture};
+use fluxprint_gateway::gcode::Analysis;
 
 /// G-code lines without their comments.
 fn strip_comments<'a>(lines: impl Iterator<Item = &'a str>) -> String {
@@ -20,26 +15,14 @@ fn strip_comments<'a>(lines: impl Iterator<Item = &'a str>) -> String {
         .collect()
 }
 
-fn analyse_text(text: &str) -> Analysis {
-    let materials = Materials::default();
-    let pla = materials.get("pla").expect("PLA");
-    gcode::analyse(
-        text.as_bytes(),
-        text.len() as u64,
-        &MachineLimits::default(),
-        pla,
-    )
-    .expect("analysis")
-}
-
 /// Ours on the fixture without comments; ours with comments (the slicer's figures); and ours
 /// on the custom start G-code alone (everything before the first layer change).
 fn analyse_fixture(name: &str) -> (Analysis, Analysis, Analysis) {
     let text = std::fs::read_to_string(fixture(name)).expect("fixture");
-    let ours = analyse_text(&strip_comments(text.lines()));
+    let ours = analyse(strip_comments(text.lines()));
     assert_eq!(ours.slicer.estimated_time_s, None, "comments were stripped");
     let start = strip_comments(text.lines().take_while(|l| !l.starts_with(";LAYER_CHANGE")));
-    (ours, analyse_text(&text), analyse_text(&start))
+    (ours, analyse(&text), analyse(start))
 }
 
 fn assert_matches_prusaslicer(name: &str) {

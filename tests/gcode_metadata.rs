@@ -2,34 +2,15 @@
 //! progress table and the remaining-time function, and bad lines that must not stop an
 //! analysis.
 
-use std::path::PathBuf;
+mod common;
 
+use common::gcode::{analyse, fixture, pla};
 use fluxprint_gateway::gcode::{
-    self, Analysis, MachineLimits, Materials, ProgressTable, ThumbnailFormat, parse_duration,
+    self, Analysis, MachineLimits, ProgressTable, ThumbnailFormat, parse_duration,
 };
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/gcode")
-        .join(name)
-}
-
-fn analyse(text: &str) -> Analysis {
-    let materials = Materials::default();
-    let pla = materials.get("pla").expect("PLA");
-    gcode::analyse(
-        text.as_bytes(),
-        text.len() as u64,
-        &MachineLimits::default(),
-        pla,
-    )
-    .expect("analysis")
-}
-
 fn analyse_fixture(name: &str) -> Analysis {
-    let materials = Materials::default();
-    let pla = materials.get("PLA").expect("PLA");
-    gcode::analyse_file(&fixture(name), &MachineLimits::default(), pla).expect("analysis")
+    gcode::analyse_file(&fixture(name), &MachineLimits::default(), &pla()).expect("analysis")
 }
 
 #[test]
@@ -158,9 +139,7 @@ fn early_in_a_print_the_observed_ratio_is_only_partly_trusted() {
 
 #[test]
 fn an_analysis_spawned_on_its_own_thread_gives_the_same_result() {
-    let materials = Materials::default();
-    let pla = materials.get("PLA").expect("PLA").clone();
-    let handle = gcode::spawn_analysis(fixture("tall.gcode"), MachineLimits::default(), pla)
+    let handle = gcode::spawn_analysis(fixture("tall.gcode"), MachineLimits::default(), pla())
         .expect("thread");
     let spawned = handle.join().expect("no panic").expect("analysis");
     let direct = analyse_fixture("tall.gcode");
@@ -171,12 +150,7 @@ fn an_analysis_spawned_on_its_own_thread_gives_the_same_result() {
 
 #[test]
 fn a_missing_file_is_an_error_naming_it() {
-    let materials = Materials::default();
-    let error = gcode::analyse_file(
-        &fixture("missing.gcode"),
-        &MachineLimits::default(),
-        materials.get("PLA").expect("PLA"),
-    )
-    .expect_err("missing");
+    let error = gcode::analyse_file(&fixture("missing.gcode"), &MachineLimits::default(), &pla())
+        .expect_err("missing");
     assert!(error.to_string().contains("missing.gcode"), "{error}");
 }

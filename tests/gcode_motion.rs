@@ -2,20 +2,10 @@
 //! relative and absolute extrusion, G92, firmware retraction, dwells, heat-up waits,
 //! layers, extents and the build-volume check.
 
-use fluxprint_gateway::config::BuildVolume;
-use fluxprint_gateway::gcode::{self, Analysis, MachineLimits, Materials};
+mod common;
 
-fn analyse(text: &str) -> Analysis {
-    let materials = Materials::default();
-    let pla = materials.get("PLA").expect("PLA");
-    gcode::analyse(
-        text.as_bytes(),
-        text.len() as u64,
-        &MachineLimits::default(),
-        pla,
-    )
-    .expect("analysis")
-}
+use common::gcode::analyse;
+use fluxprint_gateway::config::BuildVolume;
 
 fn assert_close(actual: f64, expected: f64, tolerance: f64) {
     assert!(

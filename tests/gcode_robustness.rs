@@ -3,14 +3,13 @@
 //! same entry points are the cargo-fuzz targets in fuzz/; crashes found there are added
 //! here as regression cases.
 
-use fluxprint_gateway::gcode::{self, MachineLimits, Materials, line, stl};
+mod common;
+
+use fluxprint_gateway::gcode::{line, stl};
 use proptest::prelude::*;
 
 fn analyse_gcode(bytes: &[u8]) {
-    let materials = Materials::default();
-    let pla = materials.get("PLA").expect("PLA");
-    let analysis = gcode::analyse(bytes, bytes.len() as u64, &MachineLimits::default(), pla)
-        .expect("reading from memory cannot fail");
+    let analysis = common::gcode::analyse(bytes);
     assert!(analysis.estimated_time_s.is_finite() || analysis.estimated_time_s.is_nan());
 }
 
@@ -119,15 +118,7 @@ fn numbers_with_many_digits_neither_overflow_nor_panic() {
 fn a_line_without_a_newline_longer_than_the_cap_is_one_bad_line() {
     let mut bytes = b"G1 X".to_vec();
     bytes.extend(std::iter::repeat_n(b'1', 200_000));
-    let materials = Materials::default();
-    let pla = materials.get("PLA").expect("PLA");
-    let analysis = gcode::analyse(
-        &bytes[..],
-        bytes.len() as u64,
-        &MachineLimits::default(),
-        pla,
-    )
-    .expect("ok");
+    let analysis = common::gcode::analyse(&bytes);
     assert_eq!((analysis.lines, analysis.bad_lines), (1, 1));
 }
 

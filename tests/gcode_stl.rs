@@ -1,11 +1,16 @@
 //! STL meshes (binary and ASCII): volume, extents, triangle count, watertightness, errors
 //! for truncated and garbage files; and the quick estimate with its build-volume check.
 
+mod common;
+
 use std::io::Write;
+use std::path::Path;
+
+use common::gcode::{fixture, pla};
 
 use fluxprint_gateway::config::BuildVolume;
 use fluxprint_gateway::files::FileKind;
-use fluxprint_gateway::gcode::estimate::{self, EstimateError, EstimateSource, Quality};
+use fluxprint_gateway::gcode::estimate::{self, Estimate, EstimateError, EstimateSource, Quality};
 use fluxprint_gateway::gcode::stl::{self, StlError, StlFormat, Watertight};
 use fluxprint_gateway::gcode::{Materials, MaterialsError};
 
@@ -156,19 +161,28 @@ const PRINTER: BuildVolume = BuildVolume {
     z_mm: 210.0,
 };
 
+/// The quick estimate with the built-in materials table, on `PRINTER`.
+fn estimate_file(
+    path: &Path,
+    kind: FileKind,
+    material: &str,
+    quality: Quality,
+) -> Result<Estimate, EstimateError> {
+    estimate::for_file(
+        path,
+        kind,
+        material,
+        quality,
+        &Materials::default(),
+        &PRINTER,
+    )
+}
+
 #[test]
 fn an_stl_estimate_uses_shell_and_infill_of_the_volume() {
     let file = write_temp(&binary(&cube(20.0, 20.0, 20.0)), ".stl");
-    let materials = Materials::default();
-    let estimate = estimate::for_file(
-        file.path(),
-        FileKind::Stl,
-        "PLA",
-        Quality::Standard,
-        &materials,
-        &PRINTER,
-    )
-    .expect("estimate");
+    let estimate =
+        estimate_file(file.path(), FileKind::Stl, "PLA", Quality::Standard).expect("estimate");
     // Shell 2400 mm² × 0.9 mm = 2160 mm³, plus 20 % of the other 5840 mm³.
     let extruded = 2160.0 + 0.2 * 5840.0;
     assert_eq!(estimate.source, EstimateSource::StlVolume);
@@ -185,15 +199,8 @@ fn an_stl_estimate_uses_shell_and_infill_of_the_volume() {
 #[test]
 fn an_oversize_stl_does_not_fit_and_says_by_how_much() {
     let file = write_temp(&binary(&cube(300.0, 20.0, 20.0)), ".stl");
-    let estimate = estimate::for_file(
-        file.path(),
-        FileKind::Stl,
-        "petg",
-        Quality::Draft,
-        &Materials::default(),
-        &PRINTER,
-    )
-    .expect("estimate");
+    let estimate =
+        estimate_file(file.path(), FileKind::Stl, "petg", Quality::Draft).expect("estimate");
     let error = estimate.fits.expect_err("too wide");
     assert_eq!(
         error.to_string(),
@@ -203,31 +210,22 @@ fn an_oversize_stl_does_not_fit_and_says_by_how_much() {
 
 #[test]
 fn a_gcode_estimate_reports_ours_and_the_slicers_time_and_the_thumbnail() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gcode/cube.gcode");
-    let materials = Materials::default();
-    let estimate = estimate::for_file(
-        &path,
+    let estimate = estimate_file(
+        &fixture("cube.gcode"),
         FileKind::GcodeText,
         "PLA",
         Quality::Standard,
-        &materials,
-        &PRINTER,
     )
     .expect("estimate");
     assert_eq!(estimate.source, EstimateSource::Gcode);
     assert_eq!(estimate.slicer_estimate_s, Some(757));
     assert!(estimate.estimated_time_s.abs_diff(757) < 757 * 3 / 100);
     assert!(estimate.fits.is_ok());
-    let thumb =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gcode/thumb.gcode");
-    let with_thumbnail = estimate::for_file(
-        &thumb,
+    let with_thumbnail = estimate_file(
+        &fixture("thumb.gcode"),
         FileKind::GcodeText,
         "PLA",
         Quality::Standard,
-        &materials,
-        &PRINTER,
     )
     .expect("estimate");
     assert_eq!(with_thumbnail.thumbnail.map(|t| t.width), Some(220));
@@ -236,15 +234,8 @@ fn a_gcode_estimate_reports_ours_and_the_slicers_time_and_the_thumbnail() {
 #[test]
 fn unknown_materials_and_qualities_are_named_in_the_error() {
     let file = write_temp(&binary(&cube(20.0, 20.0, 20.0)), ".stl");
-    let error = estimate::for_file(
-        file.path(),
-        FileKind::Stl,
-        "unobtainium",
-        Quality::Fine,
-        &Materials::default(),
-        &PRINTER,
-    )
-    .expect_err("unknown material");
+    let error = estimate_file(file.path(), FileKind::Stl, "unobtainium", Quality::Fine)
+        .expect_err("unknown material");
     assert!(matches!(
         error,
         EstimateError::Material(MaterialsError::Unknown { .. })
@@ -263,15 +254,8 @@ fn unknown_materials_and_qualities_are_named_in_the_error() {
 #[test]
 fn three_mf_files_have_no_estimate_without_slicing() {
     let file = write_temp(b"PK\x03\x04", ".3mf");
-    let error = estimate::for_file(
-        file.path(),
-        FileKind::ThreeMf,
-        "PLA",
-        Quality::Standard,
-        &Materials::default(),
-        &PRINTER,
-    )
-    .expect_err("3mf");
+    let error =
+        estimate_file(file.path(), FileKind::ThreeMf, "PLA", Quality::Standard).expect_err("3mf");
     assert!(matches!(
         error,
         EstimateError::Unsupported(FileKind::ThreeMf)
@@ -291,12 +275,12 @@ fn a_materials_table_with_a_zero_density_is_refused() {
 
 #[test]
 fn the_shipped_materials_file_is_the_built_in_table() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/materials.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/materials.toml");
     assert_eq!(
         Materials::load(&path).expect("materials"),
         Materials::default()
     );
-    let pla = Materials::default().get("PLA").expect("PLA").clone();
+    let pla = pla();
     // 1 m of 1.75 mm PLA: 2405.28 mm³ at 1.24 g/cm³.
     assert!((pla.grams(1000.0) - 2.982_55).abs() < 1e-4);
 }
