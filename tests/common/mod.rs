@@ -6,6 +6,7 @@ pub mod file_server;
 pub mod gcode;
 pub mod mosquitto;
 pub mod octoprint;
+pub mod pki;
 pub mod sim;
 pub mod slicing;
 pub mod tls_proxy;

@@ -1,18 +1,14 @@
-//! A real mosquitto broker for the cloud link tests, with a per-run PKI (rcgen): a CA, the
-//! broker's certificate for 127.0.0.1/localhost, client certificates for the gateway
-//! (`gw-test`) and the test's "cloud" (`cloud`), and a stranger CA. The broker requires
-//! client certificates, takes the CN as the user name and applies the contract's ACL. Also
-//! a test "cloud" MQTT client and a tiny HTTPS server for job files.
+//! A real mosquitto broker for the cloud link tests, with the per-run PKI of `pki`. The broker
+//! requires client certificates, takes the CN as the user name and applies the contract's ACL.
+//! Also a test "cloud" MQTT client.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use fluxprint_gateway::config::{CloudLink, Config, LinkOptions, MqttVersion};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
@@ -21,90 +17,9 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::PATIENCE;
+pub use super::pki::Pki;
 
 pub const GATEWAY: &str = "gw-test";
-
-/// Files of the per-run PKI.
-pub struct Pki {
-    pub dir: PathBuf,
-    pub ca: PathBuf,
-    pub stranger_ca: PathBuf,
-    pub server_cert: PathBuf,
-    pub server_key: PathBuf,
-}
-
-impl Pki {
-    pub fn new(dir: &Path) -> Pki {
-        let dir = dir.join("pki");
-        std::fs::create_dir_all(&dir).unwrap();
-        let write = |name: &str, pem: String| {
-            let path = dir.join(name);
-            std::fs::write(&path, pem).unwrap();
-            path
-        };
-        let (ca, ca_cert) = new_ca("fleet CA");
-        let (_, stranger) = new_ca("stranger CA");
-        for (cn, names) in [
-            ("broker", vec!["127.0.0.1", "localhost"]),
-            (GATEWAY, vec![]),
-            ("cloud", vec![]),
-        ] {
-            let (cert, key) = leaf(&ca, cn, &names);
-            write(&format!("{cn}.pem"), cert.pem());
-            write(&format!("{cn}.key"), key.serialize_pem());
-        }
-        Pki {
-            ca: write("ca.pem", ca_cert.pem()),
-            stranger_ca: write("stranger-ca.pem", stranger.pem()),
-            server_cert: dir.join("broker.pem"),
-            server_key: dir.join("broker.key"),
-            dir,
-        }
-    }
-
-    /// The files `new` wrote under `dir` (for a child process of the test).
-    pub fn at(dir: &Path) -> Pki {
-        let dir = dir.join("pki");
-        Pki {
-            ca: dir.join("ca.pem"),
-            stranger_ca: dir.join("stranger-ca.pem"),
-            server_cert: dir.join("broker.pem"),
-            server_key: dir.join("broker.key"),
-            dir,
-        }
-    }
-
-    pub fn cert(&self, cn: &str) -> (PathBuf, PathBuf) {
-        (
-            self.dir.join(format!("{cn}.pem")),
-            self.dir.join(format!("{cn}.key")),
-        )
-    }
-
-    /// rustls client settings trusting the fleet CA and presenting `cn`'s certificate.
-    pub fn client_tls(&self, cn: &str) -> Arc<rustls::ClientConfig> {
-        let (cert, key) = self.cert(cn);
-        fluxprint_gateway::cloud::tls::client_config(&self.ca, &cert, &key).unwrap()
-    }
-}
-
-fn new_ca(name: &str) -> (Issuer<'static, KeyPair>, rcgen::Certificate) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (Issuer::new(params, key), cert)
-}
-
-fn leaf(ca: &Issuer<'static, KeyPair>, cn: &str, names: &[&str]) -> (rcgen::Certificate, KeyPair) {
-    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-    let mut params = CertificateParams::new(names).unwrap();
-    params.distinguished_name.push(DnType::CommonName, cn);
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, ca).unwrap();
-    (cert, key)
-}
 
 /// The mosquitto binary, or a failure that says how to install it.
 fn mosquitto_binary() -> PathBuf {
