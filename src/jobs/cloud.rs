@@ -149,7 +149,7 @@ impl Db {
             }
             w.tx.exec(
                 "UPDATE print_jobs SET file_id = ?2, updated_at = ?3 WHERE id = ?1",
-                params![job.0, file.id.0, rows::time_text(w.now)],
+                params![job.0, file.id.0, w.now_text()],
             )?;
             w.queued_job(job)?;
             w.transition(job, next)

@@ -8,7 +8,7 @@
 //! them. Events are handed to the fan-out only after that commit. Outside a batch (tests,
 //! tools) a `write` is a batch of its own.
 
-use super::sql::CachedSql;
+use super::sql::{CachedSql, Savepoint};
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
@@ -29,9 +29,11 @@ pub struct Db {
 
 /// An open write: a savepoint in the batch's transaction.
 pub struct Writer<'c> {
-    pub(super) tx: rusqlite::Savepoint<'c>,
+    pub(super) tx: Savepoint<'c>,
     events: Vec<Event>,
     pub(super) now: OffsetDateTime,
+    /// `now` as stored (RFC 3339), formatted once per write.
+    now_text: String,
 }
 
 impl Db {
@@ -76,15 +78,17 @@ impl Db {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.began = true;
         }
+        let now = OffsetDateTime::now_utc();
         let mut writer = Writer {
-            tx: self.conn.savepoint()?,
+            tx: Savepoint::open(&mut self.conn)?,
             events: Vec::new(),
-            now: OffsetDateTime::now_utc(),
+            now,
+            now_text: rows::time_text(now),
         };
         // On `Err` the writer is dropped here, which rolls its savepoint back.
         let result = f(&mut writer)?;
         let Writer { tx, events, .. } = writer;
-        tx.commit()?;
+        tx.release()?;
         self.pending.extend(events);
         Ok(result)
     }
@@ -153,7 +157,7 @@ impl Writer<'_> {
         let payload = rows::encode_event(&kind);
         self.tx.exec(
             "INSERT INTO events (at, type, payload) VALUES (?1, ?2, ?3)",
-            params![rows::time_text(self.now), kind.type_name(), payload],
+            params![self.now_text, kind.type_name(), payload],
         )?;
         let seq = self.tx.last_insert_rowid() as u64;
         self.events.push(Event {
@@ -166,6 +170,11 @@ impl Writer<'_> {
 
     pub fn job(&self, id: JobId) -> Result<Job, StoreError> {
         find_job(&self.tx, id)?.ok_or(StoreError::JobNotFound(id))
+    }
+
+    /// The write's time as stored (RFC 3339).
+    pub(super) fn now_text(&self) -> &str {
+        &self.now_text
     }
 }
 

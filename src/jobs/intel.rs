@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use super::accuracy::{Accuracy, WINDOW};
 use super::db::{Db, Writer};
-use super::rows;
 use super::{FileId, StoreError};
 use crate::domain::{JobId, PrinterId};
 use crate::gcode::{FileIntel, ProgressTable};
@@ -81,7 +80,7 @@ impl Writer<'_> {
                 encode_table(&intel.progress),
                 thumbnail.map(|t| t.bytes.as_slice()),
                 thumbnail.map(|t| t.format.mime()),
-                rows::time_text(self.now),
+                self.now_text(),
             ],
         )?;
         Ok(())

@@ -103,7 +103,7 @@ impl Writer<'_> {
     pub fn remember_command(&mut self, id: &str, reply: &str) -> Result<(), StoreError> {
         self.tx.exec(
             "INSERT INTO commands (id, reply, at) VALUES (?1, ?2, ?3)",
-            params![id, reply, rows::time_text(self.now)],
+            params![id, reply, self.now_text()],
         )?;
         Ok(())
     }
@@ -121,7 +121,7 @@ impl Writer<'_> {
         })?;
         self.tx.exec(
             "INSERT INTO files (display_name, path, sha256, size, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![display_name, path_text, sha256, size as i64, rows::time_text(self.now)],
+            params![display_name, path_text, sha256, size as i64, self.now_text()],
         )?;
         Ok(StoredFile {
             id: FileId(self.tx.last_insert_rowid()),

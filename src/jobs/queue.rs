@@ -43,7 +43,7 @@ impl Writer<'_> {
             }
         }
         let stage = new.stage.unwrap_or(QueuedStage::Ready);
-        let now = rows::time_text(self.now);
+        let now = self.now_text();
         self.tx.exec(
             "INSERT INTO print_jobs (cloud_job_id, project_id, file_name, file_id, status, stage, \
              progress, printer_id, material_type, quality, print_settings, source, queue_position, \
@@ -82,9 +82,9 @@ impl Writer<'_> {
             return Ok(before);
         }
         let (name, stage, progress, error) = rows::status_columns(&status);
-        let now = rows::time_text(self.now);
-        let started = matches!(transition, Transition::Start).then_some(now.as_str());
-        let ended = status.is_final().then_some(now.as_str());
+        let now = self.now_text();
+        let started = matches!(transition, Transition::Start).then_some(now);
+        let ended = status.is_final().then_some(now);
         self.tx.exec(
             "UPDATE print_jobs SET status = ?2, stage = ?3, progress = ?4, error = ?5, \
              started_at = coalesce(?6, started_at), completed_at = coalesce(?7, completed_at), \

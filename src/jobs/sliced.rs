@@ -8,7 +8,7 @@ use rusqlite::params;
 
 use super::db::Db;
 use super::lifecycle::Transition;
-use super::{Job, StoreError, rows};
+use super::{Job, StoreError};
 use crate::domain::{JobId, JobStatus, QueuedStage};
 use crate::gcode::FileIntel;
 
@@ -74,7 +74,7 @@ impl Db {
             }
             w.tx.exec(
                 "UPDATE print_jobs SET file_id = ?2, updated_at = ?3 WHERE id = ?1",
-                params![job.0, file.id.0, rows::time_text(w.now)],
+                params![job.0, file.id.0, w.now_text()],
             )?;
             w.transition(job, Transition::Stage(QueuedStage::Ready))
         })
