@@ -73,7 +73,8 @@ impl Pki {
     }
 }
 
-fn new_ca(name: &str) -> (Issuer<'static, KeyPair>, rcgen::Certificate) {
+/// A self-signed CA named `name`, and the issuer that signs with it.
+pub fn new_ca(name: &str) -> (Issuer<'static, KeyPair>, rcgen::Certificate) {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.distinguished_name.push(DnType::CommonName, name);

@@ -7,13 +7,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::{CertificateParams, DnType, Issuer, KeyPair};
 use rustls::ServerConfig;
 use rustls::pki_types::PrivateKeyDer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
+
+use super::pki::new_ca;
 
 /// The longest request head the proxy reads before forwarding it.
 const HEAD_LIMIT: usize = 16 * 1024;
@@ -64,15 +66,6 @@ impl Drop for TlsProxy {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-fn new_ca(name: &str) -> (Issuer<'static, KeyPair>, rcgen::Certificate) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (Issuer::new(params, key), cert)
 }
 
 fn server_tls(ca: &Issuer<'static, KeyPair>) -> Arc<ServerConfig> {
