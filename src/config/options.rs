@@ -198,7 +198,8 @@ fn size(
     usize::try_from(value).ok()
 }
 
-fn in_range(value: u64, range: RangeInclusive<u64>) -> Result<u64, Problem> {
+/// `value`, or `OutOfRange` when it is outside `range`.
+pub(super) fn in_range(value: u64, range: RangeInclusive<u64>) -> Result<u64, Problem> {
     if range.contains(&value) {
         Ok(value)
     } else {

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::Problem;
+use super::options::in_range;
 use super::raw::RawSlicer;
 use super::validate::Problems;
 
@@ -117,17 +118,5 @@ fn directory(path: PathBuf) -> Result<PathBuf, Problem> {
     match std::fs::read_dir(&path) {
         Ok(_) => Ok(path),
         Err(source) => Err(Problem::NotADirectory { path, source }),
-    }
-}
-
-fn in_range(value: u64, range: RangeInclusive<u64>) -> Result<u64, Problem> {
-    if range.contains(&value) {
-        Ok(value)
-    } else {
-        Err(Problem::OutOfRange {
-            value,
-            min: *range.start(),
-            max: *range.end(),
-        })
     }
 }
