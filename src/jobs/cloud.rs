@@ -142,15 +142,7 @@ impl Db {
         next: Transition,
     ) -> Result<Job, StoreError> {
         self.write(|w| {
-            let file = w.add_file(display_name, path, sha256, size)?;
-            if let Some(intel) = intel {
-                w.save_file_intel(file.id, intel)?;
-                w.set_job_estimate(job, intel)?;
-            }
-            w.tx.exec(
-                "UPDATE print_jobs SET file_id = ?2, updated_at = ?3 WHERE id = ?1",
-                params![job.0, file.id.0, w.now_text()],
-            )?;
+            w.attach_new_file(job, display_name, path, (sha256, size), intel)?;
             w.queued_job(job)?;
             w.transition(job, next)
         })
@@ -164,12 +156,7 @@ mod tests {
     use super::*;
     use crate::domain::{PrinterId, QueuedStage};
     use crate::jobs::NewJob;
-
-    fn db() -> Db {
-        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut conn).unwrap();
-        Db::new(conn)
-    }
+    use crate::jobs::test_support::db;
 
     fn emit_states(db: &mut Db, n: usize) {
         for _ in 0..n {

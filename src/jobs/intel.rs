@@ -180,19 +180,8 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::test_support::{db, intel};
     use crate::jobs::{NewJob, Transition};
-
-    fn db() -> Db {
-        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut conn).unwrap();
-        Db::new(conn)
-    }
-
-    fn intel() -> FileIntel {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/gcode/thumb.gcode");
-        crate::gcode::intel::analyse_file(&path, "PLA", &[]).unwrap()
-    }
 
     #[test]
     fn a_saved_analysis_gives_back_its_progress_table_and_thumbnail() {

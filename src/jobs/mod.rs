@@ -14,6 +14,8 @@ mod schema;
 mod sliced;
 mod sql;
 mod store;
+#[cfg(test)]
+mod test_support;
 
 use std::path::PathBuf;
 use std::sync::Arc;

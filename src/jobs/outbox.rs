@@ -13,7 +13,9 @@ use rusqlite::{OptionalExtension, params};
 use super::db::{Db, Writer};
 use super::rows::{self};
 use super::{FileId, StoreError, StoredFile};
+use crate::domain::JobId;
 use crate::events::Event;
+use crate::gcode::FileIntel;
 
 impl Db {
     /// Events with `seq > after`, oldest first, at most `limit`.
@@ -130,5 +132,27 @@ impl Writer<'_> {
             sha256: sha256.to_owned(),
             size,
         })
+    }
+
+    /// Records a file already written to disk, with its analysis if there is one, and makes it
+    /// `job`'s file (the analysis's estimates become the job's).
+    pub(super) fn attach_new_file(
+        &mut self,
+        job: JobId,
+        display_name: &str,
+        path: &std::path::Path,
+        (sha256, size): (&str, u64),
+        intel: Option<&FileIntel>,
+    ) -> Result<StoredFile, StoreError> {
+        let file = self.add_file(display_name, path, sha256, size)?;
+        if let Some(intel) = intel {
+            self.save_file_intel(file.id, intel)?;
+            self.set_job_estimate(job, intel)?;
+        }
+        self.tx.exec(
+            "UPDATE print_jobs SET file_id = ?2, updated_at = ?3 WHERE id = ?1",
+            params![job.0, file.id.0, self.now_text()],
+        )?;
+        Ok(file)
     }
 }

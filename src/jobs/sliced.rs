@@ -1,10 +1,7 @@
 //! What the slicer keeps in the store: the jobs waiting in stage `slicing`, and the step
 //! that makes a sliced G-code file the job's file, with its analysis, and the job `ready`.
 
-use super::sql::CachedSql;
 use std::path::PathBuf;
-
-use rusqlite::params;
 
 use super::db::Db;
 use super::lifecycle::Transition;
@@ -62,20 +59,9 @@ impl Db {
                     status: "queued but not slicing",
                 });
             }
-            let file = w.add_file(
-                &sliced.display_name,
-                &sliced.path,
-                &sliced.sha256,
-                sliced.size,
-            )?;
-            if let Some(intel) = &sliced.intel {
-                w.save_file_intel(file.id, intel)?;
-                w.set_job_estimate(job, intel)?;
-            }
-            w.tx.exec(
-                "UPDATE print_jobs SET file_id = ?2, updated_at = ?3 WHERE id = ?1",
-                params![job.0, file.id.0, w.now_text()],
-            )?;
+            let hash = (sliced.sha256.as_str(), sliced.size);
+            let intel = sliced.intel.as_ref();
+            w.attach_new_file(job, &sliced.display_name, &sliced.path, hash, intel)?;
             w.transition(job, Transition::Stage(QueuedStage::Ready))
         })
     }
@@ -87,18 +73,8 @@ mod tests {
 
     use super::*;
     use crate::jobs::NewJob;
-
-    fn db() -> Db {
-        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut conn).unwrap();
-        Db::new(conn)
-    }
-
-    /// A real analysis, of a fixture with a thumbnail.
-    fn intel() -> FileIntel {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gcode/thumb.gcode");
-        crate::gcode::intel::analyse_file(&path, "PLA", &[]).unwrap()
-    }
+    use crate::jobs::sql::CachedSql;
+    use crate::jobs::test_support::{db, intel};
 
     fn sliced() -> SlicedFile {
         SlicedFile {
