@@ -20,21 +20,18 @@ mod floor;
 mod stages;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::file_server::FileServer;
 use common::mosquitto::*;
 use common::*;
-use fluxprint_gateway::app::{self, Running};
-use fluxprint_gateway::cloud::LinkState;
+use fluxprint_gateway::app::Running;
 use fluxprint_gateway::config::MqttVersion;
 use fluxprint_gateway::domain::{PrinterId, PrinterState};
 use fluxprint_gateway::events::EventKind;
 use fluxprint_gateway::jobs::JobStore;
 use fluxprint_gateway::printer::driver::DriverReport;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 const BURST: usize = 1_000;
 const STATE_CHANGES: usize = 200;
@@ -57,12 +54,7 @@ async fn start_gateway(b: &Bench, drivers: &HandDrivers) -> Running {
         &b.pki,
         link(&b.pki, b.broker.port, MqttVersion::V5),
     );
-    let running = app::start(config, Arc::new(drivers.clone()), CancellationToken::new())
-        .await
-        .unwrap();
-    let mut state = running.cloud.as_ref().unwrap().state.clone();
-    state.wait_for(LinkState::is_connected).await.unwrap();
-    running
+    start_connected(config, drivers).await
 }
 
 /// How a run offers its commands: all at once, or one every `gap`.

@@ -4,17 +4,12 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::file_server::FileServer;
 use common::mosquitto::*;
 use common::*;
-use fluxprint_gateway::app;
-use fluxprint_gateway::cloud::LinkState;
 use fluxprint_gateway::config::MqttVersion;
 use fluxprint_gateway::jobs::JobFilter;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 const SUBMITS: usize = 30;
 
@@ -38,18 +33,7 @@ async fn a_burst_is_answered_once_per_id_and_a_cancel_after_a_submit_finds_its_j
         &pki,
         link(&pki, broker.port, MqttVersion::V5),
     );
-    let running = app::start(
-        config,
-        Arc::new(HandDrivers::default()),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
-    let mut state = running.cloud.as_ref().unwrap().state.clone();
-    tokio::time::timeout(PATIENCE, state.wait_for(LinkState::is_connected))
-        .await
-        .expect("the gateway never connected to the broker")
-        .unwrap();
+    let running = start_connected(config, &HandDrivers::default()).await;
     let file = FileServer::start(&pki, "a.gcode", b"G28\n".to_vec()).await;
 
     for i in 0..SUBMITS {

@@ -6,18 +6,14 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::mosquitto::*;
 use common::*;
-use fluxprint_gateway::app;
-use fluxprint_gateway::cloud::LinkState;
 use fluxprint_gateway::cloud::payload::COMMANDS;
 use fluxprint_gateway::config::MqttVersion;
 use fluxprint_gateway::printer::driver::DriverReport;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 fn doc(path: &str) -> String {
     std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
@@ -138,11 +134,7 @@ async fn payloads_the_gateway_publishes_match_the_schemas() {
         &pki,
         link,
     );
-    let running = app::start(config, Arc::new(drivers.clone()), CancellationToken::new())
-        .await
-        .unwrap();
-    let mut state = running.cloud.as_ref().unwrap().state.clone();
-    state.wait_for(LinkState::is_connected).await.unwrap();
+    let running = start_connected(config, &drivers).await;
     report(&drivers.take("mk3s"), DriverReport::Connected).await;
 
     let event = cloud.next("an event", |s| s.topic == topic("events")).await;

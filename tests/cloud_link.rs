@@ -43,14 +43,7 @@ async fn world(version: MqttVersion) -> World {
         &pki,
         link(&pki, broker.port, version),
     );
-    let running = app::start(config, Arc::new(drivers.clone()), CancellationToken::new())
-        .await
-        .unwrap();
-    let mut state = running.cloud.as_ref().unwrap().state.clone();
-    tokio::time::timeout(PATIENCE, state.wait_for(LinkState::is_connected))
-        .await
-        .expect("the gateway never connected to the broker")
-        .unwrap();
+    let running = start_connected(config, &drivers).await;
     World {
         _dir: dir,
         pki,

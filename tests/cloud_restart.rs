@@ -15,7 +15,6 @@ use common::file_server::FileServer;
 use common::mosquitto::*;
 use common::*;
 use fluxprint_gateway::app;
-use fluxprint_gateway::cloud::LinkState;
 use fluxprint_gateway::config::MqttVersion;
 use fluxprint_gateway::jobs::JobFilter;
 use serde_json::{Value, json};
@@ -39,15 +38,7 @@ async fn child_cloud_gateway() {
     let spec = std::env::var(CHILD_ENV).expect("this is the child half of the restart test");
     let (dir, port) = spec.rsplit_once(':').unwrap();
     let config = gateway_config(std::path::Path::new(dir), port.parse().unwrap());
-    let running = app::start(
-        config,
-        Arc::new(HandDrivers::default()),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
-    let mut state = running.cloud.as_ref().unwrap().state.clone();
-    state.wait_for(LinkState::is_connected).await.unwrap();
+    let _running = start_connected(config, &HandDrivers::default()).await;
     println!("{READY_LINE}");
     std::future::pending::<()>().await;
 }

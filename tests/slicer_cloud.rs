@@ -3,19 +3,14 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::file_server::FileServer;
 use common::mosquitto::*;
 use common::slicing::{cube_stl, follow, prusa_slicer};
 use common::*;
-use fluxprint_gateway::app;
-use fluxprint_gateway::cloud::LinkState;
 use fluxprint_gateway::config::MqttVersion;
 use fluxprint_gateway::domain::{JobStatus, QueuedStage};
 use fluxprint_gateway::printer::driver::{DriverReport, Outcome};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 // One thread, as in `cloud_link`: the link task subscribes right after it connects, before
 // this test resumes on the connected state and publishes its command.
@@ -31,14 +26,7 @@ async fn a_model_submitted_by_the_cloud_is_fetched_sliced_and_started() {
     let link = link(&pki, broker.port, MqttVersion::V5);
     let mut config = with_cloud(config(dir.path(), printers), &pki, link);
     config.slicer.command = Some(slicer);
-    let running = app::start(config, Arc::new(drivers.clone()), CancellationToken::new())
-        .await
-        .unwrap();
-    let mut state = running.cloud.as_ref().unwrap().state.clone();
-    tokio::time::timeout(PATIENCE, state.wait_for(LinkState::is_connected))
-        .await
-        .expect("the gateway never connected to the broker")
-        .unwrap();
+    let running = start_connected(config, &drivers).await;
     let mut end = drivers.take("mk3s");
     report(&end, DriverReport::Connected).await;
 

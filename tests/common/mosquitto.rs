@@ -5,9 +5,12 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use fluxprint_gateway::app::{self, Running};
+use fluxprint_gateway::cloud::LinkState;
 use fluxprint_gateway::config::{CloudLink, Config, LinkOptions, MqttVersion};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
@@ -15,9 +18,10 @@ use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-use super::PATIENCE;
 pub use super::pki::Pki;
+use super::{HandDrivers, PATIENCE};
 
 pub const GATEWAY: &str = "gw-test";
 
@@ -167,6 +171,19 @@ pub fn link(pki: &Pki, port: u16, version: MqttVersion) -> CloudLink {
 
 /// A test gateway config with the cloud link on; job files may come from 127.0.0.1 signed
 /// by the test CA.
+/// Starts the gateway with `drivers` and waits until its cloud link is connected.
+pub async fn start_connected(config: Config, drivers: &HandDrivers) -> Running {
+    let running = app::start(config, Arc::new(drivers.clone()), CancellationToken::new())
+        .await
+        .unwrap();
+    let mut state = running.cloud.as_ref().unwrap().state.clone();
+    tokio::time::timeout(PATIENCE, state.wait_for(LinkState::is_connected))
+        .await
+        .expect("the gateway never connected to the broker")
+        .unwrap();
+    running
+}
+
 pub fn with_cloud(mut config: Config, pki: &Pki, link: CloudLink) -> Config {
     assert_eq!(config.gateway.id, GATEWAY);
     config.cloud.enabled = true;
