@@ -74,8 +74,8 @@ async fn connect(addr: SocketAddr) -> Client {
         .0
 }
 
-/// The next text message as JSON (pings and pongs skipped).
-async fn next_json(client: &mut Client) -> Value {
+/// The next text message (pings and pongs skipped).
+async fn next_text(client: &mut Client) -> String {
     loop {
         let message = tokio::time::timeout(PATIENCE, client.next())
             .await
@@ -83,9 +83,14 @@ async fn next_json(client: &mut Client) -> Value {
             .expect("the server closed the socket")
             .expect("socket error");
         if let Message::Text(text) = message {
-            return serde_json::from_str(&text).unwrap();
+            return text.as_str().to_owned();
         }
     }
+}
+
+/// The next text message as JSON (pings and pongs skipped).
+async fn next_json(client: &mut Client) -> Value {
+    serde_json::from_str(&next_text(client).await).unwrap()
 }
 
 /// Reads until an event satisfies `done`; checks every event continues the `seq` run.

@@ -12,20 +12,14 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::common::PATIENCE;
 use super::scrape::{http_get, parse, sample};
-use super::{Client, KEY, connect, events_until, hand_rig, snapshot_seq, ws_url};
+use super::{Client, KEY, connect, events_until, hand_rig, next_text, snapshot_seq, ws_url};
 
 /// The raw text of the next event frame (other frames skipped).
 async fn next_event_text(client: &mut Client) -> String {
     loop {
-        let message = tokio::time::timeout(PATIENCE, client.next())
-            .await
-            .expect("the server sent nothing")
-            .expect("the server closed the socket")
-            .expect("socket error");
-        if let Message::Text(text) = message
-            && text.starts_with("{\"type\":\"event\"")
-        {
-            return text.as_str().to_owned();
+        let text = next_text(client).await;
+        if text.starts_with("{\"type\":\"event\"") {
+            return text;
         }
     }
 }
