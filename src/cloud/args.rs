@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::fetch::FileSpec;
 use super::payload::Refusal;
 use crate::domain::JobId;
 use crate::jobs::StoreError;
@@ -105,6 +106,16 @@ impl FileArgs {
     pub fn parsed_url(&self) -> Result<url::Url, Refusal> {
         url::Url::parse(&self.url)
             .map_err(|e| Refusal::Field(format!("args.file.url is not a URL: {e}")))
+    }
+
+    /// The file to download, its URL parsed.
+    pub fn spec(&self) -> Result<FileSpec, Refusal> {
+        Ok(FileSpec {
+            name: self.name.clone(),
+            url: self.parsed_url()?,
+            sha256: self.sha256.clone(),
+            size: self.size,
+        })
     }
 }
 

@@ -1,9 +1,10 @@
-//! Executes cloud commands through the same `Gateway` calls the LAN uses (several at once
-//! where that is safe: `dispatch`), and answers each with exactly one `reply`. The reply is
-//! stored under the command id (for `job.submit` in the job's own transaction) before it is
-//! published, so a repeated id gets the same reply again and changes nothing. The command's MQTT publish is acknowledged
-//! to the broker only after its reply is on its way: a gateway that dies in between gets the
-//! command again after a restart and answers it from the store.
+//! Executes cloud commands (`cmd`) through the same `Gateway` calls the LAN uses (several at
+//! once where that is safe: `dispatch`), and answers each with exactly one `reply`. The reply
+//! is stored under the command id (for `job.submit` in the job's own transaction) before it
+//! is published, so a repeated id gets the same reply again and changes nothing. The
+//! command's MQTT publish is acknowledged to the broker only after its reply is on its way: a
+//! gateway that dies in between gets the command again after a restart and answers it from
+//! the store.
 
 use std::sync::Arc;
 
@@ -12,18 +13,17 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::args::{self, AckArgs, JobArgs, JobKey, MoveArgs, NoArgs, ReplayArgs};
+use super::args::{JobKey, ReplayArgs};
+use super::cmd::{Command, Refused};
 use super::gate::{Gate, Stopped};
 use super::mqtt::{Message, Received};
-use super::payload::{self, Command, Refusal, Reply, Topics};
+use super::payload::{Refusal, Reply, Topics};
 use super::publisher::Replays;
 use super::session::Tag;
 use super::submit::Submissions;
-use super::telemetry;
-use crate::domain::{JobId, PrinterId};
+use crate::domain::JobId;
 use crate::gateway::{CommandError, Gateway};
 use crate::jobs::StoreError;
-use crate::wire::{EstimateJson, JobJson, PrinterJson};
 
 /// Why a command failed, as its error reply says.
 #[derive(Debug, thiserror::Error)]
@@ -74,22 +74,20 @@ impl Executor {
         super::dispatch::run(self, commands, shutdown).await
     }
 
-    /// Answers one command; true once the reply is on its way (then it may be acknowledged).
-    pub(super) async fn answer(&self, received: &Received) -> bool {
+    /// Reads the command in a publish (`Command::parse`).
+    pub(super) fn read(&self, received: &Received) -> Result<Command, Refused> {
         let name = self
             .topics
             .command_name(&received.topic)
             .unwrap_or_default();
-        let reply = match payload::parse(name, &received.payload, self.max_command_bytes) {
-            Err((id, refusal)) => self.refuse(id, refusal).await,
-            // A submission looks for its id in its own transaction (one store round trip
-            // less): a taken id or cloud job id makes it store nothing and answer the
-            // stored reply.
-            Ok(command) if command.name == "job.submit" => self.execute(command).await,
-            Ok(command) => match self.stored(&command.id).await {
-                Some(reply) => reply,
-                None => self.execute(command).await,
-            },
+        Command::parse(name, &received.payload, self.max_command_bytes)
+    }
+
+    /// Answers one command; true once the reply is on its way (then it may be acknowledged).
+    pub(super) async fn answer(&self, received: &Received, read: Result<Command, Refused>) -> bool {
+        let reply = match read {
+            Err(refused) => self.refuse(refused.id, refused.refusal).await,
+            Ok(command) => command.answer(self).await,
         };
         // A stopped link leaves the command unacknowledged: the broker sends it again after a
         // restart and the stored reply answers it.
@@ -113,7 +111,7 @@ impl Executor {
         Ok(())
     }
 
-    async fn stored(&self, id: &str) -> Option<String> {
+    pub(super) async fn stored(&self, id: &str) -> Option<String> {
         let id = id.to_owned();
         match self
             .gateway
@@ -162,72 +160,12 @@ impl Executor {
         })
     }
 
-    async fn execute(&self, command: Command) -> String {
-        if command.name == "job.submit" {
-            return self.submissions.submit(self, command).await;
-        }
-        let reply = match self.run_command(&command).await {
-            Ok(result) => Reply::ok(&command.id, result),
-            Err(failure) => failure.reply(Some(&command.id)),
-        };
-        self.remember(&command.id, reply.to_json()).await
-    }
-
-    async fn run_command(&self, command: &Command) -> Result<Value, Failure> {
-        let gw = &self.gateway;
-        let job_json = |job: crate::jobs::Job| json!(JobJson::from(&job));
-        Ok(match command.name.as_str() {
-            "job.cancel" => job_json(gw.cancel(self.job(&command.args).await?).await?),
-            "job.pause" => job_json(gw.pause(self.job(&command.args).await?).await?),
-            "job.resume" => job_json(gw.resume(self.job(&command.args).await?).await?),
-            "queue.move" => {
-                let a: MoveArgs = args::decode(&command.args)?;
-                let id = self.resolve(a.job_id).await?;
-                let order = gw.move_job(id, a.index).await?;
-                json!({ "order": order.iter().map(|j| j.0).collect::<Vec<_>>() })
-            }
-            "printer.bed-cleared" => {
-                let _: NoArgs = args::decode(&command.args)?;
-                let printer = command.printer.clone().ok_or_else(|| {
-                    Refusal::Field("\"printer\" names the printer whose bed is clear".into())
-                })?;
-                json!(PrinterJson::from(
-                    &gw.bed_cleared(&PrinterId(printer)).await?
-                ))
-            }
-            "estimate" => {
-                let volumes = gw.build_volumes(command.printer.as_deref())?;
-                let estimate = self
-                    .submissions
-                    .estimate(args::decode(&command.args)?, &volumes)
-                    .await?;
-                json!(EstimateJson::new(estimate, &volumes))
-            }
-            "state.get" => {
-                let _: NoArgs = args::decode(&command.args)?;
-                json!(telemetry::state_json(gw, true))
-            }
-            "events.replay" => self.replay(args::decode(&command.args)?).await?,
-            "events.ack" => {
-                let a: AckArgs = args::decode(&command.args)?;
-                let removed = gw.store().call(move |db| db.ack_events(a.seq)).await?;
-                json!({ "acked": a.seq, "removed": removed })
-            }
-            other => return Err(Refusal::Unknown(other.to_owned()).into()),
-        })
-    }
-
-    async fn job(&self, raw: &Value) -> Result<JobId, Failure> {
-        let a: JobArgs = args::decode(raw)?;
-        self.resolve(a.job_id).await
-    }
-
-    async fn resolve(&self, key: JobKey) -> Result<JobId, Failure> {
+    pub(super) async fn resolve(&self, key: JobKey) -> Result<JobId, Failure> {
         Ok(self.gateway.store().call(move |db| key.resolve(db)).await?)
     }
 
     /// Rewinds the event publisher to `from`; says which events the outbox still holds.
-    async fn replay(&self, a: ReplayArgs) -> Result<Value, Failure> {
+    pub(super) async fn replay(&self, a: ReplayArgs) -> Result<Value, Failure> {
         let (first, last) = self
             .gateway
             .store()
@@ -236,5 +174,14 @@ impl Executor {
         self.replays.request(a.from);
         let from = first.map_or(a.from, |first| a.from.max(first));
         Ok(json!({ "from": from, "last": last }))
+    }
+
+    /// Drops the events up to and including `seq` from the outbox; says how many went.
+    pub(super) async fn ack_events(&self, seq: u64) -> Result<usize, Failure> {
+        Ok(self
+            .gateway
+            .store()
+            .call(move |db| db.ack_events(seq))
+            .await?)
     }
 }

@@ -1,13 +1,14 @@
 //! Which cloud commands run at the same time, and the order their MQTT publishes are
 //! acknowledged in.
 //!
-//! Commands are admitted in arrival order. `job.submit`, `estimate` and `state.get` may
-//! overlap each other: each submission is its own transaction (the store groups them into one
+//! Commands are read on arrival (`cmd::Command::parse`) and admitted in arrival order.
+//! `job.submit`, `estimate` and `state.get` may overlap each other (`cmd::may_overlap`, also
+//! when refused): each submission is its own transaction (the store groups them into one
 //! commit) and an estimate or a state read changes nothing. Every other command waits for the
 //! commands before it and runs alone, so a `job.cancel` sent after a `job.submit` finds the
 //! job, and two changes to one job happen in the order they were sent. The same id arriving
 //! twice at once still gets one reply: the store keeps the first reply stored under an id,
-//! and a submission whose id or cloud job id is taken changes nothing (see `submit`).
+//! and a submission whose id or cloud job id is taken changes nothing (see `cmd::submit`).
 //!
 //! MQTT wants the PUBACKs of QoS 1 publishes in the order the publishes arrived, so one task
 //! acknowledges them in that order, each once its reply is on its way.
@@ -21,6 +22,7 @@ use tokio::sync::{
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::cmd;
 use super::commands::Executor;
 use super::gate::Gate;
 use super::mqtt::Received;
@@ -44,10 +46,6 @@ struct Pending {
     _slot: OwnedSemaphorePermit,
 }
 
-fn runs_alongside(name: &str) -> bool {
-    matches!(name, "job.submit" | "estimate" | "state.get")
-}
-
 /// Answers commands until `shutdown`; answers still running then are dropped unacknowledged
 /// (the broker sends those commands again and the stored replies answer them).
 pub async fn run(
@@ -69,12 +67,9 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             else => break,
         };
-        let name = executor
-            .topics
-            .command_name(&received.topic)
-            .unwrap_or_default();
+        let read = executor.read(&received);
         let admitted = tokio::select! {
-            admitted = admit(name, &order, &slots) => admitted,
+            admitted = admit(cmd::may_overlap(&read), &order, &slots) => admitted,
             _ = shutdown.cancelled() => break,
         };
         let Some((turn, slot)) = admitted else { break };
@@ -89,7 +84,7 @@ pub async fn run(
         }
         let executor = executor.clone();
         running.spawn(async move {
-            let sent = executor.answer(&received).await;
+            let sent = executor.answer(&received, read).await;
             drop(turn);
             let _ = done.send(sent);
         });
@@ -100,12 +95,12 @@ pub async fn run(
 /// Waits for a slot, then for the command's turn (`None` once the semaphore is closed, which
 /// it never is while `run` holds it).
 async fn admit(
-    name: &str,
+    alongside: bool,
     order: &Arc<RwLock<()>>,
     slots: &Arc<Semaphore>,
 ) -> Option<(Turn, OwnedSemaphorePermit)> {
     let slot = slots.clone().acquire_owned().await.ok()?;
-    let turn = if runs_alongside(name) {
+    let turn = if alongside {
         Turn::Shared(order.clone().read_owned().await)
     } else {
         Turn::Alone(order.clone().write_owned().await)

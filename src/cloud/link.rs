@@ -106,9 +106,9 @@ impl Poller {
             );
         }
         if self.overflow.len() >= OVERFLOW {
-            let id = payload::parse("state.get", &received.payload, self.max_command_bytes)
+            let id = payload::check(&received.payload, self.max_command_bytes)
                 .ok()
-                .map(|c| c.id);
+                .map(|envelope| envelope.id);
             let message = "the gateway has too many commands waiting; send it again later";
             return self.answer_now(
                 &received,

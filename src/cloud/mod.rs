@@ -3,14 +3,16 @@
 //!
 //! One MQTT client per gateway. Its event loop is polled by one task (`link`) that never
 //! publishes; everything goes out through the `gate` from other tasks: the event publisher
-//! (`publisher`, the store-and-forward outbox), the command executor (`commands`, `submit`)
-//! and the state and telemetry reporter (`telemetry`). `session` holds the socket-free logic
-//! (which event the broker acknowledged, reconnect backoff), `mqtt` hides the difference
-//! between MQTT 3.1.1 and 5, `payload` and `args` are the wire contract. Nothing here can
-//! pause, cancel or block a print or the LAN: the link only reads printer state and calls the
-//! same `Gateway` methods the LAN calls.
+//! (`publisher`, the store-and-forward outbox), the command executor (`commands`; each
+//! command in its own file under `cmd`; downloads in `submit`) and the state and telemetry
+//! reporter (`telemetry`). `session` holds the socket-free logic (which event the broker
+//! acknowledged, reconnect backoff), `mqtt` hides the difference between MQTT 3.1.1 and 5,
+//! `payload`, `cmd` and `args` are the wire contract. Nothing here can pause, cancel or block
+//! a print or the LAN: the link only reads printer state and calls the same `Gateway` methods
+//! the LAN calls.
 
 mod args;
+mod cmd;
 pub mod commands;
 mod dispatch;
 pub mod fetch;

@@ -1,6 +1,7 @@
 //! The cloud contract's topics and envelopes: commands in (`cmd/{name}`, checked for size,
-//! JSON, version and the fields every command has), replies out (`reply`). The typed
-//! arguments of each command live in `args`.
+//! JSON, version and the fields every command has), replies out (`reply`). The names of the
+//! commands and their typed arguments live in `cmd` (the wire shapes of the arguments in
+//! `args`).
 
 use serde::Deserialize;
 use serde::Serialize;
@@ -8,19 +9,8 @@ use serde_json::Value;
 
 use crate::wire::{ErrorJson, VERSION};
 
-/// Every command the gateway answers (`fluxprint/{id}/cmd/{name}`).
-pub const COMMANDS: [&str; 10] = [
-    "job.submit",
-    "job.cancel",
-    "job.pause",
-    "job.resume",
-    "queue.move",
-    "printer.bed-cleared",
-    "estimate",
-    "state.get",
-    "events.replay",
-    "events.ack",
-];
+/// Every command the gateway answers (`fluxprint/{id}/cmd/{name}`), from the command table.
+pub use super::cmd::COMMANDS;
 
 /// Longest command id accepted (ids are stored, so they are bounded).
 pub const MAX_ID_CHARS: usize = 128;
@@ -65,11 +55,11 @@ impl Topics {
     }
 }
 
-/// A command that passed the envelope checks.
+/// A command's envelope that passed the checks every command gets; what its `args` say is
+/// read by the command itself (`cmd`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Command {
+pub struct Envelope {
     pub id: String,
-    pub name: String,
     pub printer: Option<String>,
     pub args: Value,
 }
@@ -110,7 +100,7 @@ impl Refusal {
 }
 
 #[derive(Deserialize)]
-struct Envelope {
+struct RawEnvelope {
     v: Option<Value>,
     id: Option<Value>,
     printer: Option<Value>,
@@ -118,9 +108,9 @@ struct Envelope {
     args: Option<Value>,
 }
 
-/// Checks a command payload. On refusal, returns the command id when one could be read, so
-/// the error reply can name it.
-pub fn parse(name: &str, payload: &[u8], max: usize) -> Result<Command, (Option<String>, Refusal)> {
+/// Checks a command payload's envelope, whatever the command. On refusal, returns the command
+/// id when one could be read, so the error reply can name it.
+pub fn check(payload: &[u8], max: usize) -> Result<Envelope, (Option<String>, Refusal)> {
     if payload.len() > max {
         let refusal = Refusal::TooLarge {
             size: payload.len(),
@@ -128,7 +118,7 @@ pub fn parse(name: &str, payload: &[u8], max: usize) -> Result<Command, (Option<
         };
         return Err((None, refusal));
     }
-    let envelope: Envelope =
+    let envelope: RawEnvelope =
         serde_json::from_slice(payload).map_err(|e| (None, Refusal::Malformed(e)))?;
     let id = match envelope.id {
         Some(Value::String(id)) if !id.is_empty() && id.chars().count() <= MAX_ID_CHARS => id,
@@ -153,15 +143,7 @@ pub fn parse(name: &str, payload: &[u8], max: usize) -> Result<Command, (Option<
         Some(args @ Value::Object(_)) => args,
         Some(_) => return refuse(Refusal::Field("\"args\" must be an object".into())),
     };
-    if !COMMANDS.contains(&name) {
-        return refuse(Refusal::Unknown(name.to_owned()));
-    }
-    Ok(Command {
-        id,
-        name: name.to_owned(),
-        printer,
-        args,
-    })
+    Ok(Envelope { id, printer, args })
 }
 
 /// `{"v":1,"id":…,"ok":true,"result":…}` or `{"v":1,"id":…,"ok":false,"error":{…}}`.
@@ -211,13 +193,13 @@ mod tests {
     use super::*;
 
     fn refusal(payload: &str) -> (Option<String>, &'static str) {
-        let (id, r) = parse("state.get", payload.as_bytes(), 1024).unwrap_err();
+        let (id, r) = check(payload.as_bytes(), 1024).unwrap_err();
         (id, r.code())
     }
 
     #[test]
     fn a_well_formed_command_is_read_with_empty_args_by_default() {
-        let c = parse("state.get", br#"{"v":1,"id":"a","printer":"mk3s"}"#, 1024).unwrap();
+        let c = check(br#"{"v":1,"id":"a","printer":"mk3s"}"#, 1024).unwrap();
         assert_eq!(c.id, "a");
         assert_eq!(c.printer.as_deref(), Some("mk3s"));
         assert_eq!(c.args, serde_json::json!({}));
@@ -242,7 +224,7 @@ mod tests {
 
     #[test]
     fn an_oversized_command_is_refused_before_it_is_parsed() {
-        let (_, r) = parse("job.submit", &[b'{'; 2000], 1024).unwrap_err();
+        let (_, r) = check(&[b'{'; 2000], 1024).unwrap_err();
         assert_eq!(r.code(), "too_large");
     }
 

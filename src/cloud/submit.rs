@@ -1,5 +1,5 @@
-//! `job.submit`: the job is committed in stage `fetching` together with the command's
-//! reply (so the reply goes out only for a committed job, and a repeated id finds it), then a
+//! The downloads behind `job.submit` and `estimate` (the commands are in `cmd`). Once a
+//! submitted job is committed in stage `fetching` together with the command's reply, a
 //! task downloads the file (`fetch`), analyses G-code (`gcode::intel`, as LAN uploads are:
 //! the job gets its estimates, remaining time and thumbnail), records it, attaches it to the
 //! job and moves the job on to the stage `Gateway::first_stage` gives (`ready`, or `slicing`
@@ -10,25 +10,19 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::args::EstimateArgs;
-use super::args::{self, SubmitArgs};
-use super::commands::{Executor, Failure};
 use super::fetch::{FetchError, Fetcher, FileSpec};
 use super::payload::Refusal;
-use super::payload::{Command, Reply};
 use crate::config::BuildVolume;
-use crate::domain::{JobId, JobStatus, PrinterId, QueuedStage};
+use crate::domain::{JobId, JobStatus, QueuedStage};
 use crate::files::FileKind;
 use crate::gateway::Gateway;
 use crate::gcode::analyse_in_background;
 use crate::gcode::estimate::{self, Estimate, Quality};
-use crate::jobs::{JobSource, NewJob, StoreError, Transition};
-use crate::wire::JobJson;
+use crate::jobs::{StoreError, Transition};
 
 /// Why a job that was fetching at the last stop fails at start-up.
 pub const FETCH_INTERRUPTED: &str =
@@ -85,67 +79,20 @@ impl Submissions {
             .await
     }
 
-    /// Queues the job and answers; the download continues in its own task.
-    pub async fn submit(&self, executor: &Executor, command: Command) -> String {
-        let checked = args::decode::<SubmitArgs>(&command.args)
-            .and_then(|a| a.check().and_then(|()| Ok((a.file.parsed_url()?, a))));
-        let (url, a) = match checked {
-            Ok(checked) => checked,
-            Err(refusal) => {
-                let reply = Failure::from(refusal).reply(Some(&command.id)).to_json();
-                return executor.remember(&command.id, reply).await;
-            }
-        };
-        let spec = FileSpec {
-            name: a.file.name.clone(),
-            url,
-            sha256: a.file.sha256.clone(),
-            size: a.file.size,
-        };
-        let id = command.id.clone();
-        let material = a.material.clone();
-        let new = new_job(a, command.printer);
-        let committed = executor
-            .gateway
-            .submit_with(new, move |w, job| {
-                w.remember_command(&id, &accepted(&id, job).to_json())
-            })
-            .await;
-        match committed {
-            Ok(job) => {
-                self.start_fetch(executor.gateway.clone(), job.id, spec, material);
-                accepted(&command.id, &job).to_json()
-            }
-            Err(e) => {
-                let reply = Failure::from(e).reply(Some(&command.id)).to_json();
-                executor.remember(&command.id, reply).await
-            }
-        }
-    }
-
     /// Fetches the file (checked like a job's), estimates it on a blocking thread and
     /// removes it again: an estimate stores nothing.
     pub async fn estimate(
         &self,
-        a: EstimateArgs,
+        spec: &FileSpec,
+        material: String,
+        quality: Quality,
         volumes: &[BuildVolume],
     ) -> Result<Estimate, Refusal> {
-        let spec = FileSpec {
-            name: a.file.name.clone(),
-            url: a.file.parsed_url()?,
-            sha256: a.file.sha256.clone(),
-            size: a.file.size,
-        };
-        let quality = match a.quality.as_deref() {
-            Some(q) => Quality::parse(q).map_err(|e| Refusal::Field(e.to_string()))?,
-            None => Quality::Standard,
-        };
         let fetched = {
             let _turn = self.turns.acquire().await;
-            self.fetcher.fetch(&spec, &self.files_dir).await
+            self.fetcher.fetch(spec, &self.files_dir).await
         }
         .map_err(|e| Refusal::Fetch(e.to_string()))?;
-        let material = a.material.unwrap_or_else(|| "PLA".to_owned());
         let volumes = volumes.to_vec();
         let path = fetched.path.clone();
         let estimated = tokio::task::spawn_blocking(move || {
@@ -161,7 +108,13 @@ impl Submissions {
         }
     }
 
-    fn start_fetch(&self, gateway: Gateway, job: JobId, spec: FileSpec, material: Option<String>) {
+    pub(super) fn start_fetch(
+        &self,
+        gateway: Gateway,
+        job: JobId,
+        spec: FileSpec,
+        material: Option<String>,
+    ) {
         let this = self.clone();
         self.tasks.spawn(async move {
             let download = async {
@@ -176,25 +129,6 @@ impl Submissions {
             };
             finish(&gateway, job, &spec, fetched, material).await;
         });
-    }
-}
-
-fn accepted(id: &str, job: &crate::jobs::Job) -> Reply {
-    Reply::ok(id, json!(JobJson::from(job)))
-}
-
-fn new_job(a: SubmitArgs, envelope_printer: Option<String>) -> NewJob {
-    NewJob {
-        cloud_job_id: Some(a.job_id),
-        project_id: a.project_id,
-        file_name: a.file.name,
-        stage: Some(QueuedStage::Fetching),
-        printer: a.printer.or(envelope_printer).map(PrinterId),
-        material: a.material,
-        quality: a.quality,
-        print_settings: a.settings.map(|s| s.to_string()),
-        source: Some(JobSource::Cloud),
-        ..NewJob::default()
     }
 }
 
