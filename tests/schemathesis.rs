@@ -8,7 +8,8 @@
 //! The run is bounded (examples per operation, a per-request timeout, a deadline for the whole
 //! process) and seeded, so it asks the same questions every time. `GET /api/ws` is left out:
 //! a WebSocket handshake answers 101 and hands the connection over to another protocol, which
-//! Schemathesis's HTTP client neither speaks nor expects (`web_live` tests that route).
+//! Schemathesis's HTTP client neither speaks nor expects; a test below checks its documented
+//! refusal, and `web_live` its feed.
 
 mod common;
 mod web_harness;
@@ -98,6 +99,31 @@ async fn the_lan_api_answers_exactly_as_its_openapi_document_says() {
         started.elapsed()
     );
     running.stop().await;
+}
+
+/// The route the run leaves out: a plain GET (no handshake) gets the documented 400 in the
+/// API's error shape, not axum's plain text.
+#[tokio::test]
+async fn the_websocket_route_refuses_a_request_without_a_handshake_as_documented() {
+    let doc: serde_json::Value =
+        serde_json::from_str(fluxprint_gateway::web::api::OPENAPI).unwrap();
+    let documented = &doc["paths"]["/api/ws"]["get"]["responses"]["400"];
+    let codes = &documented["content"]["application/json"]["schema"]["allOf"][1]["properties"]["error"]
+        ["properties"]["code"]["enum"];
+    assert_eq!(codes, &serde_json::json!(["bad_request"]), "{documented}");
+    let lan = web_harness::start(|_| {}).await;
+    let response = lan
+        .http
+        .get(lan.url("/api/ws"))
+        .header("X-Api-Key", web_harness::KEY)
+        .send()
+        .await
+        .unwrap();
+    let (status, code, message, headers) = web_harness::error_of(response).await;
+    assert_eq!((status, code.as_str()), (400, "bad_request"), "{message}");
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(message.contains("upgrade"), "{message}");
+    lan.stop().await;
 }
 
 async fn upload_a_file_with_a_thumbnail(base: &str) {
