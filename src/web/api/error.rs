@@ -34,6 +34,9 @@ pub enum ApiError {
     UnsupportedType(String),
     #[error("too many requests; try again in {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
+    /// A WebSocket handshake on a connection that cannot switch protocols.
+    #[error("{0}")]
+    UpgradeRequired(String),
     #[error("storing the upload: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
             ApiError::Io(_) | ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -66,6 +70,7 @@ impl ApiError {
             ApiError::TooLarge { .. } => "file_too_large",
             ApiError::UnsupportedType(_) => "unsupported_file_type",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::UpgradeRequired(_) => "upgrade_required",
             ApiError::Io(_) | ApiError::Store(_) => "internal",
         }
     }

@@ -10,7 +10,8 @@ use axum::extract::{Multipart, State};
 
 use super::error::ApiError;
 use super::upload;
-use crate::gcode::estimate::{self, Quality};
+use crate::gcode::AnalysisError;
+use crate::gcode::estimate::{self, EstimateError, Quality};
 use crate::web::WebState;
 use crate::wire::EstimateJson;
 
@@ -35,6 +36,17 @@ pub async fn estimate(
     .await
     .map_err(std::io::Error::other)?;
     // The upload guard removes the temporary file when `upload` drops.
-    let (estimate, volumes) = analysed.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let (estimate, volumes) = analysed.map_err(refusal)?;
     Ok(Json(EstimateJson::new(estimate, &volumes)))
+}
+
+/// Binary G-code and 3MF are files this route does not estimate (415); an unknown material or
+/// quality, or a model that does not parse, is the request's fault (400); not reading back the
+/// file just received is ours (500).
+fn refusal(e: EstimateError) -> ApiError {
+    match e {
+        EstimateError::Unsupported(_) => ApiError::UnsupportedType(e.to_string()),
+        EstimateError::Gcode(AnalysisError::Io { source, .. }) => ApiError::Io(source),
+        e => ApiError::BadRequest(e.to_string()),
+    }
 }

@@ -146,7 +146,19 @@ pub async fn resume(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MoveBody {
-    position: usize,
+    position: serde_json::Number,
+}
+
+/// The queue index a JSON number names: any whole number from 0 to `u64::MAX`, also when
+/// written with a fraction of zero (`2.0` is the integer 2 to JSON Schema, and so to the API
+/// document). An index past the end means last, so one beyond `usize` on a 32-bit Pi is last too.
+fn queue_index(position: &serde_json::Number) -> Option<usize> {
+    let index = position.as_u64().or_else(|| {
+        let n = position.as_f64()?;
+        // 2^64 is the first f64 beyond u64::MAX.
+        (n.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&n)).then_some(n as u64)
+    })?;
+    Some(usize::try_from(index).unwrap_or(usize::MAX))
 }
 
 #[derive(Debug, Serialize)]
@@ -162,11 +174,37 @@ pub async fn move_job(
     body: Bytes,
 ) -> Result<Json<Order>, ApiError> {
     let id = job_id(&id)?;
-    let MoveBody { position } = serde_json::from_slice(&body).map_err(|e| {
+    let expected = |e: &dyn std::fmt::Display| {
         ApiError::BadRequest(format!("expected {{\"position\": <0-based index>}}: {e}"))
-    })?;
-    let order = state.gateway.move_job(id, position).await?;
+    };
+    let MoveBody { position } = serde_json::from_slice(&body).map_err(|e| expected(&e))?;
+    let index = queue_index(&position)
+        .ok_or_else(|| expected(&format_args!("{position} is not a whole number from 0")))?;
+    let order = state.gateway.move_job(id, index).await?;
     Ok(Json(Order {
         order: order.into_iter().map(|j| j.0).collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(json: &str) -> Option<usize> {
+        queue_index(&serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn a_position_is_any_whole_number_from_zero_also_with_a_zero_fraction() {
+        assert_eq!(index("0"), Some(0));
+        assert_eq!(index("3"), Some(3));
+        assert_eq!(index("983.0"), Some(983));
+        assert_eq!(index("-0.0"), Some(0));
+        let clamped = |n: u64| Some(usize::try_from(n).unwrap_or(usize::MAX));
+        assert_eq!(index("18446744073709551615"), clamped(u64::MAX));
+        assert_eq!(index("1e19"), clamped(10_000_000_000_000_000_000));
+        for refused in ["-1", "1.5", "18446744073709551616", "1e20"] {
+            assert_eq!(index(refused), None, "{refused}");
+        }
+    }
 }

@@ -128,4 +128,27 @@ mod tests {
             );
         }
     }
+
+    /// Schemathesis checks the statuses it meets; the ones a run rarely meets (a missing key,
+    /// the rate limit) are checked here for every route.
+    #[test]
+    fn keyed_routes_document_401_and_every_post_route_429() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        for (method, path) in ROUTES {
+            let operation = &doc["paths"][path][method.to_ascii_lowercase()];
+            let security = operation["security"].as_array().expect("security");
+            let keyed = security
+                .iter()
+                .any(|s| s.as_object().is_some_and(|s| !s.is_empty()));
+            let responses = &operation["responses"];
+            assert_eq!(responses["401"].is_object(), keyed, "{method} {path}: 401");
+            // Control and upload routes, the POST ones, all sit behind the rate limit.
+            let limited = *method == "POST";
+            assert_eq!(
+                responses["429"].is_object(),
+                limited,
+                "{method} {path}: 429"
+            );
+        }
+    }
 }

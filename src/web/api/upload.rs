@@ -21,8 +21,10 @@ use crate::files::{FileKind, FileTypeError, HEAD_BYTES, sanitise};
 /// Prefix and suffix of temporary upload files (leftovers are removed at start-up).
 pub const TEMP_PREFIX: &str = ".upload-";
 pub const TEMP_SUFFIX: &str = ".part";
-/// Text parts are names and flags; anything longer is not a form we know.
-const MAX_TEXT_BYTES: usize = 1024;
+/// Text parts are names and flags; anything longer is not a form we know. Counted in
+/// characters, as the API document's `maxLength` counts them (at most 4 bytes each).
+const MAX_TEXT_CHARS: usize = 1024;
+const MAX_TEXT_BYTES: usize = 4 * MAX_TEXT_CHARS;
 const MAX_TEXT_PARTS: usize = 16;
 /// Disk writes in pieces this big (an SD card likes few, large writes).
 const WRITE_BUFFER: usize = 256 * 1024;
@@ -153,16 +155,23 @@ pub async fn receive(
 
 async fn read_text(field: &mut Field<'_>, name: &str) -> Result<String, ApiError> {
     let mut bytes = Vec::new();
+    let too_long = || {
+        ApiError::BadRequest(format!(
+            "form field {name:?} is longer than {MAX_TEXT_CHARS} characters"
+        ))
+    };
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         if bytes.len() + chunk.len() > MAX_TEXT_BYTES {
-            return Err(ApiError::BadRequest(format!(
-                "form field {name:?} is longer than {MAX_TEXT_BYTES} bytes"
-            )));
+            return Err(too_long());
         }
         bytes.extend_from_slice(&chunk);
     }
-    String::from_utf8(bytes)
-        .map_err(|_| ApiError::BadRequest(format!("form field {name:?} is not UTF-8 text")))
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ApiError::BadRequest(format!("form field {name:?} is not UTF-8 text")))?;
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(too_long());
+    }
+    Ok(text)
 }
 
 async fn stream_file(

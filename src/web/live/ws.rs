@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -18,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::feed::Client;
 use super::frame::{Frame, Snapshot};
 use crate::web::WebState;
+use crate::web::api::error::ApiError;
 
 /// Frames waiting for one client's socket. Events come one per state change, so a client
 /// that reads keeps this nearly empty; when it is full the client is not keeping up: the
@@ -49,7 +52,7 @@ enum End {
 /// `?api_key=`).
 pub(super) async fn upgrade(
     State(state): State<Arc<WebState>>,
-    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match upgrade {
         Ok(upgrade) => upgrade
@@ -59,7 +62,18 @@ pub(super) async fn upgrade(
             .max_message_size(MAX_INCOMING)
             .max_frame_size(MAX_INCOMING)
             .on_upgrade(move |socket| serve(socket, state)),
-        Err(rejection) => rejection.into_response(),
+        Err(rejection) => handshake_refused(rejection).into_response(),
+    }
+}
+
+/// A request that is not a WebSocket handshake gets the API's error shape, with axum's status
+/// (400 for a missing or wrong header, 426 when the connection cannot be upgraded).
+fn handshake_refused(rejection: WebSocketUpgradeRejection) -> ApiError {
+    let message = rejection.body_text();
+    if rejection.status() == StatusCode::UPGRADE_REQUIRED {
+        ApiError::UpgradeRequired(message)
+    } else {
+        ApiError::BadRequest(message)
     }
 }
 
