@@ -11,7 +11,8 @@ use tokio_util::task::TaskTracker;
 use super::driver::{self, DriverError, DriverFactory, DriverLink};
 use super::octoprint::{self, OctoPrintSettings};
 use super::serial::protocol::{FlowControl, SessionConfig};
-use super::serial::{self, PortSettings, Safety, Scripts};
+use super::safety::Safety;
+use super::serial::{self, PortSettings, Scripts};
 use super::sim::SimDevice;
 use crate::config::{DriverConfig, FlowControlMode, PrinterConfig};
 

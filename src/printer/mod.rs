@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod driver;
 mod handle;
 pub mod octoprint;
+pub mod safety;
 pub mod serial;
 pub mod sim;
 mod status;
