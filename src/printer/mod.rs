@@ -3,6 +3,7 @@
 mod actor;
 pub mod builtin;
 pub mod driver;
+pub mod figures;
 mod handle;
 pub mod octoprint;
 pub mod safety;
