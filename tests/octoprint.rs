@@ -13,7 +13,7 @@ use fluxprint_gateway::events::EventKind;
 use fluxprint_gateway::gateway::Gateway;
 use fluxprint_gateway::printer::driver::{DriverCommand, DriverReport, Outcome};
 use fluxprint_gateway::printer::octoprint::{self, OctoPrintSettings};
-use fluxprint_gateway::printer::serial::Safety;
+use fluxprint_gateway::printer::safety::Safety;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 

@@ -8,7 +8,7 @@ use std::io;
 use std::net::AddrParseError;
 use std::path::PathBuf;
 
-use crate::printer::sim::SimConfigError;
+use super::simulator::SimConfigError;
 
 /// One problem with the configuration.
 #[derive(Debug, thiserror::Error)]

@@ -47,7 +47,7 @@ impl<'de> Deserializer<'de> for FieldRecorder<'_> {
 #[cfg(test)]
 mod tests {
     use super::field_names;
-    use crate::printer::sim::SimConfig;
+    use crate::config::SimConfig;
 
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]

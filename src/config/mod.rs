@@ -16,6 +16,7 @@ mod options;
 mod printers;
 mod raw;
 mod secret;
+mod simulator;
 mod slicer;
 mod types;
 mod validate;
@@ -28,6 +29,7 @@ pub use cloud::{LinkOptions, MAX_PACKET_BYTES, MqttVersion};
 pub use env::ENV_PREFIX;
 pub use error::{ConfigError, ConfigErrors, Problem};
 pub use secret::Secret;
+pub use simulator::{FirmwareFlavor, SimConfig, SimConfigError};
 pub use slicer::{
     DEFAULT_SLICER_MAX_PARALLEL, DEFAULT_SLICER_TIMEOUT_S, SLICER_MAX_PARALLEL_RANGE,
     SLICER_TIMEOUT_S_RANGE, SlicerConfig,

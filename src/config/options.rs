@@ -9,12 +9,12 @@
 use std::ops::RangeInclusive;
 
 use super::raw::{RawSafety, RawSerial};
+use super::simulator::{SimConfig, SimConfigError};
 use super::types::{
     MAX_IN_FLIGHT_RANGE, OK_TIMEOUT_S_RANGE, RX_BUFFER_BYTES_RANGE, leading_command,
 };
 use super::validate::Problems;
 use super::{FlowControlMode, Problem, SafetyPolicy, SerialOptions};
-use crate::printer::sim::{SimConfig, SimConfigError};
 
 /// `[printers.safety]` at `key`, with defaults for what is omitted.
 pub(crate) fn safety(

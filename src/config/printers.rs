@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 use super::options;
 use super::raw::RawPrinter;
+use super::simulator::SimConfig;
 use super::validate::{Problems, readable, required, secret, topic_safe, url_with_scheme};
 use super::{BAUD_RATES, BuildVolume, DEFAULT_BAUD, DriverConfig, PrinterConfig, Problem};
 use crate::domain::PrinterId;
-use crate::printer::sim::SimConfig;
 
 /// The keys of a printer entry that only some drivers use.
 struct DriverKeys {

@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 
 use super::error::join_key;
 use super::fields::field_names;
+use super::simulator::SimConfig;
 use super::{ConfigError, ConfigErrors, Problem};
-use crate::printer::sim::SimConfig;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

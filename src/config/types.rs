@@ -9,8 +9,8 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 use super::Secret;
+use super::simulator::SimConfig;
 use crate::domain::PrinterId;
-use crate::printer::sim::SimConfig;
 
 /// Where the database, stored files and generated API key live unless configured.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/fluxprint";

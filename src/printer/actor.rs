@@ -60,7 +60,7 @@ pub async fn spawn(
         build_volume: config.build_volume,
         commands,
         status: status_rx,
-        stats: driver.stats,
+        figures: driver.figures,
     };
     let actor = Actor {
         config,
@@ -108,7 +108,7 @@ impl Actor {
                 report = reports.recv(), if driver_alive => match report {
                     Some(report) => self.on_report(report).await,
                     // A driver stopping for shutdown is not the printer going away: a
-                    // print on OctoPrint goes on and is re-attached after the restart.
+                    // print on a print host goes on and is re-attached after the restart.
                     None if shutdown.is_cancelled() => break,
                     None => {
                         driver_alive = false;
@@ -366,7 +366,7 @@ impl Actor {
     /// Updates the status watch; stores a `printer:state` event when the state changed
     /// (and the bed with it when `bed_changed`).
     async fn publish(&mut self, bed_changed: bool) -> Result<(), StoreError> {
-        // A job kept over an unreachable link (OctoPrint down) is not shown: the printer
+        // A job kept over an unreachable link (its host down) is not shown: the printer
         // shows as disconnected until its driver knows more.
         let reachable = !matches!(self.link, Link::Disconnected { .. });
         let current = self.current.filter(|_| reachable);

@@ -10,8 +10,9 @@ use tokio_util::task::TaskTracker;
 
 use super::driver::{self, DriverError, DriverFactory, DriverLink};
 use super::octoprint::{self, OctoPrintSettings};
+use super::safety::Safety;
 use super::serial::protocol::{FlowControl, SessionConfig};
-use super::serial::{self, PortSettings, Safety, Scripts};
+use super::serial::{self, PortSettings, Scripts};
 use super::sim::SimDevice;
 use crate::config::{DriverConfig, FlowControlMode, PrinterConfig};
 
@@ -28,10 +29,7 @@ impl DriverFactory for BuiltinDrivers {
         shutdown: CancellationToken,
         tasks: &TaskTracker,
     ) -> Result<DriverLink, DriverError> {
-        let start_err = |source| DriverError::Start {
-            printer: printer.id.to_string(),
-            source,
-        };
+        let start_err = |source: std::io::Error| DriverError::start(&printer.id, source);
         match &printer.driver {
             DriverConfig::Serial { port, baud } => {
                 start_serial(port_settings(printer, port.clone(), *baud), shutdown, tasks)
@@ -45,7 +43,7 @@ impl DriverFactory for BuiltinDrivers {
                 std::fs::create_dir_all(link_path.parent().unwrap_or(Path::new(".")))
                     .map_err(start_err)?;
                 let device = SimDevice::plug(sim.clone(), link_path.clone())
-                    .map_err(|e| start_err(std::io::Error::other(e)))?;
+                    .map_err(|e| DriverError::start(&printer.id, e))?;
                 let baud = 115_200;
                 let link = start_serial(
                     port_settings(printer, link_path, baud),
@@ -74,12 +72,8 @@ impl DriverFactory for BuiltinDrivers {
                 );
                 settings.delete_after_job = *delete_after_job;
                 settings.ca_file = ca_file.clone();
-                octoprint::start(settings, shutdown, tasks).map_err(|source| {
-                    DriverError::OctoPrint {
-                        printer: printer.id.to_string(),
-                        source,
-                    }
-                })
+                octoprint::start(settings, shutdown, tasks)
+                    .map_err(|e| DriverError::start(&printer.id, e))
             }
         }
     }
@@ -125,7 +119,7 @@ pub fn start_serial(
     tasks: &TaskTracker,
 ) -> std::io::Result<DriverLink> {
     let (mut link, end) = driver::link();
-    link.stats = Some(settings.stats.clone());
+    link.figures = Some(settings.stats.clone());
     let (done_tx, done_rx) = oneshot::channel::<()>();
     serial::spawn(settings, end, shutdown, done_tx)?;
     tasks.spawn(async move {

@@ -1,7 +1,8 @@
-//! The seam between a printer actor and whatever drives the printer (serial port, OctoPrint,
-//! or a test's driver). A driver is a task of its own; the actor talks to it through two
-//! bounded channels, so a slow printer never blocks the actor and a driver never touches the
-//! database.
+//! The seam between a printer actor and whatever drives the printer (a port to the printer's
+//! firmware, a print host's API, or a test's driver). A driver is a task of its own; the
+//! actor talks to it through two bounded channels, so a slow printer never blocks the actor
+//! and a driver never touches the database. The seam knows no driver: a driver's own figures
+//! come through [`LinkFigures`] and its start-up errors as plain errors.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::serial::SerialStats;
+use super::figures::LinkFigures;
 use crate::config::PrinterConfig;
 use crate::domain::{JobId, Percent, Temperatures};
 
@@ -32,7 +33,7 @@ pub enum DriverCommand {
     Pause,
     Resume,
     Cancel,
-    /// Stop the printer at once (M112 on serial); the running job ends `failed`.
+    /// Stop the printer at once (M112 on Marlin); the running job ends `failed`.
     EmergencyStop,
     /// After a gateway restart: this job was on the printer; follow it to its end (only
     /// sent to drivers whose factory says [`DriverFactory::can_reattach`]).
@@ -47,7 +48,7 @@ pub enum Outcome {
     Completed,
     Failed(String),
     Cancelled,
-    /// The link to the printer broke during the job (unplugged, OctoPrint lost it).
+    /// The link to the printer broke during the job (unplugged, its host lost it).
     Interrupted(String),
 }
 
@@ -59,13 +60,13 @@ pub enum DriverReport {
     Disconnected {
         reason: String,
     },
-    /// The printer's host (OctoPrint) is out of reach, but a job on it may go on printing:
+    /// The printer's host (a print server) is out of reach, but a job on it may go on printing:
     /// the printer shows as disconnected and its job stays on it until the driver reports
     /// how it ended.
     Unreachable {
         reason: String,
     },
-    /// Someone else's print runs on the printer (started on OctoPrint's own page): the
+    /// Someone else's print runs on the printer (started on its host's own page): the
     /// printer is busy and takes no job until the driver reports `Connected` (the print
     /// ended) or another link state. Sent again when its progress changes.
     External {
@@ -97,8 +98,8 @@ pub enum DriverReport {
 pub struct DriverLink {
     pub commands: mpsc::Sender<DriverCommand>,
     pub reports: mpsc::Receiver<DriverReport>,
-    /// The serial link's counters, for metrics (serial drivers only).
-    pub stats: Option<Arc<SerialStats>>,
+    /// The driver's own figures about its link, for metrics (`None`: it keeps none).
+    pub figures: Option<Arc<dyn LinkFigures>>,
 }
 
 /// The driver's end.
@@ -115,7 +116,7 @@ pub fn link() -> (DriverLink, DriverEnd) {
         DriverLink {
             commands: command_tx,
             reports: report_rx,
-            stats: None,
+            figures: None,
         },
         DriverEnd {
             commands: command_rx,
@@ -131,18 +132,27 @@ pub enum DriverError {
         printer: String,
         driver: &'static str,
     },
+    /// The driver could not start (its port, device or host settings); `source` is the
+    /// driver's own error.
     #[error("printer {printer}: {source}")]
     Start {
         printer: String,
         #[source]
-        source: std::io::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("printer {printer}: {source}")]
-    OctoPrint {
-        printer: String,
-        #[source]
-        source: super::octoprint::RestError,
-    },
+}
+
+impl DriverError {
+    /// `printer`'s driver could not start because of `source`.
+    pub fn start(
+        printer: impl ToString,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> DriverError {
+        DriverError::Start {
+            printer: printer.to_string(),
+            source: source.into(),
+        }
+    }
 }
 
 /// Starts a driver for a configured printer. The gateway has one built-in factory; tests
@@ -157,7 +167,7 @@ pub trait DriverFactory: Send + Sync {
     ) -> Result<DriverLink, DriverError>;
 
     /// Whether this printer's driver can follow a job that was printing when the gateway
-    /// stopped (the print goes on without the gateway, as on OctoPrint). Such jobs are not
+    /// stopped (the print goes on without the gateway, as on a print host). Such jobs are not
     /// marked `interrupted` at start-up; the actor hands them back with `Reattach`.
     fn can_reattach(&self, _printer: &PrinterConfig) -> bool {
         false

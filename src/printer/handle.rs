@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::serial::SerialStats;
+use super::figures::{Figure, LinkFigures};
 use super::status::PrinterStatus;
 use crate::config::BuildVolume;
 use crate::domain::{JobId, PrinterId};
@@ -65,8 +65,8 @@ pub struct PrinterHandle {
     pub(super) build_volume: BuildVolume,
     pub(super) commands: mpsc::Sender<PrinterCommand>,
     pub(super) status: watch::Receiver<PrinterStatus>,
-    /// The serial link's counters (serial and simulated printers), for metrics.
-    pub(super) stats: Option<Arc<SerialStats>>,
+    /// The driver's own figures about its link, for metrics.
+    pub(super) figures: Option<Arc<dyn LinkFigures>>,
 }
 
 impl PrinterHandle {
@@ -87,9 +87,9 @@ impl PrinterHandle {
         self.status.clone()
     }
 
-    /// The serial link's counters, when the printer is driven over serial.
-    pub fn serial_stats(&self) -> Option<&Arc<SerialStats>> {
-        self.stats.as_ref()
+    /// The driver's figures about its link as they are now (none when it keeps none).
+    pub fn figures(&self) -> Vec<Figure> {
+        self.figures.as_ref().map_or_else(Vec::new, |f| f.figures())
     }
 
     /// False once the actor's task has ended.

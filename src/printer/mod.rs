@@ -3,8 +3,10 @@
 mod actor;
 pub mod builtin;
 pub mod driver;
+pub mod figures;
 mod handle;
 pub mod octoprint;
+pub mod safety;
 pub mod serial;
 pub mod sim;
 mod status;

@@ -18,7 +18,7 @@ pub enum Link {
     },
 }
 
-/// A print someone started on the printer outside the gateway (on OctoPrint's own page).
+/// A print someone started on the printer outside the gateway (on its host's own page).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExternalPrint {
     /// The file as the printer's host names it.

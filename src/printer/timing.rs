@@ -1,8 +1,8 @@
 //! The job on a printer, timed: printing time with pauses left out, and the time left from
 //! the file's progress table (`gcode::ProgressTable`) at the bytes done, corrected by the
-//! printer's estimate accuracy factor. Progress is by file bytes on both drivers (the serial
-//! driver counts acknowledged bytes; OctoPrint's `completion` is its file position), so the
-//! percent maps onto the table's byte offsets. Pure: the actor passes `Instant`s in.
+//! printer's estimate accuracy factor. Every driver reports progress by file bytes (acknowledged
+//! bytes on a port, the file position on a print host), so the percent maps onto the table's
+//! byte offsets. Pure: the actor passes `Instant`s in.
 
 use std::time::{Duration, Instant};
 

@@ -3,13 +3,12 @@
 //! everything above them do not know which driver a printer uses.
 //!
 //! `rest` speaks the REST API, `push` the websocket, `state` maps OctoPrint's state strings
-//! (pure), `track` turns what OctoPrint says into reports (sans-IO), `safety` checks a job's
-//! file against the printer's caps before upload, `tls` builds the one TLS config both
-//! channels use for `https://`, and `task` is the loop doing the I/O.
+//! (pure), `track` turns what OctoPrint says into reports (sans-IO), `tls` builds the one TLS
+//! config both channels use for `https://`, and `task` is the loop doing the I/O; it checks a
+//! job's file against the printer's caps (`printer::safety::check_file`) before the upload.
 
 mod push;
 mod rest;
-mod safety;
 pub mod state;
 mod task;
 mod tls;
@@ -25,7 +24,7 @@ pub use rest::RestError;
 pub use tls::TrustError;
 
 use super::driver::{self, DriverLink};
-use super::serial::Safety;
+use super::safety::Safety;
 use crate::config::Secret;
 
 /// The folder on OctoPrint that holds the gateway's uploads.

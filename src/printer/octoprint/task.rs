@@ -11,10 +11,10 @@ use tokio_util::sync::CancellationToken;
 use super::OctoPrintSettings;
 use super::push::{Push, Pushed};
 use super::rest::{Rest, RestError};
-use super::safety::check_file;
 use super::track::{Step, Tracker, remote_path};
 use crate::domain::JobId;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport};
+use crate::printer::safety::check_file;
 
 /// First retry after OctoPrint could not be reached; doubles up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);

@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::connection::Connection;
 use super::protocol::SessionConfig;
-use super::safety::Safety;
 use super::stream::Scripts;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport, Outcome};
+use crate::printer::safety::Safety;
 
 /// How long one read waits for the printer; bounds how late a command or shutdown is seen.
 pub const READ_TIMEOUT: Duration = Duration::from_millis(20);

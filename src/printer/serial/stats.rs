@@ -1,5 +1,6 @@
 //! Counters of one serial printer's link, shared (lock-free) between its port thread, which
-//! writes them, and whoever reads them (metrics, tests, benchmarks).
+//! writes them, and whoever reads them: tests and benchmarks directly, `/metrics` as the
+//! link's figures through the driver seam (`LinkFigures`).
 //!
 //! The `ok` latency (a numbered line's last write to its acknowledgement) is a histogram of
 //! fixed buckets, each an atomic counter, so the port thread never takes a lock to record it.
@@ -8,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use super::protocol::FlowControl;
+use crate::printer::figures::{Figure, Histogram, LinkFigures};
 
 /// Upper bounds (seconds) of the `ok` latency buckets; one more bucket counts the rest.
 pub const OK_LATENCY_BOUNDS: [f64; 14] = [
@@ -43,15 +45,6 @@ pub struct StatsSnapshot {
     pub windowed: bool,
 }
 
-/// The `ok` latency histogram at one moment.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct LatencySnapshot {
-    /// Per bucket (not cumulative): `(upper bound in seconds, count)`; the last is `+Inf`.
-    pub buckets: Vec<(f64, u64)>,
-    pub sum_seconds: f64,
-    pub count: u64,
-}
-
 impl SerialStats {
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
@@ -65,16 +58,17 @@ impl SerialStats {
         }
     }
 
-    pub fn ok_latency(&self) -> LatencySnapshot {
+    /// The `ok` latency histogram (seconds) at this moment.
+    pub fn ok_latency(&self) -> Histogram {
         let bounds = OK_LATENCY_BOUNDS.iter().copied().chain([f64::INFINITY]);
         let buckets: Vec<(f64, u64)> = bounds
             .zip(&self.ok_buckets)
             .map(|(bound, n)| (bound, n.load(Relaxed)))
             .collect();
-        LatencySnapshot {
+        Histogram {
             count: buckets.iter().map(|(_, n)| n).sum(),
             buckets,
-            sum_seconds: self.ok_sum_micros.load(Relaxed) as f64 / 1e6,
+            sum: self.ok_sum_micros.load(Relaxed) as f64 / 1e6,
         }
     }
 
@@ -111,6 +105,63 @@ impl SerialStats {
         self.ok_buckets[bucket].fetch_add(1, Relaxed);
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.ok_sum_micros.fetch_add(micros, Relaxed);
+    }
+}
+
+/// A counter as a figure: metric name, help, and how to read it from a snapshot.
+type Counter = (&'static str, &'static str, fn(&StatsSnapshot) -> u64);
+
+/// The counters as the link's figures, in the order `/metrics` writes them; the flow mode
+/// and the `ok` latency follow them. A new counter is its atomic in `SerialStats`, its field
+/// in `StatsSnapshot`, and a line here: the seam and `/metrics` take it as it is.
+const FIGURES: [Counter; 6] = [
+    (
+        "serial_lines_sent",
+        "Numbered lines written to the printer, resends included",
+        |s| s.lines_sent,
+    ),
+    (
+        "serial_lines_acked",
+        "Lines the printer acknowledged with ok",
+        |s| s.lines_acked,
+    ),
+    (
+        "serial_bytes_written",
+        "Bytes written to the serial port",
+        |s| s.bytes_written,
+    ),
+    (
+        "serial_resend_requests",
+        "Lines the firmware asked to have resent",
+        |s| s.resend_requests,
+    ),
+    (
+        "serial_timeouts",
+        "Times the printer did not answer in time",
+        |s| s.timeouts,
+    ),
+    (
+        "serial_flow_fallbacks",
+        "Times windowed streaming fell back to ping-pong",
+        |s| s.fallbacks,
+    ),
+];
+
+impl LinkFigures for SerialStats {
+    fn figures(&self) -> Vec<Figure> {
+        let now = self.snapshot();
+        let counters = FIGURES.map(|(name, help, read)| Figure::counter(name, help, read(&now)));
+        let windowed = Figure::gauge(
+            "serial_flow_windowed",
+            "Flow control: 1 windowed, 0 ping-pong",
+            i64::from(now.windowed),
+        );
+        let latency = Figure::histogram(
+            "serial_ok_latency_seconds",
+            "Time from a line's write to its ok, seconds",
+            self.ok_latency(),
+        );
+        counters.into_iter().chain([windowed, latency]).collect()
     }
 }
 
@@ -191,7 +242,7 @@ mod tests {
         let latency = stats.ok_latency();
         assert_eq!(latency.buckets[2], (0.005, 1));
         assert_eq!(latency.buckets.last(), Some(&(f64::INFINITY, 1)));
-        assert!((latency.sum_seconds - 60.003).abs() < 1e-9);
+        assert!((latency.sum - 60.003).abs() < 1e-9);
     }
 
     #[test]

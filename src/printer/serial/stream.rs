@@ -7,9 +7,9 @@ use std::path::Path;
 
 use super::job::JobFile;
 use super::protocol::{Action, Session, SessionError};
-use super::safety::Safety;
 use crate::domain::{JobId, Percent};
 use crate::printer::driver::Outcome;
+use crate::printer::safety::Safety;
 
 /// The scripts a printer runs around pauses and cancels (config `[printers.serial]`).
 #[derive(Debug, Clone, Default)]

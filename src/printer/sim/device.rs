@@ -29,10 +29,10 @@ use std::time::{Duration, Instant};
 
 use serialport::{SerialPort, TTYPort};
 
-use super::config::{SimConfig, SimConfigError};
 use super::firmware::Firmware;
 use super::pty::{Board, DeviceLoop, Request, SharedBoard};
 use super::thermal::HeaterState;
+use crate::config::{SimConfig, SimConfigError};
 
 /// Requests waiting for the device thread. Every caller waits for its acknowledgement, so
 /// only a handful can be in flight; when full, the caller blocks until the thread catches up.

@@ -6,7 +6,6 @@
 
 use std::collections::VecDeque;
 
-use super::config::{FirmwareFlavor, SimConfig, SimConfigError};
 use super::exec::Exec;
 use super::inject::LineCorruption;
 use super::line::{EmergencyParser, LineAssembler};
@@ -15,6 +14,7 @@ use super::record::{AcceptedCommand, Record};
 use super::replies::{KillReason, boot_banner, kill_lines};
 use super::thermal::{HeaterState, Thermal};
 use super::timers::Timers;
+use crate::config::{FirmwareFlavor, SimConfig, SimConfigError};
 
 /// Whether the board runs, boots, or has halted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

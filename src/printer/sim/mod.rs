@@ -11,7 +11,6 @@
 //! [`SimDevice`] runs it on a thread of its own behind a pseudo-terminal (`pty`), paced by
 //! the emulated wire (`wire`), so the gateway's real serial stack talks to it by path.
 
-mod config;
 pub mod device;
 mod exec;
 mod firmware;
@@ -30,7 +29,9 @@ mod words;
 #[cfg(test)]
 mod tests;
 
-pub use config::{FirmwareFlavor, SimConfig, SimConfigError};
+/// The simulator's settings live with the rest of the configuration; they are the
+/// simulator's too, so its users find them here.
+pub use crate::config::{FirmwareFlavor, SimConfig, SimConfigError};
 pub use device::{SimDevice, SimDeviceError, WireCharge};
 pub use firmware::Firmware;
 pub use line::checksum;

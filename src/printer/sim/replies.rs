@@ -1,8 +1,8 @@
 //! Fixed texts each firmware flavour prints: the boot banner, the `M115` report with its
 //! `Cap:` lines, and the messages of a halt.
 
-use super::config::FirmwareFlavor;
 use super::thermal::HeaterId;
+use crate::config::FirmwareFlavor;
 
 /// Why the printer halted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

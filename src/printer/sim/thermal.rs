@@ -2,7 +2,7 @@
 //! rate, cooling at half of it, never below ambient), so the time a temperature is reached is
 //! known exactly and the firmware can sleep until then instead of ticking.
 
-use super::config::{FirmwareFlavor, SimConfig};
+use crate::config::{FirmwareFlavor, SimConfig};
 
 /// Temperatures within this distance count as equal (float rounding only).
 const EPSILON_C: f64 = 1e-6;

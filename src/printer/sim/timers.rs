@@ -2,9 +2,9 @@
 //! keepalives while a command blocks, heater progress during `M109`/`M190`, `M155`
 //! temperature auto-reports, and the optional idle `wait`.
 
-use super::config::SimConfig;
 use super::exec::Exec;
 use super::firmware::{Firmware, Power};
+use crate::config::SimConfig;
 
 /// Marlin prints heater status once a second while `M109`/`M190` wait.
 const HEAT_REPORT_MS: u64 = 1000;

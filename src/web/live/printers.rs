@@ -1,6 +1,7 @@
 //! The per-printer metric families, read at scrape time: state (one series per possible
 //! state, 1 for the current one), progress, temperatures (actual and target per heater), and
-//! for serial printers the link's counters and `ok` latency histogram.
+//! the figures each driver keeps about its link (for serial printers the line counters and
+//! the `ok` latency histogram), written out by their names and kinds without knowing them.
 //!
 //! A `Collector` rather than registered metrics: one family per name with a `printer` label
 //! on each series, written from a snapshot taken when the scrape starts.
@@ -8,11 +9,11 @@
 use std::fmt;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use crate::domain::Temperature;
-use crate::printer::serial::{LatencySnapshot, StatsSnapshot};
+use crate::printer::figures::{Figure, Reading};
 use crate::printer::{PrinterHandle, PrinterStatus};
 
 /// Every state a printer can show, so each has a series.
@@ -28,13 +29,11 @@ const PRINTER_STATES: [&str; 7] = [
 
 type Labels = Vec<(&'static str, String)>;
 
-/// A serial counter family: name, help, and how to read it from a snapshot.
-type SerialCounter = (&'static str, &'static str, fn(&StatsSnapshot) -> u64);
-
 #[derive(Debug)]
 struct Sample {
     status: PrinterStatus,
-    serial: Option<(StatsSnapshot, LatencySnapshot)>,
+    /// The driver's own figures about its link (serial counters, …).
+    figures: Vec<Figure>,
 }
 
 /// Every printer as it is at the start of a scrape.
@@ -48,16 +47,10 @@ impl PrinterSamples {
                 .iter()
                 .map(|p| Sample {
                     status: p.status(),
-                    serial: p.serial_stats().map(|s| (s.snapshot(), s.ok_latency())),
+                    figures: p.figures(),
                 })
                 .collect(),
         )
-    }
-
-    fn serial(&self) -> impl Iterator<Item = (&Sample, &StatsSnapshot)> {
-        self.0
-            .iter()
-            .filter_map(|s| s.serial.as_ref().map(|(stats, _)| (s, stats)))
     }
 }
 
@@ -113,77 +106,48 @@ impl Collector for PrinterSamples {
             help,
             target,
         )?;
-        self.encode_serial(&mut encoder)
+        self.encode_figures(&mut encoder)
     }
 }
 
 impl PrinterSamples {
-    fn encode_serial(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
-        let counters: [SerialCounter; 6] = [
-            (
-                "serial_lines_sent",
-                "Numbered lines written to the printer, resends included",
-                |s| s.lines_sent,
-            ),
-            (
-                "serial_lines_acked",
-                "Lines the printer acknowledged with ok",
-                |s| s.lines_acked,
-            ),
-            (
-                "serial_bytes_written",
-                "Bytes written to the serial port",
-                |s| s.bytes_written,
-            ),
-            (
-                "serial_resend_requests",
-                "Lines the firmware asked to have resent",
-                |s| s.resend_requests,
-            ),
-            (
-                "serial_timeouts",
-                "Times the printer did not answer in time",
-                |s| s.timeouts,
-            ),
-            (
-                "serial_flow_fallbacks",
-                "Times windowed streaming fell back to ping-pong",
-                |s| s.fallbacks,
-            ),
-        ];
-        for (name, help, value) in counters {
-            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-            for (sample, stats) in self.serial() {
-                family
-                    .encode_family(&sample.printer())?
-                    .encode_counter::<NoLabelSet, u64, u64>(&value(stats), None)?;
+    /// The drivers' figures: one family per name, in the order they are first met, with a
+    /// series per printer that has it. A printer whose figure of that name is of another
+    /// kind than the family's is left out of it (two drivers disagreeing on a name).
+    fn encode_figures(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
+        let mut families: Vec<&Figure> = Vec::new();
+        for figure in self.0.iter().flat_map(|s| &s.figures) {
+            if !families.iter().any(|f| f.name == figure.name) {
+                families.push(figure);
             }
         }
-        let windowed = self
-            .serial()
-            .map(|(s, stats)| (s.printer(), i64::from(stats.windowed)));
-        let help = "Flow control: 1 windowed, 0 ping-pong";
-        gauges(encoder, "serial_flow_windowed", help, windowed)?;
-        let help = "Time from a line's write to its ok, seconds";
-        let mut family = encoder.encode_descriptor(
-            "serial_ok_latency_seconds",
-            help,
-            None,
-            MetricType::Histogram,
-        )?;
-        for sample in &self.0 {
-            if let Some((_, latency)) = &sample.serial {
-                family
-                    .encode_family(&sample.printer())?
-                    .encode_histogram::<NoLabelSet>(
-                        latency.sum_seconds,
-                        latency.count,
-                        &latency.buckets,
-                        None,
-                    )?;
+        for first in families {
+            let kind = match first.reading {
+                Reading::Counter(_) => MetricType::Counter,
+                Reading::Gauge(_) => MetricType::Gauge,
+                Reading::Histogram(_) => MetricType::Histogram,
+            };
+            let mut family = encoder.encode_descriptor(first.name, first.help, None, kind)?;
+            let same = |f: &&Figure| f.name == first.name && f.reading.same_kind(&first.reading);
+            for sample in &self.0 {
+                if let Some(figure) = sample.figures.iter().find(same) {
+                    let labels = sample.printer();
+                    encode_reading(family.encode_family(&labels)?, &figure.reading)?;
+                }
             }
         }
         Ok(())
+    }
+}
+
+/// One printer's series of a figure.
+fn encode_reading(mut series: MetricEncoder, reading: &Reading) -> fmt::Result {
+    match reading {
+        Reading::Counter(value) => series.encode_counter::<NoLabelSet, u64, u64>(value, None),
+        Reading::Gauge(value) => series.encode_gauge(value),
+        Reading::Histogram(h) => {
+            series.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)
+        }
     }
 }
 
@@ -199,4 +163,76 @@ fn gauges<V: EncodeGaugeValue>(
         family.encode_family(&labels)?.encode_gauge(&value)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::registry::Registry;
+
+    use super::*;
+    use crate::domain::{PrinterId, PrinterState, Temperatures};
+    use crate::printer::figures::Histogram;
+
+    fn sample(id: &str, figures: Vec<Figure>) -> Sample {
+        let status = PrinterStatus {
+            id: PrinterId(id.into()),
+            state: PrinterState::Idle,
+            temperatures: Temperatures::default(),
+            current: None,
+            accuracy: Default::default(),
+            external: None,
+        };
+        Sample { status, figures }
+    }
+
+    fn scrape(samples: Vec<Sample>) -> String {
+        let mut registry = Registry::with_prefix("fluxprint");
+        registry.register_collector(Box::new(PrinterSamples(samples)));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        text
+    }
+
+    #[test]
+    fn each_figure_is_one_family_with_a_series_per_printer_that_has_it() {
+        let latency = Histogram {
+            buckets: vec![(0.1, 2), (f64::INFINITY, 1)],
+            sum: 0.5,
+            count: 3,
+        };
+        let a = vec![
+            Figure::counter("link_lines", "Lines", 7),
+            Figure::gauge("link_mode", "Mode", 1),
+            Figure::histogram("link_latency_seconds", "Latency", latency),
+        ];
+        let b = vec![
+            Figure::counter("link_lines", "Lines", 9),
+            // Another kind under a name already taken: left out rather than mislabelled.
+            Figure::counter("link_mode", "Mode", 5),
+        ];
+        let text = scrape(vec![sample("a", a), sample("none", vec![]), sample("b", b)]);
+        let lines: Vec<&str> = text.lines().collect();
+        for expected in [
+            "# TYPE fluxprint_link_lines counter",
+            "fluxprint_link_lines_total{printer=\"a\"} 7",
+            "fluxprint_link_lines_total{printer=\"b\"} 9",
+            "# TYPE fluxprint_link_mode gauge",
+            "fluxprint_link_mode{printer=\"a\"} 1",
+            "# TYPE fluxprint_link_latency_seconds histogram",
+            "fluxprint_link_latency_seconds_count{printer=\"a\"} 3",
+            "fluxprint_link_latency_seconds_bucket{le=\"+Inf\",printer=\"a\"} 3",
+        ] {
+            assert!(lines.contains(&expected), "{expected} missing from\n{text}");
+        }
+        assert_eq!(text.matches("# TYPE fluxprint_link_lines ").count(), 1);
+        let of_none = |l: &&str| l.starts_with("fluxprint_link") && l.contains("\"none\"");
+        assert!(!lines.iter().any(of_none), "{text}");
+        assert!(!text.contains("fluxprint_link_mode_total"), "{text}");
+        assert!(!text.contains("printer=\"b\"} 5"), "{text}");
+        let at = |needle: &str| text.find(needle).unwrap();
+        assert!(
+            at("fluxprint_link_lines ") < at("fluxprint_link_mode ")
+                && at("fluxprint_link_mode ") < at("fluxprint_link_latency_seconds ")
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Settings of the simulated printer: buffer sizes, timing model, firmware flavour and the
-//! faults to inject. Deserializable with defaults so a `[printers.sim]` table can carry them.
+//! faults to inject, with their checks. Deserializable with defaults so a printer's
+//! `simulator` table can carry them; the simulated printer takes them from here.
 
 use serde::Deserialize;
 
@@ -74,8 +75,8 @@ pub struct SimConfig {
     pub lose_lines: Vec<u32>,
     /// Halt with a thermal runaway when the command on this line number starts executing.
     pub thermal_runaway_at_line: Option<u32>,
-    /// Keep every accepted command for [`crate::printer::sim::Firmware::accepted_commands`].
-    /// Tests want it; a long-running demo may turn it off to keep memory flat.
+    /// Keep every accepted command, for the firmware's `accepted_commands` record. Tests
+    /// want it; a long-running demo may turn it off to keep memory flat.
     pub record_commands: bool,
 }
 

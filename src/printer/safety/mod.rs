@@ -1,6 +1,12 @@
 //! The per-printer safety policy, applied to every line of a job before it reaches the
 //! printer: heater targets above the caps and commands on the block list (firmware flashing,
-//! EEPROM save and reset by default) are refused, and the job fails with the reason.
+//! EEPROM save and reset by default) are refused, and the job fails with the reason. A driver
+//! that streams lines checks each one as it goes ([`Safety::check`]); one that hands the
+//! whole file to a print host checks the file before the upload ([`check_file`]).
+
+mod file;
+
+pub use file::{FileCheckError, check_file};
 
 use crate::config::{SafetyPolicy, leading_command};
 

@@ -1,11 +1,11 @@
-//! The printer's safety caps for jobs that go through OctoPrint: the gateway never streams
-//! those lines itself, so the whole file is checked with the serial driver's [`Safety`]
-//! before it is uploaded, and a job with a refused line fails without reaching OctoPrint.
+//! The printer's safety caps for jobs the gateway does not stream itself (a print host such
+//! as OctoPrint prints the file): the whole file is checked line by line with [`Safety`]
+//! before it is uploaded, and a job with a refused line fails without reaching the host.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
-use crate::printer::serial::{Refusal, Safety};
+use super::{Refusal, Safety};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileCheckError {
