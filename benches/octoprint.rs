@@ -20,7 +20,8 @@ use fluxprint_gateway::config::{
     BuildVolume, CloudConfig, Config, DriverConfig, GatewayConfig, PrinterConfig, Secret, WebConfig,
 };
 use fluxprint_gateway::domain::{PrinterId, PrinterState};
-use fluxprint_gateway::gateway::Gateway;
+use fluxprint_gateway::files::FileKind;
+use fluxprint_gateway::gateway::{Gateway, PlacedFile};
 use fluxprint_gateway::jobs::NewJob;
 use fluxprint_gateway::printer::BuiltinDrivers;
 use octoprint_harness::{API_KEY, OctoPrint, VirtualPrinter};
@@ -95,8 +96,13 @@ async fn submit_long_job(gw: &Gateway, dir: &Path) {
     std::fs::write(&path, &text).unwrap();
     let size = text.len() as u64;
     let file = gw
-        .store()
-        .call(move |db| db.write(|w| w.add_file("long.gcode", &path, &"0".repeat(64), size)))
+        .record_file(PlacedFile {
+            path,
+            display_name: "long.gcode".into(),
+            kind: FileKind::GcodeText,
+            sha256: "0".repeat(64),
+            size,
+        })
         .await
         .unwrap();
     let new = NewJob {

@@ -22,6 +22,8 @@ use fluxprint_gateway::config::{
     SafetyPolicy, SerialOptions, WebConfig,
 };
 use fluxprint_gateway::domain::{JobStatus, PrinterId};
+use fluxprint_gateway::files::FileKind;
+use fluxprint_gateway::gateway::PlacedFile;
 use fluxprint_gateway::jobs::NewJob;
 use fluxprint_gateway::printer::builtin::{port_settings, start_serial};
 use fluxprint_gateway::printer::driver::{DriverError, DriverFactory, DriverLink};
@@ -241,8 +243,13 @@ async fn stream(s: &Scenario) -> Run {
     let gw = running.gateway.clone();
     let size = std::fs::metadata(&file).unwrap().len();
     let stored = gw
-        .store()
-        .call(move |db| db.write(|w| w.add_file("part.gcode", &file, "", size)))
+        .record_file(PlacedFile {
+            path: file,
+            display_name: "part.gcode".into(),
+            kind: FileKind::GcodeText,
+            sha256: String::new(),
+            size,
+        })
         .await
         .unwrap();
     let cpu_before = cpu_time();

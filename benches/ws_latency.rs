@@ -145,7 +145,7 @@ async fn drive(
     dir: &std::path::Path,
     pace: Duration,
 ) -> HashMap<(i64, u8), u64> {
-    let mut committed = gw.store().subscribe();
+    let mut committed = gw.subscribe();
     for n in 0..JOBS {
         let new = common::job_with_file(gw, dir, &format!("job-{n}")).await;
         gw.submit(new).await.unwrap();

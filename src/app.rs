@@ -40,6 +40,9 @@ pub enum StartError {
 /// A started gateway.
 pub struct Running {
     pub gateway: Gateway,
+    /// The job store behind the gateway: wiring only (the doors and the slicer reach it
+    /// through `Gateway` methods); tests that check the store itself read it here.
+    store: JobStore,
     /// The cloud link, when `cloud.enabled`.
     pub cloud: Option<crate::cloud::CloudHandle>,
     tasks: TaskTracker,
@@ -76,7 +79,7 @@ pub async fn start(
             printer::spawn(printer_config.clone(), store.clone(), link, token, &tasks).await?,
         );
     }
-    let gateway = Gateway::new(store, printers);
+    let gateway = Gateway::new(store.clone(), printers);
     let gateway = crate::slicer::start(&config, gateway, &tasks, shutdown.child_token()).await?;
     let cloud = match &config.cloud.link {
         Some(link) => Some(start_cloud(&config, link, &gateway, &tasks, &shutdown).await?),
@@ -92,6 +95,7 @@ pub async fn start(
     let web_addr = web.launch(gateway.clone(), &config, &tasks, shutdown.child_token());
     Ok(Running {
         gateway,
+        store,
         cloud,
         tasks,
         shutdown,
@@ -130,9 +134,15 @@ impl Running {
         &self.shutdown
     }
 
+    /// The raw job store, for tests that check the database itself (a file record left or
+    /// not, many events in one commit); everything else goes through `gateway`.
+    pub fn store(&self) -> &JobStore {
+        &self.store
+    }
+
     /// True while the store and every printer actor run (what the watchdog pings for).
     pub fn is_alive(&self) -> bool {
-        is_alive(&self.gateway)
+        self.gateway.is_alive()
     }
 
     /// Waits for shutdown to be requested, then stops everything within the deadlines.
@@ -145,6 +155,7 @@ impl Running {
     pub async fn stop(self) {
         let Running {
             gateway,
+            store,
             cloud: _,
             tasks,
             shutdown,
@@ -163,15 +174,11 @@ impl Running {
             );
         }
         // The store thread ends when the last handle is gone.
-        drop(gateway);
+        drop((gateway, store));
         let join = tokio::task::spawn_blocking(move || store_thread.join());
         if tokio::time::timeout(STORE_DEADLINE, join).await.is_err() {
             tracing::error!("the job store did not close within {STORE_DEADLINE:?}");
         }
         tracing::info!("gateway stopped");
     }
-}
-
-pub fn is_alive(gateway: &Gateway) -> bool {
-    gateway.store().is_alive() && gateway.printers().iter().all(PrinterHandle::is_alive)
 }

@@ -13,7 +13,9 @@ use crate::config::{
 };
 use crate::domain::PrinterId;
 use crate::events::EventKind;
-use crate::jobs::{JobSource, NewJob};
+use crate::files::{self, FileGuard, FileKind};
+use crate::gateway::{Gateway, IncomingFile, QueueRequest};
+use crate::jobs::{Job, JobSource};
 use crate::printer::BuiltinDrivers;
 use crate::printer::sim::SimConfig;
 
@@ -87,24 +89,8 @@ async fn run_in(state_dir: &Path, shutdown: CancellationToken) -> anyhow::Result
     });
     let running = app::start(config, drivers, shutdown.clone()).await?;
     let gateway = running.gateway.clone();
-    let mut events = gateway.store().subscribe();
-    let sample = state_dir.join("files").join("demo-part.gcode");
-    std::fs::create_dir_all(sample.parent().unwrap_or(state_dir))?;
-    let text = sample_gcode();
-    std::fs::write(&sample, &text)?;
-    let size = text.len() as u64;
-    let file = gateway
-        .store()
-        .call(move |db| db.write(|w| w.add_file("demo-part.gcode", &sample, "", size)))
-        .await?;
-    let job = gateway
-        .submit(NewJob {
-            file_name: file.display_name.clone(),
-            file: Some(file.id),
-            source: Some(JobSource::Lan),
-            ..NewJob::default()
-        })
-        .await?;
+    let mut events = gateway.subscribe();
+    let job = queue_sample(&gateway, state_dir).await?;
     println!(
         "FluxPrint Gateway demo: one simulated printer (demo-mk3s), state in {}",
         state_dir.display()
@@ -129,6 +115,32 @@ async fn run_in(state_dir: &Path, shutdown: CancellationToken) -> anyhow::Result
     }
     running.stop().await;
     Ok(())
+}
+
+/// Queues the sample part the way an upload is queued: written under a temporary name in
+/// the files directory, then through the gateway's intake (stored under its hash, analysed).
+async fn queue_sample(gateway: &Gateway, state_dir: &Path) -> anyhow::Result<Job> {
+    let files_dir = state_dir.join("files");
+    std::fs::create_dir_all(&files_dir)?;
+    let sample = files_dir.join(".demo-part.gcode");
+    std::fs::write(&sample, sample_gcode())?;
+    let guard = FileGuard::new(sample);
+    let (sha256, size) = files::hash_file(guard.path()).await?;
+    let file = IncomingFile {
+        guard,
+        display_name: "demo-part.gcode".into(),
+        kind: FileKind::GcodeText,
+        sha256,
+        size,
+    };
+    let request = QueueRequest {
+        printer: None,
+        material: None,
+        quality: None,
+        source: JobSource::Lan,
+    };
+    let (_, job) = gateway.queue_file(file, request).await?;
+    Ok(job)
 }
 
 fn print_event(kind: &EventKind) {

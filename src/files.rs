@@ -7,6 +7,9 @@
 //! matches the size; ASCII: starts with `solid`) and 3MF (a zip, `PK\x03\x04`). The name a
 //! person gave is kept for display only; the stored name has no separators, no `..`, no
 //! control or odd characters, and at most 100 characters with the extension kept.
+//!
+//! Also the small file-system steps every intake shares: a free name under the content hash,
+//! a durable rename, hashing a file, and `FileGuard`, which removes a file nobody kept.
 
 use std::path::{Path, PathBuf};
 
@@ -199,6 +202,72 @@ pub async fn sync_dir(dir: &Path) -> std::io::Result<()> {
     tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
         .await
         .map_err(std::io::Error::other)?
+}
+
+/// Lowercase hex SHA-256 and size of a file, streamed (a file written by someone else, such
+/// as the slicer, whose content was not hashed on the way in).
+pub async fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
+    use sha2::{Digest, Sha256};
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0_u8; 64 * 1024];
+    let mut size = 0_u64;
+    loop {
+        let n = file.read(&mut buffer).await?;
+        if n == 0 {
+            return Ok((hex::encode(hasher.finalize()), size));
+        }
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+    }
+}
+
+/// A file on disk that is removed when dropped, unless kept: every way out of an intake (an
+/// error, a refused job, a client that hangs up and so drops the handler) leaves nothing
+/// behind.
+#[derive(Debug)]
+pub struct FileGuard {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl FileGuard {
+    /// Guards the file at `path` (removed on drop unless `keep` is called).
+    pub fn new(path: PathBuf) -> FileGuard {
+        FileGuard { path, keep: false }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Moves the file (same directory, so the rename is atomic); the guard follows it.
+    pub async fn rename(&mut self, to: PathBuf) -> std::io::Result<()> {
+        tokio::fs::rename(&self.path, &to).await?;
+        self.path = to;
+        Ok(())
+    }
+
+    pub fn keep(mut self) -> PathBuf {
+        self.keep = true;
+        std::mem::take(&mut self.path)
+    }
+}
+
+impl Drop for FileGuard {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        match std::fs::remove_file(&self.path) {
+            // Already gone is fine; anything else is worth a line in the log.
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(file = %self.path.display(), error = %e, "removing a file that was not kept");
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]

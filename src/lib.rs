@@ -6,7 +6,8 @@
 //! - `config`   raw TOML/env config → validated typed `Config`.
 //! - `domain`   pure types shared by every module: ids, job and printer states.
 //! - `events`   gateway events, stored in the outbox then fanned out.
-//! - `gateway`  the one command surface both doors (LAN, cloud) call.
+//! - `gateway`  the one command surface (and the only way to the store) for both doors and
+//!   the slicer: commands, the intake pipeline, typed reads, events.
 //! - `gcode`    G-code/STL analysis, slicer metadata, thumbnails, materials, estimates.
 //! - `jobs`     the SQLite job store thread, schema, queue, lifecycle, outbox.
 //! - `platform` systemd notify/watchdog, logging, serial port listing.
@@ -54,7 +55,7 @@ pub async fn run_with_drivers(
         running.tasks().spawn(notify::run_watchdog(
             notifier.clone(),
             interval,
-            move || app::is_alive(&gateway),
+            move || gateway.is_alive(),
             shutdown.child_token(),
         ));
     }

@@ -305,13 +305,7 @@ async fn replay_resends_from_a_seq_and_ack_empties_the_outbox_up_to_it() {
         .command("events.ack", cmd("a-1", json!({"seq": 2})), None)
         .await;
     assert_eq!(w.cloud.reply("a-1").await["result"]["removed"], 2);
-    let left = w
-        .running
-        .gateway
-        .store()
-        .call(|db| db.first_seq())
-        .await
-        .unwrap();
+    let left = w.running.gateway.outbox_range().await.unwrap().first;
     assert_eq!(left, Some(3));
     w.running.stop().await;
 }

@@ -67,7 +67,7 @@ async fn a_broker_outage_mid_print_loses_and_reorders_no_event() {
     .await
     .expect("the link never noticed the broker going")
     .unwrap();
-    let mut stored = gw.store().subscribe();
+    let mut stored = gw.subscribe();
     tokio::time::timeout(OUTAGE_CAP, async {
         for p in [20, 30, 40, 50, 60] {
             report(

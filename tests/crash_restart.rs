@@ -174,11 +174,7 @@ async fn gateway_killed_mid_print_restarts_with_order_interrupted_and_contiguous
         assert_eq!(queued.status, JobStatus::Queued(QueuedStage::Ready));
     }
 
-    let events = gw
-        .store()
-        .call(|db| db.events_after(0, 10_000))
-        .await
-        .unwrap();
+    let events = gw.events_after(0, 10_000).await.unwrap();
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
     assert_eq!(
         seqs,

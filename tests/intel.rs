@@ -108,7 +108,7 @@ async fn remaining_at(lan: &Lan, end: &DriverEnd, job: JobId, progress: u8) -> (
 
 /// One job of `cube.gcode` from upload to completion; returns the remaining times seen.
 async fn print_one(lan: &Lan, end: &mut DriverEnd) -> Vec<(u64, u64)> {
-    let mut events = lan.running.gateway.store().subscribe();
+    let mut events = lan.running.gateway.subscribe();
     upload(lan, "cube.gcode", &fixture("cube.gcode"), Some("mk3s")).await;
     let job = started_job(next_command(end).await);
     let mut seen = Vec::new();
@@ -198,7 +198,7 @@ async fn a_simulated_print_reports_a_falling_remaining_time_and_counts_towards_a
         .await
         .unwrap();
     let gw = running.gateway.clone();
-    let mut events = gw.store().subscribe();
+    let mut events = gw.subscribe();
     let lan = Lan {
         base: format!("http://{}", running.web_addr()),
         running,

@@ -56,7 +56,7 @@ async fn wait_job(
     ok: impl Fn(&JobStatus) -> bool,
 ) -> JobStatus {
     let deadline = tokio::time::Instant::now() + JOB_PATIENCE;
-    let mut events = gw.store().subscribe();
+    let mut events = gw.subscribe();
     loop {
         let status = gw.job(id).await.unwrap().status;
         if ok(&status) {
@@ -90,11 +90,7 @@ async fn wait_printer(
 
 /// Progress values the job's status events carried, in order.
 async fn progress_events(gw: &Gateway, id: JobId) -> Vec<u8> {
-    let events = gw
-        .store()
-        .call(|db| db.events_after(0, 10_000))
-        .await
-        .unwrap();
+    let events = gw.events_after(0, 10_000).await.unwrap();
     events
         .into_iter()
         .filter_map(|e| match e.kind {
@@ -109,11 +105,7 @@ async fn progress_events(gw: &Gateway, id: JobId) -> Vec<u8> {
 
 /// The states of the `printer:state` events stored so far, in order.
 async fn printer_states(gw: &Gateway) -> Vec<PrinterState> {
-    let events = gw
-        .store()
-        .call(|db| db.events_after(0, 10_000))
-        .await
-        .unwrap();
+    let events = gw.events_after(0, 10_000).await.unwrap();
     events
         .into_iter()
         .filter_map(|e| match e.kind {

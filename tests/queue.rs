@@ -325,7 +325,7 @@ async fn every_state_change_is_an_event_with_a_contiguous_seq() {
     )
     .await;
     let gw = &running.gateway;
-    let mut live = gw.store().subscribe();
+    let mut live = gw.subscribe();
     let id = queue(gw, dir.path(), "e").await;
     let mut end = drivers.take("mk3s");
     report(&end, DriverReport::Connected).await;
@@ -335,11 +335,7 @@ async fn every_state_change_is_an_event_with_a_contiguous_seq() {
     }
     finish(&end, id, Outcome::Completed).await;
     awaiting_bed_clear(gw).await;
-    let stored = gw
-        .store()
-        .call(|db| db.events_after(0, 1000))
-        .await
-        .unwrap();
+    let stored = gw.events_after(0, 1000).await.unwrap();
     let seqs: Vec<u64> = stored.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=stored.len() as u64).collect::<Vec<_>>());
     let statuses: Vec<(String, u8)> = stored

@@ -98,7 +98,7 @@ async fn wait_job(
     ok: impl Fn(&JobStatus) -> bool,
 ) -> JobStatus {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let mut events = gw.store().subscribe();
+    let mut events = gw.subscribe();
     loop {
         let status = gw.job(id).await.unwrap().status;
         if ok(&status) {

@@ -51,7 +51,7 @@ async fn a_model_submitted_by_the_cloud_is_fetched_sliced_and_started() {
     assert_eq!(seen[..3], stages.map(JobStatus::Queued), "{seen:?}");
     let job = gw.job(id).await.unwrap();
     assert!(job.estimated_time_s.is_some_and(|t| t > 0), "{job:?}");
-    let sliced = gw.store().call(move |db| db.file(job.file.unwrap())).await;
+    let sliced = gw.file(job.file.unwrap()).await;
     let sliced = sliced.unwrap().unwrap();
     assert_eq!(sliced.display_name, "cube.gcode");
     let text = std::fs::read_to_string(&sliced.path).unwrap();

@@ -301,7 +301,7 @@ async fn metrics_count_the_serial_lines_of_a_simulated_print() {
     std::fs::write(rig.dir.path().join("part.gcode"), gcode).unwrap();
     new.printer = None;
     let id = gw.submit(new).await.unwrap().id;
-    let mut events = gw.store().subscribe();
+    let mut events = gw.subscribe();
     while gw.job(id).await.unwrap().status != JobStatus::Completed {
         let _ = tokio::time::timeout(PATIENCE, events.recv())
             .await

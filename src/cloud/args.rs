@@ -6,10 +6,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::commands::Failure;
 use super::fetch::FileSpec;
 use super::payload::Refusal;
 use crate::domain::JobId;
-use crate::jobs::StoreError;
+use crate::gateway::Gateway;
 
 /// Longest id or name field accepted.
 const MAX_FIELD_CHARS: usize = 256;
@@ -26,12 +27,11 @@ pub enum JobKey {
 
 impl JobKey {
     /// The gateway's id of the job this key names.
-    pub fn resolve(&self, db: &crate::jobs::Db) -> Result<JobId, StoreError> {
+    pub async fn resolve(&self, gateway: &Gateway) -> Result<JobId, Failure> {
         match self {
             JobKey::Gateway(n) => Ok(JobId(*n)),
-            JobKey::Cloud(cloud_id) => db
-                .job_by_cloud_id(cloud_id)?
-                .ok_or_else(|| StoreError::CloudJobNotFound(cloud_id.clone())),
+            JobKey::Cloud(cloud_id) => (gateway.job_by_cloud_id(cloud_id).await?)
+                .ok_or_else(|| Failure::UnknownCloudJob(cloud_id.clone())),
         }
     }
 }

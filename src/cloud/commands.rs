@@ -22,7 +22,7 @@ use super::publisher::Replays;
 use super::session::Tag;
 use super::submit::Submissions;
 use crate::domain::JobId;
-use crate::gateway::{CommandError, Gateway};
+use crate::gateway::{CommandError, Gateway, OutboxRange};
 use crate::jobs::StoreError;
 
 /// Why a command failed, as its error reply says.
@@ -112,13 +112,7 @@ impl Executor {
     }
 
     pub(super) async fn stored(&self, id: &str) -> Option<String> {
-        let id = id.to_owned();
-        match self
-            .gateway
-            .store()
-            .call(move |db| db.command_reply(&id))
-            .await
-        {
+        match self.gateway.stored_reply(id).await {
             Ok(reply) => reply,
             Err(e) => {
                 tracing::error!(error = %e, "reading stored command replies");
@@ -142,18 +136,7 @@ impl Executor {
     /// Stores the reply under the id (a command that changed something already changed it;
     /// the store keeps the first reply should the id have been stored meanwhile).
     pub(super) async fn remember(&self, id: &str, reply: String) -> String {
-        let (key, text) = (id.to_owned(), reply.clone());
-        let stored = self
-            .gateway
-            .store()
-            .call(move |db| {
-                if let Some(first) = db.command_reply(&key)? {
-                    return Ok(first);
-                }
-                db.write(|w| w.remember_command(&key, &text))?;
-                Ok(text)
-            })
-            .await;
+        let stored = self.gateway.remember_reply(id, reply.clone()).await;
         stored.unwrap_or_else(|e| {
             tracing::error!(error = %e, "storing a command reply");
             reply
@@ -161,16 +144,12 @@ impl Executor {
     }
 
     pub(super) async fn resolve(&self, key: JobKey) -> Result<JobId, Failure> {
-        Ok(self.gateway.store().call(move |db| key.resolve(db)).await?)
+        key.resolve(&self.gateway).await
     }
 
     /// Rewinds the event publisher to `from`; says which events the outbox still holds.
     pub(super) async fn replay(&self, a: ReplayArgs) -> Result<Value, Failure> {
-        let (first, last) = self
-            .gateway
-            .store()
-            .call(|db| Ok((db.first_seq()?, db.last_seq()?)))
-            .await?;
+        let OutboxRange { first, last } = self.gateway.outbox_range().await?;
         self.replays.request(a.from);
         let from = first.map_or(a.from, |first| a.from.max(first));
         Ok(json!({ "from": from, "last": last }))
@@ -178,10 +157,6 @@ impl Executor {
 
     /// Drops the events up to and including `seq` from the outbox; says how many went.
     pub(super) async fn ack_events(&self, seq: u64) -> Result<usize, Failure> {
-        Ok(self
-            .gateway
-            .store()
-            .call(move |db| db.ack_events(seq))
-            .await?)
+        Ok(self.gateway.ack_events(seq).await?)
     }
 }

@@ -33,8 +33,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{CloudLink, DownloadsConfig};
+use crate::gateway::CommandError;
 use crate::gateway::Gateway;
-use crate::jobs::StoreError;
 
 pub use gate::LinkState;
 
@@ -55,7 +55,7 @@ pub enum CloudError {
     #[error("cannot create the job files directory: {0}")]
     FilesDir(#[source] std::io::Error),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] CommandError),
 }
 
 /// What the rest of the gateway (and the tests) see of a running link.
@@ -113,7 +113,7 @@ pub async fn start(
         will_topic: topics.state(),
         will_payload: telemetry::offline_payload(),
     });
-    let resume = publisher::resume_point(gateway.store()).await?;
+    let resume = publisher::resume_point(&gateway).await?;
     let gate = Arc::new(gate::Gate::new(client, resume));
     let handle = CloudHandle {
         state: gate.link(),
@@ -136,13 +136,13 @@ pub async fn start(
     );
     tasks.spawn(publisher::publish_events(
         gate.clone(),
-        gateway.store().clone(),
+        gateway.clone(),
         topics.events(),
         replays.clone(),
         shutdown.clone(),
     ));
     tasks.spawn(publisher::keep_outbox(
-        gateway.store().clone(),
+        gateway.clone(),
         gate.acked(),
         options.clone(),
         shutdown.clone(),

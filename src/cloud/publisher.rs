@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rumqttc::QoS;
-use time::OffsetDateTime;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -18,7 +17,8 @@ use super::mqtt::Message;
 use super::session::Tag;
 use crate::config::LinkOptions;
 use crate::events::Event;
-use crate::jobs::{JobStore, StoreError};
+use crate::gateway::{CommandError, Gateway};
+use crate::jobs::StoreError;
 use crate::wire::EventJson;
 
 /// The `meta` key holding the highest event `seq` the broker acknowledged.
@@ -68,12 +68,12 @@ pub fn event_message(topic: &str, event: &Event) -> Message {
 /// Publishes the outbox until `shutdown`, rewinding for `events.replay` requests.
 pub async fn publish_events(
     gate: Arc<Gate>,
-    store: JobStore,
+    gateway: Gateway,
     topic: String,
     replays: Arc<Replays>,
     shutdown: CancellationToken,
 ) {
-    let mut committed = store.subscribe();
+    let mut committed = gateway.subscribe();
     let mut link = gate.link();
     let mut acked = gate.acked();
     let mut cursor = *acked.borrow() + 1;
@@ -107,9 +107,9 @@ pub async fn publish_events(
         } else {
             let after = cursor - 1;
             let limit = BATCH.min(room as u32);
-            match store.call(move |db| db.events_after(after, limit)).await {
+            match gateway.events_after(after, limit).await {
                 Ok(batch) => batch,
-                Err(StoreError::Stopped) => return,
+                Err(CommandError::Store(StoreError::Stopped)) => return,
                 Err(e) => {
                     tracing::error!(error = %e, "reading the events outbox");
                     Vec::new()
@@ -158,7 +158,7 @@ async fn next_commit(committed: &mut broadcast::Receiver<Event>) {
 /// Saves the acknowledged `seq` now and then, applies the outbox retention limits, and saves
 /// once more at shutdown.
 pub async fn keep_outbox(
-    store: JobStore,
+    gateway: Gateway,
     mut acked: watch::Receiver<u64>,
     options: LinkOptions,
     shutdown: CancellationToken,
@@ -172,27 +172,23 @@ pub async fn keep_outbox(
         tokio::select! {
             _ = save.tick() => {
                 let now = *acked.borrow();
-                saved = save_acked(&store, now, saved).await;
+                saved = save_acked(&gateway, now, saved).await;
             }
-            _ = sweep.tick() => sweep_outbox(&store, &options).await,
+            _ = sweep.tick() => sweep_outbox(&gateway, &options).await,
             _ = shutdown.cancelled() => {
                 let now = *acked.borrow();
-                save_acked(&store, now, saved).await;
+                save_acked(&gateway, now, saved).await;
                 return;
             }
         }
     }
 }
 
-async fn save_acked(store: &JobStore, acked: u64, saved: u64) -> u64 {
+async fn save_acked(gateway: &Gateway, acked: u64, saved: u64) -> u64 {
     if acked == saved {
         return saved;
     }
-    let text = acked.to_string();
-    match store
-        .call(move |db| db.set_meta(ACKED_SEQ_KEY, &text))
-        .await
-    {
+    match gateway.save_seq(ACKED_SEQ_KEY, acked).await {
         Ok(()) => acked,
         Err(e) => {
             tracing::warn!(error = %e, "saving the broker-acknowledged event seq");
@@ -201,11 +197,9 @@ async fn save_acked(store: &JobStore, acked: u64, saved: u64) -> u64 {
     }
 }
 
-async fn sweep_outbox(store: &JobStore, options: &LinkOptions) {
+async fn sweep_outbox(gateway: &Gateway, options: &LinkOptions) {
     let (max_events, max_age) = (options.outbox_max_events, options.outbox_max_age);
-    let swept = store
-        .call(move |db| db.prune_outbox(max_events, max_age, OffsetDateTime::now_utc()))
-        .await;
+    let swept = gateway.prune_outbox(max_events, max_age).await;
     match swept {
         Ok(Some((first, last))) => tracing::warn!(
             first,
@@ -219,14 +213,6 @@ async fn sweep_outbox(store: &JobStore, options: &LinkOptions) {
 
 /// The `seq` to resume after: the saved one, but never beyond the newest event (a replaced
 /// database starts again from its own first event).
-pub async fn resume_point(store: &JobStore) -> Result<u64, StoreError> {
-    store
-        .call(|db| {
-            let saved = db
-                .meta(ACKED_SEQ_KEY)?
-                .and_then(|text| text.parse::<u64>().ok())
-                .unwrap_or(0);
-            Ok(saved.min(db.last_seq()?))
-        })
-        .await
+pub async fn resume_point(gateway: &Gateway) -> Result<u64, CommandError> {
+    gateway.saved_seq(ACKED_SEQ_KEY).await
 }

@@ -1,10 +1,10 @@
 //! The downloads behind `job.submit` and `estimate` (the commands are in `cmd`). Once a
-//! submitted job is committed in stage `fetching` together with the command's reply, a
-//! task downloads the file (`fetch`), analyses G-code (`gcode::intel`, as LAN uploads are:
-//! the job gets its estimates, remaining time and thumbnail), records it, attaches it to the
-//! job and moves the job on to the stage `Gateway::first_stage` gives (`ready`, or `slicing`
-//! for a model the slicer takes from there; a model without a slicer fails) — or fails the
-//! job with the download's reason. A job still `fetching` when the gateway starts lost its
+//! submitted job is committed in stage `fetching` together with the command's reply
+//! (`Gateway::submit_answering`), a task downloads the file (`fetch`) and hands it to the
+//! gateway's intake (`Gateway::attach_download`: G-code analysed as LAN uploads are, the file
+//! attached, the job moved on to the stage `Gateway::first_stage` gives — `ready`, or
+//! `slicing` for a model the slicer takes from there; a model without a slicer fails) — or
+//! fails the job with the download's reason. A job still `fetching` when the gateway starts lost its
 //! download with the last run (the URL is not kept) and is failed with a reason that says so.
 
 use std::path::PathBuf;
@@ -14,15 +14,12 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::fetch::{FetchError, Fetcher, FileSpec};
+use super::fetch::{FetchError, Fetched, Fetcher, FileSpec};
 use super::payload::Refusal;
 use crate::config::BuildVolume;
-use crate::domain::{JobId, JobStatus, QueuedStage};
-use crate::files::FileKind;
-use crate::gateway::Gateway;
-use crate::gcode::analyse_in_background;
+use crate::domain::{JobId, QueuedStage};
+use crate::gateway::{CommandError, Gateway, PlacedFile};
 use crate::gcode::estimate::{self, Estimate, Quality};
-use crate::jobs::{StoreError, Transition};
 
 /// Why a job that was fetching at the last stop fails at start-up.
 pub const FETCH_INTERRUPTED: &str =
@@ -61,22 +58,9 @@ impl Submissions {
     }
 
     /// Fails the jobs whose download the last run left unfinished.
-    pub async fn fail_interrupted(gateway: &Gateway) -> Result<Vec<JobId>, StoreError> {
-        gateway
-            .store()
-            .call(|db| {
-                let stale: Vec<JobId> = db
-                    .queued()?
-                    .into_iter()
-                    .filter(|j| j.status == JobStatus::Queued(QueuedStage::Fetching))
-                    .map(|j| j.id)
-                    .collect();
-                for id in &stale {
-                    db.transition(*id, Transition::Fail(FETCH_INTERRUPTED.into()))?;
-                }
-                Ok(stale)
-            })
-            .await
+    pub async fn fail_interrupted(gateway: &Gateway) -> Result<Vec<JobId>, CommandError> {
+        let failed = gateway.fail_all_waiting(QueuedStage::Fetching, FETCH_INTERRUPTED);
+        Ok(failed.await?.into_iter().map(|job| job.id).collect())
     }
 
     /// Fetches the file (checked like a job's), estimates it on a blocking thread and
@@ -132,45 +116,33 @@ impl Submissions {
     }
 }
 
-/// Analyses a fetched G-code file (as uploads are), attaches it with its analysis and wakes
-/// the printers, or fails the job with the download's reason.
+/// Hands the fetched file to the gateway's intake (analysed, attached, the job moved on,
+/// the printers woken), or fails the job with the download's reason.
 async fn finish(
     gateway: &Gateway,
     job: JobId,
     spec: &FileSpec,
-    fetched: Result<super::fetch::Fetched, FetchError>,
+    fetched: Result<Fetched, FetchError>,
     material: Option<String>,
 ) {
     let outcome = match fetched {
         Ok(file) => {
-            let intel = match file.kind {
-                FileKind::GcodeText => analyse_in_background(file.path.clone(), material).await,
-                _ => None,
+            let file = PlacedFile {
+                path: file.path,
+                display_name: spec.name.clone(),
+                kind: file.kind,
+                sha256: file.sha256,
+                size: file.size,
             };
-            let name = spec.name.clone();
-            let next = match gateway.first_stage(file.kind) {
-                Ok(stage) => Transition::Stage(stage),
-                Err(reason) => Transition::Fail(reason.to_owned()),
-            };
-            gateway
-                .store()
-                .call(move |db| {
-                    let hash = (file.sha256.as_str(), file.size);
-                    db.attach_fetched_file(job, &name, &file.path, hash, intel.as_ref(), next)
-                })
-                .await
+            (gateway.attach_download(job, material, file).await).map_err(|e| e.to_string())
         }
         Err(e) => {
             tracing::warn!(job = %job, error = %e, "job file download failed");
             let reason = format!("downloading the job's file failed: {e}");
-            gateway
-                .store()
-                .call(move |db| db.transition(job, Transition::Fail(reason)))
-                .await
+            (gateway.fail_waiting_job(job, reason).await).map_err(|e| e.to_string())
         }
     };
-    match outcome {
-        Ok(_) => gateway.printers().iter().for_each(|p| p.wake()),
-        Err(e) => tracing::warn!(job = %job, error = %e, "job left the queue during its download"),
+    if let Err(e) = outcome {
+        tracing::warn!(job = %job, error = %e, "job left the queue during its download");
     }
 }

@@ -1,13 +1,32 @@
-//! The gateway's one command surface: both doors (the LAN API and the cloud link) call these
-//! methods with the same typed arguments, so no feature exists on one door only.
+//! The gateway's one command surface: both doors (the LAN API and the cloud link) and the
+//! slicer call these methods with the same typed arguments, so no feature exists on one door
+//! only, and nothing but the gateway reaches the job store.
+//!
+//! - this file: the commands (submit, cancel, pause, resume, move, bed cleared, stop) and
+//!   `CommandError`, whose `code()` both doors put on the wire;
+//! - [`intake`]: the one pipeline by which a file becomes a job's file (LAN upload, cloud
+//!   download, slicer output);
+//! - [`reads`]: typed reads of jobs, files and thumbnails;
+//! - [`events`]: the events outbox (subscribe, replay, acknowledge, saved positions) and the
+//!   cloud's stored command replies.
+
+mod events;
+mod intake;
+mod reads;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::sync::Arc;
 
 use crate::config::BuildVolume;
 use crate::domain::{JobId, JobStatus, PrinterId, QueuedStage};
 use crate::files::FileKind;
-use crate::jobs::{self, Job, JobFilter, JobStore, NewJob, StoreError, Writer};
+use crate::jobs::{self, Job, JobStore, NewJob, StoreError, Writer};
 use crate::printer::{Control, PrinterError, PrinterHandle, PrinterStatus};
+
+pub use events::OutboxRange;
+pub use intake::{IncomingFile, IntakeError, KeptFile, PlacedFile, QueueRequest};
+pub use reads::{QueueSnapshot, StoreCounts};
 
 /// Why an STL or 3MF job fails on a gateway without `[slicer] command`.
 pub const SLICER_NEEDED: &str = "this gateway prints G-code; configure a slicer";
@@ -103,8 +122,9 @@ impl Gateway {
         }
     }
 
-    pub fn store(&self) -> &JobStore {
-        &self.store
+    /// True while the store thread and every printer actor run (what the watchdog pings for).
+    pub fn is_alive(&self) -> bool {
+        self.store.is_alive() && self.printers.iter().all(PrinterHandle::is_alive)
     }
 
     pub fn printers(&self) -> &[PrinterHandle] {
@@ -147,12 +167,48 @@ impl Gateway {
         self.submit_with(new, |_, _| Ok(())).await
     }
 
-    /// `submit`, running `also(writer, job)` in the job's own transaction: the cloud stores
-    /// its reply to the command there, so the job and the reply commit together or not at all.
-    pub async fn submit_with<F>(&self, mut new: NewJob, also: F) -> Result<Job, CommandError>
+    /// `submit` for a cloud command: `reply(job)` is stored as the answer to `command_id` in
+    /// the job's own transaction, so the job and the reply commit together or not at all (a
+    /// command id already answered makes the whole submission fail, storing nothing).
+    pub async fn submit_answering<F>(
+        &self,
+        new: NewJob,
+        command_id: String,
+        reply: F,
+    ) -> Result<Job, CommandError>
+    where
+        F: FnOnce(&Job) -> String + Send + 'static,
+    {
+        self.submit_with(new, move |w, job| {
+            w.remember_command(&command_id, &reply(job))
+        })
+        .await
+    }
+
+    /// `submit`, running `also(writer, job)` in the job's own transaction.
+    async fn submit_with<F>(&self, mut new: NewJob, also: F) -> Result<Job, CommandError>
     where
         F: FnOnce(&mut Writer<'_>, &Job) -> Result<(), StoreError> + Send + 'static,
     {
+        self.choose_printer(&mut new)?;
+        let job = self
+            .store
+            .call(move |db| {
+                db.write(|w| {
+                    let job = w.insert_job(new)?;
+                    also(w, &job)?;
+                    Ok(job)
+                })
+            })
+            .await?;
+        self.wake(job.printer.as_ref());
+        Ok(job)
+    }
+
+    /// Checks that the job fits its printer, or picks the first idle printer it fits for an
+    /// unassigned one (leaving it unassigned when none is idle); refuses a job that fits no
+    /// printer. Runs before anything is stored.
+    fn choose_printer(&self, new: &mut NewJob) -> Result<(), CommandError> {
         match &new.printer {
             Some(id) => {
                 let printer = self.printer(id)?;
@@ -175,18 +231,7 @@ impl Gateway {
                     .map(|p| p.id().clone());
             }
         }
-        let job = self
-            .store
-            .call(move |db| {
-                db.write(|w| {
-                    let job = w.insert_job(new)?;
-                    also(w, &job)?;
-                    Ok(job)
-                })
-            })
-            .await?;
-        self.wake(job.printer.as_ref());
-        Ok(job)
+        Ok(())
     }
 
     fn too_big(&self, size: Option<[f64; 3]>) -> CommandError {
@@ -194,21 +239,14 @@ impl Gateway {
         CommandError::FitsNoPrinter { x, y, z }
     }
 
-    /// Wakes the printer a job went to, or every printer for an unassigned one.
+    /// Wakes the printer a job went to, or every printer for an unassigned one: the one
+    /// place a door's change reaches the printer actors' queue checks.
     fn wake(&self, printer: Option<&PrinterId>) {
         for p in self.printers.iter() {
             if printer.is_none_or(|id| id == p.id()) {
                 p.wake();
             }
         }
-    }
-
-    pub async fn job(&self, id: JobId) -> Result<Job, CommandError> {
-        Ok(self.store.call(move |db| db.job(id)).await?)
-    }
-
-    pub async fn jobs(&self, filter: JobFilter) -> Result<Vec<Job>, CommandError> {
-        Ok(self.store.call(move |db| db.list(&filter)).await?)
     }
 
     /// Cancels a queued job at once, or asks its printer to cancel a running one.

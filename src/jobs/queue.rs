@@ -191,6 +191,30 @@ impl Db {
         rows.map(|r| r?).collect()
     }
 
+    /// Queued jobs waiting in `stage` (for their download, for the slicer), in queue order.
+    pub fn waiting_jobs(&self, stage: QueuedStage) -> Result<Vec<Job>, StoreError> {
+        let waiting = JobStatus::Queued(stage);
+        Ok(self
+            .queued()?
+            .into_iter()
+            .filter(|job| job.status == waiting)
+            .collect())
+    }
+
+    /// Fails every job waiting in `stage` with `reason`, in one transaction; returns them.
+    pub fn fail_waiting_jobs(
+        &mut self,
+        stage: QueuedStage,
+        reason: &str,
+    ) -> Result<Vec<Job>, StoreError> {
+        let waiting = self.waiting_jobs(stage)?;
+        self.write(|w| {
+            (waiting.iter())
+                .map(|job| w.transition(job.id, Transition::Fail(reason.to_owned())))
+                .collect()
+        })
+    }
+
     /// Takes the next ready job for `printer` — its own, or an unassigned one that fits —
     /// and starts it, in one transaction, so two printers never take the same job.
     pub fn claim_next(

@@ -1,5 +1,6 @@
-//! What the slicer keeps in the store: the jobs waiting in stage `slicing`, and the step
-//! that makes a sliced G-code file the job's file, with its analysis, and the job `ready`.
+//! What the slicer keeps in the store: the step that makes a sliced G-code file the job's
+//! file, with its analysis, and the job `ready` (the jobs waiting in stage `slicing` are
+//! `Db::waiting_jobs`).
 
 use std::path::PathBuf;
 
@@ -22,27 +23,6 @@ pub struct SlicedFile {
 }
 
 impl Db {
-    /// Jobs in stage `slicing`, in queue order.
-    pub fn slicing_jobs(&self) -> Result<Vec<Job>, StoreError> {
-        let slicing = JobStatus::Queued(QueuedStage::Slicing);
-        Ok(self
-            .queued()?
-            .into_iter()
-            .filter(|job| job.status == slicing)
-            .collect())
-    }
-
-    /// Fails every job waiting in `slicing` with `reason` (a gateway that no longer slices);
-    /// returns them.
-    pub fn fail_slicing_jobs(&mut self, reason: &str) -> Result<Vec<Job>, StoreError> {
-        let waiting = self.slicing_jobs()?;
-        self.write(|w| {
-            (waiting.iter())
-                .map(|job| w.transition(job.id, Transition::Fail(reason.to_owned())))
-                .collect()
-        })
-    }
-
     /// Records `sliced` with its analysis, makes it the job's file (replacing the model),
     /// gives the job the analysis's estimates and moves the job to `ready`, in one transaction. A job no longer `slicing` (it was
     /// cancelled meanwhile) makes this fail, changing nothing.
@@ -99,7 +79,10 @@ mod tests {
     fn a_sliced_file_becomes_the_jobs_file_with_its_estimate_and_the_job_ready() {
         let mut db = db();
         let job = slicing_job(&mut db);
-        assert_eq!(db.slicing_jobs().unwrap(), std::slice::from_ref(&job));
+        assert_eq!(
+            db.waiting_jobs(QueuedStage::Slicing).unwrap(),
+            std::slice::from_ref(&job)
+        );
         let sliced = sliced();
         let intel = sliced.intel.clone().unwrap();
         let ready = db.attach_sliced_file(job.id, &sliced).unwrap();
@@ -113,18 +96,24 @@ mod tests {
             db.thumbnail(file.id).unwrap().is_some(),
             "the sliced file's analysis (thumbnail) is kept"
         );
-        assert!(db.slicing_jobs().unwrap().is_empty());
+        assert!(db.waiting_jobs(QueuedStage::Slicing).unwrap().is_empty());
     }
 
     #[test]
     fn jobs_left_slicing_fail_with_the_reason_when_nothing_slices_any_more() {
         let mut db = db();
         let job = slicing_job(&mut db);
-        let failed = db.fail_slicing_jobs("no slicer").unwrap();
+        let failed = db
+            .fail_waiting_jobs(QueuedStage::Slicing, "no slicer")
+            .unwrap();
         assert_eq!(failed.len(), 1);
         let error = Some("no slicer");
         assert_eq!(db.job(job.id).unwrap().status.error(), error);
-        assert!(db.fail_slicing_jobs("no slicer").unwrap().is_empty());
+        assert!(
+            db.fail_waiting_jobs(QueuedStage::Slicing, "no slicer")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

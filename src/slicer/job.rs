@@ -1,21 +1,19 @@
 //! One slice of one job: from the job's model to its G-code, or to a failed job with the
-//! reason. [`adopt_sliced_gcode`] is the single step where a sliced file becomes the job's
-//! G-code; whatever else should happen to every new G-code file belongs there.
+//! reason. The sliced file becomes the job's G-code through the gateway's intake
+//! (`Gateway::attach_sliced`), the same pipeline uploads and downloads go through; whatever
+//! else should happen to every new G-code file belongs there.
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 use super::process::{self, RunError};
 use super::profiles::{self, ProfileError, SliceRequest};
 use super::{PARTIAL_PREFIX, Settings};
 use crate::config::BuildVolume;
-use crate::files;
-use crate::gateway::Gateway;
-use crate::gcode::analyse_in_background;
-use crate::jobs::{Job, SlicedFile, StoreError, Transition};
+use crate::files::{self, FileGuard, FileKind};
+use crate::gateway::{CommandError, Gateway, IncomingFile, IntakeError};
+use crate::jobs::{Job, StoreError};
 
 /// Why a slice did not produce the job's G-code; `Display` is the job's failure reason.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +32,8 @@ pub enum SliceError {
     Output(#[source] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Command(#[from] CommandError),
 }
 
 /// Slices `job` and makes the result its file, or fails it. `stop` ends the slice early: at
@@ -51,7 +51,7 @@ pub(super) async fn slice(
     tracing::info!(job = %job.id, file = %job.file_name, "slicing");
     let sliced = run_slicer(gateway, settings, &job, &output, stop).await;
     let outcome = match sliced {
-        Ok(()) => adopt_sliced_gcode(gateway, &job, &output, &settings.files_dir).await,
+        Ok(()) => adopt_sliced_gcode(gateway, &job, &output).await,
         Err(e) => Err(e),
     };
     match outcome {
@@ -78,11 +78,7 @@ async fn run_slicer(
     stop: &CancellationToken,
 ) -> Result<(), SliceError> {
     let file = job.file.ok_or(SliceError::NoModel)?;
-    let model = gateway
-        .store()
-        .call(move |db| db.file(file))
-        .await?
-        .ok_or(SliceError::NoModel)?;
+    let model = (gateway.file(file).await?).ok_or(SliceError::NoModel)?;
     if !tokio::fs::try_exists(&model.path).await.unwrap_or(false) {
         return Err(SliceError::ModelGone(model.path));
     }
@@ -122,70 +118,35 @@ fn bed_for(gateway: &Gateway, job: &Job) -> Option<BuildVolume> {
     profiles::common_bed(&volumes)
 }
 
-/// Makes the sliced file at `output` the job's G-code: stores it under its content hash in
-/// `files_dir`, analyses it as every job's G-code is (`gcode::intel`: estimates, progress
-/// table, thumbnail), and records file and analysis with the job moving to `ready` in one
-/// transaction; then wakes the printers. The one place a
-/// sliced file becomes a job's G-code.
-pub async fn adopt_sliced_gcode(
+/// Hands the sliced file at `output` to the gateway's intake, which makes it the job's
+/// G-code (stored under its hash, analysed, attached with the job moving to `ready`, the
+/// printers woken); the slicer's own part is hashing what its child wrote.
+async fn adopt_sliced_gcode(
     gateway: &Gateway,
     job: &Job,
     output: &Path,
-    files_dir: &Path,
 ) -> Result<Job, SliceError> {
-    let (sha256, size) = hash_file(output).await.map_err(SliceError::Output)?;
-    let display_name = gcode_name(&job.file_name);
-    let path = files::free_name(files_dir, &sha256, &files::sanitise(&display_name))
-        .await
-        .map_err(SliceError::Output)?;
-    tokio::fs::rename(output, &path)
-        .await
-        .map_err(SliceError::Output)?;
-    files::sync_dir(files_dir)
-        .await
-        .map_err(SliceError::Output)?;
-    let material = (job.material.clone()).or_else(|| Some(profiles::DEFAULT_MATERIAL.to_owned()));
-    let intel = analyse_in_background(path.clone(), material).await;
-    let sliced = SlicedFile {
-        display_name,
-        path: path.clone(),
+    let (sha256, size) = files::hash_file(output).await.map_err(SliceError::Output)?;
+    let file = IncomingFile {
+        guard: FileGuard::new(output.to_path_buf()),
+        display_name: gcode_name(&job.file_name),
+        kind: FileKind::GcodeText,
         sha256,
         size,
-        intel,
     };
-    let id = job.id;
-    let attached = gateway
-        .store()
-        .call(move |db| db.attach_sliced_file(id, &sliced))
-        .await;
-    match attached {
-        Ok(ready) => {
-            gateway.printers().iter().for_each(|p| p.wake());
-            Ok(ready)
-        }
-        Err(e) => {
-            remove_quietly(&path).await;
-            Err(e.into())
-        }
-    }
+    gateway.attach_sliced(job, file).await.map_err(|e| match e {
+        IntakeError::File(e) => SliceError::Output(e),
+        IntakeError::Store(e) => SliceError::Store(e),
+        IntakeError::Command(e) => SliceError::Command(e),
+    })
 }
 
 /// Fails the job with the slice's reason (a job that left the queue meanwhile stays as it is).
-async fn fail(gateway: &Gateway, job: &crate::jobs::Job, error: SliceError) {
+async fn fail(gateway: &Gateway, job: &Job, error: SliceError) {
     let reason = error.to_string();
     tracing::warn!(job = %job.id, %reason, "slicing failed");
-    let id = job.id;
-    let failed = gateway
-        .store()
-        .call(move |db| {
-            db.write(|w| {
-                w.queued_job(id)?;
-                w.transition(id, Transition::Fail(reason))
-            })
-        })
-        .await;
-    if let Err(e) = failed {
-        tracing::info!(job = %id, error = %e, "the job left the queue while slicing");
+    if let Err(e) = gateway.fail_waiting_job(job.id, reason).await {
+        tracing::info!(job = %job.id, error = %e, "the job left the queue while slicing");
     }
 }
 
@@ -197,22 +158,6 @@ fn gcode_name(model_name: &str) -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "model".to_owned());
     format!("{stem}.gcode")
-}
-
-/// Lowercase hex SHA-256 and size of a file, streamed.
-async fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0_u8; 64 * 1024];
-    let mut size = 0_u64;
-    loop {
-        let n = file.read(&mut buffer).await?;
-        if n == 0 {
-            return Ok((hex::encode(hasher.finalize()), size));
-        }
-        hasher.update(&buffer[..n]);
-        size += n as u64;
-    }
 }
 
 async fn remove_quietly(path: &Path) {

@@ -23,9 +23,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::domain::QueuedStage;
 use crate::gateway::Gateway;
 
-pub use job::adopt_sliced_gcode;
 pub use profiles::{Profiles, SliceRequest};
 
 /// Prefix of the files a slice writes before they are complete (leftovers go at start-up).
@@ -34,7 +34,7 @@ const PARTIAL_PREFIX: &str = ".slicing-";
 #[derive(Debug, thiserror::Error)]
 pub enum SlicerStartError {
     #[error(transparent)]
-    Store(#[from] crate::jobs::StoreError),
+    Store(#[from] crate::gateway::CommandError),
     #[error("slicer directory {path}: {source}")]
     Dir {
         path: PathBuf,
@@ -67,8 +67,7 @@ pub async fn start(
     let Some(command) = &config.slicer.command else {
         let reason = crate::gateway::SLICER_NEEDED;
         let failed = gateway
-            .store()
-            .call(|db| db.fail_slicing_jobs(reason))
+            .fail_all_waiting(QueuedStage::Slicing, reason)
             .await?;
         for job in failed {
             tracing::warn!(job = %job.id, "job waited for a slicer, none is configured now; failed");
@@ -108,7 +107,7 @@ pub async fn start(
         shutdown,
     );
     // Subscribed before the worker's first look at the store, so no job falls in between.
-    let events = gateway.store().subscribe();
+    let events = gateway.subscribe();
     tasks.spawn(worker.run(events));
     Ok(gateway)
 }

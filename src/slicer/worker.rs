@@ -86,7 +86,7 @@ impl Worker {
     /// Stops slices whose job left `slicing`, then starts the waiting ones in queue order
     /// while there is room.
     async fn refill(&mut self) {
-        let waiting = match self.gateway.store().call(|db| db.slicing_jobs()).await {
+        let waiting = match self.gateway.waiting_jobs(QueuedStage::Slicing).await {
             Ok(jobs) => jobs,
             Err(e) => {
                 tracing::error!(error = %e, "reading the jobs waiting for the slicer");

@@ -21,7 +21,8 @@ use fluxprint_gateway::config::{
     WebConfig,
 };
 use fluxprint_gateway::domain::{JobId, PrinterId};
-use fluxprint_gateway::gateway::Gateway;
+use fluxprint_gateway::files::FileKind;
+use fluxprint_gateway::gateway::{Gateway, PlacedFile};
 use fluxprint_gateway::jobs::{Job, NewJob};
 use fluxprint_gateway::printer::PrinterStatus;
 use fluxprint_gateway::printer::driver::{
@@ -114,12 +115,14 @@ pub fn config(state_dir: &Path, printers: Vec<PrinterConfig>) -> Config {
 pub async fn job_with_file(gateway: &Gateway, dir: &Path, name: &str) -> NewJob {
     let path = dir.join(format!("{name}.gcode"));
     std::fs::write(&path, format!("; {name}\nG28\nG1 X10 Y10\n")).unwrap();
-    let display = format!("{name}.gcode");
-    let file = gateway
-        .store()
-        .call(move |db| db.write(|w| w.add_file(&display, &path, "0".repeat(64).as_str(), 20)))
-        .await
-        .unwrap();
+    let file = PlacedFile {
+        path,
+        display_name: format!("{name}.gcode"),
+        kind: FileKind::GcodeText,
+        sha256: "0".repeat(64),
+        size: 20,
+    };
+    let file = gateway.record_file(file).await.unwrap();
     NewJob {
         file_name: file.display_name.clone(),
         file: Some(file.id),

@@ -73,12 +73,8 @@ pub async fn follow(
     what: &str,
     ok: impl Fn(&JobStatus) -> bool,
 ) -> Vec<JobStatus> {
-    let mut events = gw.store().subscribe();
-    let past = gw
-        .store()
-        .call(|db| db.events_after(0, 100_000))
-        .await
-        .unwrap();
+    let mut events = gw.subscribe();
+    let past = gw.events_after(0, 100_000).await.unwrap();
     let mut last_seq = past.last().map_or(0, |e| e.seq);
     let mut seen = Vec::new();
     for event in past {

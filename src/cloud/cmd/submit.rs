@@ -41,8 +41,8 @@ impl Submit {
         let key = id.to_owned();
         let committed = executor
             .gateway
-            .submit_with(self.job, move |w, job| {
-                w.remember_command(&key, &accepted(&key, job).to_json())
+            .submit_answering(self.job, id.to_owned(), move |job| {
+                accepted(&key, job).to_json()
             })
             .await;
         match committed {

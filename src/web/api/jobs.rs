@@ -13,10 +13,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::intake::{self, QueueRequest};
 use super::upload;
 use crate::domain::{JobId, JobStatus, PrinterId};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, QueueRequest};
 use crate::jobs::{Job, JobFilter, JobSource};
 use crate::web::WebState;
 use crate::wire::JobJson;
@@ -115,7 +114,7 @@ pub async fn submit(
         quality: upload.field("quality"),
         source: JobSource::Lan,
     };
-    let (_, job) = intake::store_and_queue(&state, upload.file, queue).await?;
+    let (_, job) = state.gateway.queue_file(upload.file, queue).await?;
     Ok((StatusCode::CREATED, Json(shown(&state.gateway, &job))))
 }
 

@@ -10,7 +10,6 @@ pub mod auth;
 pub mod error;
 mod estimate;
 pub mod headers;
-pub mod intake;
 pub mod jobs;
 pub mod limit;
 pub mod octoprint;

@@ -22,9 +22,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::intake::{self, QueueRequest};
 use super::printers::VERSION;
 use super::upload;
+use crate::gateway::QueueRequest;
 use crate::jobs::JobSource;
 use crate::web::WebState;
 
@@ -93,10 +93,10 @@ pub async fn upload(
             quality: None,
             source: JobSource::Slicer,
         };
-        let (stored, job) = intake::store_and_queue(&state, upload.file, queue).await?;
+        let (stored, job) = state.gateway.queue_file(upload.file, queue).await?;
         (stored, Some(job.id.0))
     } else {
-        (intake::store_only(&state, upload.file).await?, None)
+        (state.gateway.keep_file(upload.file).await?, None)
     };
     let resource = job.map(|id| format!("/api/jobs/{id}"));
     let body = UploadJson {

@@ -68,7 +68,7 @@ pub async fn health() -> Json<Health> {
 }
 
 pub async fn status(State(state): Shared) -> Result<Json<StatusJson>, ApiError> {
-    let queue = state.gateway.store().call(|db| db.queued()).await?;
+    let queue = state.gateway.queue().await?;
     let printers = state.gateway.printer_statuses();
     let printers = printers.iter().map(PrinterJson::from).collect();
     Ok(Json(StatusJson::new(

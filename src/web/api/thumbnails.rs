@@ -22,11 +22,7 @@ pub async fn thumbnail(
     let file: i64 = id
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("file id must be a number, not {id:?}")))?;
-    let found = state
-        .gateway
-        .store()
-        .call(move |db| db.thumbnail(FileId(file)))
-        .await?;
+    let found = state.gateway.thumbnail(FileId(file)).await?;
     let image = found.ok_or(ApiError::NoThumbnail(file))?;
     Ok((
         [

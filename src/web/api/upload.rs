@@ -3,12 +3,13 @@
 //! against the size limit as it grows and against its claimed type as soon as the first KiB
 //! is in. Small text parts (`material`, `print`, …) are collected with a cap each.
 //!
-//! The temporary file belongs to a guard that removes it when dropped, so every way out
-//! (an error, a refused type, a client that hangs up mid-upload and so drops the handler)
-//! leaves nothing behind.
+//! The temporary file belongs to a guard (`files::FileGuard`) that removes it when dropped, so
+//! every way out (an error, a refused type, a client that hangs up mid-upload and so drops
+//! the handler) leaves nothing behind. The complete file goes to the gateway's intake
+//! (`Gateway::queue_file`, `Gateway::keep_file`), which stores it under its hash.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use axum::extract::Multipart;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
@@ -16,7 +17,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::error::ApiError;
-use crate::files::{FileKind, FileTypeError, HEAD_BYTES, sanitise};
+use crate::files::{FileGuard, FileKind, FileTypeError, HEAD_BYTES, sanitise};
+use crate::gateway::{IncomingFile, IntakeError};
 
 /// Prefix and suffix of temporary upload files (leftovers are removed at start-up).
 pub const TEMP_PREFIX: &str = ".upload-";
@@ -29,63 +31,11 @@ const MAX_TEXT_PARTS: usize = 16;
 /// Disk writes in pieces this big (an SD card likes few, large writes).
 const WRITE_BUFFER: usize = 256 * 1024;
 
-/// A file on disk that is removed when dropped, unless kept.
-#[derive(Debug)]
-pub struct FileGuard {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl FileGuard {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Moves the file (same directory, so the rename is atomic); the guard follows it.
-    pub async fn rename(&mut self, to: PathBuf) -> std::io::Result<()> {
-        tokio::fs::rename(&self.path, &to).await?;
-        self.path = to;
-        Ok(())
-    }
-
-    pub fn keep(mut self) -> PathBuf {
-        self.keep = true;
-        std::mem::take(&mut self.path)
-    }
-}
-
-impl Drop for FileGuard {
-    fn drop(&mut self) {
-        if self.keep {
-            return;
-        }
-        match std::fs::remove_file(&self.path) {
-            // Already gone is fine; anything else is worth a line in the log.
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                tracing::warn!(file = %self.path.display(), error = %e, "removing a failed upload");
-            }
-            _ => {}
-        }
-    }
-}
-
-/// The uploaded file, complete and checked, still under its temporary name.
-#[derive(Debug)]
-pub struct ReceivedFile {
-    pub guard: FileGuard,
-    /// The name the uploader gave (for display only).
-    pub display_name: String,
-    /// The safe name it will be stored under (before the hash prefix).
-    pub safe_name: String,
-    pub kind: FileKind,
-    pub sha256: String,
-    pub size: u64,
-}
-
 /// Everything a multipart upload carried.
 #[derive(Debug)]
 pub struct Upload {
-    pub file: ReceivedFile,
+    /// Complete and checked, still under its temporary name; the gateway's intake stores it.
+    pub file: IncomingFile,
     pub fields: HashMap<String, String>,
 }
 
@@ -103,6 +53,16 @@ impl Upload {
     pub fn flag(&self, name: &str) -> bool {
         self.field(name)
             .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on"))
+    }
+}
+
+impl From<IntakeError> for ApiError {
+    fn from(e: IntakeError) -> ApiError {
+        match e {
+            IntakeError::File(e) => ApiError::Io(e),
+            IntakeError::Command(e) => ApiError::Command(e),
+            IntakeError::Store(e) => ApiError::Store(e),
+        }
     }
 }
 
@@ -178,14 +138,13 @@ async fn stream_file(
     field: &mut Field<'_>,
     files_dir: &Path,
     max_bytes: u64,
-) -> Result<ReceivedFile, ApiError> {
+) -> Result<IncomingFile, ApiError> {
     let display_name = field
         .file_name()
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| ApiError::BadRequest("the \"file\" part has no filename".into()))?
         .to_owned();
-    let safe_name = sanitise(&display_name);
-    let kind = FileKind::from_name(&safe_name)?;
+    let kind = FileKind::from_name(&sanitise(&display_name))?;
     let (guard, file) = create_temp(files_dir).await?;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
     let mut hasher = Sha256::new();
@@ -210,10 +169,9 @@ async fn stream_file(
     out.flush().await?;
     // On the card before anyone is told the upload is stored.
     out.into_inner().sync_all().await?;
-    Ok(ReceivedFile {
+    Ok(IncomingFile {
         guard,
         display_name,
-        safe_name,
         kind,
         sha256: hex::encode(hasher.finalize()),
         size,
@@ -228,7 +186,7 @@ async fn create_temp(files_dir: &Path) -> std::io::Result<(FileGuard, tokio::fs:
         .create_new(true)
         .open(&path)
         .await?;
-    Ok((FileGuard { path, keep: false }, file))
+    Ok((FileGuard::new(path), file))
 }
 
 /// Creates the files directory and removes temporary files a crash left behind.

@@ -178,8 +178,8 @@ impl Feed {
 
     async fn run(mut self, mut requests: mpsc::Receiver<Request>, statuses: StatusChanges) {
         // Subscribe before reading the last `seq`: every later event is in the receiver.
-        let events = self.gateway.store().subscribe();
-        let stop = match self.gateway.store().call(|db| db.last_seq()).await {
+        let events = self.gateway.subscribe();
+        let stop = match self.gateway.last_seq().await {
             Ok(seq) => {
                 self.last_seq = seq;
                 self.serve(&mut requests, events, statuses).await
@@ -280,8 +280,7 @@ impl Feed {
             let after = self.last_seq;
             let batch = self
                 .gateway
-                .store()
-                .call(move |db| db.events_after(after, CATCH_UP_BATCH))
+                .events_after(after, CATCH_UP_BATCH)
                 .await
                 .map_err(|_| Stop::GatewayStopping)?;
             match batch.first() {

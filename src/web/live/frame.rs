@@ -9,8 +9,8 @@ use axum::extract::ws::{Message, Utf8Bytes};
 use serde::Serialize;
 
 use crate::events::Event;
-use crate::gateway::Gateway;
-use crate::jobs::{JobFilter, StoreError};
+use crate::gateway::{CommandError, Gateway, QueueSnapshot};
+use crate::jobs::JobFilter;
 use crate::web::api::jobs::shown;
 use crate::web::api::printers::StatusJson;
 use crate::wire::{EventJson, JobJson, PrinterJson};
@@ -96,15 +96,16 @@ impl Snapshot {
         gateway: &Gateway,
         gateway_id: &str,
         printers: Vec<PrinterJson>,
-    ) -> Result<Snapshot, StoreError> {
+    ) -> Result<Snapshot, CommandError> {
         let recent = JobFilter {
             limit: RECENT_JOBS,
             ..JobFilter::default()
         };
-        let (queue, recent, seq) = gateway
-            .store()
-            .call(move |db| Ok((db.queued()?, db.list(&recent)?, db.last_seq()?)))
-            .await?;
+        let QueueSnapshot {
+            queue,
+            recent,
+            last_seq: seq,
+        } = gateway.queue_snapshot(recent).await?;
         let text = encode(&SnapshotJson {
             kind: "snapshot",
             status: StatusJson::new(gateway, gateway_id, printers, &queue),

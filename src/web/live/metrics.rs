@@ -20,6 +20,7 @@ use prometheus_client::registry::Registry;
 
 use super::printers::PrinterSamples;
 use crate::domain::JobStatus;
+use crate::gateway::StoreCounts;
 use crate::web::WebState;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -162,12 +163,11 @@ impl CloudMetrics {
 
 /// `GET /metrics` (behind the router's read-access layer).
 pub(super) async fn scrape(State(state): State<Arc<WebState>>) -> Response {
-    let counts = state
-        .gateway
-        .store()
-        .call(|db| Ok((db.count_by_status()?, db.outbox_depth()?)))
-        .await;
-    let (jobs, outbox_depth) = match counts {
+    let counts = state.gateway.store_counts().await;
+    let StoreCounts {
+        jobs_by_status: jobs,
+        outbox_events: outbox_depth,
+    } = match counts {
         Ok(counts) => counts,
         Err(e) => {
             tracing::warn!(error = %e, "metrics: reading the job store");

@@ -2,22 +2,19 @@
 //! client, slow clients dropped without holding up the others, and the feed's lifetime.
 
 use super::*;
-use crate::jobs::{JobStore, NewJob, StoreThread};
+use crate::gateway::testing::StandaloneGateway;
 
 struct Rig {
-    _dir: tempfile::TempDir,
     gateway: Gateway,
-    _thread: StoreThread,
+    standalone: StandaloneGateway,
     slot: FeedSlot,
 }
 
 fn rig() -> Rig {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, thread) = JobStore::open(dir.path()).unwrap();
+    let standalone = StandaloneGateway::without_printers();
     Rig {
-        _dir: dir,
-        gateway: Gateway::new(store, Vec::new()),
-        _thread: thread,
+        gateway: standalone.gateway.clone(),
+        standalone,
         slot: FeedSlot::default(),
     }
 }
@@ -36,21 +33,7 @@ impl Rig {
 
     /// Queues `n` jobs in one transaction: `n` `job:queued` events.
     async fn queue_jobs(&self, n: usize) {
-        self.gateway
-            .store()
-            .call(move |db| {
-                db.write(|w| {
-                    for i in 0..n {
-                        w.insert_job(NewJob {
-                            file_name: format!("part-{i}.gcode"),
-                            ..NewJob::default()
-                        })?;
-                    }
-                    Ok(())
-                })
-            })
-            .await
-            .unwrap();
+        self.standalone.queue_in_one_commit(n).await;
     }
 }
 

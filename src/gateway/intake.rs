@@ -1,0 +1,377 @@
+//! Intake: the one way a file becomes a job's file, whichever way it came — a LAN upload
+//! (`POST /api/jobs`, OctoPrint's `POST /api/files/local`), a cloud download, or the slicer's
+//! output. The doors keep their transport (multipart streaming, the HTTP download, running the
+//! slicer) and hand the complete, hashed file here; then, in this order:
+//!
+//! 1. **store under its hash**: `<sha256 prefix>-<safe name>` beside where it arrived (the
+//!    files directory), a durable rename; a download arrives already stored so by the fetch,
+//!    whose partial file is only ever renamed into place whole;
+//! 2. **analyse** G-code once (`gcode::intel`: estimates, progress table, thumbnail) on a
+//!    blocking thread — a file it cannot analyse goes on without; a model for a new job gets
+//!    the STL's quick estimate, which also decides which printers it fits;
+//! 3. **choose the first stage** (`Gateway::first_stage`): `ready`, `slicing`, or the reason
+//!    the file cannot print here;
+//! 4. **queue or fail the job** in one transaction with the file and its analysis: a new job
+//!    is queued, or queued and failed with the reason (never claimable in between); a job
+//!    waiting for its file (`fetching`, `slicing`) takes it and moves on, which is refused if
+//!    it left that stage meanwhile;
+//! 5. **wake** the printer the job went to (every printer for an unassigned job).
+//!
+//! A file the intake does not keep is removed again (`FileGuard`), and nothing of it is
+//! recorded: a refused upload or a slice whose job was cancelled leaves nothing behind.
+
+use std::path::PathBuf;
+
+use super::{CommandError, Gateway};
+use crate::config::BuildVolume;
+use crate::domain::{JobId, PrinterId, QueuedStage};
+use crate::files::{self, FileGuard, FileKind};
+use crate::gcode::estimate::{self, Estimate, Quality};
+use crate::gcode::materials::Materials;
+use crate::gcode::{FileIntel, analyse_in_background};
+use crate::jobs::{Job, JobSource, NewJob, SlicedFile, StoreError, StoredFile, Transition};
+
+/// Why a file did not become (or join) a job. Nothing of it is kept.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// Renaming or syncing the file failed.
+    #[error("storing the file: {0}")]
+    File(#[source] std::io::Error),
+    /// The job was refused (an unknown printer, a model that fits no printer).
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The store refused or failed (a waiting job that left its stage: `NotQueued`).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A complete, checked file under a temporary name in the files directory (an upload, the
+/// slicer's output), to be stored beside it under its hash.
+#[derive(Debug)]
+pub struct IncomingFile {
+    /// Removes the file unless the intake keeps it.
+    pub guard: FileGuard,
+    /// The name a person gave it (for display; never used as a path).
+    pub display_name: String,
+    pub kind: FileKind,
+    /// Lowercase hex SHA-256 of the content.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// A job file already at its final place under its hash (a download, the fetch's result).
+#[derive(Debug, Clone)]
+pub struct PlacedFile {
+    pub path: PathBuf,
+    pub display_name: String,
+    pub kind: FileKind,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// What the submitter of a new job asked for besides storing the file.
+#[derive(Debug, Clone)]
+pub struct QueueRequest {
+    pub printer: Option<PrinterId>,
+    pub material: Option<String>,
+    pub quality: Option<String>,
+    pub source: JobSource,
+}
+
+/// A file the intake kept.
+#[derive(Debug)]
+pub struct KeptFile {
+    pub file: StoredFile,
+    /// Its name in the files directory.
+    pub stored_name: String,
+}
+
+impl IncomingFile {
+    /// Step 1: renames the file under its hash in its own directory (atomic) and makes the
+    /// rename durable. The guard follows the file.
+    async fn store_under_hash(self) -> Result<(FileGuard, PlacedFile), IntakeError> {
+        let IncomingFile {
+            mut guard,
+            display_name,
+            kind,
+            sha256,
+            size,
+        } = self;
+        let dir = (guard.path().parent())
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let path = files::free_name(&dir, &sha256, &files::sanitise(&display_name))
+            .await
+            .map_err(IntakeError::File)?;
+        guard
+            .rename(path.clone())
+            .await
+            .map_err(IntakeError::File)?;
+        files::sync_dir(&dir).await.map_err(IntakeError::File)?;
+        let placed = PlacedFile {
+            path,
+            display_name,
+            kind,
+            sha256,
+            size,
+        };
+        Ok((guard, placed))
+    }
+}
+
+impl Gateway {
+    /// Stores a file without queueing anything (OctoPrint's upload without `print`): stored
+    /// under its hash and recorded, not analysed.
+    pub async fn keep_file(&self, file: IncomingFile) -> Result<KeptFile, IntakeError> {
+        let (guard, placed) = file.store_under_hash().await?;
+        let file = self.record_file(placed).await?;
+        Ok(kept(guard, file))
+    }
+
+    /// Records a file already at its final place as it is, without analysis (the last step
+    /// of `keep_file`; on its own for a file the caller placed, such as a test's fixture).
+    pub async fn record_file(&self, file: PlacedFile) -> Result<StoredFile, IntakeError> {
+        Ok(self
+            .store
+            .call(move |db| {
+                db.write(|w| w.add_file(&file.display_name, &file.path, &file.sha256, file.size))
+            })
+            .await?)
+    }
+
+    /// A file that becomes a new job: stored under its hash, analysed, and queued in the
+    /// stage `first_stage` gives — or queued and failed with the reason, in one transaction,
+    /// when it cannot print here. An unknown printer is refused before anything is stored.
+    pub async fn queue_file(
+        &self,
+        file: IncomingFile,
+        request: QueueRequest,
+    ) -> Result<(KeptFile, Job), IntakeError> {
+        if let Some(id) = &request.printer {
+            self.printer(id)?;
+        }
+        let (guard, placed) = file.store_under_hash().await?;
+        let (file, job) = match self.first_stage(placed.kind) {
+            Err(reason) => self.queue_failed(placed, request, reason).await?,
+            Ok(stage) => self.queue_analysed(placed, request, stage).await?,
+        };
+        Ok((kept(guard, file), job))
+    }
+
+    /// The download of a job waiting in `fetching` arrived: analysed (G-code), attached with
+    /// its analysis, and the job moved to its first stage — or failed with the reason when the
+    /// file cannot print here — in one transaction; refused if the job left the queue.
+    pub async fn attach_download(
+        &self,
+        job: JobId,
+        material: Option<String>,
+        file: PlacedFile,
+    ) -> Result<Job, IntakeError> {
+        let intel = analyse_gcode(&file, material).await;
+        let next = match self.first_stage(file.kind) {
+            Ok(stage) => Transition::Stage(stage),
+            Err(reason) => Transition::Fail(reason.to_owned()),
+        };
+        let attached = self
+            .store
+            .call(move |db| {
+                let hash = (file.sha256.as_str(), file.size);
+                let intel = intel.as_ref();
+                db.attach_fetched_file(job, &file.display_name, &file.path, hash, intel, next)
+            })
+            .await?;
+        self.wake(attached.printer.as_ref());
+        Ok(attached)
+    }
+
+    /// The G-code a slice wrote becomes the job's file: stored under its hash, analysed, and
+    /// attached with the job moving to `ready`, in one transaction; refused (and the file
+    /// removed) if the job left `slicing` meanwhile.
+    pub async fn attach_sliced(&self, job: &Job, file: IncomingFile) -> Result<Job, IntakeError> {
+        let (guard, placed) = file.store_under_hash().await?;
+        let sliced = SlicedFile {
+            intel: analyse_gcode(&placed, job.material.clone()).await,
+            display_name: placed.display_name,
+            path: placed.path,
+            sha256: placed.sha256,
+            size: placed.size,
+        };
+        let id = job.id;
+        let ready = self
+            .store
+            .call(move |db| db.attach_sliced_file(id, &sliced))
+            .await?;
+        guard.keep();
+        self.wake(ready.printer.as_ref());
+        Ok(ready)
+    }
+
+    /// A job waiting for its file (a failed download or slice) fails with `reason`; a job
+    /// that left the queue meanwhile keeps its state (`NotQueued`).
+    pub async fn fail_waiting_job(&self, job: JobId, reason: String) -> Result<Job, CommandError> {
+        Ok(self
+            .store
+            .call(move |db| {
+                db.write(|w| {
+                    w.queued_job(job)?;
+                    w.transition(job, Transition::Fail(reason))
+                })
+            })
+            .await?)
+    }
+
+    /// Fails every job waiting in `stage` with `reason` (at start-up: a download the last run
+    /// left unfinished, a model no slicer will take any more); returns them.
+    pub async fn fail_all_waiting(
+        &self,
+        stage: QueuedStage,
+        reason: &'static str,
+    ) -> Result<Vec<Job>, CommandError> {
+        Ok(self
+            .store
+            .call(move |db| db.fail_waiting_jobs(stage, reason))
+            .await?)
+    }
+
+    /// File, job and its failure in one transaction: no printer can claim the job meanwhile.
+    async fn queue_failed(
+        &self,
+        file: PlacedFile,
+        request: QueueRequest,
+        reason: &'static str,
+    ) -> Result<(StoredFile, Job), IntakeError> {
+        Ok(self
+            .store
+            .call(move |db| {
+                db.write(|w| {
+                    let stored =
+                        w.add_file(&file.display_name, &file.path, &file.sha256, file.size)?;
+                    let mut new = new_job(&file, request);
+                    new.file = Some(stored.id);
+                    let job = w.insert_job(new)?;
+                    let job = w.transition(job.id, Transition::Fail(reason.to_owned()))?;
+                    Ok((stored, job))
+                })
+            })
+            .await?)
+    }
+
+    /// Analyses the file, picks the printer (a model that fits none is refused), then records
+    /// file, analysis and job in one transaction and wakes the printer.
+    async fn queue_analysed(
+        &self,
+        file: PlacedFile,
+        request: QueueRequest,
+        stage: QueuedStage,
+    ) -> Result<(StoredFile, Job), IntakeError> {
+        let (intel, estimates) = match file.kind {
+            FileKind::GcodeText => {
+                let intel = analyse_gcode(&file, request.material.clone()).await;
+                let estimates = (intel.as_ref())
+                    .map(|i| (i.estimated_time_s, i.estimated_cost, i.model_size_mm));
+                (intel, estimates)
+            }
+            FileKind::Stl => {
+                let estimate = model_estimate(file.path.clone(), &request).await;
+                let estimates =
+                    estimate.map(|e| (e.estimated_time_s, e.estimated_cost, e.model_size_mm));
+                (None, estimates)
+            }
+            FileKind::ThreeMf | FileKind::BinaryGcode => (None, None),
+        };
+        let mut new = NewJob {
+            stage: Some(stage),
+            ..new_job(&file, request)
+        };
+        if let Some((time_s, cost, size)) = estimates {
+            new.estimated_time_s = Some(time_s);
+            new.estimated_cost = Some(cost);
+            new.model_size_mm = size;
+        }
+        self.choose_printer(&mut new)?;
+        let (stored, job) = self
+            .store
+            .call(move |db| {
+                db.write(|w| {
+                    let stored =
+                        w.add_file(&file.display_name, &file.path, &file.sha256, file.size)?;
+                    if let Some(intel) = &intel {
+                        w.save_file_intel(stored.id, intel)?;
+                    }
+                    let job = w.insert_job(NewJob {
+                        file: Some(stored.id),
+                        ..new
+                    })?;
+                    Ok((stored, job))
+                })
+            })
+            .await?;
+        self.wake(job.printer.as_ref());
+        Ok((stored, job))
+    }
+}
+
+/// The job a file becomes; the file's id is set once the file is recorded.
+fn new_job(file: &PlacedFile, request: QueueRequest) -> NewJob {
+    NewJob {
+        file_name: file.display_name.clone(),
+        printer: request.printer,
+        material: request.material,
+        quality: request.quality,
+        source: Some(request.source),
+        ..NewJob::default()
+    }
+}
+
+fn kept(guard: FileGuard, file: StoredFile) -> KeptFile {
+    let path = guard.keep();
+    let stored_name = (path.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    KeptFile { file, stored_name }
+}
+
+/// Step 2 for G-code: the one analysis a job file gets (on a blocking thread; `None` for
+/// other kinds and for G-code it cannot analyse).
+async fn analyse_gcode(file: &PlacedFile, material: Option<String>) -> Option<FileIntel> {
+    match file.kind {
+        FileKind::GcodeText => analyse_in_background(file.path.clone(), material).await,
+        FileKind::Stl | FileKind::ThreeMf | FileKind::BinaryGcode => None,
+    }
+}
+
+/// The quick estimate of an STL model (time, cost, model size), on a blocking thread so
+/// the analysis never holds up the caller; a file it cannot analyse is queued without one.
+async fn model_estimate(path: PathBuf, request: &QueueRequest) -> Option<Estimate> {
+    let material = request.material.clone().unwrap_or_else(|| "PLA".to_owned());
+    let quality = (request.quality.as_deref()).and_then(|q| Quality::parse(q).ok());
+    let analysed = tokio::task::spawn_blocking(move || {
+        // The build volume only decides `fits`; the gateway checks fits per printer itself.
+        let any = BuildVolume {
+            x_mm: f64::MAX,
+            y_mm: f64::MAX,
+            z_mm: f64::MAX,
+        };
+        let materials = Materials::default();
+        estimate::for_file(
+            &path,
+            FileKind::Stl,
+            &material,
+            quality.unwrap_or(Quality::Standard),
+            &materials,
+            &any,
+        )
+    })
+    .await;
+    match analysed {
+        Ok(Ok(estimate)) => Some(estimate),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "no estimate for an uploaded file");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the estimate task failed");
+            None
+        }
+    }
+}
