@@ -12,7 +12,7 @@
 //!
 //!     cargo bench --bench cloud
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "cloud/floor.rs"]
 mod floor;

@@ -7,7 +7,7 @@
 //!
 //!     cargo bench --bench octoprint
 
-#[path = "../tests/common/octoprint.rs"]
+#[path = "../tests/it/common/octoprint.rs"]
 #[allow(dead_code)]
 mod octoprint_harness;
 

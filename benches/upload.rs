@@ -12,7 +12,7 @@
 //!
 //! Run: `cargo bench --bench upload` (needs a quiet machine for meaningful numbers).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -2,8 +2,8 @@
 //! the slicer's estimate on the job, the remaining time while printing (hand-driven and on
 //! the simulated printer), and the per-printer estimate accuracy after completed jobs.
 
-mod common;
-mod web_harness;
+use crate::common;
+use crate::web_harness;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -165,3 +165,13 @@ pub async fn job(gateway: &Gateway, id: JobId) -> Job {
 pub async fn report(end: &DriverEnd, report: fluxprint_gateway::printer::driver::DriverReport) {
     end.reports.send(report).await.expect("printer actor gone");
 }
+
+/// The name libtest knows the test `test` of `module` (its `module_path!()`) by: the module
+/// path without the crate's name, then the test's. A test that re-runs this binary for one
+/// test (`--exact`) names it this way.
+pub fn test_name(module: &str, test: &str) -> String {
+    match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{test}"),
+        None => test.to_owned(),
+    }
+}
