@@ -13,6 +13,7 @@
 //!     cargo bench --bench cloud
 
 #[path = "../tests/it/common/mod.rs"]
+#[allow(dead_code)] // each benchmark uses a different part of the test harness
 mod common;
 #[path = "cloud/floor.rs"]
 mod floor;

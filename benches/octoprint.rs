@@ -8,7 +8,7 @@
 //!     cargo bench --bench octoprint
 
 #[path = "../tests/it/common/octoprint.rs"]
-#[allow(dead_code)]
+#[allow(dead_code)] // each benchmark uses a different part of the test harness
 mod octoprint_harness;
 
 use std::path::Path;

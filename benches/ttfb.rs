@@ -10,6 +10,7 @@
 //! gateway's runtime. Everything stays on 127.0.0.1.
 
 #[path = "../tests/it/common/mod.rs"]
+#[allow(dead_code)] // each benchmark uses a different part of the test harness
 mod common;
 #[path = "common/stats.rs"]
 mod stats;

@@ -13,6 +13,7 @@
 //! Run: `cargo bench --bench upload` (needs a quiet machine for meaningful numbers).
 
 #[path = "../tests/it/common/mod.rs"]
+#[allow(dead_code)] // each benchmark uses a different part of the test harness
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

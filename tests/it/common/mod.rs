@@ -1,5 +1,4 @@
 //! Shared test harness: a driver the test controls by hand, configs, files.
-#![allow(dead_code)] // each test crate uses a different part of the harness
 
 pub mod browser;
 pub mod file_server;
