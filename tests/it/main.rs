@@ -2,12 +2,15 @@
 //! binary of its own once), so the suite links once and every module shares the harness in
 //! `common` (and the LAN API tests `web_harness`) without each using only a part of it.
 //!
-//! Tests run in one process, on parallel threads: a test never changes process-wide state
-//! (environment, working directory, a global tracing subscriber). Tests that need a process
-//! of their own start one: the gateway binary (`cli`, `daemon`, `web_start`) or this binary
-//! re-run for a single ignored test (`crash_restart`, `cloud_restart`; see
-//! [`common::test_name`]). `TTYPort::pair` is serialised inside the simulator for the whole
-//! process (`printer::sim::device`).
+//! Tests run in one process, on parallel threads, in no order to rely on: a test never
+//! changes process-wide state (environment, working directory, a global tracing subscriber)
+//! and never counts on another having run first; the one process-wide setting, the rustls
+//! provider, each test that needs it installs itself (the same one; a second install is a
+//! no-op). Tests that need a process of their own start one: the gateway binary (`cli`,
+//! `daemon`, `web_start`) or this binary re-run for one ignored test (`crash_restart`,
+//! `cloud_restart`; see [`common::test_name`]). `TTYPort::pair` is serialised for the whole
+//! process inside the simulator (`printer::sim::device`); tests that take turns (one
+//! OctoPrint, one pty test of `sim_device` at a time) share a lock in their module.
 
 mod common;
 mod web_harness;
