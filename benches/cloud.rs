@@ -12,7 +12,8 @@
 //!
 //!     cargo bench --bench cloud
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
+#[allow(dead_code)] // each benchmark uses a different part of the test harness
 mod common;
 #[path = "cloud/floor.rs"]
 mod floor;

@@ -7,8 +7,8 @@
 //!
 //!     cargo bench --bench octoprint
 
-#[path = "../tests/common/octoprint.rs"]
-#[allow(dead_code)]
+#[path = "../tests/it/common/octoprint.rs"]
+#[allow(dead_code)] // each benchmark uses a different part of the test harness
 mod octoprint_harness;
 
 use std::path::Path;

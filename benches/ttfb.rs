@@ -9,7 +9,8 @@
 //! timed on its own. The client is a plain thread with blocking sockets, outside the
 //! gateway's runtime. Everything stays on 127.0.0.1.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
+#[allow(dead_code)] // each benchmark uses a different part of the test harness
 mod common;
 #[path = "common/stats.rs"]
 mod stats;

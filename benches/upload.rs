@@ -12,7 +12,8 @@
 //!
 //! Run: `cargo bench --bench upload` (needs a quiet machine for meaningful numbers).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
+#[allow(dead_code)] // each benchmark uses a different part of the test harness
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -15,7 +15,8 @@
 //! (or `/api/status`, `/api/health`: the first that answers 200). Bounded: every wait has a
 //! deadline, and everything stays on 127.0.0.1.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
+#[allow(dead_code)] // each benchmark uses a different part of the test harness
 mod common;
 #[path = "common/stats.rs"]
 mod stats;

@@ -2,7 +2,7 @@
 //! the print to make progress, at most the 30 s) and started again. The print goes
 //! on meanwhile, and the cloud receives every event, in `seq` order, without a gap.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

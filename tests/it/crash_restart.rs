@@ -4,10 +4,10 @@
 //!
 //! The killed gateway runs in a child process (the daemon through `run_with_drivers`, jobs
 //! queued over its LAN API): this same test binary, re-run with
-//! `--ignored --exact child_gateway_that_will_be_killed` and the state directory in
-//! `FLUXPRINT_CRASH_CHILD`.
+//! `--ignored --exact crash_restart::child_gateway_that_will_be_killed` and the state
+//! directory in `FLUXPRINT_CRASH_CHILD`.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -124,7 +124,7 @@ async fn gateway_killed_mid_print_restarts_with_order_interrupted_and_contiguous
         .args([
             "--ignored",
             "--exact",
-            "child_gateway_that_will_be_killed",
+            &test_name(module_path!(), "child_gateway_that_will_be_killed"),
             "--nocapture",
             "--test-threads=1",
         ])

@@ -1,7 +1,7 @@
 //! Slicing a model the cloud submits: `job.submit` with an STL is fetched, then sliced by
 //! the real PrusaSlicer, then started — the same stages as a LAN upload.
 
-mod common;
+use crate::common;
 
 use common::file_server::FileServer;
 use common::mosquitto::*;

@@ -1,7 +1,7 @@
 //! The serial driver end to end: the real port thread, protocol session and streamer talking
 //! to the built-in simulated Marlin firmware through a pseudo-terminal.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! relative and absolute extrusion, G92, firmware retraction, dwells, heat-up waits,
 //! layers, extents and the build-volume check.
 
-mod common;
+use crate::common;
 
 use common::gcode::analyse;
 use fluxprint_gateway::config::BuildVolume;

@@ -1,7 +1,7 @@
 //! The G-code analyser against PrusaSlicer 2.5's own figures on fixtures it sliced
 //! (tests/fixtures/gcode/make.sh), with every comment removed so only the motion counts.
 
-mod common;
+use crate::common;
 
 use common::gcode::{analyse, fixture};
 use fluxprint_gateway::gcode::Analysis;

@@ -2,10 +2,11 @@
 //! again while commands wait for it at the broker (its persistent session): each command is
 //! executed exactly once, and one it had already answered gets the same reply again.
 //!
-//! The child is this test binary re-run with `--ignored --exact child_cloud_gateway` and the
-//! test directory and broker port in `FLUXPRINT_CLOUD_CHILD`.
+//! The child is this test binary re-run with
+//! `--ignored --exact cloud_restart::child_cloud_gateway` and the test directory and broker
+//! port in `FLUXPRINT_CLOUD_CHILD`.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -57,7 +58,9 @@ async fn a_killed_gateway_executes_each_queued_command_once_after_restart() {
     let file = FileServer::start(&pki, "a.gcode", b"G28\n".to_vec()).await;
 
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child_cloud_gateway", "--nocapture"])
+        .args(["--ignored", "--exact"])
+        .arg(test_name(module_path!(), "child_cloud_gateway"))
+        .arg("--nocapture")
         .env(
             CHILD_ENV,
             format!("{}:{}", dir.path().display(), broker.port),

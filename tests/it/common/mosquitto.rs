@@ -124,6 +124,7 @@ impl Broker {
     }
 
     /// The broker's process id while it runs (benchmarks read its CPU time).
+    #[allow(dead_code, reason = "benches/cloud.rs reads it, no test does")]
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
@@ -197,9 +198,9 @@ pub fn with_cloud(mut config: Config, pki: &Pki, link: CloudLink) -> Config {
 pub struct Seen {
     pub topic: String,
     pub payload: Value,
-    pub retain: bool,
     pub correlation: Option<Bytes>,
     /// When the client's event loop handed it over.
+    #[allow(dead_code, reason = "benches/cloud.rs reads it, no test does")]
     pub at: std::time::Instant,
 }
 
@@ -247,7 +248,6 @@ impl Cloud {
                         let seen = Seen {
                             topic: String::from_utf8_lossy(&p.topic).into_owned(),
                             payload: serde_json::from_slice(&p.payload).unwrap_or(Value::Null),
-                            retain: p.retain,
                             correlation: p.properties.and_then(|p| p.correlation_data),
                             at: std::time::Instant::now(),
                         };

@@ -4,7 +4,7 @@
 use fluxprint_gateway::domain::{JobId, JobStatus, Percent, QueuedStage};
 use fluxprint_gateway::jobs::{JobFilter, JobStore, LATEST_VERSION, NewJob, StoreError};
 
-const V1_FIXTURE: &[u8] = include_bytes!("fixtures/schema-v1.sqlite");
+const V1_FIXTURE: &[u8] = include_bytes!("../fixtures/schema-v1.sqlite");
 
 fn open(
     dir: &std::path::Path,

@@ -2,10 +2,8 @@
 //! pty) and a real server on 127.0.0.1:0: the WebSocket's snapshot, events and printer
 //! status, auth, and `/metrics`; `fanout`: many clients, one encoding, slow ones dropped.
 
-mod common;
-#[path = "web_live/fanout.rs"]
+use crate::common;
 mod fanout;
-#[path = "web_live/scrape.rs"]
 mod scrape;
 
 use std::net::SocketAddr;

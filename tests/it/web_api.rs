@@ -1,8 +1,7 @@
 //! The LAN API over real HTTP on 127.0.0.1:0: auth, limits, uploads, errors, pagination and
 //! security headers, against a gateway started through `app::start`.
 
-mod common;
-mod web_harness;
+use crate::web_harness;
 
 use fluxprint_gateway::web::api::ROUTES;
 use web_harness::{Form, KEY, error_of, gcode, sha256_prefix, start};

@@ -4,7 +4,7 @@
 //! (type, required, properties, items, enum, const — enough to catch a renamed or missing
 //! field without a JSON Schema crate).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The cloud link against a real mosquitto (TLS with client certificates, the contract's
 //! ACL): commands in, one reply each, events out in `seq` order, MQTT 5 and 3.1.1.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! "Queued" through "Printing N%" to "Printed" on a simulated printer, live, without a reload;
 //! and a print started outside the gateway shows as external with its file and progress.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

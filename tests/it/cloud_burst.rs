@@ -2,7 +2,7 @@
 //! gateway answers several at once, yet each id gets exactly one reply, a repeated id gets
 //! the first reply and changes nothing, and a command sent after a submission sees its job.
 
-mod common;
+use crate::common;
 
 use common::file_server::FileServer;
 use common::mosquitto::*;

@@ -1,7 +1,7 @@
 //! The OctoPrint driver against a real OctoPrint (from PyPI, in `.venv`) driving its virtual
 //! printer. One OctoPrint per test; the tests take turns (they share two cores).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -17,11 +17,8 @@ use fluxprint_gateway::printer::safety::Safety;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-#[path = "octoprint/bench.rs"]
 mod bench;
-#[path = "octoprint/external.rs"]
 mod external;
-#[path = "octoprint/https.rs"]
 mod https;
 
 use bench::Bench;

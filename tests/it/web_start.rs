@@ -1,8 +1,8 @@
 //! LAN start-up: the API key generated into the state directory (and the `api-key` verb that
 //! prints it), and a listen address that is taken.
 
-mod common;
-mod web_harness;
+use crate::common;
+use crate::web_harness;
 
 use web_harness::{KEY, error_of, start};
 

@@ -1,7 +1,7 @@
 //! STL meshes (binary and ASCII): volume, extents, triangle count, watertightness, errors
 //! for truncated and garbage files; and the quick estimate with its build-volume check.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! progress table and the remaining-time function, and bad lines that must not stop an
 //! analysis.
 
-mod common;
+use crate::common;
 
 use common::gcode::{analyse, fixture, pla};
 use fluxprint_gateway::gcode::{

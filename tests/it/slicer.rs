@@ -4,8 +4,8 @@
 //! slow slicer is a shell script that announces itself on a FIFO, so the tests know when
 //! it runs and when it is gone without any sleep.
 
-mod common;
-mod web_harness;
+use crate::common;
+use crate::web_harness;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,8 @@
 //! Harness for the LAN API tests: a gateway started through `app::start` on 127.0.0.1:0 with
 //! hand-driven printers, an HTTP client, and multipart bodies built byte by byte so that each
 //! test can send exactly the shape a given client (curl in PrusaSlicer, Qt in Cura) sends.
-#![allow(dead_code)] // each test crate uses a different part of the harness
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use fluxprint_gateway::app::{self, Running};
@@ -225,8 +224,4 @@ pub fn gcode(lines: usize) -> Vec<u8> {
 pub fn sha256_prefix(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))[..16].to_owned()
-}
-
-pub fn is_inside(dir: &Path, name: &str) -> bool {
-    dir.join(name).parent() == Some(dir)
 }

@@ -3,7 +3,7 @@
 //! same entry points are the cargo-fuzz targets in fuzz/; crashes found there are added
 //! here as regression cases.
 
-mod common;
+use crate::common;
 
 use fluxprint_gateway::gcode::{line, stl};
 use proptest::prelude::*;

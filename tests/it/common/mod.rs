@@ -1,5 +1,4 @@
 //! Shared test harness: a driver the test controls by hand, configs, files.
-#![allow(dead_code)] // each test crate uses a different part of the harness
 
 pub mod browser;
 pub mod file_server;
@@ -167,4 +166,14 @@ pub async fn job(gateway: &Gateway, id: JobId) -> Job {
 /// Sends a report as the driver would.
 pub async fn report(end: &DriverEnd, report: fluxprint_gateway::printer::driver::DriverReport) {
     end.reports.send(report).await.expect("printer actor gone");
+}
+
+/// The name libtest knows the test `test` of `module` (its `module_path!()`) by: the module
+/// path without the crate's name, then the test's. A test that re-runs this binary for one
+/// test (`--exact`) names it this way.
+pub fn test_name(module: &str, test: &str) -> String {
+    match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{test}"),
+        None => test.to_owned(),
+    }
 }

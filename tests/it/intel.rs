@@ -2,8 +2,8 @@
 //! the slicer's estimate on the job, the remaining time while printing (hand-driven and on
 //! the simulated printer), and the per-printer estimate accuracy after completed jobs.
 
-mod common;
-mod web_harness;
+use crate::common;
+use crate::web_harness;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -184,6 +184,9 @@ fn part(moves: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulated_print_reports_a_falling_remaining_time_and_counts_towards_accuracy() {
+    // Its HTTP client needs the process's rustls provider; in one binary with every other
+    // test, no test that installs it is sure to have run first.
+    fluxprint_gateway::cloud::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let mut sim = printer("sim", [250.0, 210.0, 210.0], true);
     sim.driver = DriverConfig::Simulated(SimConfig {

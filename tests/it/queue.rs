@@ -1,7 +1,7 @@
 //! The queue, the lifecycle and the bed-clear interlock, end to end through `app::start`
 //! with drivers the tests control by hand.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -5,7 +5,6 @@
 //! private object store. The server records the path of every request it answers, so tests
 //! can tell "refused before asking" from "asked once" from "retried".
 
-#[path = "cloud_fetch/server.rs"]
 mod server;
 
 use std::path::{Path, PathBuf};

@@ -9,8 +9,7 @@
 //!   "true", `print` = "true" only when auto-print is on, then `file` without a Content-Type,
 //!   a quoted boundary; it reads the `Location` header of the 201.
 
-mod common;
-mod web_harness;
+use crate::web_harness;
 
 use web_harness::{Form, KEY, error_of, gcode, start};
 

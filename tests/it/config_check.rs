@@ -10,13 +10,9 @@ use fluxprint_gateway::config::{self, Config, ConfigErrors, DriverConfig};
 use fluxprint_gateway::printer::sim::SimConfig;
 use tempfile::NamedTempFile;
 
-#[path = "config_check/cloud.rs"]
 mod cloud;
-#[path = "config_check/environment.rs"]
 mod environment;
-#[path = "config_check/printer_options.rs"]
 mod printer_options;
-#[path = "config_check/slicer.rs"]
 mod slicer;
 
 const MINIMAL: &str = r#"
