@@ -15,6 +15,7 @@
 mod common;
 mod web_harness;
 
+mod architecture;
 mod browser;
 mod cli;
 mod cloud_burst;
@@ -34,6 +35,7 @@ mod gcode_stl;
 mod intel;
 mod octoprint;
 mod queue;
+mod schemathesis;
 mod serial;
 mod sim_device;
 mod slicer;

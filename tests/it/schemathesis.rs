@@ -11,21 +11,19 @@
 //! Schemathesis's HTTP client neither speaks nor expects; a test below checks its documented
 //! refusal, and `web_live` its feed.
 
-mod common;
-mod web_harness;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::sim::SimDrivers;
+use crate::common::sim::SimDrivers;
+use crate::web_harness::Form;
+use crate::{common, web_harness};
 use fluxprint_gateway::app;
 use fluxprint_gateway::config::{DriverConfig, Secret};
 use fluxprint_gateway::printer::sim::SimConfig;
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
-use web_harness::Form;
 
 const KEY: &str = "schemathesis-key-0123456789abcdef";
 /// Cases per operation and phase; with the coverage and stateful phases this comes to about

@@ -7,7 +7,6 @@
 //!
 //! Self-contained on purpose (no shared test harness): it only reads files.
 
-#[path = "architecture/scan.rs"]
 mod scan;
 
 use std::path::{Path, PathBuf};
