@@ -23,7 +23,6 @@ use super::session::Tag;
 use super::submit::Submissions;
 use crate::domain::JobId;
 use crate::gateway::{CommandError, Gateway, OutboxRange};
-use crate::jobs::StoreError;
 
 /// Why a command failed, as its error reply says.
 #[derive(Debug, thiserror::Error)]
@@ -47,15 +46,6 @@ impl Failure {
 
     pub fn reply(&self, id: Option<&str>) -> Reply {
         Reply::error(id, self.code(), self.to_string())
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Failure {
-        match e {
-            StoreError::CloudJobNotFound(id) => Failure::UnknownCloudJob(id),
-            e => Failure::Command(e.into()),
-        }
     }
 }
 

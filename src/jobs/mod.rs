@@ -200,8 +200,6 @@ pub enum StoreError {
     },
     #[error("job {job} is not in a queue (it is {status})")]
     NotQueued { job: JobId, status: &'static str },
-    #[error("no job with cloud id {0:?}")]
-    CloudJobNotFound(String),
     #[error("a job with cloud id {0:?} already exists")]
     DuplicateCloudJob(String),
     #[error("database: {0}")]
