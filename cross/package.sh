@@ -157,7 +157,8 @@ newest_symbol_version() {
   local found
   found="$(readelf -W --dyn-syms "$1" | grep -o "@$2_[0-9.]*" | cut -d_ -f2 | sort -uV | tail -n1)"
   [[ -n "$found" ]] || die "$1 imports no $2_ versioned symbol"
-  sed 's/^\([0-9]*\.[0-9]*\)\.0$/\1/' <<<"$found"
+  [[ "$found" =~ ^([0-9]+\.[0-9]+)\.0$ ]] && found="${BASH_REMATCH[1]}"
+  echo "$found"
 }
 
 # The man page, from the binary's own --help (top level and each command) through help2man.
