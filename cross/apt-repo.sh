@@ -10,6 +10,7 @@
 # armhf and amd64. A DEB with the version already in the repository is left alone; a newer
 # one replaces it, and `apt upgrade` on the Pis picks it up.
 set -euo pipefail
+shopt -s inherit_errexit
 
 repo=""
 key=""

@@ -13,6 +13,7 @@
 # x86_64 machine) or cross/build.sh (arm64, armhf). Missing Debian packages are installed
 # when running as root.
 set -euo pipefail
+shopt -s inherit_errexit
 
 readonly ALL_ARCHES=(arm64 armhf amd64)
 readonly PACKAGES=(binutils dpkg-dev help2man qemu-user)  # + cross/build.sh's for arm64, armhf
@@ -83,7 +84,8 @@ cargo_version() {
   sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' "$repo_root/Cargo.toml" | head -n1
 }
 
-# Rust target triple, cross prefix (for readelf's machine check) and qemu runner of an arch.
+# Per architecture: the Rust target triple, the binutils prefix, the ELF machine name and the
+# qemu runner (for help2man).
 triple_of() {
   case "$1" in
     arm64) echo aarch64-unknown-linux-gnu ;;
@@ -116,17 +118,25 @@ runner_of() {
   esac
 }
 
-# The release binary for an arch, built unless --no-build. amd64 on an x86_64 machine is the
-# plain `cargo build --release` (target/release), the same binary developers run.
+# The release binary of an arch. amd64 on an x86_64 machine is the plain `cargo build
+# --release` (target/release), the same binary developers run.
+native() {
+  [[ "$1" == amd64 && "$(uname -m)" == x86_64 ]]
+}
+
+build_binary() {
+  if native "$1"; then
+    (cd "$repo_root" && cargo build --release --locked >&2)
+  else
+    "$repo_root/cross/build.sh" --target "$(triple_of "$1")" >&2
+  fi
+}
+
 binary_of() {
-  local arch="$1" triple
-  triple="$(triple_of "$arch")"
-  if [[ "$arch" == amd64 && "$(uname -m)" == x86_64 ]]; then
-    $build && (cd "$repo_root" && cargo build --release --locked >&2)
+  if native "$1"; then
     echo "$(target_dir)/release/fluxprint-gateway"
   else
-    $build && "$repo_root/cross/build.sh" --target "$triple" >&2
-    echo "$(target_dir)/$triple/release/fluxprint-gateway"
+    echo "$(target_dir)/$(triple_of "$1")/release/fluxprint-gateway"
   fi
 }
 
@@ -192,6 +202,9 @@ installed_size() {
 
 package() {
   local arch="$1" binary stage deb
+  if $build; then
+    build_binary "$arch"
+  fi
   binary="$(binary_of "$arch")"
   [[ -x "$binary" ]] || die "no binary at $binary (build it, or leave out --no-build)"
   readelf -h "$binary" | grep -q "Machine: *$(elf_machine_of "$arch")\$" ||
