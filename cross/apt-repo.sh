@@ -7,8 +7,9 @@
 # DIR/public is what a web server serves: dists/, pool/ and fluxprint-archive-keyring.gpg,
 # the public key the Pis trust the repository with. KEY is the gpg key that signs (a user id
 # or fingerprint; default: the only secret key gpg has). One suite, bookworm, for arm64,
-# armhf and amd64. A DEB with the version already in the repository is left alone; a newer
-# one replaces it, and `apt upgrade` on the Pis picks it up.
+# armhf and amd64. A newer version replaces the one in the repository and `apt upgrade` on
+# the Pis picks it up; the same version again is skipped (and refused if its bytes differ:
+# a new build needs a new version in Cargo.toml).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -16,7 +17,7 @@ repo=""
 key=""
 debs=()
 
-usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "cross/apt-repo.sh: $*" >&2; exit 1; }
 
 parse_args() {
