@@ -17,7 +17,7 @@ repo=""
 key=""
 debs=()
 
-usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "cross/apt-repo.sh: $*" >&2; exit 1; }
 
 parse_args() {
