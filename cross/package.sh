@@ -223,6 +223,13 @@ package() {
   install -D -m 0644 "$repo_root/systemd/sysusers.d/fluxprint.conf" \
     "$stage/usr/lib/sysusers.d/fluxprint.conf"
   install -D -m 0640 "$repo_root/config/gateway.toml" "$stage/etc/fluxprint/gateway.toml"
+  # The PrusaSlicer profiles the binary has compiled in, as files to copy and tune
+  # ([slicer] profiles_dir; the example config points here).
+  (cd "$repo_root/config/profiles" && find . -type f -name '*.ini' -printf '%P\n') |
+    while read -r profile; do
+      install -D -m 0644 "$repo_root/config/profiles/$profile" \
+        "$stage/usr/share/fluxprint/profiles/$profile"
+    done
   local doc="$stage/usr/share/doc/fluxprint-gateway"
   install -D -m 0644 "$packaging/copyright" "$doc/copyright"
   install -D -m 0644 "$packaging/lintian-overrides" \
