@@ -1,5 +1,5 @@
 //! The seam between a printer actor and whatever drives the printer (serial port, OctoPrint,
-//! or a test's driver). A driver is a task of its own; the actor talks to it through two
+//! Moonraker, or a test's driver). A driver is a task of its own; the actor talks to it through two
 //! bounded channels, so a slow printer never blocks the actor and a driver never touches the
 //! database.
 
@@ -143,6 +143,12 @@ pub enum DriverError {
         #[source]
         source: super::octoprint::RestError,
     },
+    #[error("printer {printer}: {source}")]
+    Moonraker {
+        printer: String,
+        #[source]
+        source: super::moonraker::HttpError,
+    },
 }
 
 /// Starts a driver for a configured printer. The gateway has one built-in factory; tests
@@ -157,7 +163,7 @@ pub trait DriverFactory: Send + Sync {
     ) -> Result<DriverLink, DriverError>;
 
     /// Whether this printer's driver can follow a job that was printing when the gateway
-    /// stopped (the print goes on without the gateway, as on OctoPrint). Such jobs are not
+    /// stopped (the print goes on without the gateway, as on OctoPrint or Klipper). Such jobs are not
     /// marked `interrupted` at start-up; the actor hands them back with `Reattach`.
     fn can_reattach(&self, _printer: &PrinterConfig) -> bool {
         false

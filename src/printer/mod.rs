@@ -4,6 +4,7 @@ mod actor;
 pub mod builtin;
 pub mod driver;
 mod handle;
+pub mod moonraker;
 pub mod octoprint;
 pub mod serial;
 pub mod sim;

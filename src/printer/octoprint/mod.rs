@@ -9,10 +9,10 @@
 
 mod push;
 mod rest;
-mod safety;
+pub(crate) mod safety;
 pub mod state;
 mod task;
-mod tls;
+pub(crate) mod tls;
 mod track;
 
 use std::path::PathBuf;
