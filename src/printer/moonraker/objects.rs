@@ -20,6 +20,9 @@ pub struct Snapshot {
     pub progress: Option<f64>,
     pub temperatures: Option<Temperatures>,
     pub printed: Printed,
+    /// Built on a whole answer (a subscription's or query's) since Klippy was last lost:
+    /// until then only Klippy's state is known, not what it prints.
+    pub whole: bool,
     /// Taken whole just now (a subscription's or a query's answer), not pieced together
     /// from updates: a print the gateway started must show in it.
     pub fresh: bool,
@@ -38,6 +41,8 @@ pub struct Printed {
 #[derive(Debug, Default)]
 pub struct Objects {
     tree: Map<String, Value>,
+    /// A whole answer was read since the last reset.
+    whole: bool,
 }
 
 impl Objects {
@@ -47,6 +52,7 @@ impl Objects {
             Value::Object(map) => map,
             _ => Map::new(),
         };
+        self.whole = true;
     }
 
     /// A `notify_status_update`: each object's changed fields.
@@ -76,6 +82,7 @@ impl Objects {
     /// Moonraker lost Klippy: everything Klippy said before is stale.
     pub fn klippy_lost(&mut self) {
         self.tree.clear();
+        self.whole = false;
         self.merge(json!({"webhooks": {"state": "disconnected", "state_message": ""}}));
     }
 
@@ -110,6 +117,7 @@ impl Objects {
                 duration_s: stats["print_duration"].as_f64().unwrap_or(0.0),
                 filament_mm: stats["filament_used"].as_f64().unwrap_or(0.0),
             },
+            whole: self.whole,
             fresh,
         }
     }
@@ -199,6 +207,7 @@ mod tests {
     #[test]
     fn printer_info_sets_klippys_state_and_losing_klippy_forgets_the_rest() {
         let mut objects = subscribed();
+        assert!(objects.snapshot(false).whole);
         objects.klippy_info(&json!({"state": "shutdown",
             "state_message": "Shutdown due to M112 command\nPrinter is shutdown\n",
             "hostname": "voron"}));
@@ -211,6 +220,7 @@ mod tests {
         assert_eq!(snapshot.klippy, KlippyState::Disconnected);
         assert_eq!(snapshot.job, JobState::Standby);
         assert_eq!(snapshot.temperatures, None);
+        assert!(!snapshot.whole, "what Klippy prints is not known any more");
         assert_eq!(
             Objects::default().klippy(),
             KlippyState::Disconnected,

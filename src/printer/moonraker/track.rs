@@ -183,7 +183,13 @@ impl Tracker {
             self.temperatures = Some(temps.clone());
             steps.push(Step::Report(DriverReport::Temperatures(temps)));
         }
-        self.link = snapshot.klippy.link();
+        let link = snapshot.klippy.link();
+        if link == LinkState::Up && !snapshot.whole {
+            // Klippy is ready, but what it prints is not read yet: a job of ours would look
+            // gone, someone else's print absent. Wait for the whole look.
+            return steps;
+        }
+        self.link = link;
         match &self.link {
             LinkState::Fault(message) => {
                 // Klippy's shutdown ends the print; the actor fails the job with the message.

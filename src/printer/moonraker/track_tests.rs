@@ -18,6 +18,7 @@ fn snap(job: &str, file: Option<&str>, progress: Option<f64>) -> Snapshot {
         progress,
         temperatures: None,
         printed: Printed::default(),
+        whole: true,
         fresh: false,
     }
 }
@@ -231,6 +232,19 @@ fn moonraker_out_of_reach_keeps_the_job_and_reports_unreachable_once_until_it_is
 }
 
 #[test]
+fn klippys_state_alone_says_nothing_of_the_print_until_a_whole_look() {
+    let mut t = Tracker::new(false);
+    t.reattach(JOB, PATH.into());
+    let info_only = Snapshot {
+        whole: false,
+        ..snap("standby", None, None)
+    };
+    assert!(t.observe(info_only).is_empty(), "neither gone nor connected");
+    let steps = reports(t.observe(fresh("printing", Some(PATH))));
+    assert_eq!(steps, vec![DriverReport::Connected]);
+}
+
+#[test]
 fn a_klippy_shutdown_is_a_fault_with_its_message_that_drops_the_job() {
     let mut t = printing();
     let shutdown = klippy(KlippyState::parse(
@@ -379,14 +393,16 @@ fn apply(t: &mut Tracker, input: &Input) -> Vec<Step> {
             file,
             fresh,
         } => {
-            let klippy = match klippy {
+            let klippy_state = match klippy {
                 0 | 1 => KlippyState::Ready,
                 2 => KlippyState::Disconnected,
                 _ => KlippyState::Shutdown("MCU shutdown".into()),
             };
             let file = [None, Some(PATH), Some("benchy.gcode")][*file as usize];
             t.observe(Snapshot {
-                klippy,
+                klippy: klippy_state,
+                // Klippy's state without its objects (a `printer.info` answer).
+                whole: *klippy != 1,
                 fresh: *fresh,
                 ..snap(job, file, Some(0.5))
             })
