@@ -20,6 +20,8 @@ mod bench;
 mod checksum;
 #[path = "moonraker/external.rs"]
 mod external;
+#[path = "moonraker/https.rs"]
+mod https;
 #[path = "moonraker/restart.rs"]
 mod restart;
 
@@ -57,7 +59,10 @@ async fn a_queued_job_is_uploaded_printed_to_complete_with_progress_and_awaits_b
         peer.gcodes.join(&file).is_file(),
         "the job's file is in Moonraker's gcodes/fluxprint"
     );
-    assert_eq!(peer.history_status(&file).await.as_deref(), Some("completed"));
+    assert_eq!(
+        peer.history_status(&file).await.as_deref(),
+        Some("completed")
+    );
     let log = peer.log();
     let identified = log
         .lines()
@@ -128,10 +133,7 @@ async fn a_klippy_shutdown_mid_print_fails_the_job_with_klippys_message() {
             error: "Klipper: Shutdown due to M112 command".into()
         }
     );
-    let state = wait_printer(gw, "in error", |s| {
-        matches!(s, PrinterState::Error { .. })
-    })
-    .await;
+    let state = wait_printer(gw, "in error", |s| matches!(s, PrinterState::Error { .. })).await;
     assert!(format!("{state:?}").contains("M112"), "{state:?}");
 
     peer.post("printer/firmware_restart").await;
@@ -161,10 +163,7 @@ async fn the_gateways_emergency_stop_shuts_klipper_down_and_fails_the_job() {
         }
     );
     peer.wait_klippy("shutdown").await;
-    wait_printer(gw, "in error", |s| {
-        matches!(s, PrinterState::Error { .. })
-    })
-    .await;
+    wait_printer(gw, "in error", |s| matches!(s, PrinterState::Error { .. })).await;
     running.stop().await;
 }
 
@@ -181,7 +180,10 @@ async fn a_job_breaking_the_safety_caps_fails_before_it_reaches_moonraker() {
     };
     assert!(error.starts_with("line 3:"), "{error}");
     // An earlier test's job of the same number may have left its file there.
-    let file = bench.peer.gcodes.join(format!("fluxprint/job-{}.gcode", id.0));
+    let file = bench
+        .peer
+        .gcodes
+        .join(format!("fluxprint/job-{}.gcode", id.0));
     let uploaded = std::fs::read_to_string(file).is_ok_and(|t| t.contains("M104 S900"));
     assert!(!uploaded, "the refused file never went to Moonraker");
     running.stop().await;
@@ -201,9 +203,11 @@ async fn a_wrong_api_key_is_reported_once_and_not_retried_in_a_storm() {
     let printer = moonraker_printer(peer, Some("not-the-key"), false);
     let running = bench.gateway(printer).await;
     let gw = &running.gateway;
-    let state = wait_printer(gw, "disconnected by 401", |s| {
-        matches!(s, PrinterState::Disconnected { reason } if reason.contains("401"))
-    })
+    let state = wait_printer(
+        gw,
+        "disconnected by 401",
+        |s| matches!(s, PrinterState::Disconnected { reason } if reason.contains("401")),
+    )
     .await;
     assert_eq!(
         state,

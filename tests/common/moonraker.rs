@@ -79,7 +79,10 @@ impl Peer {
             .output()
             .expect("run moonraker_peer.sh");
         let stderr = String::from_utf8_lossy(&started.stderr);
-        assert!(started.status.success(), "moonraker_peer.sh start: {stderr}");
+        assert!(
+            started.status.success(),
+            "moonraker_peer.sh start: {stderr}"
+        );
         let values = key_values(&started.stdout);
         let value = |key: &str| {
             values
@@ -238,7 +241,10 @@ impl Peer {
     /// The newest record of `filename` in Moonraker's history: its `status`.
     pub async fn history_status(&self, filename: &str) -> Option<String> {
         let (_, body) = self.get("server/history/list?limit=50").await;
-        let jobs = body["result"]["jobs"].as_array().cloned().unwrap_or_default();
+        let jobs = body["result"]["jobs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         jobs.iter()
             .find(|j| j["filename"] == filename)
             .and_then(|j| j["status"].as_str().map(str::to_owned))
@@ -265,7 +271,10 @@ impl Peer {
             if gone {
                 break;
             }
-            assert!(tokio::time::Instant::now() < deadline, "Moonraker did not stop");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "Moonraker did not stop"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let out = std::fs::OpenOptions::new()
@@ -314,7 +323,11 @@ impl Peer {
 /// Ctrl-C on the terminal does not kill it first.
 fn watch_exit(script: &Path, home: &Path, port: u16) -> (Child, ChildStdin) {
     let mut child = Command::new("setsid")
-        .args(["sh", "-c", "read _ignored; exec \"$0\" stop \"$1\" >/dev/null 2>&1"])
+        .args([
+            "sh",
+            "-c",
+            "read _ignored; exec \"$0\" stop \"$1\" >/dev/null 2>&1",
+        ])
         .arg(script)
         .arg(port.to_string())
         .env("MOONRAKER_PEER_HOME", home)

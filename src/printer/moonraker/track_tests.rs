@@ -239,7 +239,10 @@ fn klippys_state_alone_says_nothing_of_the_print_until_a_whole_look() {
         whole: false,
         ..snap("standby", None, None)
     };
-    assert!(t.observe(info_only).is_empty(), "neither gone nor connected");
+    assert!(
+        t.observe(info_only).is_empty(),
+        "neither gone nor connected"
+    );
     let steps = reports(t.observe(fresh("printing", Some(PATH))));
     assert_eq!(steps, vec![DriverReport::Connected]);
 }
