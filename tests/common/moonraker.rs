@@ -63,8 +63,9 @@ impl Peer {
 
     fn start() -> Peer {
         let (script, home) = (peer_script(), peer_home());
+        // The install writes VERSIONS last.
         assert!(
-            home.join("venv-moonraker/bin/python").is_file(),
+            home.join("VERSIONS").is_file(),
             "the Klipper + Moonraker test peer is not installed in {home}: run scripts/test \
              (it installs it), or `apt-get install gcc python3-venv libffi-dev` and \
              `MOONRAKER_PEER_HOME={home} {script} install` (about 2.5 min)",
