@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::moonraker::{Peer, moves_gcode};
-use futures_util::StreamExt;
 use fluxprint_gateway::app;
 use fluxprint_gateway::config::{DriverConfig, PrinterConfig, Secret};
 use fluxprint_gateway::domain::{JobId, JobStatus, PrinterState};
@@ -31,6 +30,7 @@ use fluxprint_gateway::printer::BuiltinDrivers;
 use fluxprint_gateway::printer::driver::{DriverCommand, DriverReport};
 use fluxprint_gateway::printer::moonraker::{self, MoonrakerSettings};
 use fluxprint_gateway::printer::serial::Safety;
+use futures_util::StreamExt;
 use stats::{percentiles, rss_kib};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -83,6 +83,10 @@ async fn latency(peer: &Peer) {
     })
     .await;
     peer.wait_print("printing", |s| s == "printing").await;
+    // Past the heating: a pause waits for a running M109 to end, which is Klipper's time.
+    while progress(peer).await < 0.001 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (mut pauses, mut resumes) = (Vec::new(), Vec::new());
     for _ in 0..REPETITIONS {
         pauses.push(change(peer, gw, job, "pause", "paused").await);
@@ -108,6 +112,15 @@ async fn latency(peer: &Peer) {
     }
     peer.post("printer/print/cancel").await;
     running.stop().await;
+}
+
+async fn progress(peer: &Peer) -> f64 {
+    let (_, body) = peer
+        .get("printer/objects/query?virtual_sdcard=progress")
+        .await;
+    body["result"]["status"]["virtual_sdcard"]["progress"]
+        .as_f64()
+        .unwrap_or(0.0)
 }
 
 /// Pauses or resumes through Moonraker's API; returns the time from the request to the

@@ -1,15 +1,18 @@
-//! What the driver does with Moonraker's answers and notifications: Klipper's objects are
-//! merged (a subscription's or query's whole answer replaces them, a status update is
-//! merged in) and shown to the tracker; Klippy's comings and goings renew the subscription;
-//! the answers to a start, a cancel or a history look-up move the job on.
+//! What the driver does with what Moonraker says: frames are read as answers (matched to
+//! what they were asked for) or notifications; Klipper's objects are merged (a
+//! subscription's or query's whole answer replaces them, a status update is merged in) and
+//! shown to the tracker, whose steps are carried out here; Klippy's comings and goings
+//! renew the subscription; the answers to a start, a cancel or a history look-up move the
+//! job on.
 
 use serde_json::Value;
 
-use super::rpc::{Call, Notification, RpcError};
+use super::rpc::{self, Call, Notification, RpcError};
 use super::state::Recorded;
 use super::task::{Asked, Channel, Driver, Session};
-use super::track::remote_path;
+use super::track::{Step, remote_path};
 use crate::domain::JobId;
+use crate::printer::driver::DriverReport;
 use crate::printer::driver::Outcome;
 
 impl Driver {
@@ -37,7 +40,9 @@ impl Driver {
                 self.look(false).await;
             }
             (Asked::Start(job), Ok(_)) => {
-                self.tracker.started(job);
+                if self.tracker.started(job) {
+                    self.queue.push_back((Call::Cancel, Asked::Cancel));
+                }
                 // A whole look now: the print must show in it.
                 self.queue.push_back((Call::Query, Asked::Query));
             }
@@ -129,6 +134,48 @@ impl Driver {
         };
         let steps = self.tracker.resolved(job, recorded);
         self.run_steps(steps).await;
+    }
+
+    pub async fn incoming(&mut self, session: &mut Session, text: &str) {
+        match rpc::parse(text) {
+            rpc::Incoming::Answer { id, result } => {
+                let asked = match &mut session.channel {
+                    Channel::Socket { requests, .. } => requests.answered(id),
+                    Channel::Polling => None,
+                };
+                if let Some(asked) = asked {
+                    self.answer(session, asked, result).await;
+                }
+            }
+            rpc::Incoming::Notification(notification) => self.notified(session, notification).await,
+            rpc::Incoming::Ignored => {}
+        }
+    }
+
+    /// Carries out the tracker's steps: reports go to the actor, look-ups and deletions
+    /// join the queue.
+    pub async fn run_steps(&mut self, steps: Vec<Step>) {
+        for step in steps {
+            match step {
+                Step::Report(report) => {
+                    if let DriverReport::Finished { job, outcome } = &report {
+                        let printed = self.objects.snapshot(false).printed;
+                        tracing::info!(printer = %self.settings.printer, %job, ?outcome,
+                            print_duration_s = printed.duration_s,
+                            filament_mm = printed.filament_mm, "job ended on Klipper");
+                    }
+                    // Closed only when the actor has stopped, i.e. at shutdown.
+                    let _ = self.reports.send(report).await;
+                }
+                Step::Resolve { job, .. } => self
+                    .queue
+                    .push_back((Call::History, Asked::History { job })),
+                Step::Delete { path } => {
+                    let call = Call::Delete { filename: path };
+                    self.queue.push_back((call, Asked::Delete));
+                }
+            }
+        }
     }
 
     /// The tracker's look at Klipper's objects as they are now.

@@ -45,6 +45,7 @@ impl Driver {
                     let steps = self.tracker.give_up(Outcome::Cancelled);
                     self.run_steps(steps).await;
                 }
+                None if self.tracker.cancel_waits() => {}
                 None => self.ask(Call::Cancel, Asked::Cancel),
             },
             DriverCommand::EmergencyStop => {
@@ -117,7 +118,8 @@ impl Driver {
                 Ok(())
             }
             Err(StartError::Upload(
-                e @ (HttpError::Unreachable { .. } | HttpError::Unauthorized),
+                e
+                @ (HttpError::Unreachable { .. } | HttpError::Unauthorized | HttpError::KeyNeeded),
             )) => {
                 let why = failed(format!("could not upload the job's file to Moonraker: {e}"));
                 let steps = self.tracker.give_up(why);

@@ -35,6 +35,8 @@ pub enum HttpError {
     },
     #[error("Moonraker rejected the API key (401)")]
     Unauthorized,
+    #[error("Moonraker asks for an API key (401): set the printer's api_key")]
+    KeyNeeded,
     #[error("Moonraker refused to {what} ({status}): {message}")]
     Refused {
         what: &'static str,
@@ -100,7 +102,8 @@ impl Http {
         }
     }
 
-    /// Sends; a 401 is the key, any other refusal says what was refused and why.
+    /// Sends; a 401 is the key (or its absence), any other refusal says what was refused
+    /// and why.
     async fn send(
         &self,
         what: &'static str,
@@ -112,7 +115,10 @@ impl Http {
             .map_err(|source| HttpError::Unreachable { source })?;
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED {
-            return Err(HttpError::Unauthorized);
+            return Err(match self.key {
+                Some(_) => HttpError::Unauthorized,
+                None => HttpError::KeyNeeded,
+            });
         }
         if status.is_success() {
             return Ok(response);

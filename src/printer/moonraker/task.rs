@@ -19,9 +19,9 @@ use super::MoonrakerSettings;
 use super::commands::StartError;
 use super::http::{Http, HttpError};
 use super::objects::Objects;
-use super::rpc::{self, Call, Requests};
+use super::rpc::{Call, Requests};
 use super::socket::{Socket, SocketError};
-use super::track::{Step, Tracker};
+use super::track::Tracker;
 use crate::domain::JobId;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport, Outcome};
 
@@ -118,6 +118,9 @@ pub struct Driver {
     backoff: Duration,
     /// The websocket could not be used last time too: say so once, not every retry.
     polling_told: bool,
+    /// "connected" was logged since the last loss (a polling session renews every
+    /// `SOCKET_RETRY` without news).
+    announced: bool,
 }
 
 impl Driver {
@@ -139,6 +142,7 @@ impl Driver {
             upload: None,
             backoff: FIRST_BACKOFF,
             polling_told: false,
+            announced: false,
         }
     }
 
@@ -148,9 +152,9 @@ impl Driver {
             let wait = match self.session(&mut commands, &shutdown).await {
                 SessionEnd::Shutdown => break,
                 SessionEnd::RetrySocket => continue,
-                SessionEnd::Broken(HttpError::Unauthorized) => {
+                SessionEnd::Broken(e @ (HttpError::Unauthorized | HttpError::KeyNeeded)) => {
                     // Reported once; retrying sooner would only fill Moonraker's log.
-                    self.lost(HttpError::Unauthorized.to_string()).await;
+                    self.lost(e.to_string()).await;
                     self.settings.unauthorized_backoff
                 }
                 SessionEnd::Broken(e) => {
@@ -181,6 +185,7 @@ impl Driver {
     /// session), a job on the printer stays.
     async fn lost(&mut self, reason: String) {
         self.queue.clear();
+        self.announced = false;
         if self.upload.take().is_some() {
             let why = format!("could not upload the job's file: {reason}");
             let steps = self.tracker.give_up(Outcome::Failed(why));
@@ -221,8 +226,10 @@ impl Driver {
         };
         let mut session = Session::new(self.open_channel().await);
         let websocket = matches!(session.channel, Channel::Socket { .. });
-        tracing::info!(printer = %self.settings.printer, url = %self.http.base(), %version,
-            websocket, "connected to Moonraker");
+        if !std::mem::replace(&mut self.announced, true) {
+            tracing::info!(printer = %self.settings.printer, url = %self.http.base(), %version,
+                websocket, "connected to Moonraker");
+        }
         // Commands that came in before the session (the start-up `Reattach`) first: the
         // first look at Klipper must know which print is ours, or ours would show as external.
         while let Ok(command) = commands.try_recv() {
@@ -356,48 +363,6 @@ impl Driver {
             }
         }
         Ok(())
-    }
-
-    async fn incoming(&mut self, session: &mut Session, text: &str) {
-        match rpc::parse(text) {
-            rpc::Incoming::Answer { id, result } => {
-                let asked = match &mut session.channel {
-                    Channel::Socket { requests, .. } => requests.answered(id),
-                    Channel::Polling => None,
-                };
-                if let Some(asked) = asked {
-                    self.answer(session, asked, result).await;
-                }
-            }
-            rpc::Incoming::Notification(notification) => self.notified(session, notification).await,
-            rpc::Incoming::Ignored => {}
-        }
-    }
-
-    /// Carries out the tracker's steps: reports go to the actor, look-ups and deletions
-    /// join the queue.
-    pub async fn run_steps(&mut self, steps: Vec<Step>) {
-        for step in steps {
-            match step {
-                Step::Report(report) => {
-                    if let DriverReport::Finished { job, outcome } = &report {
-                        let printed = self.objects.snapshot(false).printed;
-                        tracing::info!(printer = %self.settings.printer, %job, ?outcome,
-                            print_duration_s = printed.duration_s,
-                            filament_mm = printed.filament_mm, "job ended on Klipper");
-                    }
-                    // Closed only when the actor has stopped, i.e. at shutdown.
-                    let _ = self.reports.send(report).await;
-                }
-                Step::Resolve { job, .. } => self
-                    .queue
-                    .push_back((Call::History, Asked::History { job })),
-                Step::Delete { path } => {
-                    let call = Call::Delete { filename: path };
-                    self.queue.push_back((call, Asked::Delete));
-                }
-            }
-        }
     }
 }
 

@@ -56,6 +56,8 @@ struct Tracked {
     progress: Option<Percent>,
     /// A history look-up is under way.
     resolving: bool,
+    /// Cancelled while its start was not answered yet: cancel once it is.
+    cancel_waits: bool,
 }
 
 /// The last link report sent, so that each is sent once.
@@ -129,6 +131,7 @@ impl Tracker {
             paused: false,
             progress: None,
             resolving: false,
+            cancel_waits: false,
         });
     }
 
@@ -142,9 +145,24 @@ impl Tracker {
         self.set_phase(job, Phase::Starting);
     }
 
-    /// Klipper accepted the start of the tracked job.
-    pub fn started(&mut self, job: JobId) {
+    /// Klipper accepted the start of the tracked job; true when a cancel waited for it.
+    pub fn started(&mut self, job: JobId) -> bool {
         self.set_phase(job, Phase::Started);
+        self.tracked
+            .as_ref()
+            .is_some_and(|t| t.job == job && t.cancel_waits)
+    }
+
+    /// A cancel for the tracked job: true when it must wait for Klipper's answer to the
+    /// start (sent now, it could reach Klipper before the start does).
+    pub fn cancel_waits(&mut self) -> bool {
+        match self.tracked.as_mut() {
+            Some(t) if t.phase == Phase::Starting => {
+                t.cancel_waits = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     fn set_phase(&mut self, job: JobId, phase: Phase) {
@@ -380,3 +398,7 @@ impl Tracker {
 #[cfg(test)]
 #[path = "track_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "track_property.rs"]
+mod property;

@@ -1,15 +1,13 @@
 //! The tracker against sequences of what Moonraker says.
 
-use proptest::prelude::*;
-
 use super::*;
 use crate::printer::moonraker::objects::Printed;
 use crate::printer::moonraker::state::KlippyState;
 
-const JOB: JobId = JobId(7);
-const PATH: &str = "fluxprint/job-7.gcode";
+pub const JOB: JobId = JobId(7);
+pub const PATH: &str = "fluxprint/job-7.gcode";
 
-fn snap(job: &str, file: Option<&str>, progress: Option<f64>) -> Snapshot {
+pub fn snap(job: &str, file: Option<&str>, progress: Option<f64>) -> Snapshot {
     Snapshot {
         klippy: KlippyState::Ready,
         job: JobState::parse(job),
@@ -37,7 +35,7 @@ fn klippy(state: KlippyState) -> Snapshot {
     }
 }
 
-fn reports(steps: Vec<Step>) -> Vec<DriverReport> {
+pub fn reports(steps: Vec<Step>) -> Vec<DriverReport> {
     steps
         .into_iter()
         .filter_map(|s| match s {
@@ -51,7 +49,7 @@ fn finished(outcome: Outcome) -> Vec<DriverReport> {
     vec![DriverReport::Finished { job: JOB, outcome }]
 }
 
-fn connected() -> Tracker {
+pub fn connected() -> Tracker {
     let mut t = Tracker::new(false);
     assert_eq!(
         reports(t.observe(fresh("standby", None))),
@@ -65,9 +63,23 @@ fn printing() -> Tracker {
     let mut t = connected();
     t.uploading(JOB, PATH.into());
     t.uploaded(JOB);
-    t.started(JOB);
+    assert!(!t.started(JOB));
     t.observe(snap("printing", Some(PATH), Some(0.0)));
     t
+}
+
+#[test]
+fn a_cancel_while_klipper_has_not_answered_the_start_waits_for_the_answer() {
+    let mut t = connected();
+    t.uploading(JOB, PATH.into());
+    assert!(
+        !t.cancel_waits(),
+        "while uploading, the driver drops the upload"
+    );
+    t.uploaded(JOB);
+    assert!(t.cancel_waits());
+    assert!(t.started(JOB), "cancel now");
+    assert!(!t.cancel_waits(), "once started, a cancel goes at once");
 }
 
 #[test]
@@ -343,117 +355,4 @@ fn an_ended_job_deletes_its_file_when_configured_once_klipper_no_longer_prints_i
         !steps.iter().any(|s| matches!(s, Step::Delete { .. })),
         "never uploaded: {steps:?}"
     );
-}
-
-/// One input to the tracker, for the property test.
-#[derive(Debug, Clone)]
-enum Input {
-    Look {
-        klippy: u8,
-        job: &'static str,
-        file: u8,
-        fresh: bool,
-    },
-    Unreachable,
-    Started,
-    Resolved(&'static str),
-}
-
-fn input() -> impl Strategy<Value = Input> {
-    let look = (
-        0u8..4,
-        prop::sample::select(vec![
-            "standby",
-            "printing",
-            "paused",
-            "complete",
-            "cancelled",
-            "error",
-        ]),
-        0u8..3,
-        any::<bool>(),
-    )
-        .prop_map(|(klippy, job, file, fresh)| Input::Look {
-            klippy,
-            job,
-            file,
-            fresh,
-        });
-    prop_oneof![
-        6 => look,
-        1 => Just(Input::Unreachable),
-        1 => Just(Input::Started),
-        1 => prop::sample::select(vec!["completed", "cancelled", "klippy_shutdown", "in_progress"])
-            .prop_map(Input::Resolved),
-    ]
-}
-
-fn apply(t: &mut Tracker, input: &Input) -> Vec<Step> {
-    match input {
-        Input::Look {
-            klippy,
-            job,
-            file,
-            fresh,
-        } => {
-            let klippy_state = match klippy {
-                0 | 1 => KlippyState::Ready,
-                2 => KlippyState::Disconnected,
-                _ => KlippyState::Shutdown("MCU shutdown".into()),
-            };
-            let file = [None, Some(PATH), Some("benchy.gcode")][*file as usize];
-            t.observe(Snapshot {
-                klippy: klippy_state,
-                // Klippy's state without its objects (a `printer.info` answer).
-                whole: *klippy != 1,
-                fresh: *fresh,
-                ..snap(job, file, Some(0.5))
-            })
-        }
-        Input::Unreachable => t.unreachable("away".into()),
-        Input::Started => {
-            t.uploaded(JOB);
-            t.started(JOB);
-            Vec::new()
-        }
-        Input::Resolved(status) => t.resolved(JOB, Recorded::parse(status)),
-    }
-}
-
-proptest! {
-    /// Whatever Moonraker says in whatever order: the job ends at most once and says
-    /// nothing after, is never shown as someone else's print while tracked, never ends
-    /// before Klipper accepted it, and no link report repeats the one before it.
-    #[test]
-    fn the_job_ends_once_and_link_reports_only_change(
-        inputs in proptest::collection::vec(input(), 0..60)
-    ) {
-        let mut t = connected();
-        t.uploading(JOB, PATH.into());
-        let (mut ended, mut started, mut last_link) = (false, false, None);
-        for input in &inputs {
-            started |= matches!(input, Input::Started);
-            for report in reports(apply(&mut t, input)) {
-                match report {
-                    DriverReport::Finished { .. } => {
-                        prop_assert!(!ended && started, "{input:?}: ended twice or too early");
-                        ended = true;
-                    }
-                    DriverReport::Progress { .. }
-                    | DriverReport::Paused { .. }
-                    | DriverReport::Resumed { .. } => prop_assert!(!ended, "{input:?}"),
-                    DriverReport::Temperatures(_) => {}
-                    link => {
-                        // A fault drops the job: the actor fails it.
-                        ended |= matches!(link, DriverReport::Fault { .. });
-                        if matches!(link, DriverReport::External { .. }) {
-                            prop_assert!(!t.is_tracking(JOB), "{input:?}: external while tracked");
-                        }
-                        prop_assert!(last_link.as_ref() != Some(&link), "{input:?}: {link:?} again");
-                        last_link = Some(link);
-                    }
-                }
-            }
-        }
-    }
 }
