@@ -141,7 +141,9 @@ pub enum Problem {
     NoPrinters,
     #[error("duplicate printer id {id:?}")]
     DuplicatePrinterId { id: String },
-    #[error("unknown driver {value:?}, expected one of \"serial\", \"octoprint\", \"simulated\"")]
+    #[error(
+        "unknown driver {value:?}, expected one of \"serial\", \"octoprint\", \"moonraker\", \"simulated\""
+    )]
     UnknownDriver { value: String },
     #[error(
         "unsupported baud rate {baud}, expected one of {}",

@@ -3,7 +3,7 @@
 //!
 //! A raw printer carries every driver's keys; the chosen driver takes the ones it needs and
 //! any key that belongs to another driver is an error, since it is almost always a mistake
-//! (a serial `baud` left on a printer switched to OctoPrint).
+//! (a serial `baud` left on a printer switched to OctoPrint or Moonraker).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -121,6 +121,7 @@ fn printer(key: &str, raw: RawPrinter, problems: &mut Problems) -> Option<Printe
 enum DriverKind {
     Serial,
     OctoPrint,
+    Moonraker,
     Simulated,
 }
 
@@ -129,6 +130,7 @@ impl DriverKind {
         match name {
             "serial" => Some(Self::Serial),
             "octoprint" => Some(Self::OctoPrint),
+            "moonraker" => Some(Self::Moonraker),
             "simulated" => Some(Self::Simulated),
             _ => None,
         }
@@ -138,6 +140,7 @@ impl DriverKind {
         match self {
             Self::Serial => "serial",
             Self::OctoPrint => "octoprint",
+            Self::Moonraker => "moonraker",
             Self::Simulated => "simulated",
         }
     }
@@ -145,7 +148,7 @@ impl DriverKind {
     fn keys(self) -> &'static [&'static str] {
         match self {
             Self::Serial => &["port", "baud", "serial"],
-            Self::OctoPrint => &["url", "api_key", "delete_after_job", "ca_file"],
+            Self::OctoPrint | Self::Moonraker => &["url", "api_key", "delete_after_job", "ca_file"],
             Self::Simulated => &["serial", "simulator"],
         }
     }
@@ -168,6 +171,7 @@ fn driver_config(key: &str, mut keys: DriverKeys, problems: &mut Problems) -> Op
     let config = match kind {
         DriverKind::Serial => serial(key, keys, problems),
         DriverKind::OctoPrint => octoprint(key, keys, problems),
+        DriverKind::Moonraker => moonraker(key, keys, problems),
         DriverKind::Simulated => {
             options::simulator(&format!("{key}.simulator"), keys.simulator, problems)
                 .map(DriverConfig::Simulated)
@@ -205,23 +209,53 @@ fn octoprint(key: &str, keys: DriverKeys, problems: &mut Problems) -> Option<Dri
     let missing = || Problem::MissingForDriver {
         driver: "octoprint",
     };
-    let url = keys
-        .url
-        .ok_or_else(missing)
-        .and_then(|url| url_with_scheme(&url, &["http", "https"], "\"http\" or \"https\""));
+    let url = keys.url.ok_or_else(missing).and_then(|url| host_url(&url));
     let url = problems.check(&format!("{key}.url"), url);
     let api_key = keys.api_key.ok_or_else(missing).and_then(secret);
     let api_key = problems.check(&format!("{key}.api_key"), api_key);
-    let ca_file = match keys.ca_file {
-        Some(path) => Some(problems.check(&format!("{key}.ca_file"), readable(path))?),
-        None => None,
-    };
+    let ca_file = ca_file(key, keys.ca_file, problems)?;
     Some(DriverConfig::OctoPrint {
         url: url?,
         api_key: api_key?,
         delete_after_job: keys.delete_after_job.unwrap_or(false),
         ca_file,
     })
+}
+
+/// Like OctoPrint's, except that the API key is optional: Moonraker may trust the
+/// gateway's address (`trusted_clients`) instead.
+fn moonraker(key: &str, keys: DriverKeys, problems: &mut Problems) -> Option<DriverConfig> {
+    let missing = || Problem::MissingForDriver {
+        driver: "moonraker",
+    };
+    let url = keys.url.ok_or_else(missing).and_then(|url| host_url(&url));
+    let url = problems.check(&format!("{key}.url"), url);
+    let api_key = match keys.api_key {
+        Some(value) => Some(problems.check(&format!("{key}.api_key"), secret(value))?),
+        None => None,
+    };
+    let ca_file = ca_file(key, keys.ca_file, problems)?;
+    Some(DriverConfig::Moonraker {
+        url: url?,
+        api_key,
+        delete_after_job: keys.delete_after_job.unwrap_or(false),
+        ca_file,
+    })
+}
+
+/// The printer host's base URL: `http://` or `https://`.
+fn host_url(url: &str) -> Result<url::Url, Problem> {
+    url_with_scheme(url, &["http", "https"], "\"http\" or \"https\"")
+}
+
+/// `Some(None)` without a `ca_file`, `None` after recording an unreadable one.
+fn ca_file(key: &str, path: Option<PathBuf>, problems: &mut Problems) -> Option<Option<PathBuf>> {
+    match path {
+        Some(path) => Some(Some(
+            problems.check(&format!("{key}.ca_file"), readable(path))?,
+        )),
+        None => Some(None),
+    }
 }
 
 /// Three finite positive lengths; each bad one is reported with its index.

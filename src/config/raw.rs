@@ -99,9 +99,9 @@ pub(crate) struct RawPrinter {
     pub baud: Option<u32>,
     pub url: Option<String>,
     pub api_key: Option<String>,
-    /// OctoPrint: delete the job's uploaded file from OctoPrint when the job ends.
+    /// OctoPrint, Moonraker: delete the job's uploaded file from the host when the job ends.
     pub delete_after_job: Option<bool>,
-    /// OctoPrint behind https: a PEM file of CAs trusted besides the system's.
+    /// OctoPrint, Moonraker behind https: a PEM file of CAs trusted besides the system's.
     pub ca_file: Option<PathBuf>,
     pub build_volume: Option<Vec<f64>>,
     pub auto_start: Option<bool>,

@@ -141,7 +141,8 @@ pub struct PrinterConfig {
     pub auto_start: bool,
     /// `[printers.safety]`, for every driver.
     pub safety: SafetyPolicy,
-    /// `[printers.serial]`; the defaults on an OctoPrint printer, which never uses them.
+    /// `[printers.serial]`; the defaults on an OctoPrint or Moonraker printer, which never
+    /// uses them.
     pub serial: SerialOptions,
 }
 
@@ -169,6 +170,17 @@ pub enum DriverConfig {
         /// API and the push websocket alike (e.g. OctoPi's self-made CA).
         ca_file: Option<PathBuf>,
     },
+    /// A Klipper printer through its Moonraker.
+    Moonraker {
+        url: url::Url,
+        /// Moonraker's API key; `None` when Moonraker trusts the gateway's address.
+        api_key: Option<Secret>,
+        /// Delete the job's uploaded file from Moonraker when the job ends.
+        delete_after_job: bool,
+        /// For an `https://` Moonraker: CAs (PEM) trusted besides the system's, for HTTP
+        /// and the websocket alike.
+        ca_file: Option<PathBuf>,
+    },
     /// The built-in virtual printer, shaped by `[printers.simulator]`.
     Simulated(SimConfig),
 }
@@ -179,6 +191,7 @@ impl DriverConfig {
         match self {
             Self::Serial { .. } => "serial",
             Self::OctoPrint { .. } => "octoprint",
+            Self::Moonraker { .. } => "moonraker",
             Self::Simulated(_) => "simulated",
         }
     }

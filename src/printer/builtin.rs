@@ -1,6 +1,7 @@
 //! The drivers built into the gateway, chosen by each printer's `driver` key: the serial
-//! driver for Marlin-family printers, and the simulated printer (the same serial driver
-//! talking to a built-in firmware through a pseudo-terminal), and the OctoPrint driver.
+//! driver for Marlin-family printers, the simulated printer (the same serial driver
+//! talking to a built-in firmware through a pseudo-terminal), the OctoPrint driver, and the
+//! Moonraker driver for Klipper printers.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::driver::{self, DriverError, DriverFactory, DriverLink};
+use super::moonraker::{self, MoonrakerSettings};
 use super::octoprint::{self, OctoPrintSettings};
 use super::safety::Safety;
 use super::serial::protocol::{FlowControl, SessionConfig};
@@ -75,11 +77,32 @@ impl DriverFactory for BuiltinDrivers {
                 octoprint::start(settings, shutdown, tasks)
                     .map_err(|e| DriverError::start(&printer.id, e))
             }
+            DriverConfig::Moonraker {
+                url,
+                api_key,
+                delete_after_job,
+                ca_file,
+            } => {
+                let mut settings = MoonrakerSettings::new(
+                    printer.id.to_string(),
+                    url.clone(),
+                    api_key.clone(),
+                    Safety::from(&printer.safety),
+                );
+                settings.delete_after_job = *delete_after_job;
+                settings.ca_file = ca_file.clone();
+                moonraker::start(settings, shutdown, tasks)
+                    .map_err(|e| DriverError::start(&printer.id, e))
+            }
         }
     }
 
+    /// A print on OctoPrint or Klipper goes on while the gateway restarts.
     fn can_reattach(&self, printer: &PrinterConfig) -> bool {
-        matches!(printer.driver, DriverConfig::OctoPrint { .. })
+        matches!(
+            printer.driver,
+            DriverConfig::OctoPrint { .. } | DriverConfig::Moonraker { .. }
+        )
     }
 }
 

@@ -5,6 +5,8 @@ pub mod builtin;
 pub mod driver;
 pub mod figures;
 mod handle;
+pub mod host_tls;
+pub mod moonraker;
 pub mod octoprint;
 pub mod safety;
 pub mod serial;

@@ -33,6 +33,7 @@ mod gcode_motion;
 mod gcode_robustness;
 mod gcode_stl;
 mod intel;
+mod moonraker;
 mod octoprint;
 mod queue;
 mod schemathesis;

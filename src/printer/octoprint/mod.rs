@@ -11,7 +11,6 @@ mod push;
 mod rest;
 pub mod state;
 mod task;
-mod tls;
 mod track;
 
 use std::path::PathBuf;
@@ -20,8 +19,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use super::host_tls::TrustError;
 pub use rest::RestError;
-pub use tls::TrustError;
 
 use super::driver::{self, DriverLink};
 use super::safety::Safety;
@@ -73,7 +72,7 @@ pub fn start(
     shutdown: CancellationToken,
     tasks: &TaskTracker,
 ) -> Result<DriverLink, RestError> {
-    let tls = tls::client_config(settings.ca_file.as_deref())?;
+    let tls = super::host_tls::client_config(settings.ca_file.as_deref())?;
     let rest = rest::Rest::new(settings.url.clone(), settings.api_key.clone(), tls)?;
     let (link, end) = driver::link();
     let driver = task::Driver::new(settings, rest, end.reports.clone());

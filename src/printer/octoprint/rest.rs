@@ -13,10 +13,10 @@ use rustls::ClientConfig;
 use serde_json::{Value, json};
 
 use super::state::OctoState;
-use super::tls::TrustError;
 use super::track::Snapshot;
 use crate::config::Secret;
 use crate::domain::{Temperature, Temperatures};
+use crate::printer::host_tls::TrustError;
 
 /// Longest OctoPrint message kept in an error.
 const MESSAGE_LIMIT: usize = 200;

@@ -1,9 +1,13 @@
 //! The printer's safety caps for jobs the gateway does not stream itself (a print host such
-//! as OctoPrint prints the file): the whole file is checked line by line with [`Safety`]
-//! before it is uploaded, and a job with a refused line fails without reaching the host.
+//! as OctoPrint or Moonraker prints the file): the whole file is checked line by line with
+//! [`Safety`] before it is uploaded, and a job with a refused line fails without reaching the
+//! host. [`check_file_digest`] also hashes what it checked, so that the host can verify it
+//! received exactly the checked bytes.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
 
 use super::{Refusal, Safety};
 
@@ -28,13 +32,45 @@ pub enum FileCheckError {
     },
 }
 
+/// The SHA-256 and length of the bytes a check read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckedFile {
+    pub sha256: [u8; 32],
+    pub size: u64,
+}
+
 /// `Err` naming the line and refusal when a line of `file` breaks the caps.
 pub async fn check_file(safety: Safety, file: PathBuf) -> Result<(), FileCheckError> {
-    let checked = tokio::task::spawn_blocking(move || check_lines(&safety, &file)).await;
+    let checked = tokio::task::spawn_blocking(move || check_lines(&safety, &file, |_| {})).await;
     checked.unwrap_or_else(|source| Err(FileCheckError::Stopped { source }))
 }
 
-fn check_lines(safety: &Safety, file: &std::path::Path) -> Result<(), FileCheckError> {
+/// As [`check_file`], and the hash and length of the bytes checked, in the same pass.
+pub async fn check_file_digest(
+    safety: Safety,
+    file: PathBuf,
+) -> Result<CheckedFile, FileCheckError> {
+    let checked = tokio::task::spawn_blocking(move || {
+        let (mut hash, mut size) = (Sha256::new(), 0u64);
+        check_lines(&safety, &file, |raw| {
+            hash.update(raw);
+            size += raw.len() as u64;
+        })?;
+        Ok(CheckedFile {
+            sha256: hash.finalize().into(),
+            size,
+        })
+    })
+    .await;
+    checked.unwrap_or_else(|source| Err(FileCheckError::Stopped { source }))
+}
+
+/// Checks every line of `file`, handing each one's raw bytes to `read` first.
+fn check_lines(
+    safety: &Safety,
+    file: &std::path::Path,
+    mut read: impl FnMut(&[u8]),
+) -> Result<(), FileCheckError> {
     let read_err = |source| FileCheckError::Read {
         path: file.to_owned(),
         source,
@@ -49,6 +85,7 @@ fn check_lines(safety: &Safety, file: &std::path::Path) -> Result<(), FileCheckE
         if n == 0 {
             return Ok(());
         }
+        read(&raw);
         number += 1;
         let line = String::from_utf8_lossy(&raw);
         let code = line.split(';').next().unwrap_or("").trim();
@@ -80,5 +117,17 @@ mod tests {
         let ok = dir.path().join("ok.gcode");
         std::fs::write(&ok, "G28\nM104 S200\nG1 X1 ; M104 S900 in a comment\n").unwrap();
         assert!(check_file(safety, ok).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_digest_is_the_sha256_and_length_of_the_whole_checked_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part.gcode");
+        let text = "; part\nG28\nM104 S200\nG1 X1"; // no newline at the end
+        std::fs::write(&path, text).unwrap();
+        let safety = Safety::from(&SafetyPolicy::default());
+        let checked = check_file_digest(safety, path).await.unwrap();
+        assert_eq!(checked.size, text.len() as u64);
+        assert_eq!(checked.sha256, <[u8; 32]>::from(Sha256::digest(text)));
     }
 }

@@ -6,7 +6,7 @@
 
 mod file;
 
-pub use file::{FileCheckError, check_file};
+pub use file::{CheckedFile, FileCheckError, check_file, check_file_digest};
 
 use crate::config::{SafetyPolicy, leading_command};
 

@@ -3,6 +3,7 @@
 pub mod browser;
 pub mod file_server;
 pub mod gcode;
+pub mod moonraker;
 pub mod mosquitto;
 pub mod octoprint;
 pub mod pki;

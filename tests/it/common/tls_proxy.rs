@@ -1,7 +1,8 @@
 //! An `https://` front for a plain-HTTP server (a real OctoPrint): a TLS-terminating proxy on
 //! 127.0.0.1:0 (tokio-rustls, ring) with a per-run CA and a certificate for 127.0.0.1 made
 //! with rcgen, plus a stranger CA for "wrong CA" tests. It records the first request line of
-//! every connection whose handshake completed, so a test can tell a websocket from REST.
+//! every connection whose handshake completed, so a test can tell a websocket from REST, and
+//! can refuse websocket upgrades (as some reverse proxies do).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +35,15 @@ pub struct TlsProxy {
 impl TlsProxy {
     /// Serves `https://127.0.0.1:<port>/` in front of `upstream` (plain HTTP).
     pub async fn start(upstream: SocketAddr) -> TlsProxy {
+        TlsProxy::serving(upstream, false).await
+    }
+
+    /// As [`TlsProxy::start`], but every websocket upgrade is answered 403.
+    pub async fn without_websockets(upstream: SocketAddr) -> TlsProxy {
+        TlsProxy::serving(upstream, true).await
+    }
+
+    async fn serving(upstream: SocketAddr, refuse_websockets: bool) -> TlsProxy {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (ca, stranger) = (new_ca("OctoPi CA"), new_ca("stranger CA"));
         let dir = tempfile::tempdir().unwrap();
@@ -45,7 +55,12 @@ impl TlsProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let first_lines = Arc::new(Mutex::new(Vec::new()));
-        let task = tokio::spawn(serve(listener, acceptor, upstream, first_lines.clone()));
+        let relay = Relay {
+            upstream,
+            first_lines: first_lines.clone(),
+            refuse_websockets,
+        };
+        let task = tokio::spawn(serve(listener, acceptor, relay));
         TlsProxy {
             url: format!("https://127.0.0.1:{port}/").parse().unwrap(),
             ca_file,
@@ -84,49 +99,57 @@ fn server_tls(ca: &Issuer<'static, KeyPair>) -> Arc<ServerConfig> {
     Arc::new(config)
 }
 
-async fn serve(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
+/// Where and how connections are relayed.
+#[derive(Clone)]
+struct Relay {
     upstream: SocketAddr,
     first_lines: Arc<Mutex<Vec<String>>>,
-) {
+    refuse_websockets: bool,
+}
+
+async fn serve(listener: TcpListener, acceptor: TlsAcceptor, relay: Relay) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             return;
         };
-        let (acceptor, first_lines) = (acceptor.clone(), first_lines.clone());
+        let (acceptor, relay) = (acceptor.clone(), relay.clone());
         tokio::spawn(async move {
             // A refused handshake (the client does not trust us) just ends the connection.
             if let Ok(tls) = acceptor.accept(tcp).await {
-                relay(tls, upstream, first_lines).await;
+                relay.run(tls).await;
             }
         });
     }
 }
 
-/// Reads the request head's first line, records it, then relays both ways until either
-/// side closes.
-async fn relay(
-    mut client: TlsStream<TcpStream>,
-    upstream: SocketAddr,
-    first_lines: Arc<Mutex<Vec<String>>>,
-) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !head.contains(&b'\n') && head.len() < HEAD_LIMIT {
-        match client.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
+impl Relay {
+    /// Reads the request head and records its first line, then relays both ways until
+    /// either side closes (or refuses a websocket upgrade).
+    async fn run(&self, mut client: TlsStream<TcpStream>) {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < HEAD_LIMIT {
+            match client.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
         }
+        let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let line = String::from_utf8_lossy(&head);
+        let line = line.lines().next().unwrap_or("").to_owned();
+        self.first_lines.lock().unwrap().push(line);
+        if self.refuse_websockets && text.contains("upgrade: websocket") {
+            let refusal =
+                "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            let _ = client.write_all(refusal.as_bytes()).await;
+            return;
+        }
+        let Ok(mut server) = TcpStream::connect(self.upstream).await else {
+            return;
+        };
+        if server.write_all(&head).await.is_err() {
+            return;
+        }
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
     }
-    let line = String::from_utf8_lossy(&head);
-    let line = line.lines().next().unwrap_or("").to_owned();
-    first_lines.lock().unwrap().push(line);
-    let Ok(mut server) = TcpStream::connect(upstream).await else {
-        return;
-    };
-    if server.write_all(&head).await.is_err() {
-        return;
-    }
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
 }

@@ -181,3 +181,80 @@ build_volume = [1, 1, 1]
     );
     assert_eq!(lines.len(), 2, "{lines:#?}");
 }
+
+#[test]
+fn a_moonraker_printer_needs_its_url_and_takes_a_key_only_when_given_one() {
+    let text = "[gateway]\nid = \"gw\"\n[[printers]]\nid = \"voron\"\ndriver = \"moonraker\"\n\
+                url = \"http://192.168.1.60:7125\"\nbuild_volume = [350, 350, 340]\n\
+                [[printers]]\nid = \"secure\"\ndriver = \"moonraker\"\nurl = \"https://voron.lan\"\n\
+                api_key = \"moon-secret-0123\"\ndelete_after_job = true\nbuild_volume = [1, 1, 1]\n";
+    let config = load_text(text, &[]).expect("valid moonraker printers");
+    let DriverConfig::Moonraker {
+        url,
+        api_key,
+        delete_after_job,
+        ca_file,
+    } = &config.printers[0].driver
+    else {
+        panic!("expected moonraker, got {:?}", config.printers[0].driver);
+    };
+    assert_eq!(url.as_str(), "http://192.168.1.60:7125/");
+    assert!(api_key.is_none() && !delete_after_job && ca_file.is_none());
+    let DriverConfig::Moonraker {
+        api_key,
+        delete_after_job,
+        ..
+    } = &config.printers[1].driver
+    else {
+        panic!("expected moonraker");
+    };
+    assert_eq!(
+        api_key.as_ref().map(|k| k.expose()),
+        Some("moon-secret-0123")
+    );
+    assert!(delete_after_job);
+    assert!(!format!("{config:?}").contains("moon-secret"));
+}
+
+#[test]
+fn a_moonraker_printer_without_a_url_or_with_serial_keys_is_reported_per_key() {
+    let text = "[gateway]\nid = \"gw\"\n[[printers]]\nid = \"voron\"\ndriver = \"moonraker\"\n\
+                baud = 250000\napi_key = \"\"\nbuild_volume = [1, 1, 1]\n[printers.serial]\n\
+                [[printers]]\nid = \"ws\"\ndriver = \"moonraker\"\nurl = \"ws://voron.lan:7125\"\n\
+                build_volume = [1, 1, 1]\n";
+    let lines = problems(text);
+    assert_has(
+        &lines,
+        "printers[0].url: missing (required by the \"moonraker\" driver)",
+    );
+    assert_has(&lines, "printers[0].api_key: must not be empty");
+    assert_has(
+        &lines,
+        "printers[0].baud: not used by the \"moonraker\" driver",
+    );
+    assert_has(
+        &lines,
+        "printers[0].serial: not used by the \"moonraker\" driver",
+    );
+    assert_has(&lines, "printers[1].url: ");
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+}
+
+/// The example's commented Moonraker printer, uncommented, loads as documented (but for
+/// its `ca_file`, a path on the operator's machine).
+#[test]
+fn the_examples_commented_moonraker_printer_is_valid() {
+    let example = std::fs::read_to_string(example_path()).expect("read example");
+    let start = example
+        .find("# [[printers]]\n# id = \"voron\"")
+        .expect("the example documents a Moonraker printer");
+    let block: String = example[start..]
+        .lines()
+        .take_while(|l| l.starts_with("# "))
+        .filter(|l| !l.starts_with("# ca_file"))
+        .map(|l| format!("{}\n", &l[2..]))
+        .collect();
+    let config = load_text(&format!("[gateway]\nid = \"gw\"\n{block}"), &[])
+        .unwrap_or_else(|e| panic!("{e}\n{block}"));
+    assert_eq!(config.printers[0].driver.name(), "moonraker");
+}

@@ -1,7 +1,7 @@
-//! The TLS settings for one OctoPrint behind `https://`: rustls with the ring provider,
-//! trusting the system's CAs plus the printer's `ca_file` (OctoPi and home servers often
-//! use a CA of their own). The REST client and the push websocket share one config, so the
-//! two channels trust exactly the same certificates.
+//! The TLS settings for one print host behind `https://` (OctoPrint, Moonraker): rustls with
+//! the ring provider, trusting the system's CAs plus the printer's `ca_file` (OctoPi and home
+//! servers often use a CA of their own). A driver's HTTP client and its websocket share one
+//! config, so the two channels trust exactly the same certificates.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

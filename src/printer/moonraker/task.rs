@@ -1,0 +1,413 @@
+//! The driver's task: connect to Moonraker (with backoff, and a long one for a rejected
+//! key), open the websocket or fall back to polling over HTTP, and run one session after
+//! another. A session sends the queued calls (as JSON-RPC frames on the websocket, or one
+//! HTTP request each when polling) and feeds what comes back to
+//! [`answers`](super::answers); the actor's commands go to [`commands`](super::commands).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::MoonrakerSettings;
+use super::commands::StartError;
+use super::http::{Http, HttpError};
+use super::objects::Objects;
+use super::rpc::{Call, Requests};
+use super::socket::{Socket, SocketError};
+use super::track::Tracker;
+use crate::domain::JobId;
+use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport, Outcome};
+
+/// First retry after Moonraker could not be reached; doubles up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A websocket quiet this long gets a ping; Moonraker itself sends something every second
+/// (`notify_proc_stat_update`) on a default install.
+const PING_AFTER: Duration = Duration::from_secs(10);
+/// A websocket quiet this long (pings unanswered) is dead: its host left the network.
+const SILENCE_LIMIT: Duration = Duration::from_secs(30);
+/// While polling, the websocket is tried again this often.
+const SOCKET_RETRY: Duration = Duration::from_secs(30);
+/// Requests sent and not answered; past this Moonraker has stopped answering.
+const MAX_WAITING: usize = 64;
+
+/// Why a call was made: what to do with its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Asked {
+    Identify,
+    KlippyInfo,
+    Subscribe,
+    Query,
+    Start(JobId),
+    /// Pause, resume, emergency stop: only a refusal matters (it is logged).
+    Control(&'static str),
+    Cancel,
+    HeatersOff,
+    History {
+        job: JobId,
+    },
+    Delete,
+}
+
+/// How the session talks to Moonraker.
+pub enum Channel {
+    Socket {
+        /// Boxed: the TLS-capable stream is large, and sessions are few.
+        socket: Box<Socket>,
+        requests: Requests<Asked>,
+    },
+    /// The websocket cannot be used: every call is an HTTP request, the printer is polled.
+    Polling,
+}
+
+/// One connection to Moonraker and what it knows.
+pub struct Session {
+    pub channel: Channel,
+    /// Moonraker holds our subscription (dropped when it loses Klippy).
+    pub subscribed: bool,
+    /// A `printer.info` is under way.
+    pub info_pending: bool,
+    last_heard: Instant,
+    started: Instant,
+}
+
+/// Why a session ended.
+pub enum SessionEnd {
+    Shutdown,
+    Broken(HttpError),
+    SocketLost(String),
+    /// Polling for a while: try the websocket again.
+    RetrySocket,
+}
+
+impl From<HttpError> for SessionEnd {
+    fn from(e: HttpError) -> Self {
+        SessionEnd::Broken(e)
+    }
+}
+
+impl From<SocketError> for SessionEnd {
+    fn from(e: SocketError) -> Self {
+        SessionEnd::SocketLost(e.to_string())
+    }
+}
+
+/// The job file being checked and uploaded.
+pub struct Upload {
+    pub job: JobId,
+    pub done: Pin<Box<dyn Future<Output = Result<(), StartError>> + Send>>,
+}
+
+pub struct Driver {
+    pub settings: MoonrakerSettings,
+    pub http: Http,
+    pub tls: Arc<ClientConfig>,
+    pub tracker: Tracker,
+    pub objects: Objects,
+    pub reports: mpsc::Sender<DriverReport>,
+    /// Calls to make, in order; answering one may queue more.
+    pub queue: VecDeque<(Call, Asked)>,
+    pub upload: Option<Upload>,
+    backoff: Duration,
+    /// The websocket could not be used last time too: say so once, not every retry.
+    polling_told: bool,
+    /// "connected" was logged since the last loss (a polling session renews every
+    /// `SOCKET_RETRY` without news).
+    announced: bool,
+}
+
+impl Driver {
+    pub fn new(
+        settings: MoonrakerSettings,
+        http: Http,
+        tls: Arc<ClientConfig>,
+        reports: mpsc::Sender<DriverReport>,
+    ) -> Self {
+        let tracker = Tracker::new(settings.delete_after_job);
+        Driver {
+            settings,
+            http,
+            tls,
+            tracker,
+            objects: Objects::default(),
+            reports,
+            queue: VecDeque::new(),
+            upload: None,
+            backoff: FIRST_BACKOFF,
+            polling_told: false,
+            announced: false,
+        }
+    }
+
+    pub async fn run(mut self, end: DriverEnd, shutdown: CancellationToken) {
+        let mut commands = end.commands;
+        loop {
+            let wait = match self.session(&mut commands, &shutdown).await {
+                SessionEnd::Shutdown => break,
+                SessionEnd::RetrySocket => continue,
+                SessionEnd::Broken(e @ (HttpError::Unauthorized | HttpError::KeyNeeded)) => {
+                    // Reported once; retrying sooner would only fill Moonraker's log.
+                    self.lost(e.to_string()).await;
+                    self.settings.unauthorized_backoff
+                }
+                SessionEnd::Broken(e) => {
+                    let reason = format!("Moonraker is unreachable: {}", with_causes(&e));
+                    self.lost(reason).await;
+                    self.next_backoff()
+                }
+                SessionEnd::SocketLost(reason) => {
+                    self.lost(format!("Moonraker's websocket broke: {reason}"))
+                        .await;
+                    self.next_backoff()
+                }
+            };
+            if !self.wait_offline(wait, &mut commands, &shutdown).await {
+                break;
+            }
+        }
+        tracing::debug!(printer = %self.settings.printer, "Moonraker driver stopped");
+    }
+
+    fn next_backoff(&mut self) -> Duration {
+        let wait = self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        wait
+    }
+
+    /// The session ended: a job whose file was uploading fails (its start would need a
+    /// session), a job on the printer stays.
+    async fn lost(&mut self, reason: String) {
+        self.queue.clear();
+        self.announced = false;
+        if self.upload.take().is_some() {
+            let why = format!("could not upload the job's file: {reason}");
+            let steps = self.tracker.give_up(Outcome::Failed(why));
+            self.run_steps(steps).await;
+        }
+        let steps = self.tracker.unreachable(reason);
+        self.run_steps(steps).await;
+    }
+
+    /// Waits out a backoff while still answering commands; false on shutdown.
+    async fn wait_offline(
+        &mut self,
+        wait: Duration,
+        commands: &mut mpsc::Receiver<DriverCommand>,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let deadline = Instant::now() + wait;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                _ = tokio::time::sleep_until(deadline) => return true,
+                command = commands.recv() => match command {
+                    None => return false,
+                    Some(command) => self.offline_command(command).await,
+                },
+            }
+        }
+    }
+
+    async fn session(
+        &mut self,
+        commands: &mut mpsc::Receiver<DriverCommand>,
+        shutdown: &CancellationToken,
+    ) -> SessionEnd {
+        let version = match self.http.server_info().await {
+            Ok(version) => version,
+            Err(e) => return SessionEnd::Broken(e),
+        };
+        let mut session = Session::new(self.open_channel().await);
+        let websocket = matches!(session.channel, Channel::Socket { .. });
+        if !std::mem::replace(&mut self.announced, true) {
+            tracing::info!(printer = %self.settings.printer, url = %self.http.base(), %version,
+                websocket, "connected to Moonraker");
+        }
+        // Commands that came in before the session (the start-up `Reattach`) first: the
+        // first look at Klipper must know which print is ours, or ours would show as external.
+        while let Ok(command) = commands.try_recv() {
+            self.command(command).await;
+        }
+        self.objects = Objects::default();
+        self.queue.extend(match session.channel {
+            Channel::Socket { .. } => vec![
+                (self.identify(), Asked::Identify),
+                (Call::PrinterInfo, Asked::KlippyInfo),
+                (Call::Subscribe, Asked::Subscribe),
+            ],
+            Channel::Polling => vec![(Call::Query, Asked::Query)],
+        });
+        session.info_pending = websocket;
+        if let Err(end) = self.flush(&mut session).await {
+            return end;
+        }
+        self.backoff = FIRST_BACKOFF;
+        match self.follow(&mut session, commands, shutdown).await {
+            Ok(never) => match never {},
+            Err(end) => end,
+        }
+    }
+
+    async fn open_channel(&mut self) -> Channel {
+        let key = self.settings.api_key.as_ref();
+        match Socket::open(self.http.base(), key, self.tls.clone()).await {
+            Ok(socket) => {
+                self.polling_told = false;
+                let requests = Requests::default();
+                let socket = Box::new(socket);
+                Channel::Socket { socket, requests }
+            }
+            Err(e) => {
+                let interval = self.settings.poll_interval;
+                if !std::mem::replace(&mut self.polling_told, true) {
+                    tracing::warn!(printer = %self.settings.printer, error = %e,
+                        "Moonraker's websocket cannot be used; polling \
+                         /printer/objects/query every {interval:?} instead");
+                } else {
+                    tracing::debug!(printer = %self.settings.printer, error = %e,
+                        "Moonraker's websocket still cannot be used");
+                }
+                Channel::Polling
+            }
+        }
+    }
+
+    fn identify(&self) -> Call {
+        Call::Identify {
+            client_name: format!("fluxprint-gateway/{}", self.settings.printer),
+        }
+    }
+
+    /// The session's loop; it only ends with an `Err`.
+    async fn follow(
+        &mut self,
+        session: &mut Session,
+        commands: &mut mpsc::Receiver<DriverCommand>,
+        shutdown: &CancellationToken,
+    ) -> Result<std::convert::Infallible, SessionEnd> {
+        let mut tick = tokio::time::interval(self.settings.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.reset();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Err(SessionEnd::Shutdown),
+                command = commands.recv() => match command {
+                    None => return Err(SessionEnd::Shutdown),
+                    Some(command) => self.command(command).await,
+                },
+                frame = next_frame(&mut session.channel) => {
+                    session.last_heard = Instant::now();
+                    if let Some(text) = frame? {
+                        self.incoming(session, &text).await;
+                    }
+                }
+                done = upload_done(&mut self.upload) => self.uploaded(done).await?,
+                _ = tick.tick() => self.tick(session).await?,
+            }
+            self.flush(session).await?;
+        }
+    }
+
+    /// The poll interval passed: poll, ask after a Klippy that is not ready, keep the
+    /// websocket alive, or go back to trying it.
+    async fn tick(&mut self, session: &mut Session) -> Result<(), SessionEnd> {
+        let quiet = session.last_heard.elapsed();
+        match &mut session.channel {
+            Channel::Polling => {
+                if self.upload.is_none() && session.started.elapsed() >= SOCKET_RETRY {
+                    return Err(SessionEnd::RetrySocket);
+                }
+                self.queue.push_back((Call::Query, Asked::Query));
+            }
+            Channel::Socket { socket, requests } => {
+                if quiet >= SILENCE_LIMIT {
+                    let reason = format!("no word from Moonraker in {quiet:?}");
+                    return Err(SessionEnd::SocketLost(reason));
+                }
+                if requests.waiting() > MAX_WAITING {
+                    let reason = format!("{} requests unanswered", requests.waiting());
+                    return Err(SessionEnd::SocketLost(reason));
+                }
+                if quiet >= PING_AFTER {
+                    socket.ping().await?;
+                }
+                if !self.objects.klippy().is_ready() && !session.info_pending {
+                    session.info_pending = true;
+                    self.queue.push_back((Call::PrinterInfo, Asked::KlippyInfo));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the queued calls: framed on the websocket (answers come back later), or one
+    /// HTTP request each, answered at once.
+    async fn flush(&mut self, session: &mut Session) -> Result<(), SessionEnd> {
+        while let Some((call, asked)) = self.queue.pop_front() {
+            match &mut session.channel {
+                Channel::Socket { socket, requests } => {
+                    let text = requests.frame(&call, asked);
+                    socket.send(text).await?;
+                }
+                Channel::Polling => {
+                    let answer = self.http.call(&call).await?;
+                    self.answer(session, asked, answer).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Session {
+    fn new(channel: Channel) -> Session {
+        Session {
+            channel,
+            subscribed: false,
+            info_pending: false,
+            last_heard: Instant::now(),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// The next frame of the websocket; never, while polling.
+async fn next_frame(channel: &mut Channel) -> Result<Option<String>, SocketError> {
+    match channel {
+        Channel::Socket { socket, .. } => socket.next().await,
+        Channel::Polling => std::future::pending().await,
+    }
+}
+
+/// The upload's result once it is done (and the upload gone); never, without one.
+async fn upload_done(upload: &mut Option<Upload>) -> (JobId, Result<(), StartError>) {
+    let Some(running) = upload.as_mut() else {
+        return std::future::pending().await;
+    };
+    let result = running.done.as_mut().await;
+    let job = running.job;
+    *upload = None;
+    (job, result)
+}
+
+/// The error with every cause that its text does not already include: an operator needs
+/// "invalid peer certificate: UnknownIssuer", not just "error sending request".
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let more = e.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = e.source();
+    }
+    text
+}
