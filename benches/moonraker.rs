@@ -197,14 +197,23 @@ async fn upload(peer: &Peer) {
         Safety::from(&Default::default()),
     );
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-    let mut link = moonraker::start(settings, shutdown.clone(), &tasks).unwrap();
-    while link.reports.recv().await != Some(DriverReport::Connected) {}
+    let link = moonraker::start(settings, shutdown.clone(), &tasks).unwrap();
+    let (commands, mut reports) = (link.commands, link.reports);
+    loop {
+        match reports.recv().await {
+            Some(DriverReport::Connected) => break,
+            Some(_) => {}
+            None => panic!("the driver stopped"),
+        }
+    }
+    // Read on as the actor would: a driver whose reports pile up unread waits for room.
+    tokio::spawn(async move { while reports.recv().await.is_some() {} });
     let begun = Instant::now();
     let command = DriverCommand::Start {
         job: JobId(900_001),
         file,
     };
-    link.commands.send(command).await.unwrap();
+    commands.send(command).await.unwrap();
     while peer.print_stats().await != ("printing".into(), "fluxprint/job-900001.gcode".into()) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -218,7 +227,7 @@ async fn upload(peer: &Peer) {
         bare.as_secs_f64(),
         mb / bare.as_secs_f64(),
     );
-    link.commands.send(DriverCommand::Cancel).await.unwrap();
+    commands.send(DriverCommand::Cancel).await.unwrap();
     peer.wait_print("cancelled", |s| s == "cancelled").await;
     shutdown.cancel();
     tasks.close();
