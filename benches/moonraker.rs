@@ -29,8 +29,7 @@ use fluxprint_gateway::events::EventKind;
 use fluxprint_gateway::gateway::Gateway;
 use fluxprint_gateway::printer::BuiltinDrivers;
 use fluxprint_gateway::printer::driver::{DriverCommand, DriverReport};
-use fluxprint_gateway::printer::moonraker::{self, MoonrakerSettings};
-use fluxprint_gateway::printer::safety::Safety;
+use fluxprint_gateway::printer::moonraker::{self, KlipperSafety, MoonrakerSettings};
 use futures_util::StreamExt;
 use stats::{percentiles, rss_kib};
 use tokio_util::sync::CancellationToken;
@@ -194,7 +193,7 @@ async fn upload(peer: &Peer) {
         "klipper",
         peer.url.clone(),
         Some(Secret::new(&peer.api_key)),
-        Safety::from(&Default::default()),
+        KlipperSafety::from(&Default::default()),
     );
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
     let link = moonraker::start(settings, shutdown.clone(), &tasks).unwrap();

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::driver::{self, DriverError, DriverFactory, DriverLink};
-use super::moonraker::{self, MoonrakerSettings};
+use super::moonraker::{self, KlipperSafety, MoonrakerSettings};
 use super::octoprint::{self, OctoPrintSettings};
 use super::safety::Safety;
 use super::serial::protocol::{FlowControl, SessionConfig};
@@ -87,7 +87,7 @@ impl DriverFactory for BuiltinDrivers {
                     printer.id.to_string(),
                     url.clone(),
                     api_key.clone(),
-                    Safety::from(&printer.safety),
+                    KlipperSafety::from(&printer.safety),
                 );
                 settings.delete_after_job = *delete_after_job;
                 settings.ca_file = ca_file.clone();

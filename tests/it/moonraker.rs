@@ -165,19 +165,21 @@ async fn a_job_breaking_the_safety_caps_fails_before_it_reaches_moonraker() {
     let bench = Bench::start().await;
     let running = bench.idle_gateway(bench.printer()).await;
     let gw = &running.gateway;
-    let text = "; too hot\nG28\nM104 S900\nG1 X10 F3000\n";
+    // Klipper's own way to set a heater, which Marlin's M104 check alone would not see.
+    let text = "; too hot\nG28\nSET_HEATER_TEMPERATURE HEATER=extruder TARGET=900\nG1 X10 F3000\n";
     let id = bench.submit(gw, "hot", text).await;
     let status = wait_job(gw, id, "failed", JobStatus::is_final).await;
     let JobStatus::Failed { error } = status else {
         panic!("expected a refusal, got {status:?}");
     };
     assert!(error.starts_with("line 3:"), "{error}");
+    assert!(error.contains("at most 285"), "{error}");
     // An earlier test's job of the same number may have left its file there.
     let file = bench
         .peer
         .gcodes
         .join(format!("fluxprint/job-{}.gcode", id.0));
-    let uploaded = std::fs::read_to_string(file).is_ok_and(|t| t.contains("M104 S900"));
+    let uploaded = std::fs::read_to_string(file).is_ok_and(|t| t.contains("TARGET=900"));
     assert!(!uploaded, "the refused file never went to Moonraker");
     running.stop().await;
 }

@@ -12,8 +12,7 @@ use super::state::Recorded;
 use super::task::{Asked, Channel, Driver, Session};
 use super::track::{Step, remote_path};
 use crate::domain::JobId;
-use crate::printer::driver::DriverReport;
-use crate::printer::driver::Outcome;
+use crate::printer::driver::{DriverReport, Outcome};
 
 impl Driver {
     pub async fn answer(
@@ -57,10 +56,16 @@ impl Driver {
                     "heaters left as they are: the printer's safety settings refuse the command"),
             },
             (Asked::History { job }, answer) => self.history(job, answer).await,
-            (Asked::Identify | Asked::Subscribe, Err(e)) => {
-                // Not fatal: the subscription follows Klippy's next `ready`.
+            (Asked::Identify, Err(e)) => {
+                // Not fatal (an agent of the same name may still be connected, say): the
+                // websocket works unnamed.
+                tracing::warn!(printer = %self.settings.printer, error = %e,
+                    "Moonraker refused the gateway's identification");
+            }
+            (Asked::Subscribe, Err(e)) => {
+                // Klippy is not ready: the subscription follows its next `ready`.
                 tracing::debug!(printer = %self.settings.printer, error = %e,
-                    "Moonraker refused a request");
+                    "Moonraker refused the subscription");
             }
             (Asked::Control(what), Err(e)) => {
                 tracing::warn!(printer = %self.settings.printer, what, error = %e,

@@ -5,13 +5,14 @@
 
 use std::path::PathBuf;
 
+use super::caps::KlipperSafety;
 use super::http::{Http, HttpError};
 use super::rpc::Call;
 use super::task::{Asked, Driver, SessionEnd, Upload};
 use super::track::remote_path;
 use crate::domain::JobId;
 use crate::printer::driver::{DriverCommand, Outcome};
-use crate::printer::safety::{FileCheckError, Refusal, Safety, check_file_digest};
+use crate::printer::safety::{FileCheckError, Refusal, check_file_digest};
 
 /// Sent after the gateway cancelled a job: Klipper's own `CANCEL_PRINT` (without a
 /// `CANCEL_PRINT` macro of the printer's) leaves the heaters on.
@@ -142,18 +143,18 @@ impl Driver {
 /// The check and hash of the file, then its upload with that hash.
 async fn check_and_upload(
     http: Http,
-    safety: Safety,
+    safety: KlipperSafety,
     file: PathBuf,
     folder: String,
     name: String,
 ) -> Result<(), StartError> {
-    let checked = check_file_digest(safety, file.clone()).await?;
+    let checked = check_file_digest(move |line| safety.check(line), file.clone()).await?;
     http.upload(&file, &folder, &name, checked).await?;
     Ok(())
 }
 
 /// `lines` as one `printer.gcode.script`, refused as a whole when one breaks the caps.
-pub fn checked_script(safety: &Safety, lines: &[&str]) -> Result<String, Refusal> {
+pub fn checked_script(safety: &KlipperSafety, lines: &[&str]) -> Result<String, Refusal> {
     for line in lines {
         safety.check(line)?;
     }
@@ -167,7 +168,7 @@ mod tests {
 
     #[test]
     fn scripts_the_driver_sends_pass_the_printers_caps_line_by_line() {
-        let safety = Safety::from(&SafetyPolicy::default());
+        let safety = KlipperSafety::from(&SafetyPolicy::default());
         assert_eq!(
             checked_script(&safety, HEATERS_OFF).unwrap(),
             "TURN_OFF_HEATERS"
@@ -178,5 +179,7 @@ mod tests {
         );
         assert!(checked_script(&safety, &["M104 S0", "M104 S900"]).is_err());
         assert!(checked_script(&safety, &["M500"]).is_err());
+        let klipper = "SET_HEATER_TEMPERATURE HEATER=heater_bed TARGET=200";
+        assert!(checked_script(&safety, &[klipper]).is_err());
     }
 }

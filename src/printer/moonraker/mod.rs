@@ -7,10 +7,11 @@
 //! `print_stats`' states (pure), `track` turns snapshots into reports (sans-IO), `http` and
 //! `socket` are the two channels, `task` the I/O loop (sessions, backoff, polling
 //! fallback), `commands` and `answers` what the loop does with the actor's commands and
-//! Moonraker's answers. The TLS config and the whole-file safety check are the OctoPrint
-//! driver's.
+//! Moonraker's answers, `caps` the safety caps as Klipper reads G-code. The TLS config and
+//! the whole-file check are the OctoPrint driver's.
 
 mod answers;
+mod caps;
 mod commands;
 mod http;
 mod objects;
@@ -26,11 +27,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use caps::KlipperSafety;
 pub use http::HttpError;
 
 use super::driver::{self, DriverLink};
 use super::host_tls as tls;
-use super::safety::Safety;
 use crate::config::Secret;
 
 /// The folder under Moonraker's `gcodes` that holds the gateway's uploads.
@@ -49,7 +50,7 @@ pub struct MoonrakerSettings {
     pub url: url::Url,
     /// `None` when Moonraker trusts the gateway's address.
     pub api_key: Option<Secret>,
-    pub safety: Safety,
+    pub safety: KlipperSafety,
     pub folder: String,
     pub delete_after_job: bool,
     pub poll_interval: Duration,
@@ -64,7 +65,7 @@ impl MoonrakerSettings {
         printer: impl Into<String>,
         url: url::Url,
         api_key: Option<Secret>,
-        safety: Safety,
+        safety: KlipperSafety,
     ) -> Self {
         MoonrakerSettings {
             printer: printer.into(),

@@ -259,7 +259,10 @@ impl Driver {
         let key = self.settings.api_key.as_ref();
         match Socket::open(self.http.base(), key, self.tls.clone()).await {
             Ok(socket) => {
-                self.polling_told = false;
+                if std::mem::take(&mut self.polling_told) {
+                    tracing::info!(printer = %self.settings.printer,
+                        "Moonraker's websocket works again; polling stops");
+                }
                 let requests = Requests::default();
                 let socket = Box::new(socket);
                 Channel::Socket { socket, requests }

@@ -3,8 +3,7 @@
 
 use super::*;
 use fluxprint_gateway::printer::driver::{DriverCommand, DriverLink, DriverReport, Outcome};
-use fluxprint_gateway::printer::moonraker::{self, MoonrakerSettings};
-use fluxprint_gateway::printer::safety::Safety;
+use fluxprint_gateway::printer::moonraker::{self, KlipperSafety, MoonrakerSettings};
 use tokio_util::task::TaskTracker;
 
 async fn next_report(link: &mut DriverLink) -> DriverReport {
@@ -28,7 +27,7 @@ async fn a_file_that_changed_between_the_safety_check_and_the_upload_is_refused_
         "klipper",
         peer.url.clone(),
         Some(Secret::new(&peer.api_key)),
-        Safety::from(&Default::default()),
+        KlipperSafety::from(&Default::default()),
     );
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
     let mut link = moonraker::start(settings, shutdown.clone(), &tasks).unwrap();
