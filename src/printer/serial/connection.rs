@@ -199,6 +199,21 @@ impl<'t> Connection<'t> {
                 self.thread.settings.stats.timed_out();
                 tracing::warn!(%printer, ?kind, "printer did not answer in time");
             }
+            SessionEvent::Stalled {
+                line,
+                cause,
+                silent_ms,
+            } => {
+                self.thread.settings.stats.stalled();
+                tracing::warn!(
+                    %printer, line, ?cause, silent_ms,
+                    "printer stalled: sending the line again for its line check to settle"
+                );
+            }
+            SessionEvent::Resynced { stalled_ms } => {
+                self.thread.settings.stats.stall_ended(stalled_ms);
+                tracing::info!(%printer, stalled_ms, "stall over: the printer answered");
+            }
             SessionEvent::Warning(e) => {
                 if matches!(
                     e.kind,
