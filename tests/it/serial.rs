@@ -3,6 +3,8 @@
 
 use crate::common;
 
+mod stall;
+
 use std::sync::Arc;
 use std::time::Duration;
 
