@@ -4,6 +4,7 @@
 use crate::common;
 
 mod stall;
+mod virtual_printer;
 
 use std::sync::Arc;
 use std::time::Duration;
