@@ -15,8 +15,6 @@ use fluxprint_gateway::printer::serial::SerialStats;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::octoprint::octoprint_executable;
-
 /// One VirtualPrinter on its own pty; it stops when dropped.
 pub struct VirtualPrinterPeer {
     child: Child,
@@ -30,7 +28,13 @@ pub struct VirtualPrinterPeer {
 
 impl VirtualPrinterPeer {
     pub fn start() -> VirtualPrinterPeer {
-        let python = octoprint_executable().with_file_name("python");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join(".venv/bin/python");
+        assert!(
+            python.is_file(),
+            "OctoPrint's VirtualPrinter needs the venv: run scripts/test (it installs \
+             requirements-test.txt into .venv)"
+        );
         let dir = tempfile::tempdir().unwrap();
         let record = dir.path().join("executed.txt");
         let script =
