@@ -26,6 +26,10 @@ const MARLIN_KEEPALIVE_MS: u64 = 2_000;
 /// move waiting for planner room is the slowest of them; a probe sent too early is harmless
 /// (the firmware's line check rejects the copy).
 pub(super) const SHORT_OK_MS: u64 = 5_000;
+/// The least a line the firmware asked for again gets before it counts as swallowed.
+const RESENT_MIN_MS: u64 = 250;
+/// ... and in typical `ok` latencies, for a firmware slower to answer.
+const RESENT_LATENCIES: u64 = 8;
 /// Gaps between keepalives outside this range are not intervals (a lost line, two commands).
 const INTERVAL_RANGE: std::ops::RangeInclusive<u64> = 200..=60_000;
 
@@ -64,6 +68,8 @@ pub(super) struct Liveness {
     keepalive_ms: Option<u64>,
     /// The last `busy:` since the last `ok`, to measure the interval between two.
     last_busy: Option<u64>,
+    /// Typical `ok` latency of a short command (a moving average), ms.
+    typical_ok_ms: u64,
 }
 
 impl Liveness {
@@ -73,6 +79,7 @@ impl Liveness {
             long_ms,
             keepalive_ms: None,
             last_busy: None,
+            typical_ok_ms: 0,
         }
     }
 
@@ -115,6 +122,19 @@ impl Liveness {
         ms.min(self.long_ms)
     }
 
+    /// A short command's `ok` came this long after its write.
+    pub(super) fn on_ok_latency(&mut self, ms: u64) {
+        self.typical_ok_ms = (self.typical_ok_ms * 7 + ms) / 8;
+    }
+
+    /// The deadline of a short line written again after a `Resend:`: the firmware asked for
+    /// it and is waiting, so its `ok` comes as fast as any (OctoPrint's virtual printer
+    /// swallows such a line and only says `wait` a second later).
+    pub(super) fn resent_deadline_ms(&self) -> u64 {
+        let ms = RESENT_MIN_MS.max(self.typical_ok_ms * RESENT_LATENCIES);
+        ms.min(self.deadline_ms(false))
+    }
+
     /// The deadline after a probe went unanswered: the firmware may be in a long command
     /// it does not report; asking again every few seconds would not help.
     pub(super) fn probe_deadline_ms(&self) -> u64 {
@@ -145,6 +165,14 @@ mod tests {
         live.set_interval(Some(1_000));
         assert_eq!(live.deadline_ms(true), 1_500);
         assert_eq!(Liveness::new(1_000).deadline_ms(false), 1_000, "capped");
+        assert_eq!(live.resent_deadline_ms(), RESENT_MIN_MS);
+        for _ in 0..50 {
+            live.on_ok_latency(100);
+        }
+        assert!(
+            live.resent_deadline_ms() > 700,
+            "a slow firmware gets longer"
+        );
     }
 
     #[test]

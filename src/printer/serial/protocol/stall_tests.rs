@@ -169,3 +169,23 @@ fn an_unanswered_probe_waits_the_long_timeout_before_asking_again() {
     assert_eq!(h.acked(), vec![1, 2, 3]);
     assert!(h.session.is_idle());
 }
+
+#[test]
+fn a_resent_line_the_firmware_swallows_is_probed_after_a_quarter_second() {
+    // OctoPrint's virtual printer, `resend_with_timeout`: it asks for line 105, swallows the
+    // copy yet counts it, and says nothing until its `wait` a second later.
+    let mut h = Harness::connected(SessionConfig::default());
+    h.advance_numbering_to(105);
+    h.push("G1 X1");
+    h.push("G1 X2");
+    h.feed("Error:Missing checksum\nResend:105\nok");
+    assert_eq!(h.writes, vec![wire(105, "G1 X1"); 2]);
+    h.advance(249);
+    assert!(stalls(&h).is_empty());
+    h.advance(1);
+    assert_eq!(stalls(&h), vec![(105, StallCause::Silence)]);
+    h.feed("Error:expected line 106 got 105\nResend:106\nok");
+    assert_eq!(h.writes.last(), Some(&wire(106, "G1 X2")));
+    h.feed("ok");
+    assert_eq!(h.acked(), vec![105, 106]);
+}

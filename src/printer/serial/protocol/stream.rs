@@ -21,17 +21,15 @@ use std::collections::VecDeque;
 
 use super::event::{
     Action, FallbackReason, FlowControl, ProtocolError, SessionConfig, SessionEvent, StallCause,
-    TimeoutKind,
 };
 use super::liveness::Liveness;
+
+mod stall;
 
 /// Marlin prints `Error:`, `Resend:` and `ok` back to back: this long without a `Resend:`
 /// after an `Error:` about a line means none is coming (OctoPrint's virtual printer does
 /// that for a missing line number).
 const COMPLAINT_QUIET_MS: u64 = 150;
-/// A `wait` this soon after a write may have crossed it on the wire: it says nothing about
-/// the line just written.
-const WAIT_GRACE_MS: u64 = 250;
 
 struct Sent {
     number: u32,
@@ -46,6 +44,7 @@ struct InFlight {
     number: u32,
     len: usize,
     long: bool,
+    written_at: u64,
 }
 
 struct Rewind {
@@ -79,6 +78,8 @@ pub(super) struct Stream {
     complaint: bool,
     /// A stall is being recovered: when the silence began.
     stalled_since: Option<u64>,
+    /// The next write is a line the firmware asked for again: it is waiting for it.
+    resending: bool,
 }
 
 impl Stream {
@@ -102,6 +103,7 @@ impl Stream {
             last_write: 0,
             complaint: false,
             stalled_since: None,
+            resending: false,
         }
     }
 
@@ -181,6 +183,10 @@ impl Stream {
                 // ADVANCED_OK naming a line not in flight: a stale reply that frees nothing.
                 Some(_) => false,
                 None => {
+                    if let Some(oldest) = self.in_flight.front().filter(|f| !f.long) {
+                        self.liveness
+                            .on_ok_latency(now.saturating_sub(oldest.written_at));
+                    }
                     self.pop_oldest(out);
                     true
                 }
@@ -209,26 +215,6 @@ impl Stream {
     pub(super) fn on_heating(&mut self, now: u64) {
         self.complaint = false;
         self.refresh_deadline(now);
-    }
-
-    /// A Repetier-style `wait`: the firmware is idle and waiting for input, so a line still
-    /// unanswered will never be answered; a rewind still waiting for an extra `ok` has all
-    /// it will get.
-    pub(super) fn on_wait(&mut self, now: u64, out: &mut Vec<Action>) {
-        if now < self.last_write + WAIT_GRACE_MS {
-            return;
-        }
-        if self.rewind.is_some() {
-            if self.in_flight.is_empty() {
-                self.rewind = None;
-                self.pump(now, out);
-            }
-            return;
-        }
-        if !self.in_flight.is_empty() {
-            self.stall(StallCause::Wait, now, out);
-            self.pump(now, out);
-        }
     }
 
     /// An `Error:` line: inside a rewind episode it delays the rewind like any resend noise;
@@ -261,7 +247,7 @@ impl Stream {
         self.complaint = false;
         if self.stalled_since.is_some() {
             // The answer to the probe: the firmware's line check holds every line before `n`.
-            self.confirm_through(n - 1, out);
+            self.confirm_through(n.saturating_sub(1), out);
             self.end_stall(now, out);
         }
         let stale = self.in_flight.iter().filter(|f| f.number >= n).count();
@@ -297,51 +283,6 @@ impl Stream {
         self.pump(now, out);
     }
 
-    /// The oldest line in flight will not be answered: forget the lines in flight and write
-    /// it again, alone (the caller pumps). Sending it again is safe: a firmware that already
-    /// has it rejects the copy by its number and asks for the next one.
-    fn stall(&mut self, cause: StallCause, now: u64, out: &mut Vec<Action>) {
-        let Some(oldest) = self.in_flight.front().map(|f| f.number) else {
-            return;
-        };
-        if cause == StallCause::Silence {
-            out.push(Action::Event(SessionEvent::Timeout(TimeoutKind::Ok {
-                line: oldest,
-            })));
-        }
-        if self.stalled_since.is_none() {
-            self.stalled_since = Some(self.silent_since);
-            out.push(Action::Event(SessionEvent::Stalled {
-                line: oldest,
-                cause,
-                silent_ms: now.saturating_sub(self.silent_since),
-            }));
-        }
-        self.fall_back(FallbackReason::Timeout, out);
-        self.in_flight.clear();
-        self.bytes_in_flight = 0;
-        self.buffer_credit = None;
-        self.rewind = None;
-        self.complaint = false;
-        self.next_send = self.next_send.min(oldest);
-    }
-
-    fn end_stall(&mut self, now: u64, out: &mut Vec<Action>) {
-        if let Some(since) = self.stalled_since.take() {
-            out.push(Action::Event(SessionEvent::Resynced {
-                stalled_ms: now.saturating_sub(since),
-            }));
-        }
-    }
-
-    /// Acknowledges the lines in flight up to `last` and reports every line up to it.
-    fn confirm_through(&mut self, last: u32, out: &mut Vec<Action>) {
-        while self.in_flight.front().is_some_and(|f| f.number <= last) {
-            self.pop_oldest(out);
-        }
-        self.report_acked_through(last.min(self.highest_sent), out);
-    }
-
     fn check_resend_target(&self, n: u32) -> Result<(), ProtocolError> {
         let last_sent = self.highest_sent;
         if n > last_sent + 1 {
@@ -367,6 +308,7 @@ impl Stream {
         });
         if done {
             self.rewind = None;
+            self.resending = true;
             self.pump(now, out);
         }
     }
@@ -409,10 +351,12 @@ impl Stream {
     /// anything else what the firmware's liveness allows.
     fn refresh_deadline(&mut self, now: u64) {
         self.silent_since = now;
+        let long = self.in_flight.iter().any(|f| f.long);
         let ms = if self.stalled_since.is_some() {
             self.liveness.probe_deadline_ms()
+        } else if std::mem::take(&mut self.resending) && !long {
+            self.liveness.resent_deadline_ms()
         } else {
-            let long = self.in_flight.iter().any(|f| f.long);
             self.liveness.deadline_ms(long)
         };
         self.ok_deadline = (!self.in_flight.is_empty()).then_some(now + ms);
@@ -451,6 +395,7 @@ impl Stream {
                 number: self.next_send,
                 len,
                 long: self.history[index].long,
+                written_at: now,
             });
             self.last_write = now;
             if first {
