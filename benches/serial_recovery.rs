@@ -4,6 +4,8 @@
 //!   `serial_recovery_octoprint.py`) against the gateway, each streaming the same 3,000-line
 //!   file of 0.5 mm moves to OctoPrint's VirtualPrinter on a pty with its default simulated
 //!   errors (lines 100-115), a fresh printer per run, three rounds; median lines/s and ratio.
+//!   Both are timed at the printer, the same way: from the first move it executes to the
+//!   last (the bridge stamps each), so neither host's job start or bookkeeping counts.
 //! - Time from a lost `ok` to the next line sent, on the built-in simulator, ping-pong, five
 //!   lost `ok`s in a 1,000-line job: with keepalives known (`M113 S2`, Marlin's default
 //!   interval) and without. The gateway measures each stall from the last sign of life
@@ -129,7 +131,13 @@ async fn print_seconds(config: Config, drivers: Arc<dyn DriverFactory>, file: &P
     seconds
 }
 
-fn octoprint_seconds(file: &Path) -> f64 {
+/// Moves per second at the printer, from its first executed move to its last.
+fn rate(peer: &VirtualPrinterPeer) -> f64 {
+    let (seconds, moves) = peer.span();
+    moves.saturating_sub(1) as f64 / seconds
+}
+
+fn octoprint_rate(file: &Path) -> f64 {
     let peer = VirtualPrinterPeer::start();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let output = Command::new(root.join(".venv/bin/python"))
@@ -143,12 +151,11 @@ fn octoprint_seconds(file: &Path) -> f64 {
         "MachineCom failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let out: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    out["seconds"].as_f64().unwrap()
+    rate(&peer)
 }
 
-/// The gateway on a fresh VirtualPrinter: seconds, stalls and the stalls' total seconds.
-async fn gateway_seconds(dir: &Path, file: &Path) -> (f64, u64, f64) {
+/// The gateway on a fresh VirtualPrinter: moves/s, stalls and the stalls' total seconds.
+async fn gateway_rate(dir: &Path, file: &Path) -> (f64, u64, f64) {
     let peer = VirtualPrinterPeer::start();
     let drivers = PortDrivers::default();
     let driver = DriverConfig::Serial {
@@ -157,9 +164,9 @@ async fn gateway_seconds(dir: &Path, file: &Path) -> (f64, u64, f64) {
     };
     let state = tempfile::tempdir_in(dir).unwrap();
     let config = config(state.path(), driver, FlowControlMode::Windowed);
-    let seconds = print_seconds(config, Arc::new(drivers.clone()), file).await;
+    print_seconds(config, Arc::new(drivers.clone()), file).await;
     let stalls = drivers.stats.stall_durations();
-    (seconds, stalls.count, stalls.sum)
+    (rate(&peer), stalls.count, stalls.sum)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -170,19 +177,16 @@ fn median(mut values: Vec<f64>) -> f64 {
 async fn versus_octoprint(dir: &Path) {
     let file = dir.join("moves.gcode");
     std::fs::write(&file, moves("", 2_999)).unwrap();
-    let lines = 3_000.0;
     let (mut octo, mut gateway) = (Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
-        let o = octoprint_seconds(&file);
-        let (g, stalls, stalled) = gateway_seconds(dir, &file).await;
+        let o = octoprint_rate(&file);
+        let (g, stalls, stalled) = gateway_rate(dir, &file).await;
         println!(
-            "round {round}: OctoPrint MachineCom {o:.2} s ({:.0} lines/s), gateway {g:.2} s \
-             ({:.0} lines/s; {stalls} stalls, {stalled:.2} s stalled)",
-            lines / o,
-            lines / g
+            "round {round}: OctoPrint MachineCom {o:.0} lines/s, gateway {g:.0} lines/s \
+             ({stalls} stalls, {stalled:.2} s stalled)"
         );
-        octo.push(lines / o);
-        gateway.push(lines / g);
+        octo.push(o);
+        gateway.push(g);
     }
     let (o, g) = (median(octo), median(gateway));
     println!(

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Streams a G-code file through OctoPrint's own serial layer (`octoprint.util.comm.MachineCom`)
-to a serial port, and prints the seconds from the start of the print to its end as JSON.
+to a serial port, and prints the seconds from the start of the print to its end as JSON (the
+benchmark times the print at the printer instead, the same way for both hosts).
 
 Usage: serial_recovery_octoprint.py PORT FILE. OctoPrint runs with its default serial
 settings in a throwaway base folder; nothing else of OctoPrint (server, plugins) is started.

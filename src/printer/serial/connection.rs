@@ -195,6 +195,10 @@ impl<'t> Connection<'t> {
                 self.thread.settings.stats.flow(to, true);
                 tracing::warn!(%printer, ?from, ?to, ?reason, "flow control fell back");
             }
+            SessionEvent::FlowControlRestored { to } => {
+                self.thread.settings.stats.flow(to, false);
+                tracing::info!(%printer, ?to, "flow control restored after clean lines");
+            }
             SessionEvent::Timeout(kind) => {
                 self.thread.settings.stats.timed_out();
                 tracing::warn!(%printer, ?kind, "printer did not answer in time");

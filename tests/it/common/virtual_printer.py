@@ -5,8 +5,8 @@ Runs `octoprint.plugins.virtual_printer.virtual.VirtualPrinter` with the plugin'
 settings (simulated errors on lines 100-115 included) and relays bytes between it and the
 master side of a pty. Prints the slave path on the first line of stdout, then serves until
 stdin closes (the parent died or is done). With `--record FILE`, every move (G0/G1) the
-printer executes is appended to FILE as `<line number> <command>`, so a test can compare it
-with the file it sent.
+printer executes is appended to FILE as `<line number> <monotonic seconds> <command>`, so a
+test can compare it with the file it sent and a benchmark can time the print at the printer.
 """
 
 import argparse
@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 import tty
 
 from octoprint.plugins.virtual_printer import VirtualPrinterPlugin, virtual
@@ -62,7 +63,8 @@ class RecordingPrinter(virtual.VirtualPrinter):
     def _gcode_G0(self, data):
         if self.record is not None:
             # Lines are handled one at a time on the read thread: `lastN` is this one's.
-            self.record.write(f"{self.lastN} {data.strip()}\n")
+            now = time.monotonic()
+            self.record.write(f"{self.lastN} {now:.6f} {data.strip()}\n")
             self.record.flush()
         return super()._gcode_G0(data)
 
@@ -70,16 +72,23 @@ class RecordingPrinter(virtual.VirtualPrinter):
 
 
 def host_to_printer(master, printer):
+    # VirtualPrinter takes one queued write per loop turn and leaves the rest of it for the
+    # next write or a 10 ms timeout: hand it one line per write, as a UART delivers bytes
+    # whatever the host's writes were.
+    pending = b""
     while True:
         try:
-            data = os.read(master, 1024)
+            pending += os.read(master, 1024)
         except OSError:
             # No host has the slave open (EIO): wait for one.
             threading.Event().wait(0.02)
             continue
-        while data:
-            written = printer.write(data)
-            data = data[written or 0 :]
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            data = line + b"\n"
+            while data:
+                written = printer.write(data)
+                data = data[written or 0 :]
 
 
 def printer_to_host(master, printer):

@@ -66,11 +66,28 @@ impl VirtualPrinterPeer {
 
     /// The moves the printer executed, in order, as (line number, command).
     pub fn executed(&self) -> Vec<(u32, String)> {
+        self.moves()
+            .into_iter()
+            .map(|(number, _, command)| (number, command))
+            .collect()
+    }
+
+    /// Seconds from the first move the printer executed to the last, and how many it ran.
+    pub fn span(&self) -> (f64, usize) {
+        let moves = self.moves();
+        let at = |i: usize| moves.get(i).map_or(0.0, |m| m.1);
+        (at(moves.len().saturating_sub(1)) - at(0), moves.len())
+    }
+
+    /// (line number, when it ran, command), as the bridge recorded them.
+    fn moves(&self) -> Vec<(u32, f64, String)> {
         let text = std::fs::read_to_string(&self.record).unwrap_or_default();
         text.lines()
             .filter_map(|line| {
-                let (number, command) = line.split_once(' ')?;
-                Some((number.parse().ok()?, command.to_owned()))
+                let mut parts = line.splitn(3, ' ');
+                let number = parts.next()?.parse().ok()?;
+                let at = parts.next()?.parse().ok()?;
+                Some((number, at, parts.next()?.to_owned()))
             })
             .collect()
     }

@@ -114,6 +114,11 @@ pub enum SessionEvent {
         to: FlowControl,
         reason: FallbackReason,
     },
+    /// Enough lines went through cleanly since the last fallback: back to the configured
+    /// windowed streaming.
+    FlowControlRestored {
+        to: FlowControl,
+    },
     /// The firmware is alive and working on a long command.
     Busy(BusyKind),
     Timeout(TimeoutKind),

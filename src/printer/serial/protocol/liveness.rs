@@ -27,7 +27,7 @@ const MARLIN_KEEPALIVE_MS: u64 = 2_000;
 /// (the firmware's line check rejects the copy).
 pub(super) const SHORT_OK_MS: u64 = 5_000;
 /// The least a line the firmware asked for again gets before it counts as swallowed.
-const RESENT_MIN_MS: u64 = 250;
+const RESENT_MIN_MS: u64 = 100;
 /// ... and in typical `ok` latencies, for a firmware slower to answer.
 const RESENT_LATENCIES: u64 = 8;
 /// Gaps between keepalives outside this range are not intervals (a lost line, two commands).

@@ -29,7 +29,10 @@ mod stall;
 /// Marlin prints `Error:`, `Resend:` and `ok` back to back: this long without a `Resend:`
 /// after an `Error:` about a line means none is coming (OctoPrint's virtual printer does
 /// that for a missing line number).
-const COMPLAINT_QUIET_MS: u64 = 150;
+const COMPLAINT_QUIET_MS: u64 = 50;
+/// Clean lines (acknowledged with no resend and no stall) after which a fallback to
+/// ping-pong is undone: one burst of line noise must not halve the rate for the whole print.
+const REWIDEN_AFTER_LINES: u32 = 256;
 
 struct Sent {
     number: u32,
@@ -56,6 +59,9 @@ struct Rewind {
 
 pub(super) struct Stream {
     flow: FlowControl,
+    /// The flow control configured, restored after a fallback once lines go through cleanly.
+    configured: FlowControl,
+    clean_lines: u32,
     liveness: Liveness,
     quiet_ms: u64,
     history: VecDeque<Sent>,
@@ -86,6 +92,8 @@ impl Stream {
     pub(super) fn new(config: &SessionConfig) -> Stream {
         Stream {
             flow: config.flow_control,
+            configured: config.flow_control,
+            clean_lines: 0,
             liveness: Liveness::new(config.ok_timeout_ms),
             quiet_ms: config.resend_quiet_ms,
             history: VecDeque::new(),
@@ -314,6 +322,7 @@ impl Stream {
     }
 
     fn fall_back(&mut self, reason: FallbackReason, out: &mut Vec<Action>) {
+        self.clean_lines = 0;
         if self.flow != FlowControl::PingPong {
             let from = self.flow;
             self.flow = FlowControl::PingPong;
@@ -330,8 +339,26 @@ impl Stream {
             return;
         };
         self.bytes_in_flight -= oldest.len;
+        if oldest.number > self.acked_through {
+            self.count_clean_line(out);
+        }
         self.report_acked_through(oldest.number, out);
         self.trim_history();
+    }
+
+    /// Undoes a fallback after [`REWIDEN_AFTER_LINES`] clean lines.
+    fn count_clean_line(&mut self, out: &mut Vec<Action>) {
+        let troubled = self.rewind.is_some() || self.stalled_since.is_some();
+        if self.flow == self.configured || troubled {
+            return;
+        }
+        self.clean_lines += 1;
+        if self.clean_lines >= REWIDEN_AFTER_LINES {
+            self.flow = self.configured;
+            out.push(Action::Event(SessionEvent::FlowControlRestored {
+                to: self.flow,
+            }));
+        }
     }
 
     /// Reports every line after the last reported one up to `number`, once each and in
