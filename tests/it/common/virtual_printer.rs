@@ -73,6 +73,7 @@ impl VirtualPrinterPeer {
     }
 
     /// Seconds from the first move the printer executed to the last, and how many it ran.
+    #[allow(dead_code)] // the benchmark's (benches/serial_recovery.rs)
     pub fn span(&self) -> (f64, usize) {
         let moves = self.moves();
         let at = |i: usize| moves.get(i).map_or(0.0, |m| m.1);
