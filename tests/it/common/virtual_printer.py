@@ -85,10 +85,19 @@ def host_to_printer(master, printer):
             continue
         *lines, pending = pending.split(b"\n")
         for line in lines:
-            data = line + b"\n"
-            while data:
-                written = printer.write(data)
-                data = data[written or 0 :]
+            offer(printer, line + b"\n")
+
+
+def offer(printer, data):
+    """Writes `data` once the printer's receive queue has room for it. VirtualPrinter's own
+    `write` blocks on a full queue while holding the lock its reader needs to request a
+    resend, so a host that keeps the queue full would freeze it for the 10 s write timeout."""
+    incoming = printer.incoming
+    while incoming is not None and incoming.maxsize - incoming.qsize() < len(data):
+        time.sleep(0.0005)
+    while data:
+        written = printer.write(data)
+        data = data[written or 0 :]
 
 
 def printer_to_host(master, printer):
