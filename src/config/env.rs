@@ -17,7 +17,7 @@ use super::{ConfigError, ConfigErrors};
 pub const ENV_PREFIX: &str = "FLUXPRINT_";
 const LEVEL_SEPARATOR: &str = "__";
 /// Keys whose values are lists; their overrides are split on commas.
-const LIST_KEYS: [&str; 9] = [
+const LIST_KEYS: [&str; 10] = [
     "allow_hosts",
     "allow_http_hosts",
     "build_volume",
@@ -27,6 +27,7 @@ const LIST_KEYS: [&str; 9] = [
     "cancel_script",
     "corrupt_lines",
     "lose_lines",
+    "lose_oks",
 ];
 
 /// The overrides found in a set of environment variables, as a `config` source.

@@ -73,6 +73,9 @@ pub struct SimConfig {
     /// sees it, and the next line fails the line-number check (`Line Number is not Last
     /// Line Number+1`).
     pub lose_lines: Vec<u32>,
+    /// Lose the `ok` of the first run of each of these line numbers on the wire: the
+    /// firmware ran the line, the host never hears so (a stall).
+    pub lose_oks: Vec<u32>,
     /// Halt with a thermal runaway when the command on this line number starts executing.
     pub thermal_runaway_at_line: Option<u32>,
     /// Keep every accepted command, for the firmware's `accepted_commands` record. Tests
@@ -106,6 +109,7 @@ impl Default for SimConfig {
             corrupt_seed: 0x5EED,
             corrupt_lines: Vec::new(),
             lose_lines: Vec::new(),
+            lose_oks: Vec::new(),
             thermal_runaway_at_line: None,
             record_commands: true,
         }

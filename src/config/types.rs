@@ -283,7 +283,9 @@ pub struct SerialOptions {
     pub rx_buffer_bytes: usize,
     /// Most unacknowledged lines in windowed streaming (the firmware's command queue).
     pub max_in_flight: usize,
-    /// Seconds to wait for an `ok` while no keepalive arrives.
+    /// Longest wait for an `ok`: only a command known to take long (homing, heating, …) on a
+    /// firmware that sends no `busy:` keepalives waits this long; any other stall is settled
+    /// in seconds (see `printer::serial::protocol`).
     pub ok_timeout_s: u64,
     /// Sent after a pause takes effect. Empty by default (as in OctoPrint): a retract and
     /// park move depends on the machine.

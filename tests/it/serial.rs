@@ -3,6 +3,9 @@
 
 use crate::common;
 
+mod stall;
+mod virtual_printer;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -336,4 +336,13 @@ async fn metrics_count_the_serial_lines_of_a_simulated_print() {
         sample(&metrics, "fluxprint_serial_flow_windowed", &printer),
         1.0
     );
+    // A clean print stalls nowhere; the stall figures are there, at zero.
+    assert_eq!(
+        sample(&metrics, "fluxprint_serial_stalls_total", &printer),
+        0.0
+    );
+    assert_eq!(
+        sample(&metrics, "fluxprint_serial_stall_seconds_count", &printer),
+        0.0
+    );
 }

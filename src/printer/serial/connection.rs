@@ -195,9 +195,28 @@ impl<'t> Connection<'t> {
                 self.thread.settings.stats.flow(to, true);
                 tracing::warn!(%printer, ?from, ?to, ?reason, "flow control fell back");
             }
+            SessionEvent::FlowControlRestored { to } => {
+                self.thread.settings.stats.flow(to, false);
+                tracing::info!(%printer, ?to, "flow control restored after clean lines");
+            }
             SessionEvent::Timeout(kind) => {
                 self.thread.settings.stats.timed_out();
                 tracing::warn!(%printer, ?kind, "printer did not answer in time");
+            }
+            SessionEvent::Stalled {
+                line,
+                cause,
+                silent_ms,
+            } => {
+                self.thread.settings.stats.stalled();
+                tracing::warn!(
+                    %printer, line, ?cause, silent_ms,
+                    "printer stalled: sending the line again for its line check to settle"
+                );
+            }
+            SessionEvent::Resynced { stalled_ms } => {
+                self.thread.settings.stats.stall_ended(stalled_ms);
+                tracing::info!(%printer, stalled_ms, "stall over: the printer answered");
             }
             SessionEvent::Warning(e) => {
                 if matches!(

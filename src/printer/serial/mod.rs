@@ -10,5 +10,5 @@ mod stats;
 mod stream;
 
 pub use port::{PortSettings, spawn};
-pub use stats::{OK_LATENCY_BOUNDS, SerialStats, StatsSnapshot};
+pub use stats::{OK_LATENCY_BOUNDS, STALL_BOUNDS, SerialStats, StatsSnapshot};
 pub use stream::Scripts;

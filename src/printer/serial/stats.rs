@@ -16,6 +16,9 @@ pub const OK_LATENCY_BOUNDS: [f64; 14] = [
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0,
 ];
 const BUCKETS: usize = OK_LATENCY_BOUNDS.len() + 1;
+/// Upper bounds (seconds) of the stall duration buckets; one more bucket counts the rest.
+pub const STALL_BOUNDS: [f64; 9] = [0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0];
+const STALL_BUCKETS: usize = STALL_BOUNDS.len() + 1;
 
 #[derive(Debug, Default)]
 pub struct SerialStats {
@@ -28,6 +31,9 @@ pub struct SerialStats {
     windowed: AtomicBool,
     ok_buckets: [AtomicU64; BUCKETS],
     ok_sum_micros: AtomicU64,
+    stalls: AtomicU64,
+    stall_buckets: [AtomicU64; STALL_BUCKETS],
+    stall_sum_ms: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -43,6 +49,8 @@ pub struct StatsSnapshot {
     /// Times windowed streaming fell back to ping-pong.
     pub fallbacks: u64,
     pub windowed: bool,
+    /// Times a line's `ok` did not come and the stream was resynchronised.
+    pub stalls: u64,
 }
 
 impl SerialStats {
@@ -55,21 +63,37 @@ impl SerialStats {
             timeouts: self.timeouts.load(Relaxed),
             fallbacks: self.fallbacks.load(Relaxed),
             windowed: self.windowed.load(Relaxed),
+            stalls: self.stalls.load(Relaxed),
         }
+    }
+
+    /// How long each stall lasted (seconds), from the last sign of life to the answer.
+    pub fn stall_durations(&self) -> Histogram {
+        histogram(
+            &STALL_BOUNDS,
+            &self.stall_buckets,
+            self.stall_sum_ms.load(Relaxed) as f64 / 1e3,
+        )
     }
 
     /// The `ok` latency histogram (seconds) at this moment.
     pub fn ok_latency(&self) -> Histogram {
-        let bounds = OK_LATENCY_BOUNDS.iter().copied().chain([f64::INFINITY]);
-        let buckets: Vec<(f64, u64)> = bounds
-            .zip(&self.ok_buckets)
-            .map(|(bound, n)| (bound, n.load(Relaxed)))
-            .collect();
-        Histogram {
-            count: buckets.iter().map(|(_, n)| n).sum(),
-            buckets,
-            sum: self.ok_sum_micros.load(Relaxed) as f64 / 1e6,
-        }
+        let sum = self.ok_sum_micros.load(Relaxed) as f64 / 1e6;
+        histogram(&OK_LATENCY_BOUNDS, &self.ok_buckets, sum)
+    }
+
+    pub(super) fn stalled(&self) {
+        self.stalls.fetch_add(1, Relaxed);
+    }
+
+    pub(super) fn stall_ended(&self, ms: u64) {
+        let seconds = ms as f64 / 1e3;
+        let bucket = STALL_BOUNDS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(STALL_BUCKETS - 1);
+        self.stall_buckets[bucket].fetch_add(1, Relaxed);
+        self.stall_sum_ms.fetch_add(ms, Relaxed);
     }
 
     pub(super) fn acked(&self) {
@@ -108,13 +132,27 @@ impl SerialStats {
     }
 }
 
+/// Fixed buckets (`bounds` and one for the rest) as a histogram.
+fn histogram(bounds: &[f64], counts: &[AtomicU64], sum: f64) -> Histogram {
+    let bounds = bounds.iter().copied().chain([f64::INFINITY]);
+    let buckets: Vec<(f64, u64)> = bounds
+        .zip(counts)
+        .map(|(bound, n)| (bound, n.load(Relaxed)))
+        .collect();
+    Histogram {
+        count: buckets.iter().map(|(_, n)| n).sum(),
+        buckets,
+        sum,
+    }
+}
+
 /// A counter as a figure: metric name, help, and how to read it from a snapshot.
 type Counter = (&'static str, &'static str, fn(&StatsSnapshot) -> u64);
 
 /// The counters as the link's figures, in the order `/metrics` writes them; the flow mode
 /// and the `ok` latency follow them. A new counter is its atomic in `SerialStats`, its field
 /// in `StatsSnapshot`, and a line here: the seam and `/metrics` take it as it is.
-const FIGURES: [Counter; 6] = [
+const FIGURES: [Counter; 7] = [
     (
         "serial_lines_sent",
         "Numbered lines written to the printer, resends included",
@@ -145,6 +183,11 @@ const FIGURES: [Counter; 6] = [
         "Times windowed streaming fell back to ping-pong",
         |s| s.fallbacks,
     ),
+    (
+        "serial_stalls",
+        "Times a line's ok did not come and the stream was resynchronised",
+        |s| s.stalls,
+    ),
 ];
 
 impl LinkFigures for SerialStats {
@@ -161,7 +204,15 @@ impl LinkFigures for SerialStats {
             "Time from a line's write to its ok, seconds",
             self.ok_latency(),
         );
-        counters.into_iter().chain([windowed, latency]).collect()
+        let stalls = Figure::histogram(
+            "serial_stall_seconds",
+            "How long each stall lasted, from the last sign of life to the answer, seconds",
+            self.stall_durations(),
+        );
+        counters
+            .into_iter()
+            .chain([windowed, latency, stalls])
+            .collect()
     }
 }
 

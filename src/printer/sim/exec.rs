@@ -316,10 +316,14 @@ impl Firmware {
         self.exec = Exec::Synchronize { then };
     }
 
-    /// Sends the `ok` for the head command and frees its queue slot.
+    /// Sends the `ok` for the head command (unless the fault injection loses it) and frees
+    /// its queue slot.
     fn finish(&mut self) {
-        let ok = self.ok_line();
-        self.emit(&ok);
+        let line = self.queue.front().and_then(|c| c.line);
+        if !line.is_some_and(|n| self.corruption.loses_ok(n)) {
+            let ok = self.ok_line();
+            self.emit(&ok);
+        }
         self.complete();
     }
 

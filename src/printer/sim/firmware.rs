@@ -79,7 +79,8 @@ impl Firmware {
                 config.corrupt_seed,
                 &config.corrupt_lines,
                 &config.lose_lines,
-            ),
+            )
+            .losing_oks(&config.lose_oks),
             record: Record::new(config.record_commands),
             dropped_bytes: 0,
             out: Vec::new(),

@@ -1,4 +1,5 @@
-//! Deterministic fault injection: which arriving lines get "corrupted on the wire".
+//! Deterministic fault injection: which arriving lines get "corrupted on the wire", and
+//! which `ok`s are lost on their way back.
 //! A tiny xorshift generator keeps runs reproducible from a seed without a new dependency.
 
 use std::collections::BTreeSet;
@@ -38,6 +39,7 @@ pub(super) struct LineCorruption {
     random: Option<(XorShift64, f64)>,
     pending_lines: BTreeSet<i64>,
     lost_lines: BTreeSet<i64>,
+    lost_oks: BTreeSet<i64>,
 }
 
 impl LineCorruption {
@@ -46,7 +48,19 @@ impl LineCorruption {
             random: rate.map(|rate| (XorShift64::new(seed), rate)),
             pending_lines: lines.iter().map(|&n| i64::from(n)).collect(),
             lost_lines: lost.iter().map(|&n| i64::from(n)).collect(),
+            lost_oks: BTreeSet::new(),
         }
+    }
+
+    /// Also loses the `ok` of the first run of each of these line numbers.
+    pub(super) fn losing_oks(mut self, lines: &[u32]) -> Self {
+        self.lost_oks = lines.iter().map(|&n| i64::from(n)).collect();
+        self
+    }
+
+    /// Whether the `ok` for line `n`, which just ran, vanishes on the wire (once per line).
+    pub(super) fn loses_ok(&mut self, n: i64) -> bool {
+        self.lost_oks.remove(&n)
     }
 
     /// Whether line `n` vanishes on the wire (first arrival of a listed line only): the
@@ -88,5 +102,13 @@ mod tests {
         assert!(!corruption.corrupts(3));
         assert!(corruption.corrupts(4));
         assert!(!corruption.corrupts(4));
+    }
+
+    #[test]
+    fn listed_oks_are_lost_once() {
+        let mut corruption = LineCorruption::new(None, 0, &[], &[]).losing_oks(&[7]);
+        assert!(!corruption.loses_ok(6));
+        assert!(corruption.loses_ok(7));
+        assert!(!corruption.loses_ok(7));
     }
 }

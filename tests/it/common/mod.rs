@@ -10,6 +10,7 @@ pub mod pki;
 pub mod sim;
 pub mod slicing;
 pub mod tls_proxy;
+pub mod virtual_printer;
 
 use std::collections::HashMap;
 use std::path::Path;

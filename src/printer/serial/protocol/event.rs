@@ -33,10 +33,10 @@ pub struct SessionConfig {
     pub flow_control: FlowControl,
     /// Sent lines kept for `Resend:`; values below 256 are raised to 256.
     pub history_lines: usize,
-    /// Longest wait for an `ok` with no sign of life from the firmware.
+    /// Longest wait for an `ok` with no sign of life from the firmware: only a command known
+    /// to take long, on a firmware without `busy:` keepalives, waits this long (see
+    /// `liveness`); a stall is otherwise declared in seconds.
     pub ok_timeout_ms: u64,
-    /// How long one `busy:` keep-alive keeps a command alive (Marlin sends one every 2 s).
-    pub busy_timeout_ms: u64,
     /// Wait for the `M110` handshake `ok` before trying again.
     pub handshake_timeout_ms: u64,
     /// After a `Resend:`, how long the line must stay quiet before rewinding when the
@@ -52,7 +52,6 @@ impl Default for SessionConfig {
             flow_control: FlowControl::PingPong,
             history_lines: 256,
             ok_timeout_ms: 30_000,
-            busy_timeout_ms: 10_000,
             handshake_timeout_ms: 5_000,
             resend_quiet_ms: 500,
             max_line_bytes: 96,
@@ -73,6 +72,17 @@ pub enum Action {
 pub enum FallbackReason {
     Resend,
     Timeout,
+}
+
+/// What showed that a line's `ok` will not come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StallCause {
+    /// Nothing (no `ok`, no keepalive) for the deadline learned from the firmware.
+    Silence,
+    /// A Repetier-style `wait`: the firmware is idle and waiting for input.
+    Wait,
+    /// An `Error:` about a line with no `Resend:` after it.
+    Complaint,
 }
 
 /// What a timeout was waiting for.
@@ -104,9 +114,27 @@ pub enum SessionEvent {
         to: FlowControl,
         reason: FallbackReason,
     },
+    /// Enough lines went through cleanly since the last fallback: back to the configured
+    /// windowed streaming.
+    FlowControlRestored {
+        to: FlowControl,
+    },
     /// The firmware is alive and working on a long command.
     Busy(BusyKind),
     Timeout(TimeoutKind),
+    /// A line's `ok` will not come: the oldest line in flight is being sent again so the
+    /// firmware's line check either takes it (it was lost) or refuses the copy (it was
+    /// taken, only its `ok` was lost). `silent_ms`: time since the last sign of life.
+    Stalled {
+        line: u32,
+        cause: StallCause,
+        silent_ms: u64,
+    },
+    /// The firmware answered the probe: host and firmware agree again on the next line.
+    /// `stalled_ms`: from the last sign of life before the stall to now.
+    Resynced {
+        stalled_ms: u64,
+    },
     /// A non-fatal firmware complaint (transmission error, unknown command, …).
     Warning(FirmwareError),
     /// The printer halted; nothing more will be sent until `connect` is called again.

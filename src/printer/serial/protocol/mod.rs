@@ -6,6 +6,7 @@ pub mod error;
 mod event;
 pub mod firmware;
 pub mod line;
+mod liveness;
 pub mod reply;
 mod session;
 mod stream;
@@ -14,7 +15,7 @@ pub mod temps;
 pub use error::{FirmwareError, FirmwareErrorKind};
 pub use event::{
     Action, FallbackReason, FlowControl, Halt, ProtocolError, Pushed, SessionConfig, SessionError,
-    SessionEvent, TimeoutKind,
+    SessionEvent, StallCause, TimeoutKind,
 };
 pub use firmware::FirmwareInfo;
 pub use reply::{BusyKind, Reply};
@@ -27,5 +28,7 @@ mod flow_tests;
 mod harness;
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod stall_tests;
 #[cfg(test)]
 mod transcript_tests;

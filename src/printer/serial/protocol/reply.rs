@@ -42,6 +42,9 @@ pub enum Reply {
     /// `//action:…` host action command (`pause`, `resume`, `cancel`, …).
     HostAction(String),
     Temperatures(Temperatures),
+    /// A heat-up's progress line (`T:… W:…`), printed every second while `M109`/`M190`
+    /// wait: a sign of life of the command, unlike an auto-report.
+    Heating(Temperatures),
     FirmwareInfo(FirmwareInfo),
     Capability {
         name: String,
@@ -94,7 +97,12 @@ fn parse_plain(line: &str) -> Reply {
     }
     if starts_like_temperatures(line) {
         if let Some(temps) = Temperatures::parse(line) {
-            return Reply::Temperatures(temps);
+            let heating = line.split_whitespace().any(|token| token.starts_with("W:"));
+            return if heating {
+                Reply::Heating(temps)
+            } else {
+                Reply::Temperatures(temps)
+            };
         }
     }
     Reply::Other(line.to_owned())

@@ -11,6 +11,7 @@ use super::event::{
     Action, FlowControl, Halt, Pushed, SessionConfig, SessionError, SessionEvent, TimeoutKind,
 };
 use super::line;
+use super::liveness;
 use super::reply::Reply;
 use super::stream::Stream;
 
@@ -122,8 +123,12 @@ impl Session {
                 max: self.config.max_line_bytes,
             });
         }
+        if let Some(interval) = liveness::m113_interval(cmd) {
+            self.stream.set_keepalive(interval);
+        }
         let mut actions = Vec::new();
-        self.stream.push(wire, now, &mut actions);
+        self.stream
+            .push(wire, liveness::is_long(cmd), now, &mut actions);
         Ok(Pushed {
             line: Some(number),
             actions,
@@ -173,10 +178,21 @@ impl Session {
                 out.push(Action::Event(SessionEvent::Busy(kind)));
             }
             Reply::Start => self.on_start(now, &mut out),
-            Reply::Wait | Reply::Other(_) => {}
+            Reply::Wait => {
+                if self.is_ready() {
+                    self.stream.on_wait(now, &mut out);
+                }
+            }
+            Reply::Other(_) => {}
             Reply::Echo(text) => out.push(Action::Event(SessionEvent::Echo(text))),
             Reply::HostAction(action) => out.push(Action::Event(SessionEvent::HostAction(action))),
             Reply::Temperatures(temps) => {
+                out.push(Action::Event(SessionEvent::Temperatures(temps)))
+            }
+            Reply::Heating(temps) => {
+                if self.is_ready() {
+                    self.stream.on_heating(now);
+                }
                 out.push(Action::Event(SessionEvent::Temperatures(temps)))
             }
             Reply::FirmwareInfo(info) => out.push(Action::Event(SessionEvent::FirmwareInfo(info))),

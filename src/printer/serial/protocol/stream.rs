@@ -10,16 +10,44 @@
 //! `ok` from acknowledging the resent line. While more than one stale line may still reach
 //! the firmware (the windowed case), the episode waits for quiet, so their duplicate
 //! `Resend: n` requests are swallowed instead of rewinding again.
+//!
+//! Stall recovery (the deadline comes from [`Liveness`]): when the oldest line's `ok` will
+//! not come, that line is written again, alone. The firmware's line check settles it: a
+//! line that was lost is taken now; one that was taken (only its `ok` was lost) is refused
+//! with `Resend: n+1`, which confirms every line before `n+1`. Either way no line runs twice
+//! and none is skipped.
 
 use std::collections::VecDeque;
 
 use super::event::{
-    Action, FallbackReason, FlowControl, ProtocolError, SessionConfig, SessionEvent, TimeoutKind,
+    Action, FallbackReason, FlowControl, ProtocolError, SessionConfig, SessionEvent, StallCause,
 };
+use super::liveness::Liveness;
+
+mod stall;
+
+/// Marlin prints `Error:`, `Resend:` and `ok` back to back: this long without a `Resend:`
+/// after an `Error:` about a line means none is coming (OctoPrint's virtual printer does
+/// that for a missing line number).
+const COMPLAINT_QUIET_MS: u64 = 50;
+/// Clean lines (acknowledged with no resend and no stall) after which a fallback to
+/// ping-pong is undone: one burst of line noise must not halve the rate for the whole print.
+const REWIDEN_AFTER_LINES: u32 = 256;
 
 struct Sent {
     number: u32,
     wire: Vec<u8>,
+    /// A command that may rightly take long without an `ok` (see `liveness`).
+    long: bool,
+}
+
+/// A line written and not yet acknowledged.
+#[derive(Clone, Copy)]
+struct InFlight {
+    number: u32,
+    len: usize,
+    long: bool,
+    written_at: u64,
 }
 
 struct Rewind {
@@ -31,15 +59,17 @@ struct Rewind {
 
 pub(super) struct Stream {
     flow: FlowControl,
-    ok_timeout_ms: u64,
-    busy_timeout_ms: u64,
+    /// The flow control configured, restored after a fallback once lines go through cleanly.
+    configured: FlowControl,
+    clean_lines: u32,
+    liveness: Liveness,
     quiet_ms: u64,
     history: VecDeque<Sent>,
     history_cap: usize,
     next_number: u32,
     next_send: u32,
-    /// Line numbers and wire lengths written and not yet acknowledged, oldest first.
-    in_flight: VecDeque<(u32, usize)>,
+    /// Lines written and not yet acknowledged, oldest first.
+    in_flight: VecDeque<InFlight>,
     bytes_in_flight: usize,
     acked_through: u32,
     highest_sent: u32,
@@ -47,14 +77,24 @@ pub(super) struct Stream {
     buffer_credit: Option<u32>,
     rewind: Option<Rewind>,
     ok_deadline: Option<u64>,
+    /// The last sign of life (or write) the deadline counts from.
+    silent_since: u64,
+    last_write: u64,
+    /// An `Error:` came and no `Resend:` yet: the deadline is [`COMPLAINT_QUIET_MS`].
+    complaint: bool,
+    /// A stall is being recovered: when the silence began.
+    stalled_since: Option<u64>,
+    /// The next write is a line the firmware asked for again: it is waiting for it.
+    resending: bool,
 }
 
 impl Stream {
     pub(super) fn new(config: &SessionConfig) -> Stream {
         Stream {
             flow: config.flow_control,
-            ok_timeout_ms: config.ok_timeout_ms,
-            busy_timeout_ms: config.busy_timeout_ms,
+            configured: config.flow_control,
+            clean_lines: 0,
+            liveness: Liveness::new(config.ok_timeout_ms),
             quiet_ms: config.resend_quiet_ms,
             history: VecDeque::new(),
             history_cap: config.history_lines.max(256),
@@ -67,7 +107,17 @@ impl Stream {
             buffer_credit: None,
             rewind: None,
             ok_deadline: None,
+            silent_since: 0,
+            last_write: 0,
+            complaint: false,
+            stalled_since: None,
+            resending: false,
         }
+    }
+
+    /// The host sent `M113 S<n>`: the firmware's keepalive interval is known.
+    pub(super) fn set_keepalive(&mut self, interval_ms: Option<u64>) {
+        self.liveness.set_interval(interval_ms);
     }
 
     pub(super) fn flow(&self) -> FlowControl {
@@ -97,10 +147,11 @@ impl Stream {
     }
 
     /// Numbers a line, keeps it for resends and writes it when the window allows.
-    pub(super) fn push(&mut self, wire: Vec<u8>, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn push(&mut self, wire: Vec<u8>, long: bool, now: u64, out: &mut Vec<Action>) {
         self.history.push_back(Sent {
             number: self.next_number,
             wire,
+            long,
         });
         self.next_number += 1;
         self.trim_history();
@@ -114,6 +165,8 @@ impl Stream {
         now: u64,
         out: &mut Vec<Action>,
     ) {
+        self.liveness.on_ok();
+        self.complaint = false;
         if let Some(rewind) = &mut self.rewind {
             rewind.quiet_until = now + self.quiet_ms;
             // Inside an episode an `ok` is an accepted line's, or else a resend's extra one.
@@ -128,9 +181,9 @@ impl Stream {
                     if self
                         .in_flight
                         .front()
-                        .is_some_and(|&(oldest, _)| oldest <= number) =>
+                        .is_some_and(|oldest| oldest.number <= number) =>
                 {
-                    while self.in_flight.front().is_some_and(|&(n, _)| n <= number) {
+                    while self.in_flight.front().is_some_and(|f| f.number <= number) {
                         self.pop_oldest(out);
                     }
                     true
@@ -138,6 +191,10 @@ impl Stream {
                 // ADVANCED_OK naming a line not in flight: a stale reply that frees nothing.
                 Some(_) => false,
                 None => {
+                    if let Some(oldest) = self.in_flight.front().filter(|f| !f.long) {
+                        self.liveness
+                            .on_ok_latency(now.saturating_sub(oldest.written_at));
+                    }
                     self.pop_oldest(out);
                     true
                 }
@@ -149,20 +206,34 @@ impl Stream {
                     buffer.map(|free| free.saturating_sub(self.in_flight.len() as u32));
             }
         }
-        self.refresh_deadline(now, self.ok_timeout_ms);
+        self.end_stall(now, out);
+        self.refresh_deadline(now);
         self.finish_rewind_if_done(now, out);
         self.pump(now, out);
     }
 
-    /// A `busy:` keep-alive: the command in progress is alive for another `busy_timeout_ms`.
+    /// A `busy:` keepalive: the command in progress is alive for another interval.
     pub(super) fn on_busy(&mut self, now: u64) {
-        self.refresh_deadline(now, self.busy_timeout_ms);
+        self.liveness.on_busy(now);
+        self.complaint = false;
+        self.refresh_deadline(now);
     }
 
-    /// An `Error:` line: inside a rewind episode it delays the rewind like any resend noise.
+    /// A heat-up's progress line: the command is alive, as with a keepalive.
+    pub(super) fn on_heating(&mut self, now: u64) {
+        self.complaint = false;
+        self.refresh_deadline(now);
+    }
+
+    /// An `Error:` line: inside a rewind episode it delays the rewind like any resend noise;
+    /// outside one, a `Resend:` should follow at once, else the line will never be answered.
     pub(super) fn on_error_line(&mut self, now: u64) {
         if let Some(rewind) = &mut self.rewind {
             rewind.quiet_until = now + self.quiet_ms;
+        } else if !self.in_flight.is_empty() {
+            self.complaint = true;
+            let soon = now + COMPLAINT_QUIET_MS;
+            self.ok_deadline = Some(self.ok_deadline.map_or(soon, |at| at.min(soon)));
         }
     }
 
@@ -181,13 +252,15 @@ impl Stream {
             }
         }
         self.check_resend_target(n)?;
-        let stale = self
-            .in_flight
-            .iter()
-            .filter(|&&(number, _)| number >= n)
-            .count();
-        self.in_flight.retain(|&(number, _)| number < n);
-        self.bytes_in_flight = self.in_flight.iter().map(|&(_, len)| len).sum();
+        self.complaint = false;
+        if self.stalled_since.is_some() {
+            // The answer to the probe: the firmware's line check holds every line before `n`.
+            self.confirm_through(n.saturating_sub(1), out);
+            self.end_stall(now, out);
+        }
+        let stale = self.in_flight.iter().filter(|f| f.number >= n).count();
+        self.in_flight.retain(|f| f.number < n);
+        self.bytes_in_flight = self.in_flight.iter().map(|f| f.len).sum();
         self.next_send = n;
         self.buffer_credit = None;
         let owed_before = self.rewind.take().map_or(0, |r| r.owed_oks);
@@ -198,28 +271,21 @@ impl Stream {
             quiet_until: now + self.quiet_ms,
         });
         self.fall_back(FallbackReason::Resend, out);
-        self.refresh_deadline(now, self.ok_timeout_ms);
+        self.refresh_deadline(now);
         Ok(())
     }
 
-    /// Timeouts: the quiet end of a rewind episode, and the `ok` deadline.
+    /// Timeouts: the quiet end of a rewind episode, and the stall deadline.
     pub(super) fn tick(&mut self, now: u64, out: &mut Vec<Action>) {
         self.finish_rewind_if_done(now, out);
         let expired = self.ok_deadline.is_some_and(|deadline| now >= deadline);
         if expired {
-            if let Some(&(oldest, _)) = self.in_flight.front() {
-                out.push(Action::Event(SessionEvent::Timeout(TimeoutKind::Ok {
-                    line: oldest,
-                })));
-                self.fall_back(FallbackReason::Timeout, out);
-                // Sending the line again is safe: a firmware that already has it rejects the
-                // copy by its number and asks for the next one.
-                self.in_flight.clear();
-                self.bytes_in_flight = 0;
-                self.buffer_credit = None;
-                self.rewind = None;
-                self.next_send = self.next_send.min(oldest);
-            }
+            let cause = if self.complaint {
+                StallCause::Complaint
+            } else {
+                StallCause::Silence
+            };
+            self.stall(cause, now, out);
             self.ok_deadline = None;
         }
         self.pump(now, out);
@@ -250,11 +316,13 @@ impl Stream {
         });
         if done {
             self.rewind = None;
+            self.resending = true;
             self.pump(now, out);
         }
     }
 
     fn fall_back(&mut self, reason: FallbackReason, out: &mut Vec<Action>) {
+        self.clean_lines = 0;
         if self.flow != FlowControl::PingPong {
             let from = self.flow;
             self.flow = FlowControl::PingPong;
@@ -267,20 +335,58 @@ impl Stream {
     }
 
     fn pop_oldest(&mut self, out: &mut Vec<Action>) {
-        let Some((number, len)) = self.in_flight.pop_front() else {
+        let Some(oldest) = self.in_flight.pop_front() else {
             return;
         };
-        self.bytes_in_flight -= len;
-        // A line sent twice (after a rewind) is still reported once.
-        if number > self.acked_through {
-            self.acked_through = number;
-            out.push(Action::Event(SessionEvent::Acked { line: number }));
+        self.bytes_in_flight -= oldest.len;
+        if oldest.number > self.acked_through {
+            self.count_clean_line(out);
         }
+        self.report_acked_through(oldest.number, out);
         self.trim_history();
     }
 
-    fn refresh_deadline(&mut self, now: u64, timeout_ms: u64) {
-        self.ok_deadline = (!self.in_flight.is_empty()).then_some(now + timeout_ms);
+    /// Undoes a fallback after [`REWIDEN_AFTER_LINES`] clean lines.
+    fn count_clean_line(&mut self, out: &mut Vec<Action>) {
+        let troubled = self.rewind.is_some() || self.stalled_since.is_some();
+        if self.flow == self.configured || troubled {
+            return;
+        }
+        self.clean_lines += 1;
+        if self.clean_lines >= REWIDEN_AFTER_LINES {
+            self.flow = self.configured;
+            out.push(Action::Event(SessionEvent::FlowControlRestored {
+                to: self.flow,
+            }));
+        }
+    }
+
+    /// Reports every line after the last reported one up to `number`, once each and in
+    /// order: a line sent twice (after a rewind) is reported once, and lines forgotten by a
+    /// stall are reported when a later one is acknowledged (the firmware takes lines only
+    /// in order, so it has them).
+    fn report_acked_through(&mut self, number: u32, out: &mut Vec<Action>) {
+        while self.acked_through < number {
+            self.acked_through += 1;
+            out.push(Action::Event(SessionEvent::Acked {
+                line: self.acked_through,
+            }));
+        }
+    }
+
+    /// Restarts the deadline from a sign of life: a stall probe waits the long timeout,
+    /// anything else what the firmware's liveness allows.
+    fn refresh_deadline(&mut self, now: u64) {
+        self.silent_since = now;
+        let long = self.in_flight.iter().any(|f| f.long);
+        let ms = if self.stalled_since.is_some() {
+            self.liveness.probe_deadline_ms()
+        } else if std::mem::take(&mut self.resending) && !long {
+            self.liveness.resent_deadline_ms()
+        } else {
+            self.liveness.deadline_ms(long)
+        };
+        self.ok_deadline = (!self.in_flight.is_empty()).then_some(now + ms);
     }
 
     fn window_open(&self, len: usize) -> bool {
@@ -310,11 +416,18 @@ impl Stream {
             if !self.window_open(len) {
                 return;
             }
-            if self.in_flight.is_empty() {
-                self.ok_deadline = Some(now + self.ok_timeout_ms);
-            }
+            let first = self.in_flight.is_empty();
             out.push(Action::Write(self.history[index].wire.clone()));
-            self.in_flight.push_back((self.next_send, len));
+            self.in_flight.push_back(InFlight {
+                number: self.next_send,
+                len,
+                long: self.history[index].long,
+                written_at: now,
+            });
+            self.last_write = now;
+            if first {
+                self.refresh_deadline(now);
+            }
             self.highest_sent = self.highest_sent.max(self.next_send);
             self.bytes_in_flight += len;
             self.buffer_credit = self.buffer_credit.map(|credit| credit.saturating_sub(1));
@@ -333,7 +446,7 @@ impl Stream {
         let needed_from = self
             .in_flight
             .front()
-            .map_or(self.next_send, |&(n, _)| n.min(self.next_send));
+            .map_or(self.next_send, |f| f.number.min(self.next_send));
         while self.history.len() > self.history_cap
             && self
                 .history
