@@ -1,5 +1,6 @@
 //! The task that polls the MQTT event loop: it connects (with our own capped, fully jittered
-//! backoff), subscribes again when the broker lost our session, passes commands on, and
+//! backoff, moving on to the next of `cloud.url` + `cloud.fallback_urls` after every failed
+//! or lost connection), subscribes again when the broker lost our session, passes commands on, and
 //! reports sends, acknowledgements and the link state to the [`Gate`]. It never publishes
 //! and waits on nothing but the event loop and its backoff (publishing from the polling
 //! task deadlocks rumqttc: rumqtt issues #263 and #1025).
@@ -18,6 +19,11 @@ use super::session::Backoff;
 
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
+/// A connection that lasted this long was a working one: the backoff starts again from its
+/// base. A shorter one counts as a failed attempt, so a broker that accepts the connection and
+/// then closes it at once (RabbitMQ does this on a topic outside the ACL) sees the attempts
+/// slow down to one per `BACKOFF_CAP` instead of a reconnect storm from the whole fleet.
+const STABLE: Duration = Duration::from_secs(30);
 /// Commands held by the poller while the executor's queue is full. Brokers do not all honour
 /// our receive maximum (mosquitto 2.0 sends a whole backlog at once), so a burst waits here
 /// rather than being refused; only beyond this is a command answered `busy`.
@@ -41,6 +47,7 @@ impl Poller {
         let mut backoff = Backoff::new(BACKOFF_BASE, BACKOFF_CAP);
         let mut epoch = 0;
         let mut subscribe = false;
+        let mut connected_at: Option<tokio::time::Instant> = None;
         loop {
             let polled = tokio::select! {
                 polled = self.events.poll() => polled,
@@ -48,16 +55,31 @@ impl Poller {
             };
             match polled {
                 Ok(Happening::Connected { session_present }) => {
-                    backoff.reset();
+                    connected_at = Some(tokio::time::Instant::now());
                     epoch += 1;
                     subscribe = !session_present;
-                    tracing::info!(session_present, "cloud link connected");
+                    let broker = self.events.broker();
+                    tracing::info!(session_present, %broker, "cloud link connected");
                     self.gate.connected(epoch, session_present);
                 }
                 Ok(happening) => self.handle(happening),
                 Err(e) => {
+                    match connected_at.take().map(|at| at.elapsed()) {
+                        Some(lasted) if lasted >= STABLE => backoff.reset(),
+                        Some(lasted) => tracing::warn!(
+                            ?lasted,
+                            broker = %self.events.broker(),
+                            "the broker closed the connection soon after accepting it; \
+                             check its ACL for this gateway (RabbitMQ closes the connection \
+                             on a topic it refuses)"
+                        ),
+                        None => {}
+                    }
+                    let broker = self.events.broker().clone();
+                    self.events.next_broker();
                     let delay = backoff.next_delay(&mut rand::rng());
-                    tracing::warn!(error = %e, retry_in = ?delay, "cloud link down");
+                    tracing::warn!(error = %e, %broker, next = %self.events.broker(),
+                        retry_in = ?delay, "cloud link down");
                     self.gate.down(e.to_string(), delay);
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}

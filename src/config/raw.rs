@@ -55,6 +55,8 @@ pub(crate) struct RawWeb {
 pub(crate) struct RawCloud {
     pub enabled: Option<bool>,
     pub url: Option<String>,
+    /// Further brokers (cluster nodes) tried in order after `url`.
+    pub fallback_urls: Option<Vec<String>>,
     pub ca_file: Option<PathBuf>,
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,

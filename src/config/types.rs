@@ -102,6 +102,9 @@ pub struct CloudConfig {
 pub struct CloudLink {
     /// Always an `mqtts://` URL with a host.
     pub url: url::Url,
+    /// `cloud.fallback_urls`: other nodes of the same broker cluster (same checks as `url`),
+    /// tried in order after `url` when a connection fails or is lost.
+    pub fallback_urls: Vec<url::Url>,
     pub ca_file: PathBuf,
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
