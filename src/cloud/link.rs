@@ -48,6 +48,10 @@ impl Poller {
         let mut epoch = 0;
         let mut subscribe = false;
         let mut connected_at: Option<tokio::time::Instant> = None;
+        // A fresh session is announced (state `online`, events) only once the command
+        // subscription is acknowledged: a backend that sees the gateway online may send
+        // commands at once, and before the SUBACK the broker would route them nowhere.
+        let mut unannounced = false;
         loop {
             let polled = tokio::select! {
                 polled = self.events.poll() => polled,
@@ -60,7 +64,15 @@ impl Poller {
                     subscribe = !session_present;
                     let broker = self.events.broker();
                     tracing::info!(session_present, %broker, "cloud link connected");
-                    self.gate.connected(epoch, session_present);
+                    unannounced = !session_present;
+                    if session_present {
+                        self.gate.connected(epoch, true);
+                    }
+                }
+                Ok(h @ (Happening::Subscribed | Happening::SubscribeRefused)) if unannounced => {
+                    unannounced = false;
+                    self.handle(h);
+                    self.gate.connected(epoch, false);
                 }
                 Ok(happening) => self.handle(happening),
                 Err(e) => {
@@ -109,7 +121,10 @@ impl Poller {
                 filter = %self.topics.commands(),
                 "the broker refused the command subscription; check its ACL for this gateway"
             ),
-            Happening::Connected { .. } | Happening::Left | Happening::Nothing => {}
+            Happening::Connected { .. }
+            | Happening::Subscribed
+            | Happening::Left
+            | Happening::Nothing => {}
         }
     }
 

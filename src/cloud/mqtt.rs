@@ -91,6 +91,8 @@ pub enum Happening {
     Acked {
         pkid: u16,
     },
+    /// The broker acknowledged our subscription.
+    Subscribed,
     /// A subscription was refused (MQTT 5 reports it; MQTT 3.1.1 brokers may not).
     SubscribeRefused,
     /// Our DISCONNECT went out.
@@ -319,6 +321,7 @@ fn v4_happening(event: rumqttc::Event) -> Happening {
         {
             Happening::SubscribeRefused
         }
+        Event::Incoming(Packet::SubAck(_)) => Happening::Subscribed,
         Event::Outgoing(Outgoing::Publish(pkid)) => Happening::Sent { pkid },
         Event::Outgoing(Outgoing::Disconnect) => Happening::Left,
         _ => Happening::Nothing,
@@ -356,6 +359,7 @@ fn v5_happening(event: rumqttc::v5::Event) -> Happening {
         {
             Happening::SubscribeRefused
         }
+        Event::Incoming(Packet::SubAck(_)) => Happening::Subscribed,
         Event::Outgoing(Outgoing::Publish(pkid)) => Happening::Sent { pkid },
         Event::Outgoing(Outgoing::Disconnect) => Happening::Left,
         _ => Happening::Nothing,
