@@ -78,6 +78,7 @@ pub(crate) struct RawDownloads {
     pub allow_hosts: Option<Vec<String>>,
     pub extra_ca_file: Option<PathBuf>,
     pub allow_http_hosts: Option<Vec<String>>,
+    pub retry_budget_s: Option<u64>,
 }
 
 /// `[slicer]`: slicing STL/3MF jobs on the gateway.

@@ -170,7 +170,23 @@ fn downloads(raw: RawDownloads, problems: &mut Problems) -> Option<DownloadsConf
             .map(Some),
         None => Some(None),
     };
+    let budget = raw
+        .retry_budget_s
+        .unwrap_or(super::types::DEFAULT_DOWNLOAD_RETRY_BUDGET_S);
+    let budget = problems.check(
+        "cloud.downloads.retry_budget_s",
+        if budget <= 86_400 {
+            Ok(std::time::Duration::from_secs(budget))
+        } else {
+            Err(Problem::OutOfRange {
+                value: budget,
+                min: 0,
+                max: 86_400,
+            })
+        },
+    );
     Some(DownloadsConfig {
+        retry_budget: budget?,
         max_bytes: max_bytes?,
         allow_hosts: allow_hosts?,
         extra_ca_file: extra_ca_file?,

@@ -105,6 +105,7 @@ pub fn config(state_dir: &Path, printers: Vec<PrinterConfig>) -> Config {
                 allow_hosts: vec![],
                 extra_ca_file: None,
                 allow_http_hosts: vec![],
+                retry_budget: Duration::from_secs(30),
             },
         },
         printers,
