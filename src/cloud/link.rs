@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::gate::Gate;
-use super::mqtt::{EventLoop, Happening, Message, Received};
+use super::mqtt::{EventLoop, Happening, LinkError, Message, Received};
 use super::payload::{self, Reply, Topics};
 use super::session::Backoff;
 
@@ -76,23 +76,8 @@ impl Poller {
                 }
                 Ok(happening) => self.handle(happening),
                 Err(e) => {
-                    match connected_at.take().map(|at| at.elapsed()) {
-                        Some(lasted) if lasted >= STABLE => backoff.reset(),
-                        Some(lasted) => tracing::warn!(
-                            ?lasted,
-                            broker = %self.events.broker(),
-                            "the broker closed the connection soon after accepting it; \
-                             check its ACL for this gateway (RabbitMQ closes the connection \
-                             on a topic it refuses)"
-                        ),
-                        None => {}
-                    }
-                    let broker = self.events.broker().clone();
-                    self.events.next_broker();
-                    let delay = backoff.next_delay(&mut rand::rng());
-                    tracing::warn!(error = %e, %broker, next = %self.events.broker(),
-                        retry_in = ?delay, "cloud link down");
-                    self.gate.down(e.to_string(), delay);
+                    let lasted = connected_at.take().map(|at| at.elapsed());
+                    let delay = self.lost(&e, lasted, &mut backoff);
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = shutdown.cancelled() => break,
@@ -110,6 +95,33 @@ impl Poller {
             }
         }
         self.goodbye().await;
+    }
+
+    /// After a failed attempt or a lost connection (that lasted `lasted`): points the event
+    /// loop at the next broker and returns how long to wait before trying it.
+    fn lost(
+        &mut self,
+        error: &LinkError,
+        lasted: Option<Duration>,
+        backoff: &mut Backoff,
+    ) -> Duration {
+        match lasted {
+            Some(lasted) if lasted >= STABLE => backoff.reset(),
+            Some(lasted) => tracing::warn!(
+                ?lasted,
+                broker = %self.events.broker(),
+                "the broker closed the connection soon after accepting it; check its ACL for \
+                 this gateway (RabbitMQ closes the connection on a topic it refuses)"
+            ),
+            None => {}
+        }
+        let broker = self.events.broker().clone();
+        self.events.next_broker();
+        let delay = backoff.next_delay(&mut rand::rng());
+        tracing::warn!(error = %error, %broker, next = %self.events.broker(),
+            retry_in = ?delay, "cloud link down");
+        self.gate.down(error.to_string(), delay);
+        delay
     }
 
     fn handle(&mut self, happening: Happening) {
