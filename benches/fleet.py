@@ -319,7 +319,6 @@ class Backend:
         self.events = {g: set() for g in gateways}
         self.duplicate_events = 0
         self.gaps_seen = 0
-        self.replays = 0
         self.ended = {}          # (gw, job_id) -> status
         self.online_at = {g: [] for g in gateways}  # times of `state` online=true
         self.traffic = []        # (time, bytes) of every gateway publish
