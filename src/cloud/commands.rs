@@ -70,7 +70,7 @@ impl Executor {
             .topics
             .command_name(&received.topic)
             .unwrap_or_default();
-        Command::parse(name, &received.payload, self.max_command_bytes)
+        Command::parse(&name, &received.payload, self.max_command_bytes)
     }
 
     /// Answers one command; true once the reply is on its way (then it may be acknowledged).

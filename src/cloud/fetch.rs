@@ -28,10 +28,11 @@ pub use self::client::{CONNECT_TIMEOUT, IDLE_TIMEOUT};
 pub use self::error::FetchError;
 pub use self::policy::MAX_REDIRECTS;
 
-/// Attempts per fetch when the trouble is transient (network, 5xx, 429).
-pub const ATTEMPTS: u32 = 3;
-/// Wait before the second attempt; doubled before each further one.
+/// The ceiling of the wait before the second attempt; it doubles before each further one up
+/// to `BACKOFF_CAP`, and the wait is uniformly random below it (full jitter), so a fleet whose
+/// downloads all failed at once (one file server, every gateway) does not retry in lockstep.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const BACKOFF_CAP: Duration = Duration::from_secs(60);
 /// The slowest transfer rate tolerated, in bytes per second: a body gets
 /// `TRANSFER_GRACE + length / MIN_RATE` to arrive. It stops a server trickling bytes just
 /// fast enough to dodge the idle timeout, while a slow but honest link still gets through.
@@ -68,6 +69,7 @@ pub struct Fetcher {
     client: reqwest::Client,
     policy: UrlPolicy,
     max_bytes: u64,
+    retry_budget: Duration,
 }
 
 impl Fetcher {
@@ -77,20 +79,34 @@ impl Fetcher {
             client: client::build(config)?,
             policy: UrlPolicy::new(config),
             max_bytes: config.max_bytes,
+            retry_budget: config.retry_budget,
         })
     }
 
+    /// How long after its start a fetch may still begin another attempt.
+    pub fn retry_budget(&self) -> Duration {
+        self.retry_budget
+    }
+
     /// Downloads `spec` into `dest_dir` (which must exist), checking everything the job
-    /// promises. Retries transient trouble with backoff; refusals are final at once.
+    /// promises. Retries transient trouble with jittered backoff while the retry budget
+    /// lasts; refusals are final at once.
     pub async fn fetch(&self, spec: &FileSpec, dest_dir: &Path) -> Result<Fetched, FetchError> {
         let expected = self.precheck(spec)?;
+        let give_up = tokio::time::Instant::now() + self.retry_budget;
+        let mut backoff = crate::cloud::session::Backoff::new(FIRST_BACKOFF, BACKOFF_CAP);
         let mut attempt = 1;
         loop {
             match self.attempt(spec, &expected, dest_dir).await {
                 Ok(fetched) => return Ok(fetched),
-                Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
-                    tracing::warn!(url = %shown(&spec.url), attempt, %error, "fetch failed, retrying");
-                    tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt - 1)).await;
+                Err(error) if error.is_retryable() => {
+                    let delay = backoff.next_delay(&mut rand::rng());
+                    if tokio::time::Instant::now() + delay > give_up {
+                        return Err(error.after_attempts(attempt));
+                    }
+                    tracing::warn!(url = %shown(&spec.url), attempt, %error, retry_in = ?delay,
+                        "fetch failed, retrying");
+                    tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
                 Err(error) => return Err(error.after_attempts(attempt)),

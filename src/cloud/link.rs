@@ -1,5 +1,6 @@
 //! The task that polls the MQTT event loop: it connects (with our own capped, fully jittered
-//! backoff), subscribes again when the broker lost our session, passes commands on, and
+//! backoff, moving on to the next of `cloud.url` + `cloud.fallback_urls` after every failed
+//! or lost connection), subscribes again when the broker lost our session, passes commands on, and
 //! reports sends, acknowledgements and the link state to the [`Gate`]. It never publishes
 //! and waits on nothing but the event loop and its backoff (publishing from the polling
 //! task deadlocks rumqttc: rumqtt issues #263 and #1025).
@@ -12,12 +13,17 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::gate::Gate;
-use super::mqtt::{EventLoop, Happening, Message, Received};
+use super::mqtt::{EventLoop, Happening, LinkError, Message, Received};
 use super::payload::{self, Reply, Topics};
 use super::session::Backoff;
 
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
+/// A connection that lasted this long was a working one: the backoff starts again from its
+/// base. A shorter one counts as a failed attempt, so a broker that accepts the connection and
+/// then closes it at once (RabbitMQ does this on a topic outside the ACL) sees the attempts
+/// slow down to one per `BACKOFF_CAP` instead of a reconnect storm from the whole fleet.
+const STABLE: Duration = Duration::from_secs(30);
 /// Commands held by the poller while the executor's queue is full. Brokers do not all honour
 /// our receive maximum (mosquitto 2.0 sends a whole backlog at once), so a burst waits here
 /// rather than being refused; only beyond this is a command answered `busy`.
@@ -41,6 +47,11 @@ impl Poller {
         let mut backoff = Backoff::new(BACKOFF_BASE, BACKOFF_CAP);
         let mut epoch = 0;
         let mut subscribe = false;
+        let mut connected_at: Option<tokio::time::Instant> = None;
+        // A fresh session is announced (state `online`, events) only once the command
+        // subscription is acknowledged: a backend that sees the gateway online may send
+        // commands at once, and before the SUBACK the broker would route them nowhere.
+        let mut unannounced = false;
         loop {
             let polled = tokio::select! {
                 polled = self.events.poll() => polled,
@@ -48,17 +59,25 @@ impl Poller {
             };
             match polled {
                 Ok(Happening::Connected { session_present }) => {
-                    backoff.reset();
+                    connected_at = Some(tokio::time::Instant::now());
                     epoch += 1;
                     subscribe = !session_present;
-                    tracing::info!(session_present, "cloud link connected");
-                    self.gate.connected(epoch, session_present);
+                    let broker = self.events.broker();
+                    tracing::info!(session_present, %broker, "cloud link connected");
+                    unannounced = !session_present;
+                    if session_present {
+                        self.gate.connected(epoch, true);
+                    }
+                }
+                Ok(h @ (Happening::Subscribed | Happening::SubscribeRefused)) if unannounced => {
+                    unannounced = false;
+                    self.handle(h);
+                    self.gate.connected(epoch, false);
                 }
                 Ok(happening) => self.handle(happening),
                 Err(e) => {
-                    let delay = backoff.next_delay(&mut rand::rng());
-                    tracing::warn!(error = %e, retry_in = ?delay, "cloud link down");
-                    self.gate.down(e.to_string(), delay);
+                    let lasted = connected_at.take().map(|at| at.elapsed());
+                    let delay = self.lost(&e, lasted, &mut backoff);
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = shutdown.cancelled() => break,
@@ -78,6 +97,33 @@ impl Poller {
         self.goodbye().await;
     }
 
+    /// After a failed attempt or a lost connection (that lasted `lasted`): points the event
+    /// loop at the next broker and returns how long to wait before trying it.
+    fn lost(
+        &mut self,
+        error: &LinkError,
+        lasted: Option<Duration>,
+        backoff: &mut Backoff,
+    ) -> Duration {
+        match lasted {
+            Some(lasted) if lasted >= STABLE => backoff.reset(),
+            Some(lasted) => tracing::warn!(
+                ?lasted,
+                broker = %self.events.broker(),
+                "the broker closed the connection soon after accepting it; check its ACL for \
+                 this gateway (RabbitMQ closes the connection on a topic it refuses)"
+            ),
+            None => {}
+        }
+        let broker = self.events.broker().clone();
+        self.events.next_broker();
+        let delay = backoff.next_delay(&mut rand::rng());
+        tracing::warn!(error = %error, %broker, next = %self.events.broker(),
+            retry_in = ?delay, "cloud link down");
+        self.gate.down(error.to_string(), delay);
+        delay
+    }
+
     fn handle(&mut self, happening: Happening) {
         match happening {
             Happening::Command(received) => self.pass_on(*received),
@@ -87,7 +133,10 @@ impl Poller {
                 filter = %self.topics.commands(),
                 "the broker refused the command subscription; check its ACL for this gateway"
             ),
-            Happening::Connected { .. } | Happening::Left | Happening::Nothing => {}
+            Happening::Connected { .. }
+            | Happening::Subscribed
+            | Happening::Left
+            | Happening::Nothing => {}
         }
     }
 

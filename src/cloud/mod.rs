@@ -95,17 +95,13 @@ pub async fn start(
         shutdown.clone(),
     )
     .map_err(CloudError::FilesDir)?;
-    let host = link
-        .url
-        .host_str()
-        .ok_or_else(|| CloudError::NoHost(link.url.clone()))?;
+    let brokers = std::iter::once(&link.url)
+        .chain(&link.fallback_urls)
+        .map(broker)
+        .collect::<Result<Vec<_>, _>>()?;
     let topics = payload::Topics::new(setup.gateway_id);
     let (client, events) = mqtt::connect(mqtt::Endpoint {
-        host: host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned(),
-        port: link.url.port().unwrap_or(8883),
+        brokers,
         client_id: setup.gateway_id.to_owned(),
         version: link.options.mqtt_version,
         keepalive: link.options.keepalive,
@@ -168,6 +164,20 @@ pub async fn start(
         .run(shutdown),
     );
     Ok(handle)
+}
+
+/// Where an `mqtts://` URL points (8883 unless it says otherwise).
+fn broker(url: &url::Url) -> Result<mqtt::Broker, CloudError> {
+    let host = url
+        .host_str()
+        .ok_or_else(|| CloudError::NoHost(url.clone()))?;
+    Ok(mqtt::Broker {
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port: url.port().unwrap_or(8883),
+    })
 }
 
 fn offline_message(topics: &payload::Topics) -> mqtt::Message {

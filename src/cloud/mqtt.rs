@@ -24,10 +24,23 @@ const RECEIVE_MAXIMUM: u16 = 256;
 /// TCP connect plus TLS and MQTT handshake, and every socket flush.
 const NETWORK_TIMEOUT_S: u64 = 10;
 
-/// Where and who.
-pub struct Endpoint {
+/// One broker (a node of a cluster) to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broker {
     pub host: String,
     pub port: u16,
+}
+
+impl std::fmt::Display for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// Where and who.
+pub struct Endpoint {
+    /// `cloud.url` then `cloud.fallback_urls`, in that order; never empty.
+    pub brokers: Vec<Broker>,
     pub client_id: String,
     pub version: MqttVersion,
     pub keepalive: Duration,
@@ -78,6 +91,8 @@ pub enum Happening {
     Acked {
         pkid: u16,
     },
+    /// The broker acknowledged our subscription.
+    Subscribed,
     /// A subscription was refused (MQTT 5 reports it; MQTT 3.1.1 brokers may not).
     SubscribeRefused,
     /// Our DISCONNECT went out.
@@ -105,7 +120,14 @@ pub enum Client {
     V5(rumqttc::v5::AsyncClient),
 }
 
-pub enum EventLoop {
+/// rumqttc's event loop and which of the endpoint's brokers it connects to next.
+pub struct EventLoop {
+    inner: Loop,
+    endpoint: Endpoint,
+    current: usize,
+}
+
+enum Loop {
     V4(Box<rumqttc::EventLoop>),
     V5(Box<rumqttc::v5::EventLoop>),
 }
@@ -121,52 +143,69 @@ fn network_options() -> NetworkOptions {
 }
 
 /// The one client and event loop of this gateway (two clients with one id would kick each
-/// other off the broker forever).
+/// other off the broker forever). It connects to the first broker first.
 pub fn connect(endpoint: Endpoint) -> (Client, EventLoop) {
-    let transport = Transport::tls_with_config(TlsConfiguration::Rustls(endpoint.tls.clone()));
-    let max = MAX_PACKET_BYTES as usize;
-    match endpoint.version {
+    assert!(!endpoint.brokers.is_empty(), "cloud.url is always set");
+    let broker = &endpoint.brokers[0];
+    let (client, inner) = match endpoint.version {
         MqttVersion::V4 => {
-            let mut o =
-                rumqttc::MqttOptions::new(&endpoint.client_id, &endpoint.host, endpoint.port);
-            o.set_transport(transport)
-                .set_keep_alive(endpoint.keepalive)
-                .set_clean_session(false)
-                .set_manual_acks(true)
-                .set_max_packet_size(max, max)
-                .set_last_will(rumqttc::LastWill::new(
-                    &endpoint.will_topic,
-                    endpoint.will_payload.clone(),
-                    QoS::AtLeastOnce,
-                    true,
-                ));
-            let (client, mut ev) = rumqttc::AsyncClient::new(o, REQUEST_CAPACITY);
+            let (client, mut ev) =
+                rumqttc::AsyncClient::new(v4_options(&endpoint, broker), REQUEST_CAPACITY);
             ev.set_network_options(network_options());
-            (Client::V4(client), EventLoop::V4(Box::new(ev)))
+            (Client::V4(client), Loop::V4(Box::new(ev)))
         }
         MqttVersion::V5 => {
-            let mut o =
-                rumqttc::v5::MqttOptions::new(&endpoint.client_id, &endpoint.host, endpoint.port);
-            o.set_transport(transport)
-                .set_keep_alive(endpoint.keepalive)
-                .set_clean_start(false)
-                .set_session_expiry_interval(Some(SESSION_EXPIRY_S))
-                .set_manual_acks(true)
-                .set_max_packet_size(Some(max as u32))
-                .set_receive_maximum(Some(RECEIVE_MAXIMUM))
-                .set_last_will(m5::LastWill::new(
-                    &endpoint.will_topic,
-                    endpoint.will_payload.clone(),
-                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
-                    true,
-                    None,
-                ));
-            o.set_connection_timeout(NETWORK_TIMEOUT_S)
-                .set_network_options(network_options());
-            let (client, ev) = rumqttc::v5::AsyncClient::new(o, REQUEST_CAPACITY);
-            (Client::V5(client), EventLoop::V5(Box::new(ev)))
+            let (client, ev) =
+                rumqttc::v5::AsyncClient::new(v5_options(&endpoint, broker), REQUEST_CAPACITY);
+            (Client::V5(client), Loop::V5(Box::new(ev)))
         }
-    }
+    };
+    let events = EventLoop {
+        inner,
+        endpoint,
+        current: 0,
+    };
+    (client, events)
+}
+
+fn v4_options(endpoint: &Endpoint, broker: &Broker) -> rumqttc::MqttOptions {
+    let transport = Transport::tls_with_config(TlsConfiguration::Rustls(endpoint.tls.clone()));
+    let max = MAX_PACKET_BYTES as usize;
+    let mut o = rumqttc::MqttOptions::new(&endpoint.client_id, &broker.host, broker.port);
+    o.set_transport(transport)
+        .set_keep_alive(endpoint.keepalive)
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_max_packet_size(max, max)
+        .set_last_will(rumqttc::LastWill::new(
+            &endpoint.will_topic,
+            endpoint.will_payload.clone(),
+            QoS::AtLeastOnce,
+            true,
+        ));
+    o
+}
+
+fn v5_options(endpoint: &Endpoint, broker: &Broker) -> rumqttc::v5::MqttOptions {
+    let transport = Transport::tls_with_config(TlsConfiguration::Rustls(endpoint.tls.clone()));
+    let mut o = rumqttc::v5::MqttOptions::new(&endpoint.client_id, &broker.host, broker.port);
+    o.set_transport(transport)
+        .set_keep_alive(endpoint.keepalive)
+        .set_clean_start(false)
+        .set_session_expiry_interval(Some(SESSION_EXPIRY_S))
+        .set_manual_acks(true)
+        .set_max_packet_size(Some(MAX_PACKET_BYTES as u32))
+        .set_receive_maximum(Some(RECEIVE_MAXIMUM))
+        .set_last_will(m5::LastWill::new(
+            &endpoint.will_topic,
+            endpoint.will_payload.clone(),
+            rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+            true,
+            None,
+        ));
+    o.set_connection_timeout(NETWORK_TIMEOUT_S)
+        .set_network_options(network_options());
+    o
 }
 
 impl Client {
@@ -228,9 +267,31 @@ fn v5_send(_: rumqttc::v5::ClientError) -> QueueFull {
 impl EventLoop {
     /// One turn of the event loop. Never publishes: publishing happens from other tasks.
     pub async fn poll(&mut self) -> Result<Happening, LinkError> {
-        match self {
-            EventLoop::V4(ev) => Ok(v4_happening(ev.poll().await?)),
-            EventLoop::V5(ev) => Ok(v5_happening(ev.poll().await?)),
+        match &mut self.inner {
+            Loop::V4(ev) => Ok(v4_happening(ev.poll().await?)),
+            Loop::V5(ev) => Ok(v5_happening(ev.poll().await?)),
+        }
+    }
+
+    /// The broker the current (or next) connection goes to.
+    pub fn broker(&self) -> &Broker {
+        &self.endpoint.brokers[self.current]
+    }
+
+    /// Points the next connection attempt at the next broker of the list, wrapping around;
+    /// with a single broker nothing changes. rumqttc keeps its session state (unacknowledged
+    /// publishes are sent again after a resumed session), so this is a fail-over within one
+    /// cluster, not a new client.
+    pub fn next_broker(&mut self) {
+        let count = self.endpoint.brokers.len();
+        if count < 2 {
+            return;
+        }
+        self.current = (self.current + 1) % count;
+        let broker = &self.endpoint.brokers[self.current];
+        match &mut self.inner {
+            Loop::V4(ev) => ev.mqtt_options = v4_options(&self.endpoint, broker),
+            Loop::V5(ev) => ev.options = v5_options(&self.endpoint, broker),
         }
     }
 }
@@ -260,6 +321,7 @@ fn v4_happening(event: rumqttc::Event) -> Happening {
         {
             Happening::SubscribeRefused
         }
+        Event::Incoming(Packet::SubAck(_)) => Happening::Subscribed,
         Event::Outgoing(Outgoing::Publish(pkid)) => Happening::Sent { pkid },
         Event::Outgoing(Outgoing::Disconnect) => Happening::Left,
         _ => Happening::Nothing,
@@ -297,6 +359,7 @@ fn v5_happening(event: rumqttc::v5::Event) -> Happening {
         {
             Happening::SubscribeRefused
         }
+        Event::Incoming(Packet::SubAck(_)) => Happening::Subscribed,
         Event::Outgoing(Outgoing::Publish(pkid)) => Happening::Sent { pkid },
         Event::Outgoing(Outgoing::Disconnect) => Happening::Left,
         _ => Happening::Nothing,

@@ -28,9 +28,11 @@ impl Topics {
         }
     }
 
-    /// The subscription for every command.
+    /// The subscription for every command. `#`, not `+`: RabbitMQ maps the `.` of a topic
+    /// to its word separator, so `cmd/job.submit` reaches us as `cmd/job/submit` (see
+    /// `command_name`), which `cmd/+` would not match there.
     pub fn commands(&self) -> String {
-        format!("{}/cmd/+", self.root)
+        format!("{}/cmd/#", self.root)
     }
 
     pub fn reply(&self) -> String {
@@ -49,9 +51,11 @@ impl Topics {
         format!("{}/telemetry", self.root)
     }
 
-    /// The command name in a command topic.
-    pub fn command_name<'t>(&self, topic: &'t str) -> Option<&'t str> {
-        topic.strip_prefix(&self.root)?.strip_prefix("/cmd/")
+    /// The command name in a command topic. Command names have no `/`, so one found after
+    /// `cmd/` was a `.` that the broker turned into a level separator (RabbitMQ 3.x).
+    pub fn command_name(&self, topic: &str) -> Option<String> {
+        let name = topic.strip_prefix(&self.root)?.strip_prefix("/cmd/")?;
+        Some(name.replace('/', "."))
     }
 }
 
@@ -232,10 +236,15 @@ mod tests {
     fn command_topics_name_the_command() {
         let t = Topics::new("gw-1");
         assert_eq!(
-            t.command_name("fluxprint/gw-1/cmd/job.submit"),
+            t.command_name("fluxprint/gw-1/cmd/job.submit").as_deref(),
             Some("job.submit")
         );
+        assert_eq!(
+            t.command_name("fluxprint/gw-1/cmd/job/submit").as_deref(),
+            Some("job.submit"),
+            "RabbitMQ delivers the dot as a level separator"
+        );
         assert_eq!(t.command_name("fluxprint/gw-2/cmd/job.submit"), None);
-        assert_eq!(t.commands(), "fluxprint/gw-1/cmd/+");
+        assert_eq!(t.commands(), "fluxprint/gw-1/cmd/#");
     }
 }

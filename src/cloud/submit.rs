@@ -57,6 +57,11 @@ impl Submissions {
         })
     }
 
+    /// How long a download keeps retrying transient trouble after its first attempt.
+    pub fn retry_budget(&self) -> std::time::Duration {
+        self.fetcher.retry_budget()
+    }
+
     /// Fails the jobs whose download the last run left unfinished.
     pub async fn fail_interrupted(gateway: &Gateway) -> Result<Vec<JobId>, CommandError> {
         let failed = gateway.fail_all_waiting(QueuedStage::Fetching, FETCH_INTERRUPTED);

@@ -55,6 +55,8 @@ pub(crate) struct RawWeb {
 pub(crate) struct RawCloud {
     pub enabled: Option<bool>,
     pub url: Option<String>,
+    /// Further brokers (cluster nodes) tried in order after `url`.
+    pub fallback_urls: Option<Vec<String>>,
     pub ca_file: Option<PathBuf>,
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
@@ -76,6 +78,7 @@ pub(crate) struct RawDownloads {
     pub allow_hosts: Option<Vec<String>>,
     pub extra_ca_file: Option<PathBuf>,
     pub allow_http_hosts: Option<Vec<String>>,
+    pub retry_budget_s: Option<u64>,
 }
 
 /// `[slicer]`: slicing STL/3MF jobs on the gateway.

@@ -102,6 +102,9 @@ pub struct CloudConfig {
 pub struct CloudLink {
     /// Always an `mqtts://` URL with a host.
     pub url: url::Url,
+    /// `cloud.fallback_urls`: other nodes of the same broker cluster (same checks as `url`),
+    /// tried in order after `url` when a connection fails or is lost.
+    pub fallback_urls: Vec<url::Url>,
     pub ca_file: PathBuf,
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
@@ -118,7 +121,15 @@ pub struct DownloadsConfig {
     pub extra_ca_file: Option<PathBuf>,
     /// Hosts that may be fetched over plain HTTP; HTTPS everywhere else.
     pub allow_http_hosts: Vec<String>,
+    /// `retry_budget_s`: transient trouble (network, 5xx, 429) is retried with jittered
+    /// backoff until this long after the first attempt; then the job fails.
+    pub retry_budget: std::time::Duration,
 }
+
+/// The default `cloud.downloads.retry_budget_s`: long enough for a whole fleet fetching from
+/// one file server at once to get through (docs/fleet.md), short enough that a dead URL
+/// fails its job the same hour.
+pub const DEFAULT_DOWNLOAD_RETRY_BUDGET_S: u64 = 900;
 
 impl Default for DownloadsConfig {
     fn default() -> Self {
@@ -127,6 +138,7 @@ impl Default for DownloadsConfig {
             allow_hosts: Vec::new(),
             extra_ca_file: None,
             allow_http_hosts: Vec::new(),
+            retry_budget: std::time::Duration::from_secs(DEFAULT_DOWNLOAD_RETRY_BUDGET_S),
         }
     }
 }

@@ -122,6 +122,12 @@ fn cloud_link(raw: &RawCloud, problems: &mut Problems) -> Option<CloudLink> {
     let url =
         required(raw.url.as_deref()).and_then(|url| url_with_scheme(url, &["mqtts"], "\"mqtts\""));
     let url = problems.check("cloud.url", url);
+    let fallback_urls: Vec<_> = (raw.fallback_urls.iter().flatten().enumerate())
+        .map(|(i, url)| {
+            let url = url_with_scheme(url, &["mqtts"], "\"mqtts\"");
+            problems.check(&format!("cloud.fallback_urls[{i}]"), url)
+        })
+        .collect();
     let mut file = |key: &str, path: &Option<PathBuf>| {
         problems.check(key, required(path.clone()).and_then(readable))
     };
@@ -130,6 +136,7 @@ fn cloud_link(raw: &RawCloud, problems: &mut Problems) -> Option<CloudLink> {
     let key_file = file("cloud.key_file", &raw.key_file);
     Some(CloudLink {
         url: url?,
+        fallback_urls: fallback_urls.into_iter().collect::<Option<_>>()?,
         ca_file: ca_file?,
         cert_file: cert_file?,
         key_file: key_file?,
@@ -163,7 +170,23 @@ fn downloads(raw: RawDownloads, problems: &mut Problems) -> Option<DownloadsConf
             .map(Some),
         None => Some(None),
     };
+    let budget = raw
+        .retry_budget_s
+        .unwrap_or(super::types::DEFAULT_DOWNLOAD_RETRY_BUDGET_S);
+    let budget = problems.check(
+        "cloud.downloads.retry_budget_s",
+        if budget <= 86_400 {
+            Ok(std::time::Duration::from_secs(budget))
+        } else {
+            Err(Problem::OutOfRange {
+                value: budget,
+                min: 0,
+                max: 86_400,
+            })
+        },
+    );
     Some(DownloadsConfig {
+        retry_budget: budget?,
         max_bytes: max_bytes?,
         allow_hosts: allow_hosts?,
         extra_ca_file: extra_ca_file?,

@@ -24,6 +24,7 @@ mod cloud_fetch;
 mod cloud_link;
 mod cloud_outage;
 mod cloud_restart;
+mod cluster;
 mod config_check;
 mod crash_restart;
 mod daemon;

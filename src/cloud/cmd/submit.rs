@@ -39,10 +39,11 @@ impl Submit {
     pub(super) async fn answer(self, id: &str, executor: &Executor) -> String {
         let material = self.job.material.clone();
         let key = id.to_owned();
+        let budget = executor.submissions.retry_budget().as_secs();
         let committed = executor
             .gateway
             .submit_answering(self.job, id.to_owned(), move |job| {
-                accepted(&key, job).to_json()
+                accepted(&key, job, budget).to_json()
             })
             .await;
         match committed {
@@ -51,7 +52,7 @@ impl Submit {
                 executor
                     .submissions
                     .start_fetch(gateway, job.id, self.file, material);
-                accepted(id, &job).to_json()
+                accepted(id, &job, budget).to_json()
             }
             Err(e) => {
                 let reply = Failure::from(e).reply(Some(id)).to_json();
@@ -61,8 +62,12 @@ impl Submit {
     }
 }
 
-fn accepted(id: &str, job: &Job) -> Reply {
-    Reply::ok(id, json!(JobJson::from(job)))
+/// The job as queued, and how long its download may keep retrying (`fetch_retry_budget_s`:
+/// the job either has its file or has failed by then, once the download has started).
+fn accepted(id: &str, job: &Job, retry_budget_s: u64) -> Reply {
+    let mut result = json!(JobJson::from(job));
+    result["fetch_retry_budget_s"] = json!(retry_budget_s);
+    Reply::ok(id, result)
 }
 
 fn new_job(a: SubmitArgs, envelope_printer: Option<String>) -> NewJob {

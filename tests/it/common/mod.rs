@@ -7,6 +7,7 @@ pub mod moonraker;
 pub mod mosquitto;
 pub mod octoprint;
 pub mod pki;
+pub mod rabbitmq;
 pub mod sim;
 pub mod slicing;
 pub mod tls_proxy;
@@ -105,6 +106,7 @@ pub fn config(state_dir: &Path, printers: Vec<PrinterConfig>) -> Config {
                 allow_hosts: vec![],
                 extra_ca_file: None,
                 allow_http_hosts: vec![],
+                retry_budget: Duration::from_secs(30),
             },
         },
         printers,

@@ -160,6 +160,7 @@ pub fn link(pki: &Pki, port: u16, version: MqttVersion) -> CloudLink {
     let (cert, key) = pki.cert(GATEWAY);
     CloudLink {
         url: format!("mqtts://127.0.0.1:{port}").parse().unwrap(),
+        fallback_urls: Vec::new(),
         ca_file: pki.ca.clone(),
         cert_file: cert,
         key_file: key,

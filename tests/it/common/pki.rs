@@ -20,6 +20,11 @@ pub struct Pki {
 
 impl Pki {
     pub fn new(dir: &Path) -> Pki {
+        Pki::with_clients(dir, &[])
+    }
+
+    /// Like `new`, with client certificates for `more` CNs besides the gateway's and the cloud's.
+    pub fn with_clients(dir: &Path, more: &[&str]) -> Pki {
         let dir = dir.join("pki");
         std::fs::create_dir_all(&dir).unwrap();
         let write = |name: &str, pem: String| {
@@ -29,11 +34,11 @@ impl Pki {
         };
         let (ca, ca_cert) = new_ca("fleet CA");
         let (_, stranger) = new_ca("stranger CA");
-        for (cn, names) in [
-            ("broker", vec!["127.0.0.1", "localhost"]),
-            (GATEWAY, vec![]),
-            ("cloud", vec![]),
-        ] {
+        let clients = [GATEWAY, "cloud"].into_iter().chain(more.iter().copied());
+        let leaves = [("broker", vec!["127.0.0.1", "localhost"])]
+            .into_iter()
+            .chain(clients.map(|cn| (cn, vec![])));
+        for (cn, names) in leaves {
             let (cert, key) = leaf(&ca, cn, &names);
             write(&format!("{cn}.pem"), cert.pem());
             write(&format!("{cn}.key"), key.serialize_pem());

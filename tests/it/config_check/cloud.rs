@@ -68,3 +68,53 @@ fn download_limits_are_checked() {
     );
     assert_eq!(lines.len(), 3, "{lines:#?}");
 }
+
+#[test]
+fn fallback_urls_are_checked_like_the_url_and_kept_in_order() {
+    let text = format!(
+        "{MINIMAL}\n[cloud]\nenabled = true\nurl = \"mqtts://node1.example.com\"\n\
+         fallback_urls = [\"mqtts://node2.example.com:8884\", \"mqtt://node3.example.com\"]\n"
+    );
+    assert_has(
+        &problems(&text),
+        "cloud.fallback_urls[1]: URL scheme must be \"mqtts\", not \"mqtt\"",
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let [ca, cert, key] = ["ca.pem", "gw.pem", "gw.key"].map(|name| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, "-----BEGIN TEST-----\n").expect("write file");
+        path
+    });
+    let text = format!(
+        "{MINIMAL}\n[cloud]\nenabled = true\nurl = \"mqtts://node1.example.com\"\n\
+         fallback_urls = [\"mqtts://node2.example.com:8884\", \"mqtts://node3.example.com\"]\n\
+         ca_file = {ca:?}\ncert_file = {cert:?}\nkey_file = {key:?}\n"
+    );
+    let link = load_text(&text, &[])
+        .expect("valid")
+        .cloud
+        .link
+        .expect("a link");
+    let hosts: Vec<_> = link
+        .fallback_urls
+        .iter()
+        .map(|u| (u.host_str().unwrap().to_owned(), u.port()))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            ("node2.example.com".to_owned(), Some(8884)),
+            ("node3.example.com".to_owned(), None)
+        ]
+    );
+}
+
+#[test]
+fn the_download_retry_budget_is_bounded() {
+    let text = format!("{MINIMAL}\n[cloud.downloads]\nretry_budget_s = 100000\n");
+    assert_has(
+        &problems(&text),
+        "cloud.downloads.retry_budget_s: must be in 0..=86400, not 100000",
+    );
+}
