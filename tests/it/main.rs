@@ -27,6 +27,7 @@ mod cloud_restart;
 mod config_check;
 mod crash_restart;
 mod daemon;
+mod fleet;
 mod gcode_analysis;
 mod gcode_metadata;
 mod gcode_motion;

@@ -105,6 +105,7 @@ pub fn config(state_dir: &Path, printers: Vec<PrinterConfig>) -> Config {
                 extra_ca_file: None,
                 allow_http_hosts: vec![],
             },
+            ..CloudConfig::default()
         },
         printers,
         slicer: Default::default(),
