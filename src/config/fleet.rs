@@ -19,9 +19,6 @@ pub const IDENTITY_CERT: &str = "gateway.pem";
 /// The enrolled private key (PEM PKCS#8, mode 0600), made on this machine.
 pub const IDENTITY_KEY: &str = "gateway.key";
 
-/// The default share of a certificate's lifetime after which the gateway renews it.
-pub const DEFAULT_RENEW_AT_PERCENT: u64 = 66;
-
 /// The batch claim certificate and its key (`[cloud] claim_cert_file`/`claim_key_file`, or
 /// the `enroll` command line).
 #[derive(Debug, Clone, PartialEq)]
@@ -114,18 +111,4 @@ fn claim(raw: &RawCloud, problems: &mut Problems) -> Option<Option<ClaimFiles>> 
             None
         }
     }
-}
-/// `cloud.renew_at_percent`: renew once this share of the certificate's lifetime is gone.
-pub(crate) fn renew_at_percent(raw: &RawCloud, problems: &mut Problems) -> Option<u8> {
-    let value = raw.renew_at_percent.unwrap_or(DEFAULT_RENEW_AT_PERCENT);
-    let checked = if (10..=95).contains(&value) {
-        Ok(value as u8)
-    } else {
-        Err(Problem::OutOfRange {
-            value,
-            min: 10,
-            max: 95,
-        })
-    };
-    problems.check("cloud.renew_at_percent", checked)
 }

@@ -60,7 +60,6 @@ pub(crate) struct RawCloud {
     pub key_file: Option<PathBuf>,
     pub claim_cert_file: Option<PathBuf>,
     pub claim_key_file: Option<PathBuf>,
-    pub renew_at_percent: Option<u64>,
     pub mqtt_version: Option<u64>,
     pub keepalive_s: Option<u64>,
     pub telemetry_interval_s: Option<u64>,

@@ -98,9 +98,6 @@ pub struct CloudConfig {
     /// The claim to enroll with on first start (`cloud.claim_cert_file`/`claim_key_file`),
     /// used only while the enrolled identity in the state directory does not exist.
     pub claim: Option<super::ClaimFiles>,
-    /// `cloud.renew_at_percent`: renew the certificate once this share of its lifetime is
-    /// gone (0 in a `Default` config: renewal off, as for tests that build configs by hand).
-    pub renew_at_percent: u8,
 }
 
 /// Where the broker is and the files for mutual TLS with it.

@@ -111,7 +111,6 @@ fn cloud(raw: RawCloud, state_dir: Option<&Path>, problems: &mut Problems) -> Op
     } else {
         Some(None)
     };
-    let renew_at_percent = super::fleet::renew_at_percent(&raw, problems);
     let downloads = downloads(raw.downloads, problems);
     let (link, claim) = match link? {
         Some((link, claim)) => (Some(link), claim),
@@ -122,7 +121,6 @@ fn cloud(raw: RawCloud, state_dir: Option<&Path>, problems: &mut Problems) -> Op
         link,
         downloads: downloads?,
         claim,
-        renew_at_percent: renew_at_percent?,
     })
 }
 

@@ -51,26 +51,6 @@ pub struct Issued {
     pub not_after: i64,
 }
 
-impl Issued {
-    /// Whole seconds until it expires (negative once expired).
-    pub fn seconds_left(&self, now: SystemTime) -> i64 {
-        self.not_after - unix_seconds(now)
-    }
-
-    /// The moment `percent` of its lifetime is gone.
-    pub fn renew_at(&self, percent: u8) -> i64 {
-        let lifetime = (self.not_after - self.not_before).max(0);
-        self.not_before + lifetime * i64::from(percent) / 100
-    }
-}
-
-pub fn unix_seconds(at: SystemTime) -> i64 {
-    match at.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    }
-}
-
 /// The first certificate in `pem`, as DER, with the rest (intermediates).
 fn chain(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CertError> {
     let chain: Vec<_> = CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>()?;
@@ -150,4 +130,57 @@ pub fn check_issued(
         .verify_client_cert(&chain[0], &chain[1..], now)
         .map_err(CertError::Chain)?;
     Ok(issued)
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer};
+
+    use super::*;
+
+    fn ca(dir: &Path, name: &str) -> (Issuer<'static, KeyPair>, std::path::PathBuf) {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let path = dir.join(format!("{name}.pem"));
+        std::fs::write(&path, cert.pem()).unwrap();
+        (Issuer::new(params, key), path)
+    }
+
+    fn leaf(issuer: &Issuer<'static, KeyPair>, key: &KeyPair, cn: &str) -> String {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.signed_by(key, issuer).unwrap().pem()
+    }
+
+    #[test]
+    fn a_certificate_must_be_for_our_key_our_name_and_our_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fleet, fleet_file) = ca(dir.path(), "fleet");
+        let (stranger, _) = ca(dir.path(), "stranger");
+        let key = KeyPair::generate().unwrap();
+        let other_key = KeyPair::generate().unwrap();
+
+        let good = leaf(&fleet, &key, "gw-1");
+        let issued = check_issued(good.as_bytes(), &key, &fleet_file, "gw-1", None).unwrap();
+        assert_eq!(issued.common_name, "gw-1");
+        assert!(issued.not_after > issued.not_before);
+
+        let check = |pem: String| check_issued(pem.as_bytes(), &key, &fleet_file, "gw-1", None);
+        assert!(matches!(
+            check(leaf(&fleet, &other_key, "gw-1")),
+            Err(CertError::WrongKey)
+        ));
+        assert!(matches!(
+            check(leaf(&fleet, &key, "gw-2")),
+            Err(CertError::WrongName { .. })
+        ));
+        assert!(matches!(
+            check(leaf(&stranger, &key, "gw-1")),
+            Err(CertError::Chain(_))
+        ));
+        assert!(matches!(check(String::new()), Err(CertError::Empty)));
+    }
 }

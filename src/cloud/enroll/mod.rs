@@ -21,7 +21,7 @@ use rcgen::{CertificateParams, DnType, KeyPair};
 use crate::cloud::tls;
 use crate::config::{ClaimFiles, CloudLink};
 
-pub use certificate::{CertError, Issued, check_issued, issued, issued_file, unix_seconds};
+pub use certificate::{CertError, Issued, check_issued, issued, issued_file};
 pub use files::{FilesError, IdentityDir, KEY_MODE, new_key, write_atomic};
 
 /// How long `enroll` waits for the cloud's answer (and for a connect) by default.

@@ -7,6 +7,7 @@ pub mod moonraker;
 pub mod mosquitto;
 pub mod octoprint;
 pub mod pki;
+pub mod provision;
 pub mod sim;
 pub mod slicing;
 pub mod tls_proxy;

@@ -9,9 +9,9 @@ use fluxprint_gateway::cloud::enroll::issued_file;
 use fluxprint_gateway::config;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 
-use super::backend::{Backend, Mode};
 use super::{CLAIM, Fleet, text, write_config};
 use crate::common::mosquitto::{Cloud, GATEWAY, start_connected};
+use crate::common::provision::{Backend, Mode};
 use crate::common::{HandDrivers, PATIENCE, printer};
 
 const MONTH: Duration = Duration::from_secs(30 * 86_400);

@@ -2,7 +2,6 @@
 //! provisioning backend of the test's own (`backend`) signing with the per-run CA:
 //! enrollment by claim (`enroll`).
 
-mod backend;
 mod config;
 mod enroll;
 

@@ -14,8 +14,8 @@ use rumqttc::{TlsConfiguration, Transport};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 
-use crate::common::PATIENCE;
-use crate::common::mosquitto::{Broker, Pki};
+use super::PATIENCE;
+use super::mosquitto::{Broker, Pki};
 
 /// What the backend does with the next CSRs.
 #[derive(Debug, Clone)]
