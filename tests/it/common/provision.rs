@@ -33,6 +33,8 @@ pub enum Mode {
 pub struct Asked {
     pub topic: String,
     pub request_id: String,
+    /// The request as published (checked against docs/schemas/provision-csr.json).
+    pub payload: Value,
 }
 
 pub struct Backend {
@@ -146,6 +148,7 @@ impl Worker {
         let _ = self.asked.send(Asked {
             topic: topic.clone(),
             request_id: request_id.clone(),
+            payload: payload.clone(),
         });
         loop {
             let released = self.release.notified();

@@ -50,6 +50,8 @@ async fn enrolls_from_nothing_then_connects_with_its_own_certificate() {
         asked.topic,
         format!("fluxprint/provision/{CLAIM}/{}/csr", asked.request_id)
     );
+    crate::cloud_contract::assert_matches("provision-csr.json", &asked.payload);
+    assert_eq!(asked.payload["gateway_id"], GATEWAY);
     let (cert, key) = fleet.identity();
     assert_eq!(mode(&key), 0o600, "the key is the gateway user's only");
     assert_eq!(mode(key.parent().unwrap()), 0o700);
