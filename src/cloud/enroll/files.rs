@@ -132,7 +132,9 @@ fn new_request_id() -> String {
 /// Writes `bytes` to `path` through a temporary file created with `mode` (so a key is never
 /// readable by others, not even for a moment), synced, then renamed over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FilesError> {
-    let temporary = path.with_extension("partial");
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".partial");
+    let temporary = PathBuf::from(temporary);
     let _ = fs::remove_file(&temporary);
     let mut file = OpenOptions::new()
         .write(true)

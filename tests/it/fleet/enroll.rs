@@ -149,6 +149,10 @@ async fn an_interrupted_enrollment_goes_on_with_the_same_key_and_request() {
     backend.release();
     assert!(!cert.exists());
 
+    // A crash while the certificate was being written leaves a partial file beside it.
+    let partial = cert.with_file_name("gateway.pem.partial");
+    std::fs::write(&partial, "-----BEGIN CERTIF").unwrap();
+
     // 3. Run again: the same key, the same request id, and done.
     let out = fleet.enroll(20).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
