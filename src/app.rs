@@ -111,6 +111,14 @@ async fn start_cloud(
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> Result<crate::cloud::CloudHandle, crate::cloud::CloudError> {
+    // Issue #16: a gateway with a claim and no identity yet enrolls before it connects.
+    crate::cloud::enroll::on_first_start(
+        &config.gateway.id,
+        link,
+        config.cloud.claim.as_ref(),
+        &config.gateway.state_dir,
+    )
+    .await?;
     let setup = crate::cloud::CloudSetup {
         gateway_id: &config.gateway.id,
         link,

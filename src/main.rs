@@ -11,8 +11,10 @@ use fluxprint_gateway::platform::{logging, ports, signals};
 use fluxprint_gateway::web;
 use tokio_util::sync::CancellationToken;
 
+mod enroll;
+
 /// Exit code for a config that cannot be used (also for a bad command line, as clap does).
-const EXIT_CONFIG: u8 = 2;
+pub(crate) const EXIT_CONFIG: u8 = 2;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +44,24 @@ enum Command {
     Ports,
     /// Try the gateway: one simulated printer, no cloud, a temporary state directory.
     Demo,
+    /// Enroll this gateway by claim: make its key here, get its certificate from the cloud
+    /// with the batch's claim certificate, store both in <state_dir>/cloud/ and connect with
+    /// them once. Running it again when enrolled changes nothing; after an interruption it
+    /// goes on where it stopped.
+    Enroll {
+        /// The config file (broker URL and CA from [cloud]).
+        #[arg(long, default_value = "/etc/fluxprint/gateway.toml")]
+        config: PathBuf,
+        /// The claim certificate (PEM).
+        #[arg(long)]
+        claim_cert: PathBuf,
+        /// The claim certificate's private key (PEM).
+        #[arg(long)]
+        claim_key: PathBuf,
+        /// How long to wait for the cloud's answer.
+        #[arg(long, default_value_t = 30)]
+        timeout_s: u64,
+    },
     /// Print the LAN API key (web.api_key, or the one generated into the state directory,
     /// generating it now if the gateway has not started yet).
     ApiKey {
@@ -57,6 +77,12 @@ fn main() -> ExitCode {
         Command::Run { config } => run(&config),
         Command::Demo => demo(),
         Command::ApiKey { config } => api_key(&config),
+        Command::Enroll {
+            config,
+            claim_cert,
+            claim_key,
+            timeout_s,
+        } => enroll::run(&config, claim_cert, claim_key, timeout_s),
         Command::CheckConfig { file } => match load(&file) {
             Ok(config) => {
                 let cloud = if config.cloud.enabled {
@@ -79,7 +105,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(path: &Path) -> Result<Config, ExitCode> {
+pub(crate) fn load(path: &Path) -> Result<Config, ExitCode> {
     config::load(path).map_err(|errors| {
         for error in errors.iter() {
             eprintln!("error: {error}");
@@ -149,7 +175,7 @@ where
 }
 
 /// One line with the whole cause chain; no backtrace.
-fn fail(e: &(dyn std::error::Error + 'static)) -> ExitCode {
+pub(crate) fn fail(e: &(dyn std::error::Error + 'static)) -> ExitCode {
     let mut line = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -15,6 +15,7 @@ mod args;
 mod cmd;
 pub mod commands;
 mod dispatch;
+pub mod enroll;
 pub mod fetch;
 pub mod gate;
 mod link;
@@ -56,6 +57,8 @@ pub enum CloudError {
     FilesDir(#[source] std::io::Error),
     #[error(transparent)]
     Store(#[from] CommandError),
+    #[error("enrollment: {0}")]
+    Enroll(#[from] enroll::EnrollError),
 }
 
 /// What the rest of the gateway (and the tests) see of a running link.

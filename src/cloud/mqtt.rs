@@ -132,7 +132,7 @@ enum Loop {
     V5(Box<rumqttc::v5::EventLoop>),
 }
 
-fn network_options() -> NetworkOptions {
+pub(crate) fn network_options() -> NetworkOptions {
     // `new()`, not `default()`: the derived default has a connect timeout of 0 seconds.
     let mut options = NetworkOptions::new();
     options.set_connection_timeout(NETWORK_TIMEOUT_S);

@@ -90,7 +90,7 @@ pub fn client_config(
 
 /// Every certificate in the CA file becomes a trust anchor; one bad one fails the whole file
 /// rather than silently trusting less than the operator wrote.
-fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
+pub(crate) fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
     let certs = read_certs(path)?;
     if certs.is_empty() {
         return Err(TlsError::NoCaCertificate {

@@ -162,6 +162,14 @@ pub enum Problem {
     NotCommandWord { value: String },
     #[error("unknown flow control {value:?}, expected \"windowed\" or \"ping-pong\"")]
     FlowControl { value: String },
+    #[error("missing (required) when {other} is set; leave both out to use the enrolled identity")]
+    HalfIdentity { other: &'static str },
+    #[error(
+        "not set, and the enrolled certificate {} does not exist: run `fluxprint-gateway enroll` \
+         or set cloud.claim_cert_file and cloud.claim_key_file",
+        path.display()
+    )]
+    NotEnrolled { path: PathBuf },
     #[error("must be in {min}..={max}, not {value}")]
     OutOfRange { value: u64, min: u64, max: u64 },
     #[error("must be a single line without control characters")]

@@ -12,6 +12,7 @@ mod cloud;
 mod env;
 mod error;
 mod fields;
+mod fleet;
 mod options;
 mod printers;
 mod raw;
@@ -28,6 +29,7 @@ use config::{File, FileFormat, Map, Source, Value};
 pub use cloud::{LinkOptions, MAX_PACKET_BYTES, MqttVersion};
 pub use env::ENV_PREFIX;
 pub use error::{ConfigError, ConfigErrors, Problem};
+pub use fleet::{ClaimFiles, IDENTITY_CERT, IDENTITY_DIR, IDENTITY_KEY, identity_files};
 pub use secret::Secret;
 pub use simulator::{FirmwareFlavor, SimConfig, SimConfigError};
 pub use slicer::{

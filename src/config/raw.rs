@@ -60,6 +60,8 @@ pub(crate) struct RawCloud {
     pub ca_file: Option<PathBuf>,
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
+    pub claim_cert_file: Option<PathBuf>,
+    pub claim_key_file: Option<PathBuf>,
     pub mqtt_version: Option<u64>,
     pub keepalive_s: Option<u64>,
     pub telemetry_interval_s: Option<u64>,

@@ -95,6 +95,9 @@ pub struct CloudConfig {
     /// `Some` exactly when `enabled`.
     pub link: Option<CloudLink>,
     pub downloads: DownloadsConfig,
+    /// The claim to enroll with on first start (`cloud.claim_cert_file`/`claim_key_file`),
+    /// used only while the enrolled identity in the state directory does not exist.
+    pub claim: Option<super::ClaimFiles>,
 }
 
 /// Where the broker is and the files for mutual TLS with it.

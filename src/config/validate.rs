@@ -37,7 +37,8 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
     let mut problems = Problems::default();
     let gateway = gateway(raw.gateway, &mut problems);
     let web = web(raw.web, &mut problems);
-    let cloud = cloud(raw.cloud, &mut problems);
+    let state_dir = gateway.as_ref().map(|g| g.state_dir.as_path());
+    let cloud = cloud(raw.cloud, state_dir, &mut problems);
     let printers = printers(raw.printers, &mut problems);
     let slicer = super::slicer::slicer(raw.slicer, &mut problems);
     match (gateway, web, cloud, printers, slicer) {
@@ -102,23 +103,32 @@ fn web(raw: RawWeb, problems: &mut Problems) -> Option<WebConfig> {
     })
 }
 
-fn cloud(raw: RawCloud, problems: &mut Problems) -> Option<CloudConfig> {
+fn cloud(raw: RawCloud, state_dir: Option<&Path>, problems: &mut Problems) -> Option<CloudConfig> {
     let enabled = raw.enabled.unwrap_or(false);
     // When the link is off its keys may stay in the file, unchecked, ready for later.
     let link = if enabled {
-        cloud_link(&raw, problems).map(Some)
+        cloud_link(&raw, state_dir, problems).map(Some)
     } else {
         Some(None)
     };
     let downloads = downloads(raw.downloads, problems);
+    let (link, claim) = match link? {
+        Some((link, claim)) => (Some(link), claim),
+        None => (None, None),
+    };
     Some(CloudConfig {
         enabled,
-        link: link?,
+        link,
         downloads: downloads?,
+        claim,
     })
 }
 
-fn cloud_link(raw: &RawCloud, problems: &mut Problems) -> Option<CloudLink> {
+fn cloud_link(
+    raw: &RawCloud,
+    state_dir: Option<&Path>,
+    problems: &mut Problems,
+) -> Option<(CloudLink, Option<super::ClaimFiles>)> {
     let url =
         required(raw.url.as_deref()).and_then(|url| url_with_scheme(url, &["mqtts"], "\"mqtts\""));
     let url = problems.check("cloud.url", url);
@@ -128,20 +138,22 @@ fn cloud_link(raw: &RawCloud, problems: &mut Problems) -> Option<CloudLink> {
             problems.check(&format!("cloud.fallback_urls[{i}]"), url)
         })
         .collect();
-    let mut file = |key: &str, path: &Option<PathBuf>| {
-        problems.check(key, required(path.clone()).and_then(readable))
-    };
-    let ca_file = file("cloud.ca_file", &raw.ca_file);
-    let cert_file = file("cloud.cert_file", &raw.cert_file);
-    let key_file = file("cloud.key_file", &raw.key_file);
-    Some(CloudLink {
+    let ca_file = problems.check(
+        "cloud.ca_file",
+        required(raw.ca_file.clone()).and_then(readable),
+    );
+    let identity = super::fleet::identity(raw, state_dir, problems);
+    let options = super::cloud::link_options(raw, problems);
+    let identity = identity?;
+    let link = CloudLink {
         url: url?,
         fallback_urls: fallback_urls.into_iter().collect::<Option<_>>()?,
         ca_file: ca_file?,
-        cert_file: cert_file?,
-        key_file: key_file?,
-        options: super::cloud::link_options(raw, problems)?,
-    })
+        cert_file: identity.cert_file,
+        key_file: identity.key_file,
+        options: options?,
+    };
+    Some((link, identity.claim))
 }
 
 fn downloads(raw: RawDownloads, problems: &mut Problems) -> Option<DownloadsConfig> {

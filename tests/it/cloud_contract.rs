@@ -102,7 +102,7 @@ fn check(schema: &Value, value: &Value, path: &str, problems: &mut Vec<String>) 
     }
 }
 
-fn assert_matches(schema_name: &str, value: &Value) {
+pub(crate) fn assert_matches(schema_name: &str, value: &Value) {
     let mut problems = Vec::new();
     check(&schema(schema_name), value, "$", &mut problems);
     assert!(problems.is_empty(), "{schema_name}: {problems:#?}\n{value}");

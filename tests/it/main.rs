@@ -28,6 +28,7 @@ mod cluster;
 mod config_check;
 mod crash_restart;
 mod daemon;
+mod fleet;
 mod gcode_analysis;
 mod gcode_metadata;
 mod gcode_motion;

@@ -7,6 +7,7 @@ pub mod moonraker;
 pub mod mosquitto;
 pub mod octoprint;
 pub mod pki;
+pub mod provision;
 pub mod rabbitmq;
 pub mod sim;
 pub mod slicing;
@@ -108,6 +109,7 @@ pub fn config(state_dir: &Path, printers: Vec<PrinterConfig>) -> Config {
                 allow_http_hosts: vec![],
                 retry_budget: Duration::from_secs(30),
             },
+            ..CloudConfig::default()
         },
         printers,
         slicer: Default::default(),

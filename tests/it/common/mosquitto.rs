@@ -25,6 +25,13 @@ use super::{HandDrivers, PATIENCE};
 
 pub const GATEWAY: &str = "gw-test";
 
+/// The claim certificate's ACL (docs/asyncapi.yaml, "provision"): write its own CSR topics,
+/// read its own answers, nothing else. Claim CNs are kept out of the gateway id space
+/// (`claim:…`: a `:` is not allowed in `gateway.id`), so the device patterns above never
+/// give a claim a device's topics.
+pub const CLAIM_ACL: &str = "pattern write fluxprint/provision/%u/+/csr\n\
+                             pattern read fluxprint/provision/%u/+/cert\n";
+
 /// The mosquitto binary, or a failure that says how to install it.
 fn mosquitto_binary() -> PathBuf {
     let on_path = std::env::var_os("PATH")
@@ -57,8 +64,10 @@ impl Broker {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("acl"),
-            "user cloud\ntopic readwrite #\n\n\
-             pattern read fluxprint/%u/cmd/#\npattern write fluxprint/%u/#\n",
+            format!(
+                "user cloud\ntopic readwrite #\n\n\
+             pattern read fluxprint/%u/cmd/#\npattern write fluxprint/%u/#\n{CLAIM_ACL}"
+            ),
         )
         .unwrap();
         let user_root = if is_root() { "user root\n" } else { "" };

@@ -33,6 +33,8 @@ impl Pki {
             path
         };
         let (ca, ca_cert) = new_ca("fleet CA");
+        // The fleet tests' provisioning backend signs CSRs with it (`Pki::issuer`).
+        write("ca.key", ca.key().serialize_pem());
         let (_, stranger) = new_ca("stranger CA");
         let clients = [GATEWAY, "cloud"].into_iter().chain(more.iter().copied());
         let leaves = [("broker", vec!["127.0.0.1", "localhost"])]
@@ -71,6 +73,22 @@ impl Pki {
         )
     }
 
+    /// The fleet CA as an issuer (its key is in the per-run directory).
+    pub fn issuer(&self) -> Issuer<'static, KeyPair> {
+        let key =
+            KeyPair::from_pem(&std::fs::read_to_string(self.dir.join("ca.key")).unwrap()).unwrap();
+        Issuer::from_ca_cert_pem(&std::fs::read_to_string(&self.ca).unwrap(), key).unwrap()
+    }
+
+    /// A client certificate for `cn` signed by the fleet CA, written as `{cn}.pem`/`.key`.
+    pub fn issue(&self, cn: &str) -> (PathBuf, PathBuf) {
+        let (cert, key) = leaf(&self.issuer(), cn, &[]);
+        let paths = self.cert(cn);
+        std::fs::write(&paths.0, cert.pem()).unwrap();
+        std::fs::write(&paths.1, key.serialize_pem()).unwrap();
+        paths
+    }
+
     /// rustls client settings trusting the fleet CA and presenting `cn`'s certificate.
     pub fn client_tls(&self, cn: &str) -> Arc<rustls::ClientConfig> {
         let (cert, key) = self.cert(cn);
@@ -88,7 +106,11 @@ pub fn new_ca(name: &str) -> (Issuer<'static, KeyPair>, rcgen::Certificate) {
     (Issuer::new(params, key), cert)
 }
 
-fn leaf(ca: &Issuer<'static, KeyPair>, cn: &str, names: &[&str]) -> (rcgen::Certificate, KeyPair) {
+pub fn leaf(
+    ca: &Issuer<'static, KeyPair>,
+    cn: &str,
+    names: &[&str],
+) -> (rcgen::Certificate, KeyPair) {
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let mut params = CertificateParams::new(names).unwrap();
     params.distinguished_name.push(DnType::CommonName, cn);
