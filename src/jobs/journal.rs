@@ -7,8 +7,9 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::db::{Db, Writer};
 use super::sql::CachedSql;
-use super::StoreError;
+use super::{Job, StoreError, Transition};
 use crate::domain::{JobId, LayerStart, MachineState, ResumePoint};
+use crate::events::{EventKind, ResumedFrom};
 
 const COLUMNS: &str = "confirmed_line, confirmed_layer, confirmed_z, layer, layer_line, \
     layer_offset, layer_z, absolute_xyz, absolute_e, x, y, z, e, feed_mm_min, fan, hotend_c, \
@@ -49,6 +50,22 @@ impl Writer<'_> {
             ],
         )?;
         Ok(())
+    }
+}
+
+impl Writer<'_> {
+    /// An interrupted job prints again from `from`: `interrupted` → `printing` (its end time
+    /// cleared, its id and history kept) and a `job:recovered` event saying where.
+    pub fn recovered(&mut self, job: JobId, from: ResumedFrom) -> Result<Job, StoreError> {
+        self.transition(job, Transition::Recover)?;
+        self.tx
+            .exec("UPDATE print_jobs SET completed_at = NULL WHERE id = ?1", [job.0])?;
+        let job = self.job(job)?;
+        self.emit(EventKind::JobRecovered {
+            job: job.to_ref(),
+            from,
+        })?;
+        Ok(job)
     }
 }
 
