@@ -9,6 +9,7 @@
 use crate::common;
 
 mod kill;
+mod page;
 mod support;
 
 use common::*;
