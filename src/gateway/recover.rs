@@ -62,10 +62,15 @@ mod tests {
         assert_eq!(err.code(), "conflict", "{err}");
         assert!(err.to_string().contains("only an interrupted job"), "{err}");
         let err = gateway
-            .recovery_plan(job, RecoverOptions { z_offset_mm: 9.0, from_layer: None })
+            .recovery_plan(
+                job,
+                RecoverOptions {
+                    z_offset_mm: 9.0,
+                    from_layer: None,
+                },
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code(), "bad_request");
     }
 }
-

@@ -47,11 +47,7 @@ pub fn prologue(at: &MachineState, nozzle_z: f64, z_offset_mm: f64) -> Vec<Strin
         0 => "M107".into(),
         fan => format!("M106 S{fan}"),
     });
-    push(format!(
-        "G1 X{} Y{} F{TRAVEL_FEED}",
-        num(at.x),
-        num(at.y)
-    ));
+    push(format!("G1 X{} Y{} F{TRAVEL_FEED}", num(at.x), num(at.y)));
     push(format!("G1 Z{} F{Z_FEED}", num(at.z)));
     push(format!("G1 F{}", num(at.feed_mm_min)));
     if !at.absolute_xyz {
@@ -64,7 +60,11 @@ pub fn prologue(at: &MachineState, nozzle_z: f64, z_offset_mm: f64) -> Vec<Strin
 fn num(value: f64) -> String {
     let text = format!("{value:.5}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" { "0".into() } else { text.into() }
+    if text == "-0" {
+        "0".into()
+    } else {
+        text.into()
+    }
 }
 
 #[cfg(test)]
@@ -90,9 +90,24 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "M140 S60", "M104 S215", "M190 S60", "M109 S215", "G92 Z3.3", "G91",
-                "G1 Z2 F600", "G90", "G28 X Y", "T0", "M83", "G1 E5 F300", "G92 E1234.56789",
-                "M82", "M106 S255", "G1 X100.5 Y80 F6000", "G1 Z3.2 F600", "G1 F1800",
+                "M140 S60",
+                "M104 S215",
+                "M190 S60",
+                "M109 S215",
+                "G92 Z3.3",
+                "G91",
+                "G1 Z2 F600",
+                "G90",
+                "G28 X Y",
+                "T0",
+                "M83",
+                "G1 E5 F300",
+                "G92 E1234.56789",
+                "M82",
+                "M106 S255",
+                "G1 X100.5 Y80 F6000",
+                "G1 Z3.2 F600",
+                "G1 F1800",
             ]
         );
         assert!(!lines.iter().any(|l| l == "G28" || l.contains("G28 Z")));
@@ -106,7 +121,11 @@ mod tests {
             ..MachineState::default()
         };
         let lines = prologue(&at, 0.0, 0.0);
-        assert!(!lines.iter().any(|l| l.starts_with("M109") || l.starts_with("M190")));
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.starts_with("M109") || l.starts_with("M190"))
+        );
         assert_eq!(lines.last().unwrap(), "G91");
         assert!(lines.contains(&"M107".to_owned()));
         assert_eq!(lines.iter().filter(|l| *l == "M83").count(), 2);

@@ -151,7 +151,9 @@ impl Tracker {
             }
             self.layer_z_open = false;
         }
-        if c.get(b'E').is_some_and(|e| e > 0.0 || !self.state.absolute_e) {
+        if c.get(b'E')
+            .is_some_and(|e| e > 0.0 || !self.state.absolute_e)
+        {
             self.printed_z = self.printed_z.max(self.state.z);
         }
     }

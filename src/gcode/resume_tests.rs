@@ -25,14 +25,20 @@ fn fed(text: &str, lines: usize) -> Tracker {
 
 #[test]
 fn the_state_follows_modes_positions_heaters_and_fan() {
-    let t = fed("M140 S60\nM104 S215\nT1\nG91\nG1 X5 E1 F900\nG1 X5 E1\nM83\nG90\nM107\nM106", 10);
+    let t = fed(
+        "M140 S60\nM104 S215\nT1\nG91\nG1 X5 E1 F900\nG1 X5 E1\nM83\nG90\nM107\nM106",
+        10,
+    );
     let s = t.state();
     assert_eq!((s.bed_c, s.hotend_c, s.tool), (60.0, 215.0, 1));
     assert_eq!((s.x, s.e, s.feed_mm_min), (10.0, 2.0, 900.0));
     assert!(s.absolute_xyz && s.absolute_e, "G90 sets E absolute again");
     assert_eq!(s.fan, 255, "M106 without S is full");
     let t = fed("G1 X3 E7\nG92 E0\nM83\nG92 X1", 4);
-    assert_eq!((t.state().x, t.state().e, t.state().absolute_e), (1.0, 0.0, false));
+    assert_eq!(
+        (t.state().x, t.state().e, t.state().absolute_e),
+        (1.0, 0.0, false)
+    );
 }
 
 #[test]
@@ -43,10 +49,17 @@ fn layers_start_at_their_marker_with_the_state_before_it_and_the_z_after() {
     assert_eq!(layer.number, 3);
     let first = text.lines().nth(layer.line as usize).unwrap();
     assert_eq!(first, ";LAYER_CHANGE");
-    let offset: usize = text.lines().take(layer.line as usize).map(|l| l.len() + 1).sum();
+    let offset: usize = text
+        .lines()
+        .take(layer.line as usize)
+        .map(|l| l.len() + 1)
+        .sum();
     assert_eq!(layer.offset, offset as u64);
     assert!((layer.z - 0.6).abs() < 1e-9, "{}", layer.z);
-    assert!((layer.state.z - 0.4).abs() < 1e-9, "the state is the one before the layer");
+    assert!(
+        (layer.state.z - 0.4).abs() < 1e-9,
+        "the state is the one before the layer"
+    );
     assert_eq!(layer.state.fan, 128);
 }
 

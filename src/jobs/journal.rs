@@ -58,8 +58,10 @@ impl Writer<'_> {
     /// cleared, its id and history kept) and a `job:recovered` event saying where.
     pub fn recovered(&mut self, job: JobId, from: ResumedFrom) -> Result<Job, StoreError> {
         self.transition(job, Transition::Recover)?;
-        self.tx
-            .exec("UPDATE print_jobs SET completed_at = NULL WHERE id = ?1", [job.0])?;
+        self.tx.exec(
+            "UPDATE print_jobs SET completed_at = NULL WHERE id = ?1",
+            [job.0],
+        )?;
         let job = self.job(job)?;
         self.emit(EventKind::JobRecovered {
             job: job.to_ref(),

@@ -208,7 +208,8 @@ impl Actor {
             prologue: recovery.prologue,
         };
         if let Err(e) = self.tell_driver(command) {
-            self.end_current(Outcome::Interrupted(e.to_string())).await?;
+            self.end_current(Outcome::Interrupted(e.to_string()))
+                .await?;
             return Err(e);
         }
         self.publish(false).await?;

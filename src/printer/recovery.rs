@@ -104,12 +104,16 @@ pub async fn plan(
         let printer = printer.to_string();
         return Err(RecoverError::NotSerial { job: id, printer });
     }
-    let file_id = job.file.ok_or(RecoverError::File("the job has no file".into()))?;
+    let file_id = job
+        .file
+        .ok_or(RecoverError::File("the job has no file".into()))?;
     let (point, file) = store
         .call(move |db| Ok((db.journaled(id)?, db.file(file_id)?)))
         .await?;
     let point = point.ok_or(RecoverError::NothingJournaled(id))?;
-    let file = file.ok_or(RecoverError::File("not in the store".into()))?.path;
+    let file = file
+        .ok_or(RecoverError::File("not in the store".into()))?
+        .path;
     let layer = match options.from_layer {
         None => point.layer,
         Some(asked) if asked > point.confirmed_layer || asked == 0 => {

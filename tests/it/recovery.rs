@@ -28,13 +28,19 @@ async fn an_unplugged_print_resumes_at_its_layer_with_the_prologue_then_the_file
     wait_job(gw, id, "40 % printed", |s| s.progress().get() >= 40).await;
     let device = r.sims.device("sim");
     device.unplug();
-    wait_job(gw, id, "interrupted", |s| matches!(s, JobStatus::Interrupted { .. })).await;
+    wait_job(gw, id, "interrupted", |s| {
+        matches!(s, JobStatus::Interrupted { .. })
+    })
+    .await;
     device.replug().unwrap();
     wait_printer(gw, "awaiting bed clear", |s| {
         matches!(s, PrinterState::AwaitingBedClear { .. })
     })
     .await;
-    let plan = gw.recovery_plan(id, RecoverOptions::default()).await.unwrap();
+    let plan = gw
+        .recovery_plan(id, RecoverOptions::default())
+        .await
+        .unwrap();
     check_plan(&text, &plan);
     let before = device.accepted_commands().len();
     let mut events = gw.subscribe();
@@ -44,15 +50,22 @@ async fn an_unplugged_print_resumes_at_its_layer_with_the_prologue_then_the_file
     assert_eq!((job.id, job.status.as_str()), (id, "printing"));
     assert_eq!(started, plan);
     let recovered = recv_event(&mut events, |e| matches!(e, EventKind::JobRecovered { .. })).await;
-    let EventKind::JobRecovered { job, from } = recovered else { unreachable!() };
-    assert_eq!((job.id, from.layer, from.line), (id, plan.layer.number, plan.layer.line));
+    let EventKind::JobRecovered { job, from } = recovered else {
+        unreachable!()
+    };
+    assert_eq!(
+        (job.id, from.layer, from.line),
+        (id, plan.layer.number, plan.layer.line)
+    );
     wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
     let record = job_commands(device.accepted_commands()[before..].to_vec());
     assert_eq!(record, resumed_record(&text, &plan));
     // The part is on the bed again: the interlock holds the next job back.
-    wait_printer(gw, "awaiting bed clear", |s| {
-        matches!(s, PrinterState::AwaitingBedClear { last_job: Some(j) } if *j == id)
-    })
+    wait_printer(
+        gw,
+        "awaiting bed clear",
+        |s| matches!(s, PrinterState::AwaitingBedClear { last_job: Some(j) } if *j == id),
+    )
     .await;
 }
 
@@ -63,12 +76,20 @@ async fn a_bed_marked_cleared_or_nothing_journaled_is_refused_and_nothing_prints
     let device = r.sims.device("sim");
 
     // A file without layers never journals: there is no layer to resume at.
-    let flat: String = (0..4000).map(|i| format!("G1 X{} Y5 F3000\n", i % 90)).collect();
+    let flat: String = (0..4000)
+        .map(|i| format!("G1 X{} Y5 F3000\n", i % 90))
+        .collect();
     let flat_id = submit(gw, r.dir.path(), "flat", &flat).await;
     wait_job(gw, flat_id, "20 % printed", |s| s.progress().get() >= 20).await;
     device.unplug();
-    wait_job(gw, flat_id, "interrupted", |s| matches!(s, JobStatus::Interrupted { .. })).await;
-    let err = gw.recover(flat_id, RecoverOptions::default()).await.unwrap_err();
+    wait_job(gw, flat_id, "interrupted", |s| {
+        matches!(s, JobStatus::Interrupted { .. })
+    })
+    .await;
+    let err = gw
+        .recover(flat_id, RecoverOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "nothing_journaled", "{err}");
     device.replug().unwrap();
     wait_printer(gw, "awaiting bed clear", |s| {
@@ -81,7 +102,10 @@ async fn a_bed_marked_cleared_or_nothing_journaled_is_refused_and_nothing_prints
     let id = submit(gw, r.dir.path(), "part", &text).await;
     wait_job(gw, id, "30 % printed", |s| s.progress().get() >= 30).await;
     device.unplug();
-    wait_job(gw, id, "interrupted", |s| matches!(s, JobStatus::Interrupted { .. })).await;
+    wait_job(gw, id, "interrupted", |s| {
+        matches!(s, JobStatus::Interrupted { .. })
+    })
+    .await;
     device.replug().unwrap();
     wait_printer(gw, "awaiting bed clear", |s| {
         matches!(s, PrinterState::AwaitingBedClear { .. })
@@ -95,10 +119,20 @@ async fn a_bed_marked_cleared_or_nothing_journaled_is_refused_and_nothing_prints
     assert_eq!(err.code(), "bed_cleared", "{err}");
     assert!(err.to_string().contains("marked cleared"), "{err}");
     let job = gw.job(id).await.unwrap();
-    assert!(matches!(job.status, JobStatus::Interrupted { .. }), "{:?}", job.status);
+    assert!(
+        matches!(job.status, JobStatus::Interrupted { .. }),
+        "{:?}",
+        job.status
+    );
     assert!(job_commands(device.accepted_commands()[before..].to_vec()).is_empty());
-    let bad = RecoverOptions { from_layer: Some(LAYERS + 1), ..RecoverOptions::default() };
-    assert_eq!(gw.recovery_plan(id, bad).await.unwrap_err().code(), "no_such_layer");
+    let bad = RecoverOptions {
+        from_layer: Some(LAYERS + 1),
+        ..RecoverOptions::default()
+    };
+    assert_eq!(
+        gw.recovery_plan(id, bad).await.unwrap_err().code(),
+        "no_such_layer"
+    );
 }
 
 #[tokio::test]
@@ -106,7 +140,10 @@ async fn a_job_on_a_printer_whose_driver_does_not_journal_is_not_recoverable() {
     let dir = tempfile::tempdir().unwrap();
     let drivers = HandDrivers::default();
     let running = fluxprint_gateway::app::start(
-        config(dir.path(), vec![printer("mk3s", [250.0, 210.0, 210.0], true)]),
+        config(
+            dir.path(),
+            vec![printer("mk3s", [250.0, 210.0, 210.0], true)],
+        ),
         std::sync::Arc::new(drivers.clone()),
         tokio_util::sync::CancellationToken::new(),
     )
@@ -122,7 +159,10 @@ async fn a_job_on_a_printer_whose_driver_does_not_journal_is_not_recoverable() {
     assert_eq!(started, id);
     let outcome = Outcome::Interrupted("unplugged".into());
     report(&end, DriverReport::Finished { job: id, outcome }).await;
-    wait_job(gw, id, "interrupted", |s| matches!(s, JobStatus::Interrupted { .. })).await;
+    wait_job(gw, id, "interrupted", |s| {
+        matches!(s, JobStatus::Interrupted { .. })
+    })
+    .await;
     let err = gw.recover(id, RecoverOptions::default()).await.unwrap_err();
     assert_eq!(err.code(), "not_recoverable", "{err}");
 }

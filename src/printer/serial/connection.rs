@@ -62,7 +62,8 @@ impl<'t> Connection<'t> {
             Err(reason) => {
                 if let Some(job) = self.job.take() {
                     if let Some(point) = job.journal_now() {
-                        self.thread.report(DriverReport::Journal { job: job.id, point });
+                        self.thread
+                            .report(DriverReport::Journal { job: job.id, point });
                     }
                     let outcome = Outcome::Interrupted(reason.clone());
                     self.thread.report(DriverReport::Finished {
@@ -295,12 +296,7 @@ impl<'t> Connection<'t> {
     }
 
     /// Puts a job (started or resumed) on the printer, or fails it with the reason.
-    fn take_job(
-        &mut self,
-        job: JobId,
-        file: &std::path::Path,
-        opened: std::io::Result<ActiveJob>,
-    ) {
+    fn take_job(&mut self, job: JobId, file: &std::path::Path, opened: std::io::Result<ActiveJob>) {
         let refused = if self.job.is_some() {
             Some("another job is on the printer".to_owned())
         } else if !self.session.is_ready() {

@@ -134,7 +134,10 @@ mod tests {
         assert_eq!(journal.due(0), None, "no layer yet");
         journal.acked(2);
         let point = journal.due(10).expect("the first layer started");
-        assert_eq!((point.confirmed_line, point.layer.number, point.layer.line), (2, 1, 1));
+        assert_eq!(
+            (point.confirmed_line, point.layer.number, point.layer.line),
+            (2, 1, 1)
+        );
         journal.acked(last);
         assert_eq!(journal.due(20), None, "same layer, too soon");
         let point = journal.due(20 + JOURNAL_EVERY_MS).expect("stale");
@@ -144,6 +147,9 @@ mod tests {
         journal.acked(last + 1);
         let point = journal.due(40 + 2 * JOURNAL_EVERY_MS).expect("a new layer");
         assert_eq!(point.confirmed_layer, 2);
-        assert_eq!(point.layer.number, 1, "within the planner depth of its start");
+        assert_eq!(
+            point.layer.number, 1,
+            "within the planner depth of its start"
+        );
     }
 }

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::gateway::CommandError;
-use crate::printer::RecoverError;
 use crate::jobs::StoreError;
+use crate::printer::RecoverError;
 use crate::wire::ErrorJson;
 
 #[derive(Debug, thiserror::Error)]

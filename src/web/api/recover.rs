@@ -21,19 +21,32 @@ use crate::wire::{JobJson, RecoveryJson};
 type Shared = State<Arc<WebState>>;
 
 /// The options, as a query or a JSON body; absent means the journal's layer, no offset.
+/// `from_layer` is read as a number: `3.0` is the integer 3 to JSON Schema, and so to the
+/// API document.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
     z_offset_mm: Option<f64>,
-    from_layer: Option<u32>,
+    from_layer: Option<f64>,
 }
 
-impl From<Options> for RecoverOptions {
-    fn from(o: Options) -> RecoverOptions {
-        RecoverOptions {
-            z_offset_mm: o.z_offset_mm.unwrap_or(0.0),
-            from_layer: o.from_layer,
-        }
+impl Options {
+    fn read(self) -> Result<RecoverOptions, ApiError> {
+        let from_layer = match self.from_layer {
+            None => None,
+            Some(n) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) => {
+                Some(n as u32)
+            }
+            Some(n) => {
+                return Err(ApiError::BadRequest(format!(
+                    "from_layer must be a layer number from 1, not {n}"
+                )));
+            }
+        };
+        Ok(RecoverOptions {
+            z_offset_mm: self.z_offset_mm.unwrap_or(0.0),
+            from_layer,
+        })
     }
 }
 
@@ -51,7 +64,7 @@ pub async fn plan(
 ) -> Result<Json<RecoveryJson>, ApiError> {
     let Query(options) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let id = job_id(&id)?;
-    let plan = state.gateway.recovery_plan(id, options.into()).await?;
+    let plan = state.gateway.recovery_plan(id, options.read()?).await?;
     Ok(Json(RecoveryJson::from(&plan)))
 }
 
@@ -72,7 +85,7 @@ pub async fn recover(
             ))
         })?
     };
-    let (job, plan) = state.gateway.recover(id, options.into()).await?;
+    let (job, plan) = state.gateway.recover(id, options.read()?).await?;
     Ok(Json(Recovered {
         job: shown(&state.gateway, &job),
         recovery: RecoveryJson::from(&plan),

@@ -88,7 +88,10 @@ async fn restart_and_recover(dir: &std::path::Path, job: JobId) {
     let (running, sims) = start(dir).await;
     let gw = &running.gateway;
     let status = gw.job(job).await.unwrap().status;
-    assert!(matches!(status, JobStatus::Interrupted { .. }), "{status:?}");
+    assert!(
+        matches!(status, JobStatus::Interrupted { .. }),
+        "{status:?}"
+    );
     wait_printer(gw, "awaiting bed clear", |s| {
         matches!(s, PrinterState::AwaitingBedClear { .. })
     })
@@ -122,7 +125,10 @@ async fn restart_and_recover(dir: &std::path::Path, job: JobId) {
         .expect_err("a printing job is not recovered twice");
     assert_eq!(plan.code(), "conflict");
     let line = body["recovery"]["line"].as_u64().unwrap();
-    assert!(line >= journaled, "resumed at {line}, before the journaled layer {journaled}");
+    assert!(
+        line >= journaled,
+        "resumed at {line}, before the journaled layer {journaled}"
+    );
     wait_job(gw, job, "completed", |s| *s == JobStatus::Completed).await;
     let layer = body["recovery"]["layer"].as_u64().unwrap() as u32;
     let plan = fluxprint_gateway::printer::Recovery {

@@ -30,18 +30,29 @@ async fn an_interrupted_job_offers_resume_from_its_layer_and_resumes_when_confir
     wait_job(gw, id, "40 % printed", |s| s.progress().get() >= 40).await;
     let device = sims.device("sim");
     device.unplug();
-    wait_job(gw, id, "interrupted", |s| matches!(s, JobStatus::Interrupted { .. })).await;
+    wait_job(gw, id, "interrupted", |s| {
+        matches!(s, JobStatus::Interrupted { .. })
+    })
+    .await;
     device.replug().unwrap();
     wait_printer(gw, "awaiting bed clear", |s| {
         matches!(s, PrinterState::AwaitingBedClear { .. })
     })
     .await;
-    let plan = gw.recovery_plan(id, RecoverOptions::default()).await.unwrap();
-    let expected = format!("Resume from layer {} (Z = {:.2} mm)", plan.layer.number, plan.layer.z);
+    let plan = gw
+        .recovery_plan(id, RecoverOptions::default())
+        .await
+        .unwrap();
+    let expected = format!(
+        "Resume from layer {} (Z = {:.2} mm)",
+        plan.layer.number, plan.layer.z
+    );
 
     let browser = Browser::start().await;
     let c = &browser.client;
-    c.goto(&format!("http://{}/", running.web_addr())).await.unwrap();
+    c.goto(&format!("http://{}/", running.web_addr()))
+        .await
+        .unwrap();
     let offered = browser
         .wait_for_text(
             "the resume button on the interrupted job",
@@ -73,13 +84,23 @@ async fn an_interrupted_job_offers_resume_from_its_layer_and_resumes_when_confir
                document.getElementById('recover-dialog-prologue').textContent : null;",
         )
         .await;
-    assert!(title.contains(&format!("from layer {}", plan.layer.number)), "{title}");
+    assert!(
+        title.contains(&format!("from layer {}", plan.layer.number)),
+        "{title}"
+    );
     assert!(title.contains("homes X and Y only"), "{title}");
     assert!(title.contains("G28 X Y"), "{title}");
-    assert_eq!(gw.job(id).await.unwrap().status.as_str(), "interrupted", "nothing before the confirmation");
-    c.execute("document.getElementById('recover-dialog-confirm').click();", vec![])
-        .await
-        .unwrap();
+    assert_eq!(
+        gw.job(id).await.unwrap().status.as_str(),
+        "interrupted",
+        "nothing before the confirmation"
+    );
+    c.execute(
+        "document.getElementById('recover-dialog-confirm').click();",
+        vec![],
+    )
+    .await
+    .unwrap();
     wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
     browser.close().await;
     running.stop().await;

@@ -12,8 +12,8 @@ use fluxprint_gateway::domain::{JobId, JobStatus, PrinterState};
 use fluxprint_gateway::events::{Event, EventKind};
 use fluxprint_gateway::gateway::{CommandError, Gateway};
 use fluxprint_gateway::jobs::Job;
-use fluxprint_gateway::printer::{RecoverOptions, Recovery};
 use fluxprint_gateway::printer::sim::SimConfig;
+use fluxprint_gateway::printer::{RecoverOptions, Recovery};
 use tokio_util::sync::CancellationToken;
 
 pub const LAYERS: u32 = 12;
@@ -181,14 +181,28 @@ pub fn resumed_record(text: &str, plan: &Recovery) -> Vec<String> {
 pub fn check_plan(text: &str, plan: &Recovery) {
     let lines: Vec<&str> = text.lines().collect();
     let start = plan.layer.line as usize;
-    assert_eq!(lines[start], ";LAYER_CHANGE", "line {start} is not a layer start");
-    let number = lines[..=start].iter().filter(|l| **l == ";LAYER_CHANGE").count();
+    assert_eq!(
+        lines[start], ";LAYER_CHANGE",
+        "line {start} is not a layer start"
+    );
+    let number = lines[..=start]
+        .iter()
+        .filter(|l| **l == ";LAYER_CHANGE")
+        .count();
     assert_eq!(plan.layer.number as usize, number);
     assert!(plan.layer.line <= plan.confirmed_line, "{plan:?}");
     assert!(plan.layer.number <= plan.confirmed_layer, "{plan:?}");
-    assert!((plan.layer.z - 0.2 * f64::from(plan.layer.number)).abs() < 1e-6, "{plan:?}");
+    assert!(
+        (plan.layer.z - 0.2 * f64::from(plan.layer.number)).abs() < 1e-6,
+        "{plan:?}"
+    );
     assert!(plan.prologue.iter().any(|l| l == "G28 X Y"));
-    assert!(!plan.prologue.iter().any(|l| l.starts_with("G28") && l != "G28 X Y"));
+    assert!(
+        !plan
+            .prologue
+            .iter()
+            .any(|l| l.starts_with("G28") && l != "G28 X Y")
+    );
     let offset: usize = lines[..start].iter().map(|l| l.len() + 1).sum();
     assert_eq!(plan.layer.offset, offset as u64);
 }
