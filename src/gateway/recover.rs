@@ -50,11 +50,8 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.code(), "job_not_found");
-        let new = crate::jobs::NewJob {
-            file_name: "a.gcode".into(),
-            ..Default::default()
-        };
-        let job = gateway.submit(new).await.unwrap().id;
+        standalone.queue_in_one_commit(1).await;
+        let job = gateway.queue().await.unwrap()[0].id;
         let err = gateway
             .recover(job, RecoverOptions::default())
             .await

@@ -131,13 +131,14 @@ mod tests {
         );
         assert_eq!(journal.due(0), None, "nothing confirmed yet");
         journal.acked(1);
-        assert_eq!(journal.due(0), None, "no layer yet");
-        journal.acked(2);
+        // The marker after G28 needs no confirmation: the first layer starts with G28's `ok`.
         let point = journal.due(10).expect("the first layer started");
         assert_eq!(
             (point.confirmed_line, point.layer.number, point.layer.line),
-            (2, 1, 1)
+            (1, 1, 1)
         );
+        journal.acked(2);
+        assert_eq!(journal.due(15), None, "same layer, too soon");
         journal.acked(last);
         assert_eq!(journal.due(20), None, "same layer, too soon");
         let point = journal.due(20 + JOURNAL_EVERY_MS).expect("stale");
