@@ -125,6 +125,24 @@ async fn a_bed_marked_cleared_or_nothing_journaled_is_refused_and_nothing_prints
         job.status
     );
     assert!(job_commands(device.accepted_commands()[before..].to_vec()).is_empty());
+    // An earlier layer, found in the file: a layer start with the state the file sets there.
+    let earlier = RecoverOptions {
+        from_layer: Some(2),
+        z_offset_mm: 0.1,
+    };
+    let plan = gw.recovery_plan(id, earlier).await.unwrap();
+    check_plan(&text, &plan);
+    assert_eq!(plan.layer.number, 2);
+    assert!(
+        plan.prologue.contains(&"M106 S170".to_owned()),
+        "{:?}",
+        plan.prologue
+    );
+    assert!(
+        plan.prologue.contains(&"M109 S215".to_owned()),
+        "{:?}",
+        plan.prologue
+    );
     let bad = RecoverOptions {
         from_layer: Some(LAYERS + 1),
         ..RecoverOptions::default()
