@@ -12,13 +12,11 @@ use tokio_util::task::TaskTracker;
 
 use super::driver::{DriverCommand, DriverLink, DriverReport, Outcome};
 use super::handle::{COMMAND_CAPACITY, Control, PrinterCommand, PrinterError, PrinterHandle};
-use super::recovery::{RecoverError, Recovery};
 use super::status::{Current, ExternalPrint, Link, PrinterStatus, derive_state};
 use super::timing::Tracking;
 use super::tracked::{current_of, left_on_printer, progress_table};
 use crate::config::PrinterConfig;
 use crate::domain::{JobId, Percent, PrinterState, Temperatures};
-use crate::events::ResumedFrom;
 use crate::jobs::{Accuracy, ActualTime, BedState, Job, JobStore, StoreError, Transition};
 
 /// Starts the actor for `config`, driving the printer through `driver`.
@@ -80,6 +78,8 @@ pub async fn spawn(
     tasks.spawn(actor.run(inbox, driver.reports, shutdown));
     Ok(handle)
 }
+
+mod recover;
 
 struct Actor {
     config: PrinterConfig,
@@ -155,65 +155,6 @@ impl Actor {
                 Ok(())
             }
         }
-    }
-
-    /// Prints an interrupted job again: only on a connected, empty printer whose bed still
-    /// holds that job's part (the bed-clear interlock: a cleared bed has nothing to resume).
-    async fn recover(&mut self, recovery: Recovery) -> Result<(), PrinterError> {
-        let printer = self.config.id.clone();
-        if self.current.is_some() || matches!(self.link, Link::External(_)) {
-            return Err(PrinterError::Printing(printer));
-        }
-        if self.link != Link::Ready {
-            return Err(PrinterError::NotConnected(printer));
-        }
-        match self.bed {
-            BedState::Clear => return Err(RecoverError::BedCleared(printer).into()),
-            BedState::NeedsClearing {
-                last_job: Some(holds),
-            } if holds != recovery.job => {
-                return Err(RecoverError::BedHoldsAnother { printer, holds }.into());
-            }
-            BedState::NeedsClearing { .. } => {}
-        }
-        let (job, layer) = (recovery.job, recovery.layer);
-        let from = ResumedFrom {
-            layer: layer.number,
-            z_mm: layer.z + recovery.z_offset_mm,
-            line: layer.line,
-        };
-        self.bed = BedState::NeedsClearing {
-            last_job: Some(job),
-        };
-        let bed = self.bed;
-        let stored = self
-            .store
-            .call(move |db| {
-                db.write(|w| {
-                    w.set_bed(&printer, bed)?;
-                    w.recovered(job, from)
-                })
-            })
-            .await?;
-        let table = progress_table(&self.store, &stored).await?;
-        let tracking = Tracking::started(table, &self.accuracy, Instant::now());
-        self.current = Some(current_of(&stored, &tracking));
-        self.tracking = Some(tracking);
-        tracing::warn!(printer = %self.config.id, %job, layer = layer.number, z_mm = from.z_mm,
-            line = layer.line, "recovering an interrupted job");
-        let command = DriverCommand::Recover {
-            job,
-            file: recovery.file,
-            layer,
-            prologue: recovery.prologue,
-        };
-        if let Err(e) = self.tell_driver(command) {
-            self.end_current(Outcome::Interrupted(e.to_string()))
-                .await?;
-            return Err(e);
-        }
-        self.publish(false).await?;
-        Ok(())
     }
 
     async fn bed_cleared(&mut self) -> Result<(), PrinterError> {
