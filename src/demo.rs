@@ -156,6 +156,10 @@ fn print_event(kind: &EventKind) {
         EventKind::PrinterState { printer, state } => {
             println!("printer {printer}: {}", state.as_str())
         }
+        EventKind::JobRecovered { job, from } => println!(
+            "job {} resumed at layer {} (Z = {} mm)",
+            job.id, from.layer, from.z_mm
+        ),
         EventKind::JobQueued(_)
         | EventKind::QueueReordered { .. }
         | EventKind::EventsDropped { .. } => {}

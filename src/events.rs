@@ -24,6 +24,8 @@ pub enum EventKind {
     JobQueued(JobRef),
     /// A job changed status or progress (`print:status-update` on the wire).
     JobStatus(JobRef),
+    /// An interrupted job prints again from its journal (`job:recovered`): where it resumed.
+    JobRecovered { job: JobRef, from: ResumedFrom },
     /// The queue order changed (a move); carries the new order of that queue.
     QueueReordered {
         printer: Option<PrinterId>,
@@ -45,11 +47,20 @@ impl EventKind {
         match self {
             EventKind::JobQueued(_) => "job:queued",
             EventKind::JobStatus(_) => "print:status-update",
+            EventKind::JobRecovered { .. } => "job:recovered",
             EventKind::QueueReordered { .. } => "queue:reordered",
             EventKind::PrinterState { .. } => "printer:state",
             EventKind::EventsDropped { .. } => "events:dropped",
         }
     }
+}
+
+/// Where a recovered job resumed: the layer, its Z and the file line (0-based) it starts at.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResumedFrom {
+    pub layer: u32,
+    pub z_mm: f64,
+    pub line: u64,
 }
 
 /// The part of a job that every job event carries.

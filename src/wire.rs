@@ -8,10 +8,10 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::config::BuildVolume;
 use crate::domain::{JobStatus, Percent, PrinterState, Temperature, Temperatures};
-use crate::events::{Event, EventKind, JobRef};
+use crate::events::{Event, EventKind, JobRef, ResumedFrom};
 use crate::gcode::estimate::Estimate;
 use crate::jobs::{Accuracy, Job};
-use crate::printer::PrinterStatus;
+use crate::printer::{PrinterStatus, Recovery};
 
 /// The wire version of every envelope.
 pub const VERSION: u32 = 1;
@@ -263,6 +263,9 @@ pub enum EventBody {
         error: Option<String>,
         /// Seconds left while printing, when the file was analysed.
         remaining_time: Option<u64>,
+        /// `job:recovered` only: where the print resumed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resumed_from: Option<ResumedJson>,
     },
     Queue {
         printer: Option<String>,
@@ -283,6 +286,13 @@ impl From<&Event> for EventJson {
     fn from(event: &Event) -> EventJson {
         let body = match &event.kind {
             EventKind::JobQueued(job) | EventKind::JobStatus(job) => job_body(job),
+            EventKind::JobRecovered { job, from } => {
+                let mut body = job_body(job);
+                if let EventBody::Job { resumed_from, .. } = &mut body {
+                    *resumed_from = Some(ResumedJson::from(from));
+                }
+                body
+            }
             EventKind::QueueReordered { printer, order } => EventBody::Queue {
                 printer: printer.as_ref().map(ToString::to_string),
                 order: order.iter().map(|j| j.0).collect(),
@@ -334,6 +344,64 @@ fn job_body(job: &JobRef) -> EventBody {
                 JobStatus::Printing { .. } | JobStatus::Paused { .. }
             )
         }),
+        resumed_from: None,
+    }
+}
+
+/// A recovery, planned or started (`GET /api/jobs/{id}/recovery`, the answer to
+/// `POST /api/jobs/{id}/recover` and `job.recover`): where the print resumes and what the
+/// printer does first.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecoveryJson {
+    pub gateway_job: i64,
+    pub printer: String,
+    /// The layer the print resumes at, its Z (with the offset) and its first line (0-based).
+    pub layer: u32,
+    pub z_mm: f64,
+    pub line: u64,
+    /// The last line and layer the firmware confirmed before the interruption.
+    pub confirmed_line: u64,
+    pub confirmed_layer: u32,
+    /// Where the nozzle stopped (the Z of the last confirmed line, without the offset).
+    pub nozzle_z_mm: f64,
+    pub z_offset_mm: f64,
+    /// The G-code run before the file continues.
+    pub prologue: Vec<String>,
+}
+
+impl From<&Recovery> for RecoveryJson {
+    fn from(r: &Recovery) -> RecoveryJson {
+        RecoveryJson {
+            gateway_job: r.job.0,
+            printer: r.printer.to_string(),
+            layer: r.layer.number,
+            z_mm: r.layer.z + r.z_offset_mm,
+            line: r.layer.line,
+            confirmed_line: r.confirmed_line,
+            confirmed_layer: r.confirmed_layer,
+            nozzle_z_mm: r.nozzle_z,
+            z_offset_mm: r.z_offset_mm,
+            prologue: r.prologue.clone(),
+        }
+    }
+}
+
+/// Where a recovered print resumed (`job:recovered`, the answer to a recovery).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct ResumedJson {
+    pub layer: u32,
+    pub z_mm: f64,
+    /// The file line (0-based) the print resumed at: the layer's first line.
+    pub line: u64,
+}
+
+impl From<&ResumedFrom> for ResumedJson {
+    fn from(from: &ResumedFrom) -> ResumedJson {
+        ResumedJson {
+            layer: from.layer,
+            z_mm: from.z_mm,
+            line: from.line,
+        }
     }
 }
 

@@ -72,6 +72,15 @@ pub struct JobArgs {
     pub job_id: JobKey,
 }
 
+/// `job.recover`: the interrupted job, and optionally a Z correction and another layer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverArgs {
+    pub job_id: JobKey,
+    pub z_offset_mm: Option<f64>,
+    pub from_layer: Option<u32>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MoveArgs {

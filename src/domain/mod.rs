@@ -4,7 +4,9 @@
 mod ids;
 mod job;
 mod printer;
+mod resume;
 
 pub use ids::PrinterId;
 pub use job::{JobId, JobStatus, Percent, QueuedStage};
 pub use printer::{PrinterState, Temperature, Temperatures};
+pub use resume::{LayerStart, MachineState, ResumePoint};

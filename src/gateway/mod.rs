@@ -7,12 +7,14 @@
 //! - [`intake`]: the one pipeline by which a file becomes a job's file (LAN upload, cloud
 //!   download, slicer output);
 //! - [`reads`]: typed reads of jobs, files and thumbnails;
+//! - [`recover`]: recovering an interrupted serial job from its journal;
 //! - [`events`]: the events outbox (subscribe, replay, acknowledge, saved positions) and the
 //!   cloud's stored command replies.
 
 mod events;
 mod intake;
 mod reads;
+mod recover;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -22,7 +24,7 @@ use crate::config::BuildVolume;
 use crate::domain::{JobId, JobStatus, PrinterId, QueuedStage};
 use crate::files::FileKind;
 use crate::jobs::{self, Job, JobStore, NewJob, StoreError, Writer};
-use crate::printer::{Control, PrinterError, PrinterHandle, PrinterStatus};
+use crate::printer::{Control, PrinterError, PrinterHandle, PrinterStatus, RecoverError};
 
 pub use events::OutboxRange;
 pub use intake::{IncomingFile, IntakeError, KeptFile, PlacedFile, QueueRequest};
@@ -45,6 +47,8 @@ pub enum CommandError {
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
+    Recover(RecoverError),
+    #[error(transparent)]
     Printer(PrinterError),
     #[error(transparent)]
     Store(StoreError),
@@ -57,6 +61,7 @@ impl CommandError {
             CommandError::UnknownPrinter(_) => "unknown_printer",
             CommandError::FitsNoPrinter { .. } => "does_not_fit",
             CommandError::Conflict(_) => "conflict",
+            CommandError::Recover(e) => e.code(),
             CommandError::Printer(_) => "printer_unavailable",
             CommandError::Store(_) => "internal",
         }
@@ -75,10 +80,20 @@ impl From<StoreError> for CommandError {
     }
 }
 
+impl From<RecoverError> for CommandError {
+    fn from(e: RecoverError) -> CommandError {
+        match e {
+            RecoverError::Store(e) => e.into(),
+            e => CommandError::Recover(e),
+        }
+    }
+}
+
 impl From<PrinterError> for CommandError {
     fn from(e: PrinterError) -> CommandError {
         match e {
             PrinterError::Store(e) => e.into(),
+            PrinterError::Recover(e) => e.into(),
             e @ (PrinterError::NotOnPrinter(_)
             | PrinterError::WrongState { .. }
             | PrinterError::Printing(_)) => CommandError::Conflict(e.to_string()),

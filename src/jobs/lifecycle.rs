@@ -6,7 +6,7 @@
 //!   │           ├──> completed
 //!   │           ├──> failed
 //!   └───────────┴──> cancelled
-//! printing/paused ──> interrupted
+//! printing/paused ──> interrupted ──(recover)──> printing
 //! ```
 //!
 //! The store applies these transitions inside the transaction that writes the job, so an
@@ -27,6 +27,8 @@ pub enum Transition {
     Fail(String),
     Cancel,
     Interrupt(String),
+    /// An interrupted job prints again from a point its journal kept (crash recovery).
+    Recover,
 }
 
 impl Transition {
@@ -41,6 +43,7 @@ impl Transition {
             Transition::Fail(_) => "fail",
             Transition::Cancel => "cancel",
             Transition::Interrupt(_) => "interrupt",
+            Transition::Recover => "recover",
         }
     }
 }
@@ -80,6 +83,9 @@ pub fn next(current: &JobStatus, transition: Transition) -> Result<JobStatus, Il
         (S::Queued(_) | S::Printing { .. } | S::Paused { .. }, T::Cancel) => S::Cancelled,
         (S::Printing { .. } | S::Paused { .. }, T::Interrupt(reason)) => S::Interrupted {
             reason: reason.clone(),
+        },
+        (S::Interrupted { .. }, T::Recover) => S::Printing {
+            progress: Percent::ZERO,
         },
         _ => return Err(illegal()),
     };

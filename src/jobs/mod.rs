@@ -6,6 +6,7 @@ pub mod accuracy;
 mod cloud;
 mod db;
 mod intel;
+mod journal;
 pub mod lifecycle;
 mod outbox;
 mod queue;

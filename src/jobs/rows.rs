@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{FileId, Job, JobSource, StoreError};
 use crate::domain::{JobId, JobStatus, Percent, PrinterId, PrinterState, QueuedStage};
-use crate::events::{EventKind, JobRef};
+use crate::events::{EventKind, JobRef, ResumedFrom};
 
 pub const JOB_COLUMNS: &str = "id, cloud_job_id, project_id, file_name, file_id, status, stage, \
      progress, error, printer_id, material_type, quality, print_settings, source, queue_position, \
@@ -176,6 +176,12 @@ enum Payload {
         first: u64,
         last: u64,
     },
+    Recovered {
+        job: StoredJobRef,
+        layer: u32,
+        z_mm: f64,
+        line: u64,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -219,6 +225,12 @@ pub fn encode_event(kind: &EventKind) -> String {
             first: *first,
             last: *last,
         },
+        EventKind::JobRecovered { job, from } => Payload::Recovered {
+            job: encode_job(job),
+            layer: from.layer,
+            z_mm: from.z_mm,
+            line: from.line,
+        },
     };
     serde_json::to_string(&payload).expect("event payloads always serialise")
 }
@@ -243,21 +255,17 @@ pub fn decode_event(type_name: &str, payload: &str) -> Result<EventKind, StoreEr
     let payload: Payload = serde_json::from_str(payload)
         .map_err(|e| StoreError::Decode(format!("{type_name} event payload: {e}")))?;
     Ok(match payload {
+        Payload::Recovered {
+            job,
+            layer,
+            z_mm,
+            line,
+        } => EventKind::JobRecovered {
+            job: decode_job(job)?,
+            from: ResumedFrom { layer, z_mm, line },
+        },
         Payload::Job(job) => {
-            let job = JobRef {
-                id: JobId(job.id),
-                cloud_job_id: job.cloud_job_id,
-                project_id: job.project_id,
-                printer: job.printer.map(PrinterId),
-                file_name: job.file_name,
-                status: status_from_columns(
-                    &job.status,
-                    job.stage.as_deref(),
-                    job.progress,
-                    job.error,
-                )?,
-                remaining_s: job.remaining_time,
-            };
+            let job = decode_job(job)?;
             if type_name == "job:queued" {
                 EventKind::JobQueued(job)
             } else {
@@ -278,6 +286,18 @@ pub fn decode_event(type_name: &str, payload: &str) -> Result<EventKind, StoreEr
             state: printer_state(&state, job.map(JobId), detail.unwrap_or_default())?,
         },
         Payload::EventsDropped { first, last } => EventKind::EventsDropped { first, last },
+    })
+}
+
+fn decode_job(job: StoredJobRef) -> Result<JobRef, StoreError> {
+    Ok(JobRef {
+        id: JobId(job.id),
+        cloud_job_id: job.cloud_job_id,
+        project_id: job.project_id,
+        printer: job.printer.map(PrinterId),
+        file_name: job.file_name,
+        status: status_from_columns(&job.status, job.stage.as_deref(), job.progress, job.error)?,
+        remaining_s: job.remaining_time,
     })
 }
 

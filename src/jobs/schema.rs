@@ -5,13 +5,14 @@
 //! events outbox, processed command ids and the bed-clear interlock. Version 3 keeps what the
 //! analysis of a file found (`file_analysis`: estimates, progress table, thumbnail) and, per
 //! job, the remaining time while printing and the actual print time once completed, for the
-//! per-printer estimate accuracy. Migrations only ever add;
+//! per-printer estimate accuracy. Version 4 indexes the queue position; version 5 adds the
+//! serial resume journal. Migrations only ever add;
 //! a database from any earlier version opens, one from a newer version is refused untouched.
 
 use rusqlite::Connection;
 
 /// Each entry migrates from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[V1_SEED, V2_GATEWAY, V3_INTEL, V4_QUEUE_END];
+const MIGRATIONS: &[&str] = &[V1_SEED, V2_GATEWAY, V3_INTEL, V4_QUEUE_END, V5_JOURNAL];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -104,6 +105,33 @@ CREATE INDEX print_jobs_finished ON print_jobs(printer_id, status, completed_at)
 /// cost grew with the history (about 0.1 ms per insert at 1,000 jobs on the dev machine).
 const V4_QUEUE_END: &str = "
 CREATE INDEX print_jobs_position ON print_jobs(queue_position);
+";
+
+/// Version 5: what a serial job's resume needs after a crash or power cut (`jobs::journal`),
+/// one row per job, rewritten at each layer change and every few seconds while it prints.
+const V5_JOURNAL: &str = "
+CREATE TABLE job_journal (
+    job_id          INTEGER PRIMARY KEY REFERENCES print_jobs(id) ON DELETE CASCADE,
+    confirmed_line  INTEGER NOT NULL,
+    confirmed_layer INTEGER NOT NULL,
+    confirmed_z     REAL NOT NULL,
+    layer           INTEGER NOT NULL,
+    layer_line      INTEGER NOT NULL,
+    layer_offset    INTEGER NOT NULL,
+    layer_z         REAL NOT NULL,
+    absolute_xyz    INTEGER NOT NULL,
+    absolute_e      INTEGER NOT NULL,
+    x               REAL NOT NULL,
+    y               REAL NOT NULL,
+    z               REAL NOT NULL,
+    e               REAL NOT NULL,
+    feed_mm_min     REAL NOT NULL,
+    fan             INTEGER NOT NULL,
+    hotend_c        REAL NOT NULL,
+    bed_c           REAL NOT NULL,
+    tool            INTEGER NOT NULL,
+    updated_at      TEXT NOT NULL
+);
 ";
 
 /// What the database's version says about it.

@@ -61,6 +61,7 @@ pub async fn spawn(
         commands,
         status: status_rx,
         figures: driver.figures,
+        recovers: driver.recovers,
     };
     let actor = Actor {
         config,
@@ -77,6 +78,8 @@ pub async fn spawn(
     tasks.spawn(actor.run(inbox, driver.reports, shutdown));
     Ok(handle)
 }
+
+mod recover;
 
 struct Actor {
     config: PrinterConfig,
@@ -147,6 +150,10 @@ impl Actor {
                 let _ = reply.send(self.tell_driver(DriverCommand::EmergencyStop));
                 Ok(())
             }
+            PrinterCommand::Recover(recovery, reply) => {
+                let _ = reply.send(self.recover(*recovery).await);
+                Ok(())
+            }
         }
     }
 
@@ -206,6 +213,13 @@ impl Actor {
                 self.status.send_modify(|s| s.temperatures = temperatures);
             }
             DriverReport::Progress { job, progress } => self.progress(job, progress).await?,
+            DriverReport::Journal { job, point } => {
+                if self.current.is_some_and(|c| c.job == job) {
+                    self.store
+                        .call(move |db| db.write(|w| w.journal(job, &point)))
+                        .await?;
+                }
+            }
             DriverReport::Paused { job } => self.set_paused(job, true).await?,
             DriverReport::Resumed { job } => self.set_paused(job, false).await?,
             DriverReport::Finished { job, outcome } => {

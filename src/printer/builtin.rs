@@ -143,6 +143,8 @@ pub fn start_serial(
 ) -> std::io::Result<DriverLink> {
     let (mut link, end) = driver::link();
     link.figures = Some(settings.stats.clone());
+    // The serial driver (also behind the simulated printer) journals its jobs.
+    link.recovers = true;
     let (done_tx, done_rx) = oneshot::channel::<()>();
     serial::spawn(settings, end, shutdown, done_tx)?;
     tasks.spawn(async move {

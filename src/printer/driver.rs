@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use super::figures::LinkFigures;
 use crate::config::PrinterConfig;
-use crate::domain::{JobId, Percent, Temperatures};
+use crate::domain::{JobId, LayerStart, Percent, ResumePoint, Temperatures};
 
 /// Commands are few and rare (one per person's click); a full channel means the driver is
 /// wedged, and the actor reports that instead of waiting.
@@ -39,6 +39,15 @@ pub enum DriverCommand {
     /// sent to drivers whose factory says [`DriverFactory::can_reattach`]).
     Reattach {
         job: JobId,
+    },
+    /// Print an interrupted job again (only sent to drivers whose link says
+    /// [`DriverLink::recovers`]): `prologue` first, then the file from the start of
+    /// `layer`. Answered like `Start`.
+    Recover {
+        job: JobId,
+        file: PathBuf,
+        layer: LayerStart,
+        prologue: Vec<String>,
     },
 }
 
@@ -88,6 +97,12 @@ pub enum DriverReport {
         job: JobId,
         outcome: Outcome,
     },
+    /// What a resume of the job after a crash or power cut needs, for the journal: sent at
+    /// each layer change and every few seconds while it prints, never per line.
+    Journal {
+        job: JobId,
+        point: ResumePoint,
+    },
     /// The firmware reported a fault that needs a person (thermal runaway, kill, …).
     Fault {
         message: String,
@@ -100,6 +115,10 @@ pub struct DriverLink {
     pub reports: mpsc::Receiver<DriverReport>,
     /// The driver's own figures about its link, for metrics (`None`: it keeps none).
     pub figures: Option<Arc<dyn LinkFigures>>,
+    /// Whether the driver journals its jobs (`DriverReport::Journal`) and can print an
+    /// interrupted one again from its journal (`DriverCommand::Recover`): true for a host
+    /// that streams the file line by line, so it knows where the printer was.
+    pub recovers: bool,
 }
 
 /// The driver's end.
@@ -117,6 +136,7 @@ pub fn link() -> (DriverLink, DriverEnd) {
             commands: command_tx,
             reports: report_rx,
             figures: None,
+            recovers: false,
         },
         DriverEnd {
             commands: command_rx,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::figures::{Figure, LinkFigures};
+use super::recovery::{RecoverError, Recovery};
 use super::status::PrinterStatus;
 use crate::config::BuildVolume;
 use crate::domain::{JobId, PrinterId};
@@ -36,6 +37,8 @@ pub(super) enum PrinterCommand {
         reply: Reply,
     },
     EmergencyStop(Reply),
+    /// Print an interrupted job again as planned (the actor checks the bed first).
+    Recover(Box<Recovery>, Reply),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,10 @@ pub enum PrinterError {
     DriverGone(PrinterId),
     #[error("printer {0} has stopped")]
     ActorGone(PrinterId),
+    #[error("printer {0} is not connected")]
+    NotConnected(PrinterId),
+    #[error(transparent)]
+    Recover(#[from] RecoverError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -67,6 +74,8 @@ pub struct PrinterHandle {
     pub(super) status: watch::Receiver<PrinterStatus>,
     /// The driver's own figures about its link, for metrics.
     pub(super) figures: Option<Arc<dyn LinkFigures>>,
+    /// Whether its driver journals jobs and can recover an interrupted one.
+    pub(super) recovers: bool,
 }
 
 impl PrinterHandle {
@@ -90,6 +99,18 @@ impl PrinterHandle {
     /// The driver's figures about its link as they are now (none when it keeps none).
     pub fn figures(&self) -> Vec<Figure> {
         self.figures.as_ref().map_or_else(Vec::new, |f| f.figures())
+    }
+
+    /// Whether the printer's driver journals its jobs, so an interrupted one can be recovered.
+    pub fn recovers(&self) -> bool {
+        self.recovers
+    }
+
+    /// Prints an interrupted job again as `recovery` plans, once the actor has checked that
+    /// the printer is up and idle and its bed still holds that job's part.
+    pub async fn recover(&self, recovery: Recovery) -> Result<(), PrinterError> {
+        self.ask(|reply| PrinterCommand::Recover(Box::new(recovery), reply))
+            .await
     }
 
     /// False once the actor's task has ended.

@@ -38,6 +38,7 @@ mod intel;
 mod moonraker;
 mod octoprint;
 mod queue;
+mod recovery;
 mod schemathesis;
 mod serial;
 mod sim_device;

@@ -14,6 +14,7 @@ mod estimate;
 mod events;
 mod job;
 mod queue_move;
+mod recover;
 mod state_get;
 mod submit;
 #[cfg(test)]
@@ -22,7 +23,7 @@ mod tests;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::args::{self, AckArgs, JobArgs, MoveArgs, NoArgs, ReplayArgs};
+use super::args::{self, AckArgs, JobArgs, MoveArgs, NoArgs, RecoverArgs, ReplayArgs};
 use super::commands::{Executor, Failure};
 use super::payload::{self, Envelope, Refusal, Reply};
 use crate::domain::PrinterId;
@@ -46,6 +47,8 @@ pub enum CloudCommand {
     Pause(JobArgs),
     /// `job.resume`
     Resume(JobArgs),
+    /// `job.recover`
+    Recover(RecoverArgs),
     /// `queue.move`
     Move(MoveArgs),
     /// `printer.bed-cleared`, for the printer the envelope names.
@@ -86,11 +89,12 @@ impl Kind {
 
 /// Every command the gateway answers.
 #[rustfmt::skip]
-const KINDS: [Kind; 10] = [
+const KINDS: [Kind; 11] = [
     Kind::new("job.submit",          Alongside, |e| Submit::read(e).map(C::Submit)),
     Kind::new("job.cancel",          Alone,     |e| decode(e).map(C::Cancel)),
     Kind::new("job.pause",           Alone,     |e| decode(e).map(C::Pause)),
     Kind::new("job.resume",          Alone,     |e| decode(e).map(C::Resume)),
+    Kind::new("job.recover",         Alone,     |e| decode(e).map(C::Recover)),
     Kind::new("queue.move",          Alone,     |e| decode(e).map(C::Move)),
     Kind::new("printer.bed-cleared", Alone,     |e| bed_cleared::read(e).map(C::BedCleared)),
     Kind::new("estimate",            Alongside, |e| Estimate::read(e).map(C::Estimate)),
@@ -175,6 +179,7 @@ impl Command {
             C::Cancel(a) => job::cancel(a, executor).await,
             C::Pause(a) => job::pause(a, executor).await,
             C::Resume(a) => job::resume(a, executor).await,
+            C::Recover(a) => recover::run(a, executor).await,
             C::Move(a) => queue_move::run(a, executor).await,
             C::BedCleared(printer) => bed_cleared::run(&printer, executor).await,
             C::Estimate(estimate) => estimate.run(executor).await,

@@ -34,6 +34,7 @@ fn good_args(name: &str) -> Value {
         "job.submit" => json!({"job_id": "job-1", "file": file()}),
         "job.cancel" | "job.pause" | "job.resume" => json!({"job_id": "job-1"}),
         "queue.move" => json!({"job_id": 7, "index": 0}),
+        "job.recover" => json!({"job_id": 7, "z_offset_mm": 0.1, "from_layer": 3}),
         "estimate" => json!({"file": file(), "material": "PETG", "quality": "fine"}),
         "events.replay" => json!({"from": 3}),
         "events.ack" => json!({"seq": 3}),
@@ -50,7 +51,7 @@ fn cloud_job(a: &JobArgs) -> bool {
 
 #[test]
 fn every_name_reads_as_its_own_command() {
-    let cases: [(&str, Is); 10] = [
+    let cases: [(&str, Is); 11] = [
         (
             "job.submit",
             |c| matches!(c, C::Submit(s) if s.job.cloud_job_id.as_deref() == Some("job-1")),
@@ -58,6 +59,10 @@ fn every_name_reads_as_its_own_command() {
         ("job.cancel", |c| matches!(c, C::Cancel(a) if cloud_job(a))),
         ("job.pause", |c| matches!(c, C::Pause(a) if cloud_job(a))),
         ("job.resume", |c| matches!(c, C::Resume(a) if cloud_job(a))),
+        (
+            "job.recover",
+            |c| matches!(c, C::Recover(a) if a.job_id == JobKey::Gateway(7) && a.from_layer == Some(3)),
+        ),
         (
             "queue.move",
             |c| matches!(c, C::Move(a) if a.job_id == JobKey::Gateway(7) && a.index == 0),

@@ -26,6 +26,9 @@ pub enum StartError {
     Upload(#[from] HttpError),
 }
 
+/// Why a recovery asked of this driver fails.
+const NO_RECOVERY: &str = "a print on Klipper cannot be recovered from a journal";
+
 impl Driver {
     pub async fn command(&mut self, command: DriverCommand) {
         match command {
@@ -33,6 +36,14 @@ impl Driver {
             DriverCommand::Reattach { job } => {
                 let path = remote_path(&self.settings.folder, job);
                 self.tracker.reattach(job, path);
+            }
+            // Klipper prints from its own storage; the actor never asks this driver to recover
+            // (its link does not say `recovers`), and a job asked anyway fails with the reason.
+            DriverCommand::Recover { job, .. } => {
+                let path = remote_path(&self.settings.folder, job);
+                self.tracker.uploading(job, path);
+                let steps = self.tracker.give_up(Outcome::Failed(NO_RECOVERY.into()));
+                self.run_steps(steps).await;
             }
             DriverCommand::Pause if self.upload.is_some() => {
                 tracing::warn!(printer = %self.settings.printer,

@@ -246,6 +246,15 @@ impl Driver {
                 self.tracker.track(job, self.remote_path(job), true);
                 self.refresh().await
             }
+            // OctoPrint streams the file itself; the actor never asks this driver to recover
+            // (its link does not say `recovers`), and a job asked anyway fails with the reason.
+            DriverCommand::Recover { job, .. } => {
+                self.tracker.track(job, self.remote_path(job), false);
+                let reason = "a print on OctoPrint cannot be recovered from a journal";
+                let steps = self.tracker.start_failed(reason.into());
+                self.run_steps(steps).await;
+                Ok(())
+            }
             DriverCommand::Pause => self.rest.pause().await,
             DriverCommand::Resume => self.rest.resume().await,
             DriverCommand::Cancel => {

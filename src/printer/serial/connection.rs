@@ -10,7 +10,7 @@ use super::port::{PortThread, read_some, write_all};
 use super::protocol::{self, Action, FirmwareErrorKind, Heater, Session, SessionEvent};
 use super::stats::AckClock;
 use super::stream::{ActiveJob, JobNews, push_script};
-use crate::domain::{Temperature, Temperatures};
+use crate::domain::{JobId, Temperature, Temperatures};
 use crate::printer::driver::{DriverCommand, DriverReport, Outcome};
 
 /// Temperatures are polled with M105 this often when the firmware cannot auto-report.
@@ -61,6 +61,10 @@ impl<'t> Connection<'t> {
             Ok(()) => "the gateway is stopping".into(),
             Err(reason) => {
                 if let Some(job) = self.job.take() {
+                    if let Some(point) = job.journal_now() {
+                        self.thread
+                            .report(DriverReport::Journal { job: job.id, point });
+                    }
                     let outcome = Outcome::Interrupted(reason.clone());
                     self.thread.report(DriverReport::Finished {
                         job: job.id,
@@ -257,25 +261,17 @@ impl<'t> Connection<'t> {
         let mut out = Vec::new();
         match command {
             DriverCommand::Start { job, file } => {
-                let refused = if self.job.is_some() {
-                    Some("another job is on the printer".to_owned())
-                } else if !self.session.is_ready() {
-                    Some("the printer is not ready".to_owned())
-                } else {
-                    match ActiveJob::open(job, &file) {
-                        Ok(active) => {
-                            self.job = Some(active);
-                            None
-                        }
-                        Err(e) => Some(format!("cannot read {}: {e}", file.display())),
-                    }
-                };
-                if let Some(reason) = refused {
-                    self.thread.report(DriverReport::Finished {
-                        job,
-                        outcome: Outcome::Failed(reason),
-                    });
-                }
+                let opened = ActiveJob::open(job, &file);
+                self.take_job(job, &file, opened);
+            }
+            DriverCommand::Recover {
+                job,
+                file,
+                layer,
+                prologue,
+            } => {
+                let opened = ActiveJob::resumed(job, &file, &layer, prologue);
+                self.take_job(job, &file, opened);
             }
             DriverCommand::Pause => self.job.iter_mut().for_each(ActiveJob::pause),
             DriverCommand::Resume => {
@@ -318,6 +314,29 @@ impl<'t> Connection<'t> {
         self.perform(out)
     }
 
+    /// Puts a job (started or resumed) on the printer, or fails it with the reason.
+    fn take_job(&mut self, job: JobId, file: &std::path::Path, opened: std::io::Result<ActiveJob>) {
+        let refused = if self.job.is_some() {
+            Some("another job is on the printer".to_owned())
+        } else if !self.session.is_ready() {
+            Some("the printer is not ready".to_owned())
+        } else {
+            match opened {
+                Ok(active) => {
+                    self.job = Some(active);
+                    None
+                }
+                Err(e) => Some(format!("cannot read {}: {e}", file.display())),
+            }
+        };
+        if let Some(reason) = refused {
+            self.thread.report(DriverReport::Finished {
+                job,
+                outcome: Outcome::Failed(reason),
+            });
+        }
+    }
+
     fn step_job(&mut self) -> Result<(), Lost> {
         let Some(job) = &mut self.job else {
             return Ok(());
@@ -332,6 +351,9 @@ impl<'t> Connection<'t> {
             &mut out,
         );
         let id = job.id;
+        if let Some(point) = job.journal_due(self.thread.now()) {
+            self.thread.report(DriverReport::Journal { job: id, point });
+        }
         match news {
             Some(JobNews::Progress(progress)) => self
                 .thread

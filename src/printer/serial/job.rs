@@ -26,13 +26,26 @@ pub struct JobFile {
 
 impl JobFile {
     pub fn open(path: &Path) -> io::Result<JobFile> {
-        let file = File::open(path)?;
+        JobFile::open_at(path, 0)
+    }
+
+    /// The file from byte `offset` on (a resumed print: the bytes before count as printed).
+    pub fn open_at(path: &Path, offset: u64) -> io::Result<JobFile> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = File::open(path)?;
         let total = file.metadata()?.len();
+        if offset > total {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("offset {offset} is past the end of the file ({total} bytes)"),
+            ));
+        }
+        file.seek(SeekFrom::Start(offset))?;
         Ok(JobFile {
             reader: BufReader::with_capacity(16 * 1024, file),
             total,
-            read: 0,
-            acked: 0,
+            read: offset,
+            acked: offset,
             in_flight: VecDeque::new(),
             line: String::new(),
             raw: Vec::new(),
@@ -42,7 +55,13 @@ impl JobFile {
 
     /// The next line of the file (without its line break), or `None` at the end. Bytes that
     /// are not UTF-8 are replaced, so the printer gets a line the safety check saw.
+    #[cfg(test)]
     pub fn next_line(&mut self) -> io::Result<Option<&str>> {
+        Ok(self.next_line_sized()?.map(|(line, _)| line))
+    }
+
+    /// `next_line` with the bytes the line took in the file (its line break included).
+    pub fn next_line_sized(&mut self) -> io::Result<Option<(&str, u64)>> {
         self.line.clear();
         self.raw.clear();
         let n = self.reader.read_until(b'\n', &mut self.raw)?;
@@ -54,7 +73,7 @@ impl JobFile {
         self.line.push_str(&String::from_utf8_lossy(&self.raw));
         let trimmed_len = self.line.trim_end_matches(['\n', '\r']).len();
         self.line.truncate(trimmed_len);
-        Ok(Some(&self.line))
+        Ok(Some((&self.line, n as u64)))
     }
 
     /// The line just read was sent as `number` (or took none: a blank or comment line).

@@ -4,6 +4,7 @@
 
 mod connection;
 mod job;
+mod journal;
 mod port;
 pub mod protocol;
 mod stats;

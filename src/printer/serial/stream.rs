@@ -3,11 +3,13 @@
 //! job is over. Pure of I/O except reading the job file; the port thread performs the
 //! session's actions.
 
+use std::collections::VecDeque;
 use std::path::Path;
 
 use super::job::JobFile;
+use super::journal::Journal;
 use super::protocol::{Action, Session, SessionError};
-use crate::domain::{JobId, Percent};
+use crate::domain::{JobId, LayerStart, Percent, ResumePoint};
 use crate::printer::driver::Outcome;
 use crate::printer::safety::Safety;
 
@@ -35,6 +37,10 @@ pub struct ActiveJob {
     file: JobFile,
     phase: Phase,
     shown: Percent,
+    /// What a resume after a crash needs, from the lines the firmware confirmed.
+    journal: Journal,
+    /// A resumed job's prologue, sent (through the safety check) before the file.
+    prologue: VecDeque<String>,
 }
 
 /// What the port thread should tell the actor after a step.
@@ -52,7 +58,36 @@ impl ActiveJob {
             file: JobFile::open(path)?,
             phase: Phase::Running,
             shown: Percent::ZERO,
+            journal: Journal::new(),
+            prologue: VecDeque::new(),
         })
+    }
+
+    /// A job resumed after a crash: `prologue`, then the file from the start of `layer`.
+    pub fn resumed(
+        id: JobId,
+        path: &Path,
+        layer: &LayerStart,
+        prologue: Vec<String>,
+    ) -> std::io::Result<ActiveJob> {
+        Ok(ActiveJob {
+            id,
+            file: JobFile::open_at(path, layer.offset)?,
+            phase: Phase::Running,
+            shown: Percent::ZERO,
+            journal: Journal::resumed(layer),
+            prologue: prologue.into(),
+        })
+    }
+
+    /// The resume point to journal now, if one is due (`None` most of the time).
+    pub fn journal_due(&mut self, now: u64) -> Option<ResumePoint> {
+        self.journal.due(now)
+    }
+
+    /// The resume point as it is now (the link is being lost).
+    pub fn journal_now(&self) -> Option<ResumePoint> {
+        self.journal.now()
     }
 
     pub fn pause(&mut self) {
@@ -95,6 +130,7 @@ impl ActiveJob {
 
     pub fn acked(&mut self, line: u32) {
         self.file.acked(line);
+        self.journal.acked(line);
     }
 
     /// Feeds lines while the session wants more; returns news for the actor.
@@ -139,8 +175,22 @@ impl ActiveJob {
         out: &mut Vec<Action>,
     ) -> Result<(), String> {
         while session.wants_more() {
-            let line = match self.file.next_line() {
-                Ok(Some(line)) => line,
+            if let Some(line) = self.prologue.pop_front() {
+                safety
+                    .check(&line)
+                    .map_err(|refusal| format!("resume prologue refused: {refusal}"))?;
+                match session.push_line(&line, now) {
+                    Ok(pushed) => out.extend(pushed.actions),
+                    Err(SessionError::NotReady | SessionError::Halted(_)) => {
+                        self.prologue.push_front(line);
+                        return Ok(());
+                    }
+                    Err(e) => return Err(format!("resume line {line:?}: {e}")),
+                }
+                continue;
+            }
+            let (line, len) = match self.file.next_line_sized() {
+                Ok(Some(sized)) => sized,
                 Ok(None) => return Ok(()),
                 Err(e) => return Err(format!("reading the job file: {e}")),
             };
@@ -150,6 +200,7 @@ impl ActiveJob {
                 .map_err(|refusal| format!("refused: {refusal}"))?;
             match session.push_line(line, now) {
                 Ok(pushed) => {
+                    self.journal.sent(pushed.line, line, len);
                     self.file.sent(pushed.line);
                     out.extend(pushed.actions);
                 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::gateway::CommandError;
 use crate::jobs::StoreError;
+use crate::printer::RecoverError;
 use crate::wire::ErrorJson;
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +100,12 @@ fn command_status(e: &CommandError) -> StatusCode {
         CommandError::JobNotFound(_) | CommandError::UnknownPrinter(_) => StatusCode::NOT_FOUND,
         CommandError::FitsNoPrinter { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         CommandError::Conflict(_) => StatusCode::CONFLICT,
+        CommandError::Recover(e) => match e {
+            RecoverError::BadOption(_) => StatusCode::BAD_REQUEST,
+            RecoverError::NoSuchLayer { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            RecoverError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::CONFLICT,
+        },
         CommandError::Printer(_) => StatusCode::SERVICE_UNAVAILABLE,
         CommandError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -90,7 +90,7 @@ pub fn shown(gateway: &Gateway, job: &Job) -> JobJson {
     JobJson::from(job).corrected(accuracy.as_ref())
 }
 
-fn job_id(raw: &str) -> Result<JobId, ApiError> {
+pub(super) fn job_id(raw: &str) -> Result<JobId, ApiError> {
     raw.trim_start_matches('#')
         .parse()
         .map(JobId)

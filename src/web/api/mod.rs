@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod limit;
 pub mod octoprint;
 pub mod printers;
+mod recover;
 mod thumbnails;
 pub mod upload;
 
@@ -48,6 +49,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/jobs/{id}/pause"),
     ("POST", "/api/jobs/{id}/resume"),
     ("POST", "/api/jobs/{id}/move"),
+    ("GET", "/api/jobs/{id}/recovery"),
+    ("POST", "/api/jobs/{id}/recover"),
     ("POST", "/api/printers/{id}/bed-cleared"),
     ("POST", "/api/printers/{id}/emergency-stop"),
 ];
@@ -60,6 +63,7 @@ pub fn routes(state: &Arc<WebState>) -> Router<Arc<WebState>> {
         .route("/api/status", get(printers::status))
         .route("/api/jobs", get(jobs::list))
         .route("/api/jobs/{id}", get(jobs::get))
+        .route("/api/jobs/{id}/recovery", get(recover::plan))
         .route("/api/files/{id}/thumbnail", get(thumbnails::thumbnail))
         .route_layer(from_fn_with_state(state.clone(), auth::read_access));
     // The slicers' connection test: a wrong key should fail it, as on OctoPrint.
@@ -76,6 +80,7 @@ pub fn routes(state: &Arc<WebState>) -> Router<Arc<WebState>> {
         .route("/api/jobs/{id}/pause", post(jobs::pause))
         .route("/api/jobs/{id}/resume", post(jobs::resume))
         .route("/api/jobs/{id}/move", post(jobs::move_job))
+        .route("/api/jobs/{id}/recover", post(recover::recover))
         .route(
             "/api/printers/{id}/bed-cleared",
             post(printers::bed_cleared),

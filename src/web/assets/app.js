@@ -7,7 +7,7 @@ import { LiveLink } from "./live.js";
 import { HistoryList, QueueList } from "./jobs.js";
 import { PrinterCards } from "./printers.js";
 import { HISTORY_PAGE, applyOrder, onChange, onMessage, state, storeJob } from "./state.js";
-import { announce, askForKey, showStoredKey, toast, wireKeyDialog } from "./ui.js";
+import { announce, askForKey, confirmRecovery, showStoredKey, toast, wireKeyDialog, wireRecoverDialog } from "./ui.js";
 
 let views = null;
 let live = null;
@@ -91,6 +91,31 @@ async function onCancelQueued(job) {
   if (!window.confirm(`Cancel job #${job.id} (${job.file_name})?`)) return;
   const updated = await act("Cancel", "POST", `/api/jobs/${job.id}/cancel`);
   if (updated) storeJob(updated);
+  scheduleRender();
+}
+
+// Recovery plans of interrupted jobs, asked once per job: {plan} or {error}, null while asked.
+const recoveryPlans = new Map();
+
+function planFor(job) {
+  if (!recoveryPlans.has(job.id)) {
+    recoveryPlans.set(job.id, null);
+    request("GET", `/api/jobs/${job.id}/recovery`)
+      .then((plan) => recoveryPlans.set(job.id, { plan }))
+      .catch((error) => recoveryPlans.set(job.id, { error: error.message }))
+      .finally(scheduleRender);
+  }
+  return recoveryPlans.get(job.id);
+}
+
+async function onRecover(job, plan) {
+  if (!(await confirmRecovery(job, plan))) return;
+  const answer = await act("Resume", "POST", `/api/jobs/${job.id}/recover`, {});
+  recoveryPlans.delete(job.id);
+  if (answer) {
+    storeJob(answer.job);
+    toast(`Job #${job.id} resumes from layer ${answer.recovery.layer}.`, "info");
+  }
   scheduleRender();
 }
 
@@ -184,11 +209,15 @@ function start() {
       onMove,
       onCancel: onCancelQueued,
     }),
-    history: new HistoryList(document.getElementById("history"), document.getElementById("history-empty")),
+    history: new HistoryList(document.getElementById("history"), document.getElementById("history-empty"), {
+      planFor,
+      onRecover,
+    }),
   };
   onChange(scheduleRender);
   showStoredKey();
   wireKeyDialog();
+  wireRecoverDialog();
   document.getElementById("key-form").addEventListener("submit", onKeySaved);
   document.getElementById("upload-form").addEventListener("submit", onUpload);
   document.getElementById("history-more").addEventListener("click", loadOlderHistory);

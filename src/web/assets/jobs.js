@@ -113,13 +113,43 @@ export class QueueList extends JobList {
 }
 
 export class HistoryList extends JobList {
+  // planFor(job): an interrupted job's recovery plan ({plan} or {error}; null while asked);
+  // onRecover(job, plan): the person pressed "Resume from layer N".
+  constructor(list, empty, { planFor, onRecover }) {
+    super(list, empty);
+    this.planFor = planFor;
+    this.onRecover = onRecover;
+  }
+
   render(jobs) {
     const rows = jobs.map((job) => {
       const row = this.row(job);
-      field(row, "meta").textContent = historyMeta(job);
+      const recovery = job.status === "interrupted" ? this.planFor(job) : null;
+      const meta = historyMeta(job);
+      field(row, "meta").textContent = recovery?.error ? `${meta} · cannot resume: ${recovery.error}` : meta;
       field(row, "thumbnail").hidden = true;
+      this.renderRecover(row, job, recovery?.plan ?? null);
       return row;
     });
     this.place(rows);
+  }
+
+  // "Resume from layer N (Z = … mm)" on an interrupted job that can be recovered.
+  renderRecover(row, job, plan) {
+    const holder = field(row, "buttons");
+    if (!plan) {
+      holder.replaceChildren();
+      return;
+    }
+    const text = `Resume from layer ${plan.layer} (Z = ${plan.z_mm.toFixed(2)} mm)`;
+    let b = holder.firstElementChild;
+    if (!b) {
+      b = button("", "", () => this.onRecover(row.job, row.plan));
+      holder.append(b);
+    }
+    b.textContent = text;
+    b.setAttribute("aria-label", `${text}: job #${job.id}`);
+    row.job = job;
+    row.plan = plan;
   }
 }

@@ -71,3 +71,28 @@ export function wireKeyDialog() {
   const dialog = document.getElementById("key-dialog");
   document.getElementById("key-dialog-cancel").addEventListener("click", () => dialog.close("cancel"));
 }
+
+// What resuming an interrupted job will do, in words and as the printer's commands; resolves
+// true once the person confirmed.
+export function confirmRecovery(job, plan) {
+  const dialog = document.getElementById("recover-dialog");
+  document.getElementById("recover-dialog-title").textContent =
+    `Resume job #${job.id} from layer ${plan.layer} (Z = ${plan.z_mm.toFixed(2)} mm)?`;
+  document.getElementById("recover-dialog-what").textContent =
+    `${plan.printer} stopped at layer ${plan.confirmed_layer} (line ${plan.confirmed_line + 1} of ` +
+    `${job.file_name}). It heats up again, homes X and Y only — never Z, the part stays under ` +
+    `the nozzle, whose height is taken as ${plan.nozzle_z_mm.toFixed(2)} mm — primes, moves ` +
+    `above the part and prints again from the start of layer ${plan.layer} (line ${plan.line + 1}).`;
+  document.getElementById("recover-dialog-prologue").textContent = plan.prologue.join("\n");
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "recover"), { once: true });
+    dialog.returnValue = "";
+    dialog.showModal();
+    document.getElementById("recover-dialog-cancel").focus();
+  });
+}
+
+export function wireRecoverDialog() {
+  const dialog = document.getElementById("recover-dialog");
+  document.getElementById("recover-dialog-cancel").addEventListener("click", () => dialog.close("cancel"));
+}
