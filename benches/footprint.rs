@@ -7,18 +7,20 @@
 //! 3. printing (a cloud job on the simulated printer), cloud connected, 10 WebSocket clients
 //!    on the LAN page's feed: the highest reading over 5 s;
 //! 4. after every 10 of 100 cloud jobs (submitted by `job.submit`, downloaded over HTTPS,
-//!    printed): flat means the last reading is not above the first;
+//!    printed): flat means the last reading is not above the first; and once more after 15 s
+//!    idle (the runtime's idle blocking threads are gone by then);
 //! 5. a fleet: N gateway processes (default 50) on the same mosquitto, all connected: per
 //!    gateway (mean and highest) and the broker.
 //!
 //!     cargo build --release && cargo bench --bench footprint
 //!     cargo bench --bench footprint -- --fleet 0            # without the fleet
+//!     cargo bench --bench footprint -- --idle               # the two idle readings only
 //!     MALLOC_ARENA_MAX=2 is passed on to the gateways when set here
 //!
 //! The aarch64 build under qemu-user (FOOTPRINT_BINARY=…/aarch64-…/release/fluxprint-gateway
 //! FOOTPRINT_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu") measures the emulator's own
 //! memory and translated code along with the gateway's, so only differences between rows
-//! mean something there.
+//! mean something there (run it with `--idle`).
 
 #[path = "../tests/it/common/mod.rs"]
 #[allow(dead_code)] // each benchmark uses a different part of the test harness
@@ -46,6 +48,12 @@ fn env_passed() -> Vec<(&'static str, String)> {
     std::env::var("MALLOC_ARENA_MAX")
         .map(|v| vec![("MALLOC_ARENA_MAX", v)])
         .unwrap_or_default()
+}
+
+/// `--idle`: only the two idle readings (for the aarch64 build under qemu, where printing
+/// and the jobs only measure the emulator).
+fn idle_only() -> bool {
+    std::env::args().any(|a| a == "--idle")
 }
 
 fn fleet_size() -> usize {
@@ -96,6 +104,9 @@ async fn main() {
         .await;
     tokio::time::sleep(SETTLE).await;
     println!("2. idle, cloud connected:            {}", gateway.memory());
+    if idle_only() {
+        return;
+    }
 
     let printing = printing_with_clients(&gateway, &pki, &mut cloud).await;
     println!("3. printing, cloud, {PAGE_CLIENTS} page clients:  {printing} (highest over 5 s)");
@@ -109,6 +120,12 @@ async fn main() {
         "   growth from job {JOB_BATCH} to {JOBS}: RSS {:+} KiB, anonymous {:+} KiB; highest {highest}",
         last.rss_kib as i64 - first.rss_kib as i64,
         last.anon_kib as i64 - first.anon_kib as i64,
+    );
+    // Idle threads of the runtime's blocking pool leave after 10 s; what stays is kept.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    println!(
+        "   after {JOBS} cloud jobs and 15 s idle:  {}",
+        gateway.memory()
     );
     drop(gateway);
 

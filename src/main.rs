@@ -52,6 +52,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    fluxprint_gateway::platform::memory::limit_arenas();
     tls::install_crypto_provider();
     match Cli::parse().command {
         Command::Run { config } => run(&config),

@@ -26,6 +26,7 @@ pub fn binary() -> (Vec<String>, PathBuf) {
 pub struct Memory {
     pub rss_kib: u64,
     pub anon_kib: u64,
+    pub threads: u64,
 }
 
 impl Memory {
@@ -40,6 +41,7 @@ impl Memory {
         Memory {
             rss_kib: field("VmRSS:"),
             anon_kib: field("RssAnon:"),
+            threads: field("Threads:"),
         }
     }
 
@@ -47,6 +49,7 @@ impl Memory {
         Memory {
             rss_kib: self.rss_kib.max(other.rss_kib),
             anon_kib: self.anon_kib.max(other.anon_kib),
+            threads: self.threads.max(other.threads),
         }
     }
 }
@@ -56,9 +59,10 @@ impl std::fmt::Display for Memory {
         let mib = |kib: u64| kib as f64 / 1024.0;
         write!(
             f,
-            "RSS {:5.1} MiB, anonymous {:4.1} MiB",
+            "RSS {:5.1} MiB, anonymous {:4.1} MiB, {:2} threads",
             mib(self.rss_kib),
-            mib(self.anon_kib)
+            mib(self.anon_kib),
+            self.threads
         )
     }
 }
