@@ -131,7 +131,7 @@ async fn main() {
 
     let n = fleet_size();
     if n > 0 {
-        fleet::run(n, dir.path(), &pki, &broker, &env).await;
+        fleet::run(n, dir.path(), &env).await;
     }
 }
 
