@@ -12,10 +12,11 @@
 //! 5. a fleet: N gateway processes (default 50) on the same mosquitto, all connected: per
 //!    gateway (mean and highest) and the broker.
 //!
+//! Run (`MALLOC_ARENA_MAX`, when set here, is passed on to the gateways):
+//!
 //!     cargo build --release && cargo bench --bench footprint
 //!     cargo bench --bench footprint -- --fleet 0            # without the fleet
 //!     cargo bench --bench footprint -- --idle               # the two idle readings only
-//!     MALLOC_ARENA_MAX=2 is passed on to the gateways when set here
 //!
 //! The aarch64 build under qemu-user (FOOTPRINT_BINARY=…/aarch64-…/release/fluxprint-gateway
 //! FOOTPRINT_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu") measures the emulator's own
