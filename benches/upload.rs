@@ -10,6 +10,9 @@
 //! on this side either). Files go under Cargo's target tmp directory, which is on disk (a
 //! tmpfs would hide the writes in RAM). Everything stays on 127.0.0.1.
 //!
+//! `/api/jobs` analyses the G-code while it streams in (`gcode::along`; the body carries a
+//! `Content-Length`), so its 201 should come within 1.5× of `/api/files/local`'s (issue #14).
+//!
 //! Run: `cargo bench --bench upload` (needs a quiet machine for meaningful numbers).
 
 #[path = "../tests/it/common/mod.rs"]
@@ -74,9 +77,11 @@ fn gcode_chunk() -> Bytes {
     Bytes::from(text)
 }
 
-/// The multipart body as a stream: head, the file in chunks, tail. `done` is set when the
-/// client takes the last piece (the server has read all but what the sockets buffer).
-fn body(done: Arc<Mutex<Option<Instant>>>) -> reqwest::Body {
+/// The multipart body as a stream: head, the file in chunks, tail, and its length (sent as
+/// `Content-Length`, as curl and browsers do: the gateway then analyses G-code as it
+/// arrives). `done` is set when the client takes the last piece (the server has read all but
+/// what the sockets buffer).
+fn body(done: Arc<Mutex<Option<Instant>>>) -> (reqwest::Body, u64) {
     let head = format!(
         "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.gcode\"\r\n\
          Content-Type: application/octet-stream\r\n\r\n"
@@ -84,6 +89,7 @@ fn body(done: Arc<Mutex<Option<Instant>>>) -> reqwest::Body {
     let tail = format!("\r\n--{BOUNDARY}--\r\n");
     let chunk = gcode_chunk();
     let chunks = FILE_BYTES / CHUNK_BYTES as u64;
+    let length = head.len() as u64 + chunks * CHUNK_BYTES as u64 + tail.len() as u64;
     let last = std::iter::once_with(move || {
         *done.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         Bytes::from(tail)
@@ -92,7 +98,8 @@ fn body(done: Arc<Mutex<Option<Instant>>>) -> reqwest::Body {
         .chain((0..chunks).map(move |_| chunk.clone()))
         .chain(last)
         .map(Ok::<_, std::io::Error>);
-    reqwest::Body::wrap_stream(futures_util::stream::iter(parts))
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(parts));
+    (body, length)
 }
 
 fn sample_peak(stop: Arc<AtomicBool>, peak: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
@@ -118,6 +125,7 @@ async fn upload(client: &reqwest::Client, url: &str) -> Figures {
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = sample_peak(stop.clone(), peak.clone());
     let done = Arc::new(Mutex::new(None));
+    let (body, length) = body(done.clone());
     let started = Instant::now();
     let response = client
         .post(url)
@@ -126,7 +134,8 @@ async fn upload(client: &reqwest::Client, url: &str) -> Figures {
             "Content-Type",
             format!("multipart/form-data; boundary={BOUNDARY}"),
         )
-        .body(body(done.clone()))
+        .header("Content-Length", length)
+        .body(body)
         .send()
         .await
         .expect("upload");
@@ -175,12 +184,23 @@ async fn run() {
         FILE_BYTES as f64 / 1e6,
         FILE_BYTES >> 20
     );
+    let mut times = [Vec::new(), Vec::new()];
     for _ in 0..RUNS {
-        for route in ["/api/jobs", "/api/files/local"] {
+        for (i, route) in ["/api/jobs", "/api/files/local"].into_iter().enumerate() {
             let figures = upload(&client, &format!("{base}{route}")).await;
             report(route, &figures);
+            times[i].push(figures.response_s);
         }
     }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (jobs, local) = (median(&mut times[0]), median(&mut times[1]));
+    println!(
+        "median 201: /api/jobs {jobs:.2} s, /api/files/local {local:.2} s: ratio {:.2} (goal <= 1.5)",
+        jobs / local
+    );
     running.stop().await;
 }
 

@@ -132,6 +132,7 @@ async fn queue_sample(gateway: &Gateway, state_dir: &Path) -> anyhow::Result<Job
         kind: FileKind::GcodeText,
         sha256,
         size,
+        analysed: None,
     };
     let request = QueueRequest {
         printer: None,

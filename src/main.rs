@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use fluxprint_gateway::cloud::tls;
 use fluxprint_gateway::config::{self, Config};
-use fluxprint_gateway::platform::{logging, ports, signals};
+use fluxprint_gateway::platform::{logging, memory, ports, signals};
 use fluxprint_gateway::web;
 use tokio_util::sync::CancellationToken;
 
@@ -72,6 +72,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    memory::limit_arenas();
     tls::install_crypto_provider();
     match Cli::parse().command {
         Command::Run { config } => run(&config),
@@ -123,7 +124,10 @@ fn run(path: &Path) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(EXIT_CONFIG);
     }
-    until_signal(|shutdown| fluxprint_gateway::run(config, shutdown))
+    until_signal(|shutdown| {
+        tokio::spawn(memory::give_back_freed(shutdown.clone()));
+        fluxprint_gateway::run(config, shutdown)
+    })
 }
 
 fn api_key(path: &Path) -> ExitCode {

@@ -30,7 +30,7 @@ use super::mqtt::Received;
 /// Commands being answered or waiting for their acknowledgement at once (the broker's window,
 /// `mqtt::RECEIVE_MAXIMUM`); the next one waits for a slot. Each holds at most one command
 /// payload and its reply.
-const PARALLEL_COMMANDS: usize = 256;
+pub(super) const PARALLEL_COMMANDS: usize = 256;
 
 /// A command's place in the order: shared with its neighbours, or alone.
 enum Turn {

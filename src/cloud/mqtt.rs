@@ -21,6 +21,13 @@ const SESSION_EXPIRY_S: u32 = 7 * 24 * 3600;
 /// several at a time (`dispatch`) and their writes share commits, so a burst goes as fast as
 /// this window lets it in; it matches the executor's queue (`COMMAND_QUEUE`).
 const RECEIVE_MAXIMUM: u16 = 256;
+/// Our QoS 1 publishes the broker may hold unacknowledged (MQTT 5; the broker's receive
+/// maximum lowers it further): the publisher's event window, one reply per command being
+/// answered, and what may wait in the request queue. rumqttc keeps a slot per packet id for
+/// this many publishes, allocated when the event loop is built; left unset it sizes that for
+/// 65,535 (14 MiB, issue #14) although no more than this can ever be in flight here.
+const OUTGOING_INFLIGHT: u16 =
+    (super::publisher::WINDOW + super::dispatch::PARALLEL_COMMANDS + REQUEST_CAPACITY) as u16;
 /// TCP connect plus TLS and MQTT handshake, and every socket flush.
 const NETWORK_TIMEOUT_S: u64 = 10;
 
@@ -196,6 +203,7 @@ fn v5_options(endpoint: &Endpoint, broker: &Broker) -> rumqttc::v5::MqttOptions 
         .set_manual_acks(true)
         .set_max_packet_size(Some(MAX_PACKET_BYTES as u32))
         .set_receive_maximum(Some(RECEIVE_MAXIMUM))
+        .set_outgoing_inflight_upper_limit(OUTGOING_INFLIGHT)
         .set_last_will(m5::LastWill::new(
             &endpoint.will_topic,
             endpoint.will_payload.clone(),

@@ -24,7 +24,7 @@ use crate::wire::EventJson;
 /// The `meta` key holding the highest event `seq` the broker acknowledged.
 pub const ACKED_SEQ_KEY: &str = "cloud.broker_acked_seq";
 /// Event publishes not yet acknowledged by the broker, at most.
-const WINDOW: usize = 256;
+pub(super) const WINDOW: usize = 256;
 /// Events read from the outbox per query.
 const BATCH: u32 = 128;
 /// How often a full window is re-checked without news.

@@ -28,7 +28,7 @@ use crate::domain::{JobId, PrinterId, QueuedStage};
 use crate::files::{self, FileGuard, FileKind};
 use crate::gcode::estimate::{self, Estimate, Quality};
 use crate::gcode::materials::Materials;
-use crate::gcode::{FileIntel, analyse_in_background};
+use crate::gcode::{FileIntel, LinesRead, intel_in_background};
 use crate::jobs::{Job, JobSource, NewJob, SlicedFile, StoreError, StoredFile, Transition};
 
 /// Why a file did not become (or join) a job. Nothing of it is kept.
@@ -57,6 +57,9 @@ pub struct IncomingFile {
     /// Lowercase hex SHA-256 of the content.
     pub sha256: String,
     pub size: u64,
+    /// The G-code pass that read it as it arrived (`gcode::along`), if one did: step 2 then
+    /// only finishes it instead of reading the file again.
+    pub analysed: Option<LinesRead>,
 }
 
 /// A job file already at its final place under its hash (a download, the fetch's result).
@@ -96,6 +99,7 @@ impl IncomingFile {
             kind,
             sha256,
             size,
+            analysed: _,
         } = self;
         let dir = (guard.path().parent())
             .map(PathBuf::from)
@@ -144,16 +148,20 @@ impl Gateway {
     /// when it cannot print here. An unknown printer is refused before anything is stored.
     pub async fn queue_file(
         &self,
-        file: IncomingFile,
+        mut file: IncomingFile,
         request: QueueRequest,
     ) -> Result<(KeptFile, Job), IntakeError> {
         if let Some(id) = &request.printer {
             self.printer(id)?;
         }
+        let analysed = file.analysed.take();
         let (guard, placed) = file.store_under_hash().await?;
         let (file, job) = match self.first_stage(placed.kind) {
             Err(reason) => self.queue_failed(placed, request, reason).await?,
-            Ok(stage) => self.queue_analysed(placed, request, stage).await?,
+            Ok(stage) => {
+                self.queue_analysed(placed, request, stage, analysed)
+                    .await?
+            }
         };
         Ok((kept(guard, file), job))
     }
@@ -167,7 +175,7 @@ impl Gateway {
         material: Option<String>,
         file: PlacedFile,
     ) -> Result<Job, IntakeError> {
-        let intel = analyse_gcode(&file, material).await;
+        let intel = analyse_gcode(&file, material, None).await;
         let next = match self.first_stage(file.kind) {
             Ok(stage) => Transition::Stage(stage),
             Err(reason) => Transition::Fail(reason.to_owned()),
@@ -190,7 +198,7 @@ impl Gateway {
     pub async fn attach_sliced(&self, job: &Job, file: IncomingFile) -> Result<Job, IntakeError> {
         let (guard, placed) = file.store_under_hash().await?;
         let sliced = SlicedFile {
-            intel: analyse_gcode(&placed, job.material.clone()).await,
+            intel: analyse_gcode(&placed, job.material.clone(), None).await,
             display_name: placed.display_name,
             path: placed.path,
             sha256: placed.sha256,
@@ -263,10 +271,11 @@ impl Gateway {
         file: PlacedFile,
         request: QueueRequest,
         stage: QueuedStage,
+        analysed: Option<LinesRead>,
     ) -> Result<(StoredFile, Job), IntakeError> {
         let (intel, estimates) = match file.kind {
             FileKind::GcodeText => {
-                let intel = analyse_gcode(&file, request.material.clone()).await;
+                let intel = analyse_gcode(&file, request.material.clone(), analysed).await;
                 let estimates = (intel.as_ref())
                     .map(|i| (i.estimated_time_s, i.estimated_cost, i.model_size_mm));
                 (intel, estimates)
@@ -331,11 +340,16 @@ fn kept(guard: FileGuard, file: StoredFile) -> KeptFile {
     KeptFile { file, stored_name }
 }
 
-/// Step 2 for G-code: the one analysis a job file gets (on a blocking thread; `None` for
-/// other kinds and for G-code it cannot analyse).
-async fn analyse_gcode(file: &PlacedFile, material: Option<String>) -> Option<FileIntel> {
+/// Step 2 for G-code: the one analysis a job file gets (finishing the pass that read an
+/// upload as it arrived, else on a blocking thread; `None` for other kinds and for G-code it
+/// cannot analyse).
+async fn analyse_gcode(
+    file: &PlacedFile,
+    material: Option<String>,
+    analysed: Option<LinesRead>,
+) -> Option<FileIntel> {
     match file.kind {
-        FileKind::GcodeText => analyse_in_background(file.path.clone(), material).await,
+        FileKind::GcodeText => intel_in_background(file.path.clone(), material, analysed).await,
         FileKind::Stl | FileKind::ThreeMf | FileKind::BinaryGcode => None,
     }
 }

@@ -156,13 +156,64 @@ pub fn analyse(
     limits: &MachineLimits,
     material: &Material,
 ) -> std::io::Result<Analysis> {
-    let mut pass = Pass::new(*limits, total_bytes);
+    let read = analyse_lines(source, &[total_bytes], limits)?;
+    let total = total_bytes.max(read.pass.last_offset);
+    Ok(read.pass.finish(0, total, material))
+}
+
+/// Everything of an [`Analysis`] but the figures that need the material and the file's
+/// exact length, for a file whose length is only known within a range when it starts (an
+/// upload: the request's length bounds it); see [`analyse_lines`].
+pub struct LinesRead {
+    pass: Pass,
+}
+
+/// Runs the pass over `source` keeping one progress sampler per possible length in
+/// `possible_totals`: the table depends on the length (a sample every hundredth of it), and
+/// keeping the few candidates is cheaper than reading the file twice. Only distinct steps
+/// are kept, so a range of lengths a few KiB wide costs a few dozen samplers.
+pub fn analyse_lines(
+    source: impl Read,
+    possible_totals: &[u64],
+    limits: &MachineLimits,
+) -> std::io::Result<LinesRead> {
+    let mut pass = Pass::new(*limits, possible_totals);
     let mut reader = LineReader::new(source);
     while let Some(line) = reader.next_line()? {
         pass.line(line.bytes, line.end_offset, line.cut);
     }
-    let total = total_bytes.max(pass.last_offset);
-    Ok(pass.finish(total, material))
+    Ok(LinesRead { pass })
+}
+
+impl std::fmt::Debug for LinesRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinesRead")
+            .field("bytes", &self.pass.last_offset)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LinesRead {
+    /// Bytes read.
+    pub fn bytes(&self) -> u64 {
+        self.pass.last_offset
+    }
+
+    /// Whether [`LinesRead::finish`] can give the analysis (the length read was foreseen).
+    pub fn can_finish(&self) -> bool {
+        let step = ProgressSampler::step_for(self.pass.last_offset);
+        self.pass.samplers.iter().any(|s| s.step() == step)
+    }
+
+    /// The analysis of the whole stream, with mass and cost for `material`: exactly what
+    /// [`analyse`] gives for the same bytes. `None` when the length read was not among the
+    /// possible ones the pass started with.
+    pub fn finish(self, material: &Material) -> Option<Analysis> {
+        let total = self.pass.last_offset;
+        let step = ProgressSampler::step_for(total);
+        let index = self.pass.samplers.iter().position(|s| s.step() == step)?;
+        Some(self.pass.finish(index, total, material))
+    }
 }
 
 struct Pass {
@@ -171,7 +222,8 @@ struct Pass {
     command: Command,
     metadata: SlicerMetadata,
     thumbnails: Thumbnails,
-    sampler: ProgressSampler,
+    /// One per possible step (one when the length is known), all fed the same moves.
+    samplers: Vec<ProgressSampler>,
     lines: u64,
     bad_lines: u64,
     first_bad_line: Option<BadLine>,
@@ -180,13 +232,20 @@ struct Pass {
 }
 
 impl Pass {
-    fn new(limits: MachineLimits, total_bytes: u64) -> Pass {
+    fn new(limits: MachineLimits, possible_totals: &[u64]) -> Pass {
+        let mut samplers: Vec<ProgressSampler> = Vec::new();
+        for &total in possible_totals {
+            let step = ProgressSampler::step_for(total);
+            if samplers.iter().all(|s| s.step() != step) {
+                samplers.push(ProgressSampler::new(total));
+            }
+        }
         Pass {
             machine: Machine::new(limits),
             command: Command::new(),
             metadata: SlicerMetadata::default(),
             thumbnails: Thumbnails::default(),
-            sampler: ProgressSampler::new(total_bytes),
+            samplers,
             lines: 0,
             bad_lines: 0,
             first_bad_line: None,
@@ -237,12 +296,16 @@ impl Pass {
         // Most lines finish no block (the planner works in batches): skip the drain.
         if self.machine.planner.has_done() {
             for (tag, seconds) in self.machine.planner.take_done() {
-                self.sampler.add(tag, seconds);
+                for sampler in &mut self.samplers {
+                    sampler.add(tag, seconds);
+                }
             }
         }
         let dwell = self.machine.dwell_s - self.booked_dwell_s;
         if dwell > 0.0 {
-            self.sampler.add(offset, dwell);
+            for sampler in &mut self.samplers {
+                sampler.add(offset, dwell);
+            }
             self.booked_dwell_s = self.machine.dwell_s;
         }
     }
@@ -257,14 +320,16 @@ impl Pass {
         }
     }
 
-    fn finish(mut self, total_bytes: u64, material: &Material) -> Analysis {
+    /// The analysis with the progress table of sampler `index`.
+    fn finish(mut self, index: usize, total_bytes: u64, material: &Material) -> Analysis {
         self.machine.planner.flush();
         self.book(self.last_offset);
         self.thumbnails.finish();
         let tally = &self.machine.tally;
         let filament_mm = tally.filament_mm[..tally.tools_used.min(MAX_TOOLS)].to_vec();
         let filament_g = material.grams(filament_mm.iter().sum());
-        let total = self.sampler.elapsed_s();
+        let sampler = self.samplers.swap_remove(index);
+        let total = sampler.elapsed_s();
         Analysis {
             estimated_time_s: total,
             motion_time_s: total - self.machine.dwell_s,
@@ -283,7 +348,7 @@ impl Pass {
             slicer: self.metadata,
             thumbnail: self.thumbnails.best.take(),
             thumbnails_seen: std::mem::take(&mut self.thumbnails.seen),
-            progress: self.sampler.finish(total_bytes),
+            progress: sampler.finish(total_bytes),
         }
     }
 }

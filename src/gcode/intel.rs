@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::analysis::{self, DoesNotFit};
+use super::analysis::{self, Analysis, DoesNotFit, LinesRead};
 use super::estimate::EstimateError;
 use super::limits::MachineLimits;
 use super::materials::Materials;
@@ -42,11 +42,26 @@ pub fn analyse_file(
     let materials = Materials::default();
     let material = materials.get(material)?;
     let found = analysis::analyse_file(path, &MachineLimits::default(), material)?;
+    Ok(intel(found, volumes))
+}
+
+/// What [`analyse_file`] gives for the same file, from a pass that read it as it arrived
+/// (`along`); `None` when the pass cannot finish it (a length it did not expect).
+pub fn finish_lines(read: LinesRead, material: &str) -> Option<Result<FileIntel, EstimateError>> {
+    let materials = Materials::default();
+    let material = match materials.get(material) {
+        Ok(material) => material,
+        Err(e) => return Some(Err(e.into())),
+    };
+    Some(Ok(intel(read.finish(material)?, &[])))
+}
+
+fn intel(found: Analysis, volumes: &[BuildVolume]) -> FileIntel {
     let fits = match volumes.first() {
         Some(volume) => found.fits(volume),
         None => Ok(()),
     };
-    Ok(FileIntel {
+    FileIntel {
         estimated_time_s: found.estimated_time_s.round() as u64,
         estimated_cost: found.cost,
         filament_mm: found.filament_total_mm(),
@@ -57,7 +72,28 @@ pub fn analyse_file(
         fits,
         progress: found.progress,
         thumbnail: found.thumbnail,
-    })
+    }
+}
+
+/// The analysis of a job file at `path`: from the pass that read it as it arrived when there
+/// is one that can finish it, else [`analyse_in_background`].
+pub async fn intel_in_background(
+    path: PathBuf,
+    material: Option<String>,
+    streamed: Option<LinesRead>,
+) -> Option<FileIntel> {
+    if let Some(read) = streamed {
+        let name = material.as_deref().unwrap_or("PLA");
+        match finish_lines(read, name) {
+            Some(Ok(intel)) => return Some(intel),
+            Some(Err(e)) => {
+                tracing::warn!(file = %path.display(), error = %e, "no analysis for a job file");
+                return None;
+            }
+            None => tracing::info!("the upload's length was not foreseen; analysing the file"),
+        }
+    }
+    analyse_in_background(path, material).await
 }
 
 /// [`analyse_file`] on a blocking thread, so the analysis never holds up async work; a file

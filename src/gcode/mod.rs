@@ -8,6 +8,7 @@
 //! thread's priority needs `setpriority`, which std does not offer; the gateway's systemd unit
 //! sets the whole daemon's niceness instead.
 
+pub mod along;
 mod analysis;
 mod arc;
 pub mod estimate;
@@ -28,10 +29,11 @@ mod tally;
 mod thumbnails;
 
 pub use analysis::{
-    Analysis, AnalysisError, BadLine, DoesNotFit, analyse, analyse_file, spawn_analysis,
+    Analysis, AnalysisError, BadLine, DoesNotFit, LinesRead, analyse, analyse_file, analyse_lines,
+    spawn_analysis,
 };
 pub use arc::ArcError;
-pub use intel::{FileIntel, analyse_in_background};
+pub use intel::{FileIntel, analyse_in_background, intel_in_background};
 pub use limits::MachineLimits;
 pub use materials::{Material, Materials, MaterialsError};
 pub use metadata::{SlicerMetadata, parse_duration};

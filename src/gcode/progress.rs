@@ -82,7 +82,7 @@ pub struct ProgressSampler {
 
 impl ProgressSampler {
     pub fn new(total_bytes: u64) -> Self {
-        let step = (total_bytes / SAMPLES).max(1);
+        let step = Self::step_for(total_bytes);
         ProgressSampler {
             step,
             next: step,
@@ -108,6 +108,16 @@ impl ProgressSampler {
 
     pub fn elapsed_s(&self) -> f64 {
         self.elapsed_s
+    }
+
+    /// Bytes between samples (a hundredth of the file size it was made for).
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// The step a file of `total_bytes` gets.
+    pub fn step_for(total_bytes: u64) -> u64 {
+        (total_bytes / SAMPLES).max(1)
     }
 
     pub fn finish(self, total_bytes: u64) -> ProgressTable {

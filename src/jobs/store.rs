@@ -28,6 +28,9 @@ use crate::events::Event;
 /// `MAX_BATCH`: a batch only groups what is already waiting, so with a smaller queue a burst's
 /// batches could not grow past the queue's size (more, smaller commits, one fsync each).
 const REQUEST_CAPACITY: usize = 2 * MAX_BATCH;
+/// SQLite's page cache, KiB (a negative `cache_size` counts KiB): the hot pages of the
+/// tables and indexes a gateway's queries touch.
+const CACHE_KIB: i64 = 256;
 /// Events kept for slow listeners; one that lags further re-reads the outbox by `seq`.
 const EVENT_CAPACITY: usize = 1024;
 /// Requests grouped into one transaction at most; bounds how long the first of them waits.
@@ -196,6 +199,10 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(open_err)?;
     conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(open_err)?;
+    // SQLite's page cache (2 MiB by default) filled with every job until the database
+    // outgrew it (issue #14); pages it drops are re-read from the kernel's page cache.
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)
         .map_err(open_err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(open_err)?;

@@ -133,6 +133,7 @@ async fn adopt_sliced_gcode(
         kind: FileKind::GcodeText,
         sha256,
         size,
+        analysed: None,
     };
     gateway.attach_sliced(job, file).await.map_err(|e| match e {
         IntakeError::File(e) => SliceError::Output(e),

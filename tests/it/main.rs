@@ -15,6 +15,7 @@
 mod common;
 mod web_harness;
 
+mod analysis_along;
 mod architecture;
 mod browser;
 mod cli;

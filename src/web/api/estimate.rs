@@ -21,7 +21,13 @@ pub async fn estimate(
     State(state): State<Arc<WebState>>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<EstimateJson>, ApiError> {
-    let upload = upload::receive(multipart, &state.files_dir, state.max_upload_bytes).await?;
+    let upload = upload::receive(
+        multipart,
+        &state.files_dir,
+        state.max_upload_bytes,
+        upload::Analyse::No,
+    )
+    .await?;
     let material = upload.field("material").unwrap_or_else(|| "PLA".to_owned());
     let quality = match upload.field("quality") {
         Some(q) => Quality::parse(&q).map_err(|e| ApiError::BadRequest(e.to_string()))?,

@@ -9,12 +9,13 @@ use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::upload;
 use crate::domain::{JobId, JobStatus, PrinterId};
+use crate::files::FileKind;
 use crate::gateway::{Gateway, QueueRequest};
 use crate::jobs::{Job, JobFilter, JobSource};
 use crate::web::WebState;
@@ -105,9 +106,15 @@ pub async fn get(State(state): Shared, Path(id): Path<String>) -> Result<Json<Jo
 /// `POST /api/jobs`: multipart `file` plus optional `material`, `quality`, `printer`.
 pub async fn submit(
     State(state): Shared,
+    headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<JobJson>), ApiError> {
-    let upload = upload::receive(multipart, &state.files_dir, state.max_upload_bytes).await?;
+    let analyse = upload::Analyse::along(&headers);
+    let upload =
+        upload::receive(multipart, &state.files_dir, state.max_upload_bytes, analyse).await?;
+    if upload.file.kind == FileKind::GcodeText {
+        (state.metrics).gcode_upload_analysed(upload.file.analysed.is_some());
+    }
     let queue = QueueRequest {
         printer: upload.field("printer").map(PrinterId),
         material: upload.field("material"),

@@ -83,7 +83,13 @@ pub async fn upload(
     State(state): State<Arc<WebState>>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let upload = upload::receive(multipart, &state.files_dir, state.max_upload_bytes).await?;
+    let upload = upload::receive(
+        multipart,
+        &state.files_dir,
+        state.max_upload_bytes,
+        upload::Analyse::No,
+    )
+    .await?;
     let print = upload.flag("print");
     let display = upload.file.display_name.clone();
     let (stored, job) = if print {

@@ -13,12 +13,15 @@ use std::path::Path;
 
 use axum::extract::Multipart;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_LENGTH;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::error::ApiError;
 use crate::files::{FileGuard, FileKind, FileTypeError, HEAD_BYTES, sanitise};
 use crate::gateway::{IncomingFile, IntakeError};
+use crate::gcode::along::Along;
 
 /// Prefix and suffix of temporary upload files (leftovers are removed at start-up).
 pub const TEMP_PREFIX: &str = ".upload-";
@@ -79,11 +82,35 @@ fn multipart_error(e: MultipartError) -> ApiError {
     ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
 }
 
+/// Whether a G-code file part is also analysed as it arrives (`gcode::along`).
+#[derive(Debug, Clone, Copy)]
+pub enum Analyse {
+    No,
+    /// The request is this many bytes long (its `Content-Length`).
+    Along {
+        request_bytes: u64,
+    },
+}
+
+impl Analyse {
+    /// Analysing along needs the request's length; without one the intake reads the file.
+    pub fn along(headers: &HeaderMap) -> Analyse {
+        let length = (headers.get(CONTENT_LENGTH))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        match length {
+            Some(request_bytes) => Analyse::Along { request_bytes },
+            None => Analyse::No,
+        }
+    }
+}
+
 /// Reads the whole multipart body; the `file` part goes to a temporary file in `files_dir`.
 pub async fn receive(
     multipart: Result<Multipart, MultipartRejection>,
     files_dir: &Path,
     max_bytes: u64,
+    analyse: Analyse,
 ) -> Result<Upload, ApiError> {
     let mut multipart = multipart.map_err(|e| {
         ApiError::BadRequest(format!(
@@ -99,7 +126,7 @@ pub async fn receive(
             if file.is_some() {
                 return Err(ApiError::BadRequest("one file per upload".into()));
             }
-            file = Some(stream_file(&mut field, files_dir, max_bytes).await?);
+            file = Some(stream_file(&mut field, files_dir, max_bytes, analyse).await?);
         } else {
             if fields.len() >= MAX_TEXT_PARTS {
                 return Err(ApiError::BadRequest("too many form fields".into()));
@@ -138,6 +165,7 @@ async fn stream_file(
     field: &mut Field<'_>,
     files_dir: &Path,
     max_bytes: u64,
+    analyse: Analyse,
 ) -> Result<IncomingFile, ApiError> {
     let display_name = field
         .file_name()
@@ -150,6 +178,7 @@ async fn stream_file(
     let mut hasher = Sha256::new();
     let mut head = Vec::with_capacity(HEAD_BYTES);
     let mut size = 0u64;
+    let along = along(kind, analyse);
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         size += chunk.len() as u64;
         if size > max_bytes {
@@ -164,18 +193,40 @@ async fn stream_file(
         }
         hasher.update(&chunk);
         out.write_all(&chunk).await?;
+        if let Some(along) = &along {
+            along.feed(chunk).await;
+        }
     }
     kind.check_complete(&display_name, &head, size)?;
     out.flush().await?;
     // On the card before anyone is told the upload is stored.
     out.into_inner().sync_all().await?;
+    let analysed = match along {
+        Some(along) => along.finish(size).await,
+        None => None,
+    };
     Ok(IncomingFile {
         guard,
         display_name,
         kind,
         sha256: hex::encode(hasher.finalize()),
         size,
+        analysed,
     })
+}
+
+/// The analysis along the upload, for G-code when asked; a thread that cannot be started
+/// leaves the analysis to the intake.
+fn along(kind: FileKind, analyse: Analyse) -> Option<Along> {
+    let Analyse::Along { request_bytes } = analyse else {
+        return None;
+    };
+    if kind != FileKind::GcodeText {
+        return None;
+    }
+    Along::start(request_bytes)
+        .inspect_err(|e| tracing::warn!(error = %e, "cannot analyse the upload as it arrives"))
+        .ok()
 }
 
 async fn create_temp(files_dir: &Path) -> std::io::Result<(FileGuard, tokio::fs::File)> {

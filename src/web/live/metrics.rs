@@ -29,6 +29,11 @@ struct ReasonLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WhenLabel {
+    when: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
     status: &'static str,
 }
@@ -38,6 +43,7 @@ struct StatusLabel {
 pub struct WebMetrics {
     gateway_id: Arc<str>,
     uploads_rejected: Family<ReasonLabel, Counter>,
+    gcode_uploads_analysed: Family<WhenLabel, Counter>,
     ws_clients: Gauge,
     ws_dropped: Counter,
     cloud: CloudMetrics,
@@ -49,6 +55,7 @@ impl WebMetrics {
         WebMetrics {
             gateway_id: gateway_id.into().into(),
             uploads_rejected: Family::default(),
+            gcode_uploads_analysed: Family::default(),
             ws_clients: Gauge::default(),
             ws_dropped: Counter::default(),
             cloud: CloudMetrics::default(),
@@ -64,6 +71,15 @@ impl WebMetrics {
     pub fn upload_rejected(&self, reason: &'static str) {
         self.uploads_rejected
             .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// A G-code job upload was analysed as it arrived (`along`) or is read again after it
+    /// was stored (`after_upload`: no `Content-Length`, large form parts).
+    pub fn gcode_upload_analysed(&self, along: bool) {
+        let when = if along { "along" } else { "after_upload" };
+        self.gcode_uploads_analysed
+            .get_or_create(&WhenLabel { when })
             .inc();
     }
 
@@ -96,6 +112,11 @@ impl WebMetrics {
             "uploads_rejected",
             "Uploads refused, by reason",
             self.uploads_rejected.clone(),
+        );
+        registry.register(
+            "gcode_uploads_analysed",
+            "G-code job uploads by when their analysis ran: along the upload or after it",
+            self.gcode_uploads_analysed.clone(),
         );
         registry.register(
             "ws_clients",

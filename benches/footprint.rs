@@ -1,0 +1,221 @@
+//! Memory footprint of the gateway process (issue #14): `VmRSS` and `RssAnon` from
+//! `/proc/PID/status` of the release binary, run as operators run it (`fluxprint-gateway
+//! run`, one simulated printer), against the test mosquitto with its per-run PKI:
+//!
+//! 1. idle without the cloud link;
+//! 2. idle with the cloud link connected;
+//! 3. printing (a cloud job on the simulated printer), cloud connected, 10 WebSocket clients
+//!    on the LAN page's feed: the highest reading over 5 s;
+//! 4. after every 10 of 100 cloud jobs (submitted by `job.submit`, downloaded over HTTPS,
+//!    printed): flat means the last reading is not above the first; and once more after 15 s
+//!    idle (the runtime's idle blocking threads are gone by then);
+//! 5. a fleet: N gateway processes (default 50) on the same mosquitto, all connected: per
+//!    gateway (mean and highest) and the broker.
+//!
+//! Run (`MALLOC_ARENA_MAX`, when set here, is passed on to the gateways):
+//!
+//!     cargo build --release && cargo bench --bench footprint
+//!     cargo bench --bench footprint -- --fleet 0            # without the fleet
+//!     cargo bench --bench footprint -- --idle               # the two idle readings only
+//!
+//! The aarch64 build under qemu-user (FOOTPRINT_BINARY=…/aarch64-…/release/fluxprint-gateway
+//! FOOTPRINT_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu") measures the emulator's own
+//! memory and translated code along with the gateway's, so only differences between rows
+//! mean something there (run it with `--idle`).
+
+#[path = "../tests/it/common/mod.rs"]
+#[allow(dead_code)] // each benchmark uses a different part of the test harness
+mod common;
+#[path = "footprint/fleet.rs"]
+mod fleet;
+#[path = "footprint/process.rs"]
+mod process;
+
+use std::time::{Duration, Instant};
+
+use common::file_server::FileServer;
+use common::mosquitto::{Broker, Cloud, GATEWAY, Pki};
+use futures_util::StreamExt;
+use process::{Gateway, KEY, Memory, Setup};
+use serde_json::{Value, json};
+
+/// Time a gateway is left alone before an "idle" reading.
+const SETTLE: Duration = Duration::from_secs(3);
+const PAGE_CLIENTS: usize = 10;
+const JOBS: usize = 100;
+const JOB_BATCH: usize = 10;
+
+fn env_passed() -> Vec<(&'static str, String)> {
+    std::env::var("MALLOC_ARENA_MAX")
+        .map(|v| vec![("MALLOC_ARENA_MAX", v)])
+        .unwrap_or_default()
+}
+
+/// `--idle`: only the two idle readings (for the aarch64 build under qemu, where printing
+/// and the jobs only measure the emulator).
+fn idle_only() -> bool {
+    std::env::args().any(|a| a == "--idle")
+}
+
+fn fleet_size() -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    (args.iter().position(|a| a == "--fleet"))
+        .and_then(|i| args.get(i + 1))
+        .map_or(50, |n| n.parse().expect("--fleet N"))
+}
+
+#[tokio::main]
+async fn main() {
+    fluxprint_gateway::cloud::tls::install_crypto_provider();
+    let dir = tempfile::Builder::new()
+        .prefix("footprint-")
+        .tempdir_in(std::env::var("CARGO_TARGET_TMPDIR").unwrap_or_else(|_| "target".into()))
+        .unwrap();
+    let pki = Pki::new(dir.path());
+    let broker = Broker::start(&pki, dir.path());
+    let env = env_passed();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    println!("binary: {:?}, env {env:?}", process::binary());
+
+    let alone = Gateway::start(
+        &dir.path().join("alone"),
+        &Setup {
+            id: GATEWAY,
+            cloud: None,
+            speed_up: 20.0,
+        },
+        &env,
+    );
+    tokio::time::sleep(SETTLE).await;
+    println!("1. idle, no cloud link:              {}", alone.memory());
+    drop(alone);
+
+    let (cert, key) = pki.cert(GATEWAY);
+    let setup = Setup {
+        id: GATEWAY,
+        cloud: Some((broker.port, &pki.ca, cert, key)),
+        speed_up: 20.0,
+    };
+    let mut cloud = Cloud::connect(&pki, &broker, "footprint-cloud").await;
+    let gateway = Gateway::start(&dir.path().join("cloud"), &setup, &env);
+    cloud
+        .wait_for("the gateway online", |s| {
+            s.topic.ends_with("/state") && s.payload["online"] == true
+        })
+        .await;
+    tokio::time::sleep(SETTLE).await;
+    println!("2. idle, cloud connected:            {}", gateway.memory());
+    if idle_only() {
+        return;
+    }
+
+    let printing = printing_with_clients(&gateway, &pki, &mut cloud).await;
+    println!("3. printing, cloud, {PAGE_CLIENTS} page clients:  {printing} (highest over 5 s)");
+
+    let readings = hundred_jobs(&gateway, &pki, &cloud).await;
+    let (first, last) = (readings[0], readings[readings.len() - 1]);
+    let highest = readings.iter().fold(Memory::default(), |a, m| a.max(*m));
+    println!("4. after {JOB_BATCH} cloud jobs:               {first}");
+    println!("   after {JOBS} cloud jobs:              {last}");
+    println!(
+        "   growth from job {JOB_BATCH} to {JOBS}: RSS {:+} KiB, anonymous {:+} KiB; highest {highest}",
+        last.rss_kib as i64 - first.rss_kib as i64,
+        last.anon_kib as i64 - first.anon_kib as i64,
+    );
+    // Idle threads of the runtime's blocking pool leave after 10 s; what stays is kept.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    println!(
+        "   after {JOBS} cloud jobs and 15 s idle:  {}",
+        gateway.memory()
+    );
+    drop(gateway);
+
+    let n = fleet_size();
+    if n > 0 {
+        fleet::run(n, dir.path(), &env).await;
+    }
+}
+
+/// A long cloud job printing, `PAGE_CLIENTS` WebSocket clients reading the feed: the highest
+/// reading over 5 s. The job is cancelled afterwards.
+async fn printing_with_clients(gateway: &Gateway, pki: &Pki, cloud: &mut Cloud) -> Memory {
+    // 3,000 moves of 100 mm at 100 mm/s: minutes even at the simulator's 20× speed.
+    let mut text = String::from("G28\nG90\nM83\n");
+    for i in 0..3000 {
+        let x = if i % 2 == 0 { 110 } else { 10 };
+        text += &format!("G1 X{x} Y{} E1.0 F6000\n", 10 + i % 100);
+    }
+    let file = FileServer::start(pki, "long.gcode", text.into_bytes()).await;
+    submit(cloud, &file, "long-job").await;
+    wait_jobs(gateway, "printing", 1).await;
+    let url = format!("ws://{}/api/ws", gateway.addr);
+    let mut readers = Vec::new();
+    for _ in 0..PAGE_CLIENTS {
+        let (socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        readers.push(tokio::spawn(async move {
+            let (_, mut read) = socket.split();
+            while let Some(Ok(_)) = read.next().await {}
+        }));
+    }
+    let highest = gateway.memory_over(50, Duration::from_millis(100)).await;
+    for reader in readers {
+        reader.abort();
+    }
+    let args = json!({"job_id": "long-job"});
+    let command = json!({"v": 1, "id": "cancel-long-job", "args": args});
+    cloud.command("job.cancel", command, None).await;
+    cloud.reply("cancel-long-job").await;
+    highest
+}
+
+/// `JOBS` small cloud jobs in batches of `JOB_BATCH`, each batch printed to the end; the
+/// memory after each batch.
+async fn hundred_jobs(gateway: &Gateway, pki: &Pki, cloud: &Cloud) -> Vec<Memory> {
+    let text = "G28\nG1 X50 Y50 F6000\nG1 X60 E1 F1200\n"
+        .as_bytes()
+        .to_vec();
+    let file = FileServer::start(pki, "small.gcode", text).await;
+    let started = Instant::now();
+    let mut readings = Vec::new();
+    for batch in 0..JOBS / JOB_BATCH {
+        for i in 0..JOB_BATCH {
+            submit(cloud, &file, &format!("small-{batch}-{i}")).await;
+        }
+        wait_jobs(gateway, "completed", (batch + 1) * JOB_BATCH).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        readings.push(gateway.memory());
+    }
+    println!(
+        "   ({JOBS} jobs submitted, downloaded and printed in {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    readings
+}
+
+async fn submit(cloud: &Cloud, file: &FileServer, job_id: &str) {
+    let args = json!({"job_id": job_id,
+        "file": {"name": "job.gcode", "url": file.url, "sha256": file.sha256}});
+    let command = json!({"v": 1, "id": format!("submit-{job_id}"), "args": args});
+    cloud.command("job.submit", command, None).await;
+}
+
+/// Waits until at least `count` jobs have `status` (LAN API).
+async fn wait_jobs(gateway: &Gateway, status: &str, count: usize) {
+    let http = reqwest::Client::new();
+    let url = gateway.url(&format!("/api/jobs?status={status}&limit=100"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let response = http.get(&url).header("X-Api-Key", KEY).send().await;
+        let page: Value = response.unwrap().json().await.unwrap();
+        let n = page["jobs"].as_array().map_or(0, Vec::len);
+        if n >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {n} of {count} jobs {status}; the gateway's log ends:\n{}",
+            gateway.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

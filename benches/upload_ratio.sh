@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# `POST /api/jobs` (store, analyse, queue) against `POST /api/files/local` (store only) of the
+# same 100 MiB G-code file, uploaded by curl as slicers upload (multipart with a
+# Content-Length), to the release binary on 127.0.0.1 (issue #14: the G-code is analysed
+# while the upload streams in, so the goal is a ratio of at most 1.5). Prints every upload's
+# time to the 201, the medians and their ratio, and how the analysis ran (`/metrics`).
+#
+#   cargo build --release && benches/upload_ratio.sh [runs per route, default 3]
+#
+# The file is the one benches/upload.rs streams (64 KiB blocks of `G1 X.. Y.. E.. F1800`
+# lines), written under target/ (on disk: a tmpfs would hide the writes in RAM).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+binary="${FOOTPRINT_BINARY:-$root/target/release/fluxprint-gateway}"
+runs="${1:-3}"
+key="upload-ratio-key"
+tmp="$(mktemp -d -p "$root/target" upload-ratio-XXXXXX)"
+pid=""
+cleanup() {
+  if [[ -n "$pid" ]]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+python3 - "$tmp/bench.gcode" <<'PY'
+import sys
+chunk, i = [], 0
+size = 0
+while size < 64 * 1024 - 40:
+    line = f"G1 X{i % 220}.{i % 10} Y{i % 200} E0.0421 F1800\n"
+    chunk.append(line)
+    size += len(line)
+    i += 1
+block = ("".join(chunk) + "\n" * (64 * 1024 - size)).encode()
+with open(sys.argv[1], "wb") as f:
+    for _ in range(1600):
+        f.write(block)
+PY
+
+# A serial printer that is not plugged in: jobs stay queued, nothing prints meanwhile.
+cat > "$tmp/gateway.toml" <<EOF
+[gateway]
+id = "gw-upload"
+state_dir = "$tmp/state"
+[web]
+listen = "127.0.0.1:0"
+api_key = "$key"
+rate_limit_per_minute = 0
+max_upload_bytes = 209715200
+[[printers]]
+id = "p0"
+driver = "serial"
+port = "$tmp/no-such-tty"
+build_volume = [250, 210, 210]
+EOF
+
+RUST_LOG=info "$binary" run --config "$tmp/gateway.toml" > "$tmp/gateway.log" 2>&1 &
+pid=$!
+addr=""
+for _ in $(seq 200); do
+  addr="$(grep -o 'listening addr=[0-9.:]*' "$tmp/gateway.log" | head -1 | cut -d= -f2 || true)"
+  [[ -n "$addr" ]] && break
+  sleep 0.05
+done
+[[ -n "$addr" ]] || { cat "$tmp/gateway.log"; exit 1; }
+
+upload() {
+  curl -sS -o /dev/null -w '%{http_code} %{time_total}' -H "X-Api-Key: $key" \
+    -F "file=@$tmp/bench.gcode;filename=bench.gcode" "http://$addr$1"
+}
+
+declare -A times
+for run in $(seq "$runs"); do
+  for route in /api/jobs /api/files/local; do
+    out="$(upload "$route")"
+    code="${out%% *}"
+    seconds="${out#* }"
+    [[ "$code" == 201 ]] || { echo "$route answered $code"; exit 1; }
+    echo "run $run $route: 201 after $seconds s"
+    times[$route]+="$seconds "
+  done
+done
+
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+jobs="$(median "${times[/api/jobs]}")"
+local_="$(median "${times[/api/files/local]}")"
+awk -v j="$jobs" -v l="$local_" 'BEGIN{printf "median: /api/jobs %.2f s, /api/files/local %.2f s, ratio %.2f (goal <= 1.5)\n", j, l, j / l}'
+curl -s -H "X-Api-Key: $key" "http://$addr/metrics" | grep '^fluxprint_gcode_uploads_analysed_total' || true

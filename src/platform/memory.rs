@@ -1,0 +1,56 @@
+//! The C allocator's settings for a small device (issue #14).
+//!
+//! glibc's malloc gives a thread that finds the arenas in use an arena of its own, up to
+//! eight per core, and keeps each arena's high-water mark: with the runtime's workers, the
+//! blocking pool (SQLite, file I/O, the G-code analysis) and the serial threads, the gateway
+//! ended up with a handful of half-empty arenas whose memory grew with every job. Two arenas
+//! halve that growth (measured in `benches/footprint`, BENCHMARKS.md "Footprint"). The cost:
+//! threads allocating at the same moment may wait for an arena's lock, which the gateway, a
+//! few allocations per event, does not notice. An operator's `MALLOC_ARENA_MAX` wins.
+//!
+//! glibc also keeps what was freed inside its heaps: after a burst (a hundred cloud jobs) the
+//! process kept its high-water mark, about 1 MiB more than before with no more live data
+//! (heaptrack). The daemon hands free memory back every [`GIVE_BACK_EVERY`].
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+/// How often memory the allocator holds free goes back to the kernel. `malloc_trim` walks
+/// the free lists of a heap of a few MiB in well under a millisecond.
+pub const GIVE_BACK_EVERY: Duration = Duration::from_secs(10);
+
+/// Arenas the allocator may create.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const ARENAS: i32 = 2;
+
+/// Limits the allocator's arenas; call first thing in `main`, before any thread exists.
+pub fn limit_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only changes allocator parameters and is called before any other
+        // thread exists, so nothing allocates concurrently.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, ARENAS);
+        }
+    }
+}
+
+/// Hands free memory back to the kernel every [`GIVE_BACK_EVERY`] until `shutdown`.
+pub async fn give_back_freed(shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(GIVE_BACK_EVERY);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => trim(),
+        }
+    }
+}
+
+fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free pages; it takes the arenas' locks itself.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

@@ -1,0 +1,102 @@
+//! `POST /api/jobs` analyses G-code while the upload streams in (`gcode::along`), end to end
+//! over the LAN door: the job and its stored analysis are exactly what the whole-file
+//! analysis of the stored file gives, whether the pass ran along the upload or (form parts
+//! larger than it allows for) after it; `/metrics` says which one ran.
+
+use crate::web_harness;
+
+use std::path::Path;
+
+use fluxprint_gateway::domain::JobId;
+use fluxprint_gateway::gcode::intel;
+use fluxprint_gateway::gcode::{FileIntel, ProgressTable};
+use serde_json::Value;
+use web_harness::{Form, KEY, Lan, start};
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gcode");
+    std::fs::read(path.join(name)).unwrap()
+}
+
+/// The stored file's path and progress table of job `id`.
+async fn stored(lan: &Lan, id: i64) -> (std::path::PathBuf, ProgressTable) {
+    lan.running
+        .store()
+        .call(move |db| {
+            let job = db.job(JobId(id))?;
+            let file = job.file.expect("the job has its file");
+            let path = db.file(file)?.expect("the file is recorded").path;
+            Ok((path, db.progress_table(file)?.expect("an analysis")))
+        })
+        .await
+        .unwrap()
+}
+
+/// The progress table as the store keeps it (times in tenths of a second).
+fn as_stored(table: &ProgressTable) -> Vec<(u64, f64)> {
+    let tenths = |t: f64| (t * 10.0).round() / 10.0;
+    table
+        .samples()
+        .iter()
+        .map(|&(b, t)| (b, tenths(t)))
+        .collect()
+}
+
+async fn analysed_count(lan: &Lan, when: &str) -> u64 {
+    let response = lan.http.get(lan.url("/metrics")).header("X-Api-Key", KEY);
+    let text = response.send().await.unwrap().text().await.unwrap();
+    let name = format!("fluxprint_gcode_uploads_analysed_total{{when=\"{when}\"}} ");
+    (text.lines())
+        .find_map(|l| l.strip_prefix(name.as_str()))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// Uploads `form`, then checks the job against the whole-file analysis of what was stored.
+async fn upload_and_compare(lan: &Lan, form: Form) {
+    let response = lan.upload("/api/jobs", form).await;
+    assert_eq!(response.status(), 201);
+    let job: Value = response.json().await.unwrap();
+    let (path, table) = stored(lan, job["id"].as_i64().unwrap()).await;
+    let whole: FileIntel = intel::analyse_file(&path, "PETG", &[]).unwrap();
+    assert_eq!(as_stored(&table), as_stored(&whole.progress));
+    assert_eq!(job["estimated_time"], whole.estimated_time_s);
+    let cost = job["estimated_cost"].as_f64().unwrap();
+    assert!(
+        (cost - whole.estimated_cost).abs() < 0.005,
+        "{cost} vs {whole:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_job_analysed_along_its_upload_is_the_same_as_the_stored_files_analysis() {
+    let lan = start(|_| {}).await;
+    for name in ["cylinder.gcode", "thumb.gcode"] {
+        let form = Form::curl()
+            .text("material", "PETG")
+            .file(name, Some("application/octet-stream"), &fixture(name))
+            .text("printer", "mk3s");
+        upload_and_compare(&lan, form).await;
+    }
+    assert_eq!(analysed_count(&lan, "along").await, 2);
+    assert_eq!(analysed_count(&lan, "after_upload").await, 0);
+    lan.stop().await;
+}
+
+#[tokio::test]
+async fn a_job_whose_form_parts_outgrow_the_allowance_is_analysed_after_its_upload() {
+    let lan = start(|_| {}).await;
+    // Two long text parts: more besides the file than the streaming pass allows for.
+    let long = "x".repeat(1000);
+    let form = Form::curl()
+        .text("material", "PETG")
+        .text("note", &long)
+        .text("other", &long)
+        .text("more", &long)
+        .text("again", &long)
+        .text("last", &long)
+        .file("cylinder.gcode", None, &fixture("cylinder.gcode"));
+    upload_and_compare(&lan, form).await;
+    assert_eq!(analysed_count(&lan, "after_upload").await, 1);
+    assert_eq!(analysed_count(&lan, "along").await, 0);
+    lan.stop().await;
+}
