@@ -55,6 +55,7 @@ impl Along {
                 let source = Pieces {
                     rx,
                     current: Bytes::new(),
+                    ended: false,
                 };
                 let read = analyse_lines(source, &possible, &MachineLimits::default());
                 // Err: the upload was dropped meanwhile; nobody wants the result.
@@ -96,14 +97,23 @@ impl Along {
 struct Pieces {
     rx: mpsc::Receiver<Piece>,
     current: Bytes,
+    /// `End` was read: every later read is the end again (a reader may ask twice, e.g. after
+    /// a last line without a newline), and the sender stays alive until the result arrives.
+    ended: bool,
 }
 
 impl Read for Pieces {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.rx.blocking_recv() {
                 Some(Piece::Bytes(bytes)) => self.current = bytes,
-                Some(Piece::End) => return Ok(0),
+                Some(Piece::End) => {
+                    self.ended = true;
+                    return Ok(0);
+                }
                 None => return Err(io::Error::other("the upload ended before its last byte")),
             }
         }
@@ -117,6 +127,7 @@ impl Read for Pieces {
 #[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};
+    use std::time::Duration;
 
     use super::*;
     use crate::gcode::analysis::{Analysis, analyse_file};
@@ -178,6 +189,18 @@ mod tests {
                     "{name} in chunks of {sizes:?}"
                 );
             }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_last_line_without_a_newline_ends_the_pass() {
+        // The reader asks again after the end: it must not wait for a chunk that never comes.
+        for bytes in [&b"G28"[..], b"G28\nG1 X10 Y10 F3000\nG1 X20", b""] {
+            let read = tokio::time::timeout(Duration::from_secs(30), streamed(bytes, 300, &[2]))
+                .await
+                .expect("the streaming pass hung at the end of the file");
+            let read = read.expect("a small file is analysed along");
+            assert_eq!(read.bytes(), bytes.len() as u64);
         }
     }
 
