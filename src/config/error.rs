@@ -142,7 +142,7 @@ pub enum Problem {
     #[error("duplicate printer id {id:?}")]
     DuplicatePrinterId { id: String },
     #[error(
-        "unknown driver {value:?}, expected one of \"serial\", \"octoprint\", \"moonraker\", \"simulated\""
+        "unknown driver {value:?}, expected one of \"serial\", \"octoprint\", \"moonraker\", \"bambu\", \"simulated\""
     )]
     UnknownDriver { value: String },
     #[error(

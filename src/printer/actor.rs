@@ -194,6 +194,7 @@ impl Actor {
                 self.link = Link::Disconnected { reason };
             }
             DriverReport::Unreachable { reason } => self.link = Link::Disconnected { reason },
+            DriverReport::MonitorOnly { reason } => self.link = Link::MonitorOnly { reason },
             DriverReport::External { file, progress } => {
                 self.external_print(ExternalPrint { file, progress })
                     .await?;
