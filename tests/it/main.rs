@@ -16,6 +16,7 @@ mod common;
 mod web_harness;
 
 mod architecture;
+mod bambu;
 mod browser;
 mod cli;
 mod cloud_burst;
