@@ -200,6 +200,21 @@ fn driver_config(key: &str, mut keys: DriverKeys, problems: &mut Problems) -> Op
         };
         problems.add(format!("{key}.{name}"), problem);
     }
+    // `serial` is a table of streaming options for most drivers, a Bambu printer's serial
+    // number (a string) for "bambu": the other shape is a mistake.
+    let serial_shape = match kind {
+        DriverKind::Bambu if keys.serial => Some("a table"),
+        DriverKind::Bambu => None,
+        _ if keys.serial_number.is_some() => Some("a string"),
+        _ => None,
+    };
+    if let Some(found) = serial_shape {
+        let problem = match kind {
+            DriverKind::Bambu => Problem::NotAString { found },
+            _ => Problem::NotATable { found },
+        };
+        problems.add(format!("{key}.serial"), problem);
+    }
     let config = match kind {
         DriverKind::Serial => serial(key, keys, problems),
         DriverKind::OctoPrint => octoprint(key, keys, problems),
@@ -210,7 +225,11 @@ fn driver_config(key: &str, mut keys: DriverKeys, problems: &mut Problems) -> Op
                 .map(DriverConfig::Simulated)
         }
     };
-    if foreign.is_empty() { config } else { None }
+    if foreign.is_empty() && serial_shape.is_none() {
+        config
+    } else {
+        None
+    }
 }
 
 fn serial(key: &str, keys: DriverKeys, problems: &mut Problems) -> Option<DriverConfig> {
