@@ -77,7 +77,9 @@ async fn a_printer_refusing_lan_control_is_monitor_only_and_not_asked_again() {
     assert!(format!("{state:?}").contains("verify failed"), "{state:?}");
 
     // It still shows what the printer does.
-    bench.firmware.with(|fw| fw.print("Cube", "cube.gcode.3mf"));
+    bench
+        .firmware
+        .change(|fw| fw.print("Cube", "cube.gcode.3mf"));
     wait_printer(gw, "printing external", |s| {
         matches!(s, PrinterState::PrintingExternal { .. })
     })

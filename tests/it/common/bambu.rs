@@ -344,6 +344,8 @@ impl Fw {
 /// The printer's firmware, running until dropped.
 pub struct Firmware {
     state: Arc<Mutex<Fw>>,
+    /// Wakes the firmware to report a change at once rather than on its next tick.
+    push_now: Arc<tokio::sync::Notify>,
     changed: watch::Receiver<u64>,
     stop: CancellationToken,
 }
@@ -366,7 +368,9 @@ impl Firmware {
         let state = Arc::new(Mutex::new(fw));
         let (changed_tx, changed) = watch::channel(0);
         let stop = CancellationToken::new();
+        let push_now = Arc::new(tokio::sync::Notify::new());
         let run = FirmwareLoop {
+            push_now: push_now.clone(),
             state: state.clone(),
             changed: changed_tx,
             serial: printer.serial.clone(),
@@ -377,6 +381,7 @@ impl Firmware {
         tokio::spawn(run.run(printer.local_port, stop.clone()));
         Firmware {
             state,
+            push_now,
             changed,
             stop,
         }
@@ -385,6 +390,12 @@ impl Firmware {
     /// Changes the firmware's state; the change is reported on the next tick.
     pub fn with<T>(&self, change: impl FnOnce(&mut Fw) -> T) -> T {
         change(&mut self.state.lock().unwrap())
+    }
+
+    /// Changes the firmware's state and reports the change at once (a button on its screen).
+    pub fn change(&self, change: impl FnOnce(&mut Fw)) {
+        change(&mut self.state.lock().unwrap());
+        self.push_now.notify_one();
     }
 
     /// Waits until the firmware's state satisfies `ok`.
@@ -427,6 +438,7 @@ impl Drop for Firmware {
 
 struct FirmwareLoop {
     state: Arc<Mutex<Fw>>,
+    push_now: Arc<tokio::sync::Notify>,
     changed: watch::Sender<u64>,
     serial: String,
     files: PathBuf,
@@ -448,6 +460,7 @@ impl FirmwareLoop {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
+                _ = self.push_now.notified() => self.push(&client, false),
                 _ = tick.tick() => {
                     retry = false;
                     self.state.lock().unwrap().advance();
