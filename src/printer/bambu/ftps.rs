@@ -116,6 +116,11 @@ impl Ftps {
         let sent = tokio::io::copy_buf(&mut reader, &mut data).await?;
         // close_notify, then FIN: the server takes the file as complete only then.
         data.shutdown().await?;
+        // Then read to the server's end before closing: closing a socket with unread bytes
+        // in it (the server's session tickets) sends a reset, which can overtake the end
+        // of the file in the server's buffer ("426 Failure reading network stream").
+        let mut rest = [0u8; 4096];
+        while matches!(data.read(&mut rest).await, Ok(n) if n > 0) {}
         drop(data);
         self.expect("the upload's end", None, 226).await?;
         Ok(sent)

@@ -213,6 +213,9 @@ impl Driver {
         let ours = |seq: u64| answer.sequence_id.as_deref() == Some(&seq.to_string());
         let start = self.starting.is_some_and(|(seq, _)| ours(seq));
         if answer.ok {
+            if start {
+                self.tracker.start_accepted();
+            }
             return;
         }
         let reason = answer

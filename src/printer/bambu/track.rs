@@ -48,6 +48,10 @@ struct Tracked {
     name: String,
     /// Seen printing; until then the printer may still show the previous print.
     seen: bool,
+    /// The printer said yes to the start request: from then on its state is this print's
+    /// (an ended print of the same name shown before is not, e.g. after the state
+    /// directory was wiped and job ids began again).
+    accepted: bool,
     paused: bool,
     progress: Option<u8>,
     cancel_requested: bool,
@@ -104,6 +108,7 @@ impl Tracker {
             job,
             name,
             seen,
+            accepted: seen,
             paused: false,
             progress: None,
             cancel_requested: false,
@@ -115,12 +120,19 @@ impl Tracker {
         self.tracked
             .as_ref()
             .is_some_and(|t| snapshot.subtask.as_deref() == Some(&t.name))
-            && snapshot.state != GcodeState::Idle
+            && snapshot.state.is_active()
     }
 
     /// The job's file is on the printer under `file`.
     pub fn uploaded(&mut self, file: String) {
         self.uploaded = Some(file);
+    }
+
+    /// The printer accepted the request that starts the tracked job.
+    pub fn start_accepted(&mut self) {
+        if let Some(t) = self.tracked.as_mut() {
+            t.accepted = true;
+        }
     }
 
     pub fn cancel_requested(&mut self) {
@@ -196,6 +208,8 @@ impl Tracker {
         };
         let job = t.job;
         match &snapshot.state {
+            // An ended print of this name from before the start (see `accepted`).
+            GcodeState::Finish | GcodeState::Failed if !t.accepted => return,
             GcodeState::Finish => return self.finish(Outcome::Completed, steps),
             GcodeState::Failed if t.cancel_requested => {
                 return self.finish(Outcome::Cancelled, steps);
@@ -215,6 +229,7 @@ impl Tracker {
             GcodeState::Pause => {}
         }
         t.seen = true;
+        t.accepted = true;
         let paused = snapshot.state == GcodeState::Pause;
         if paused != t.paused {
             t.paused = paused;
@@ -289,3 +304,7 @@ fn external(snapshot: &Snapshot) -> Option<ExternalPrint> {
         progress: snapshot.percent,
     })
 }
+
+#[cfg(test)]
+#[path = "track_tests.rs"]
+mod tests;

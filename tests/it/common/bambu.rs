@@ -400,8 +400,13 @@ impl Firmware {
 
     /// Waits until the firmware's state satisfies `ok`.
     pub async fn wait(&self, what: &str, ok: impl Fn(&Fw) -> bool) {
+        self.wait_within(Duration::from_secs(60), what, ok).await
+    }
+
+    /// As [`Firmware::wait`], for up to `patience`.
+    pub async fn wait_within(&self, patience: Duration, what: &str, ok: impl Fn(&Fw) -> bool) {
         let mut changed = self.changed.clone();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let deadline = tokio::time::Instant::now() + patience;
         loop {
             if ok(&self.state.lock().unwrap()) {
                 return;
