@@ -20,6 +20,7 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 mod failures;
+mod project;
 mod restarts;
 
 /// Jobs last about a second; a broken driver is caught well within this.
