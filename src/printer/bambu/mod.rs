@@ -15,6 +15,7 @@ mod request;
 mod task;
 mod tls;
 pub mod track;
+mod upload;
 
 use std::path::PathBuf;
 use std::time::Duration;

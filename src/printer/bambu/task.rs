@@ -3,9 +3,7 @@
 //! the actor's commands published as requests, and job files uploaded over FTPS while the
 //! MQTT connection keeps being served (an upload of a big project takes seconds).
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,20 +12,18 @@ use rumqttc::{
     Packet, QoS, TlsConfiguration, Transport,
 };
 use rustls::ClientConfig;
-use rustls_pki_types::ServerName;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::BambuSettings;
-use super::ftps::{Ftps, FtpsError};
+use super::ftps::FtpsError;
 use super::report::{Answer, Message, Report};
 use super::request::{self, PrintFile};
 use super::track::{Step, Tracker, print_name};
+use super::upload::{self, Upload};
 use crate::domain::JobId;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport};
-use crate::printer::safety::check_file;
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -39,14 +35,8 @@ const MAX_PACKET_BYTES: usize = 1024 * 1024;
 const REQUEST_CAPACITY: usize = 16;
 /// A job the printer neither answered nor showed printing in this time failed to start.
 const START_PATIENCE: Duration = Duration::from_secs(120);
-/// Upload and delete over FTPS: a 50 MB project takes a few seconds on a LAN.
-const FTPS_PATIENCE: Duration = Duration::from_secs(600);
-/// A zip's central directory sits at its end; this much of the file is searched for plates.
-const PROJECT_TAIL: u64 = 1024 * 1024;
 /// The error code the firmware's authorization control answers commands with.
 const AUTHORIZATION_REFUSED: u64 = 84_033_543;
-
-type Upload = Pin<Box<dyn Future<Output = (JobId, PrintFile, Result<u64, FtpsError>)> + Send>>;
 
 pub struct Driver {
     settings: BambuSettings,
@@ -292,7 +282,7 @@ impl Driver {
         };
         let print_file = match refusal {
             Some(reason) => Err(reason),
-            None => self.print_file(job, &file).await,
+            None => upload::print_file(self.settings.safety.clone(), job, &file).await,
         };
         let print_file = match print_file {
             Ok(print_file) => print_file,
@@ -301,55 +291,13 @@ impl Driver {
                 return self.run_steps(steps).await;
             }
         };
-        let s = &self.settings;
-        let (host, port, code) = (s.host.clone(), s.ftps_port, s.access_code.clone());
-        let name = ServerName::try_from(s.serial.clone())
-            .or_else(|_| ServerName::try_from(s.host.clone()))
-            .unwrap_or_else(|_| ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
-        let tls = self.tls.clone();
-        *upload = Some(Box::pin(async move {
-            let sent = tokio::time::timeout(FTPS_PATIENCE, async {
-                let mut ftps = Ftps::connect(&host, port, tls, name, &code).await?;
-                let sent = ftps.store(&file, print_file.name()).await?;
-                ftps.quit().await;
-                Ok(sent)
-            })
-            .await
-            .unwrap_or_else(|_| {
-                Err(FtpsError::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the upload took too long",
-                )))
-            });
-            (job, print_file, sent)
-        }));
-    }
-
-    /// What the job's file is on the printer: a sliced project with its plate, or G-code
-    /// (checked against the printer's safety caps first).
-    async fn print_file(&self, job: JobId, file: &std::path::Path) -> Result<PrintFile, String> {
-        let stem = print_name(job);
-        let is_zip = read_head(file).await.map_err(|e| e.to_string())? == *b"PK\x03\x04";
-        if !is_zip {
-            check_file(self.settings.safety.clone(), file.to_owned())
-                .await
-                .map_err(|refused| refused.to_string())?;
-            return Ok(PrintFile::Gcode {
-                name: format!("{stem}.gcode"),
-            });
-        }
-        let tail = read_tail(file).await.map_err(|e| e.to_string())?;
-        match request::plate_in(&tail) {
-            Some(plate) => Ok(PrintFile::Project {
-                name: format!("{stem}.gcode.3mf"),
-                plate,
-            }),
-            None => Err(
-                "the 3MF holds no sliced plate (Metadata/plate_N.gcode): slice it for this \
-                 printer in Bambu Studio or OrcaSlicer and export the plate"
-                    .into(),
-            ),
-        }
+        *upload = Some(upload::upload(
+            &self.settings,
+            self.tls.clone(),
+            job,
+            file,
+            print_file,
+        ));
     }
 
     async fn uploaded(
@@ -412,46 +360,11 @@ impl Driver {
     }
 
     async fn delete(&self, name: String) {
-        let s = &self.settings;
-        let server = ServerName::try_from(s.serial.clone())
-            .unwrap_or_else(|_| ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
-        let deleted = tokio::time::timeout(FTPS_PATIENCE, async {
-            let mut ftps = Ftps::connect(
-                &s.host,
-                s.ftps_port,
-                self.tls.clone(),
-                server,
-                &s.access_code,
-            )
-            .await?;
-            ftps.delete(&name).await?;
-            ftps.quit().await;
-            Ok::<_, FtpsError>(())
-        })
-        .await;
-        if !matches!(deleted, Ok(Ok(()))) {
-            tracing::warn!(printer = %s.printer, file = name,
+        if let Err(e) = upload::delete(&self.settings, self.tls.clone(), &name).await {
+            tracing::warn!(printer = %self.settings.printer, file = name, error = %e,
                 "cannot delete the job's file on the printer");
         }
     }
-}
-
-async fn read_head(file: &std::path::Path) -> std::io::Result<[u8; 4]> {
-    let mut head = [0u8; 4];
-    let mut opened = tokio::fs::File::open(file).await?;
-    let read = opened.read(&mut head).await?;
-    Ok(if read == 4 { head } else { [0; 4] })
-}
-
-async fn read_tail(file: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    let mut opened = tokio::fs::File::open(file).await?;
-    let len = opened.metadata().await?.len();
-    opened
-        .seek(std::io::SeekFrom::Start(len.saturating_sub(PROJECT_TAIL)))
-        .await?;
-    let mut tail = Vec::new();
-    opened.read_to_end(&mut tail).await?;
-    Ok(tail)
 }
 
 /// The error with every cause its text does not already include ("invalid peer
