@@ -149,8 +149,9 @@ pub async fn wait_printer(
     match seen {
         Ok(state) => state.expect("printer actor stopped"),
         Err(_) => panic!(
-            "printer never became {what}; it is {:?}",
-            watch.borrow().state
+            "printer never became {what}; it is {:?} after {:?}",
+            watch.borrow().state,
+            printer_states(gw).await
         ),
     }
 }

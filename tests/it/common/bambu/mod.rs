@@ -37,12 +37,12 @@ pub const ACCESS_CODE: &str = "12345678";
 /// `print_error` of a cancelled print.
 pub const CANCELLED: u64 = 0x0300_400C;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `N` distinct free ports on 127.0.0.1 (all bound at once, so none is picked twice).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<_> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
 }
 
 /// One printer's broker and file server, and the files of its PKI.
@@ -83,13 +83,14 @@ impl Printer {
         let cert = params.signed_by(&key, &ca).unwrap();
         write("printer.pem", cert.pem());
         write("printer.key", key.serialize_pem());
+        let [mqtt_port, local_port, ftps_port] = free_ports();
         let mut printer = Printer {
             serial: serial.to_owned(),
             ca: write("ca.pem", ca_cert.pem()),
             stranger_ca: write("stranger-ca.pem", stranger.pem()),
-            mqtt_port: free_port(),
-            local_port: free_port(),
-            ftps_port: free_port(),
+            mqtt_port,
+            local_port,
+            ftps_port,
             files,
             dir,
             broker: None,
