@@ -9,8 +9,10 @@
 //! 2. **analyse** G-code once (`gcode::intel`: estimates, progress table, thumbnail) on a
 //!    blocking thread — a file it cannot analyse goes on without; a model for a new job gets
 //!    the STL's quick estimate, which also decides which printers it fits;
-//! 3. **choose the first stage** (`Gateway::first_stage`): `ready`, `slicing`, or the reason
-//!    the file cannot print here;
+//! 3. **choose the first stage** (`Gateway::placement`, from `first_stage`): `ready`,
+//!    `slicing`, or the reason the file cannot print here — a 3MF with a sliced plate is a
+//!    ready Bambu project (`files::refine`), analysed on its plate's G-code, for Bambu
+//!    printers only;
 //! 4. **queue or fail the job** in one transaction with the file and its analysis: a new job
 //!    is queued, or queued and failed with the reason (never claimable in between); a job
 //!    waiting for its file (`fetching`, `slicing`) takes it and moves on, which is refused if
@@ -28,7 +30,7 @@ use crate::domain::{JobId, PrinterId, QueuedStage};
 use crate::files::{self, FileGuard, FileKind};
 use crate::gcode::estimate::{self, Estimate, Quality};
 use crate::gcode::materials::Materials;
-use crate::gcode::{FileIntel, analyse_in_background};
+use crate::gcode::{FileIntel, analyse_in_background, analyse_project_in_background};
 use crate::jobs::{Job, JobSource, NewJob, SlicedFile, StoreError, StoredFile, Transition};
 
 /// Why a file did not become (or join) a job. Nothing of it is kept.
@@ -150,8 +152,9 @@ impl Gateway {
         if let Some(id) = &request.printer {
             self.printer(id)?;
         }
-        let (guard, placed) = file.store_under_hash().await?;
-        let (file, job) = match self.first_stage(placed.kind) {
+        let (guard, mut placed) = file.store_under_hash().await?;
+        placed.kind = files::refine(&placed.path, placed.kind).await;
+        let (file, job) = match self.placement(placed.kind, request.printer.as_ref()) {
             Err(reason) => self.queue_failed(placed, request, reason).await?,
             Ok(stage) => self.queue_analysed(placed, request, stage).await?,
         };
@@ -165,12 +168,14 @@ impl Gateway {
         &self,
         job: JobId,
         material: Option<String>,
-        file: PlacedFile,
+        mut file: PlacedFile,
     ) -> Result<Job, IntakeError> {
+        file.kind = files::refine(&file.path, file.kind).await;
+        let printer = self.job(job).await?.printer;
         let intel = analyse_gcode(&file, material).await;
-        let next = match self.first_stage(file.kind) {
+        let next = match self.placement(file.kind, printer.as_ref()) {
             Ok(stage) => Transition::Stage(stage),
-            Err(reason) => Transition::Fail(reason.to_owned()),
+            Err(reason) => Transition::Fail(reason),
         };
         let attached = self
             .store
@@ -238,7 +243,7 @@ impl Gateway {
         &self,
         file: PlacedFile,
         request: QueueRequest,
-        reason: &'static str,
+        reason: String,
     ) -> Result<(StoredFile, Job), IntakeError> {
         Ok(self
             .store
@@ -249,7 +254,7 @@ impl Gateway {
                     let mut new = new_job(&file, request);
                     new.file = Some(stored.id);
                     let job = w.insert_job(new)?;
-                    let job = w.transition(job.id, Transition::Fail(reason.to_owned()))?;
+                    let job = w.transition(job.id, Transition::Fail(reason))?;
                     Ok((stored, job))
                 })
             })
@@ -265,7 +270,7 @@ impl Gateway {
         stage: QueuedStage,
     ) -> Result<(StoredFile, Job), IntakeError> {
         let (intel, estimates) = match file.kind {
-            FileKind::GcodeText => {
+            FileKind::GcodeText | FileKind::SlicedProject => {
                 let intel = analyse_gcode(&file, request.material.clone()).await;
                 let estimates = (intel.as_ref())
                     .map(|i| (i.estimated_time_s, i.estimated_cost, i.model_size_mm));
@@ -288,7 +293,7 @@ impl Gateway {
             new.estimated_cost = Some(cost);
             new.model_size_mm = size;
         }
-        self.choose_printer(&mut new)?;
+        self.choose_printer(&mut new, file.kind == FileKind::SlicedProject)?;
         let (stored, job) = self
             .store
             .call(move |db| {
@@ -331,11 +336,12 @@ fn kept(guard: FileGuard, file: StoredFile) -> KeptFile {
     KeptFile { file, stored_name }
 }
 
-/// Step 2 for G-code: the one analysis a job file gets (on a blocking thread; `None` for
-/// other kinds and for G-code it cannot analyse).
+/// Step 2 for G-code: the one analysis a job file gets (on a blocking thread; a sliced
+/// project's is its plate's G-code; `None` for other kinds and for G-code it cannot analyse).
 async fn analyse_gcode(file: &PlacedFile, material: Option<String>) -> Option<FileIntel> {
     match file.kind {
         FileKind::GcodeText => analyse_in_background(file.path.clone(), material).await,
+        FileKind::SlicedProject => analyse_project_in_background(file.path.clone(), material).await,
         FileKind::Stl | FileKind::ThreeMf | FileKind::BinaryGcode => None,
     }
 }

@@ -20,6 +20,7 @@ pub mod materials;
 mod metadata;
 mod planner;
 mod progress;
+pub mod project;
 mod reader;
 pub mod stl;
 mod tally;
@@ -29,7 +30,7 @@ pub use analysis::{
     Analysis, AnalysisError, BadLine, DoesNotFit, analyse, analyse_file, spawn_analysis,
 };
 pub use arc::ArcError;
-pub use intel::{FileIntel, analyse_in_background};
+pub use intel::{FileIntel, analyse_in_background, analyse_project_in_background};
 pub use limits::MachineLimits;
 pub use materials::{Material, Materials, MaterialsError};
 pub use metadata::{SlicerMetadata, parse_duration};

@@ -20,6 +20,7 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 mod failures;
+mod intake;
 mod project;
 mod restarts;
 

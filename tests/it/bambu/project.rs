@@ -1,7 +1,7 @@
 //! Sliced Bambu projects through the driver itself: a `.gcode.3mf` goes up as the job's
 //! project and starts with `project_file` on its plate; a model 3MF (no sliced plate) fails
-//! with a message saying what to do. (The gateway's intake does not yet take 3MF projects
-//! as ready jobs, so these start the driver without a gateway.)
+//! with a message saying what to do. These start the driver without a gateway; `intake`
+//! sends projects through the gateway's LAN API.
 
 use super::*;
 use fluxprint_gateway::config::SafetyPolicy;
@@ -12,20 +12,30 @@ use tokio_util::task::TaskTracker;
 
 /// A zip of `entries`, stored (not compressed), as slicers write small members.
 fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    zip_packed(entries, false)
+}
+
+/// A zip of `entries`, deflated when `deflate` (as Bambu Studio writes a plate's G-code).
+pub fn zip_packed(entries: &[(&str, &[u8])], deflate: bool) -> Vec<u8> {
     let (mut out, mut central) = (Vec::new(), Vec::new());
+    let method = if deflate { 8 } else { 0 };
     for (name, data) in entries {
         let offset = out.len() as u32;
-        let crc = crc32(data);
-        let sizes = [crc, data.len() as u32, data.len() as u32];
+        let packed = if deflate {
+            miniz_oxide::deflate::compress_to_vec(data, 6)
+        } else {
+            data.to_vec()
+        };
+        let sizes = [crc32(data), packed.len() as u32, data.len() as u32];
         out.extend(0x0403_4b50u32.to_le_bytes());
-        out.extend([20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend([20, 0, 0, 0, method, 0, 0, 0, 0, 0]);
         sizes.iter().for_each(|v| out.extend(v.to_le_bytes()));
         out.extend((name.len() as u16).to_le_bytes());
         out.extend([0, 0]);
         out.extend(name.as_bytes());
-        out.extend(*data);
+        out.extend(&packed);
         central.extend(0x0201_4b50u32.to_le_bytes());
-        central.extend([20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        central.extend([20, 0, 20, 0, 0, 0, method, 0, 0, 0, 0, 0]);
         sizes.iter().for_each(|v| central.extend(v.to_le_bytes()));
         central.extend((name.len() as u16).to_le_bytes());
         central.extend([0; 12]);
