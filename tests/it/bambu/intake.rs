@@ -2,12 +2,13 @@
 //! `POST /api/jobs` is a ready job, analysed on its plate's G-code, printed by the Bambu
 //! printer (over FTPS, then `project_file` on its plate); a model 3MF for a Bambu printer
 //! and a project for another printer fail at once, saying why; a project sent to no printer
-//! in particular goes to the Bambu printer (the claim's own rule is unit-tested in
-//! `jobs::queue`).
+//! in particular waits for the Bambu printer while another printer takes the G-code behind
+//! it.
 
 use super::project::zip_packed;
 use super::*;
 use crate::web_harness::{Form, KEY};
+use fluxprint_gateway::domain::QueuedStage;
 
 /// A gateway with the Bench's Bambu printer (`bambu`) and a simulated one (`mk3s`), its
 /// LAN API open with `KEY`.
@@ -63,12 +64,18 @@ fn project(name: &str) -> Vec<u8> {
     )
 }
 
-/// `part` printed in seven layers (Z moves), so the analysis has layers to count.
+/// A small part printed in seven layers (a Z move, then extruding moves), so the analysis
+/// has layers to count.
 fn layered_part(name: &str) -> String {
     let layers: String = (1..=7)
-        .map(|z| format!(";LAYER_CHANGE\nG1 Z{}.2 F600\n{}", z, part(name)))
+        .map(|z| {
+            let moves: String = (0..40)
+                .map(|i| format!("G1 X{} Y{} E{}.5 F3000\n", i % 50, i % 40, z * 40 + i))
+                .collect();
+            format!(";LAYER_CHANGE\nG1 Z{:.1} F600\n{moves}", f64::from(z) * 0.2)
+        })
         .collect();
-    format!("G28\n{layers}")
+    format!("; {name}\nM104 S220\nM140 S60\nG28\nG92 E0\n{layers}M104 S0\n")
 }
 
 #[tokio::test]
@@ -112,13 +119,25 @@ async fn a_sliced_project_uploaded_through_the_lan_api_prints_on_its_plate() {
         .unwrap();
     assert_eq!(layers, Some(7));
 
-    // Without a printer named, a project goes to a Bambu printer, never to `mk3s`.
-    let any = upload(&base, "any.gcode.3mf", &project("any"), None).await;
-    assert_eq!(any["printer_id"], "bambu", "{any}");
-    wait_job(&gw, job_id(&any), "completed", |s| {
+    // The Bambu printer's bed needs clearing now: a project sent to no printer in particular
+    // waits for it, and the idle `mk3s` passes it over for the G-code queued behind it.
+    let waiting = upload(&base, "any.gcode.3mf", &project("any"), None).await;
+    let gcode = upload(&base, "part.gcode", part("part").as_bytes(), None).await;
+    wait_job(&gw, job_id(&gcode), "taken by mk3s", |s| {
+        !matches!(s, JobStatus::Queued(_))
+    })
+    .await;
+    let mk3s = PrinterId("mk3s".into());
+    assert_eq!(gw.job(job_id(&gcode)).await.unwrap().printer, Some(mk3s));
+    let still = gw.job(job_id(&waiting)).await.unwrap();
+    assert_eq!(still.status, JobStatus::Queued(QueuedStage::Ready));
+    gw.bed_cleared(&PrinterId("bambu".into())).await.unwrap();
+    wait_job(&gw, job_id(&waiting), "completed", |s| {
         *s == JobStatus::Completed
     })
     .await;
+    let printed = gw.job(job_id(&waiting)).await.unwrap().printer;
+    assert_eq!(printed, Some(PrinterId("bambu".into())));
     running.stop().await;
 }
 
