@@ -73,40 +73,9 @@ pub fn control(sequence_id: u64, command: &'static str) -> Value {
     }})
 }
 
-/// The plate of a sliced project: the first `Metadata/plate_N.gcode` named in the zip's
-/// central directory at the end of `tail` (the file's last bytes).
-pub fn plate_in(tail: &[u8]) -> Option<u32> {
-    const PREFIX: &[u8] = b"Metadata/plate_";
-    let mut at = 0;
-    while let Some(found) = find(&tail[at..], PREFIX) {
-        let start = at + found + PREFIX.len();
-        let digits: Vec<u8> = (tail[start..].iter())
-            .take_while(|b| b.is_ascii_digit())
-            .copied()
-            .collect();
-        if !digits.is_empty() && tail[start + digits.len()..].starts_with(b".gcode") {
-            return std::str::from_utf8(&digits).ok()?.parse().ok();
-        }
-        at = start;
-    }
-    None
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_plate_is_found_among_the_project_files() {
-        let names =
-            b"PK..Metadata/plate_1.png..Metadata/plate_2.gcode.md5..Metadata/plate_2.gcode..";
-        assert_eq!(plate_in(names), Some(2));
-        assert_eq!(plate_in(b"PK..3D/3dmodel.model"), None);
-    }
 
     #[test]
     fn a_project_starts_with_its_plate_and_name() {

@@ -10,19 +10,18 @@ use std::time::Duration;
 
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncReadExt;
 
 use super::BambuSettings;
 use super::ftps::{Ftps, FtpsError};
-use super::request::{self, PrintFile};
+use super::request::PrintFile;
 use super::track::print_name;
 use crate::domain::JobId;
+use crate::gcode::project;
 use crate::printer::safety::{Safety, check_file};
 
 /// Upload and delete over FTPS: a 50 MB project takes seconds on a LAN, a minute on Wi-Fi.
 const FTPS_PATIENCE: Duration = Duration::from_secs(600);
-/// A zip's central directory sits at its end; this much of the file is searched for plates.
-const PROJECT_TAIL: u64 = 1024 * 1024;
 
 /// An upload under way: the job, its file on the printer, and the bytes sent.
 pub type Upload = Pin<Box<dyn Future<Output = (JobId, PrintFile, Result<u64, FtpsError>)> + Send>>;
@@ -40,11 +39,16 @@ pub async fn print_file(safety: Safety, job: JobId, file: &Path) -> Result<Print
             name: format!("{stem}.gcode"),
         });
     }
-    let tail = read_tail(file).await.map_err(|e| e.to_string())?;
-    match request::plate_in(&tail) {
+    // The same reading of the zip as the intake's (`files::refine`).
+    let owned = file.to_owned();
+    let plate = tokio::task::spawn_blocking(move || project::plate_of(&owned))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    match plate {
         Some(plate) => Ok(PrintFile::Project {
             name: format!("{stem}.gcode.3mf"),
-            plate,
+            plate: plate.number,
         }),
         None => Err(
             "the 3MF holds no sliced plate (Metadata/plate_N.gcode): slice it for this \
@@ -116,15 +120,4 @@ async fn read_head(file: &Path) -> std::io::Result<[u8; 4]> {
     let mut opened = tokio::fs::File::open(file).await?;
     let read = opened.read(&mut head).await?;
     Ok(if read == 4 { head } else { [0; 4] })
-}
-
-async fn read_tail(file: &Path) -> std::io::Result<Vec<u8>> {
-    let mut opened = tokio::fs::File::open(file).await?;
-    let len = opened.metadata().await?.len();
-    opened
-        .seek(std::io::SeekFrom::Start(len.saturating_sub(PROJECT_TAIL)))
-        .await?;
-    let mut tail = Vec::new();
-    opened.read_to_end(&mut tail).await?;
-    Ok(tail)
 }
