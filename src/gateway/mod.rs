@@ -191,7 +191,12 @@ impl Gateway {
     where
         F: FnOnce(&mut Writer<'_>, &Job) -> Result<(), StoreError> + Send + 'static,
     {
-        self.choose_printer(&mut new, false)?;
+        // A job whose file is not in yet names no printer of its own accord: what its file is
+        // (a sliced Bambu project only prints on a Bambu printer) is not known until it
+        // arrives, so an unnamed one stays unassigned for the first printer that may take it.
+        if new.printer.is_some() || new.stage != Some(QueuedStage::Fetching) {
+            self.choose_printer(&mut new, false)?;
+        }
         let job = self
             .store
             .call(move |db| {

@@ -9,6 +9,9 @@ use super::project::zip_packed;
 use super::*;
 use crate::web_harness::{Form, KEY};
 use fluxprint_gateway::domain::QueuedStage;
+use fluxprint_gateway::files::FileKind;
+use fluxprint_gateway::gateway::PlacedFile;
+use fluxprint_gateway::jobs::NewJob;
 
 /// A gateway with the Bench's Bambu printer (`bambu`) and a simulated one (`mk3s`), its
 /// LAN API open with `KEY`.
@@ -173,5 +176,58 @@ async fn a_model_for_a_bambu_printer_and_a_project_for_another_printer_fail_with
         error.contains("only on a Bambu printer") && error.contains("mk3s"),
         "{error}"
     );
+    running.stop().await;
+}
+
+/// A cloud job whose download was a sliced project: for no printer in particular it prints
+/// on the Bambu printer (the idle `mk3s` never takes it), for `mk3s` it fails with the reason.
+#[tokio::test]
+async fn a_downloaded_project_goes_to_the_bambu_printer_or_fails_for_another() {
+    let bench = Bench::start("01S00C000000044", Reports::Full);
+    let (running, _base) = gateway(&bench).await;
+    let gw = running.gateway.clone();
+    wait_printer(&gw, "idle", |s| *s == PrinterState::Idle).await;
+    let fetching = |printer: Option<&str>| NewJob {
+        file_name: "cloud.gcode.3mf".into(),
+        stage: Some(QueuedStage::Fetching),
+        printer: printer.map(|p| PrinterId(p.into())),
+        ..NewJob::default()
+    };
+    let download = |name: &str| {
+        let bytes = project(name);
+        let path = bench
+            .dir
+            .path()
+            .join("files")
+            .join(format!("{name}.gcode.3mf"));
+        std::fs::write(&path, &bytes).unwrap();
+        PlacedFile {
+            path,
+            display_name: format!("{name}.gcode.3mf"),
+            kind: FileKind::ThreeMf,
+            sha256: "0".repeat(64),
+            size: bytes.len() as u64,
+        }
+    };
+
+    let anywhere = gw.submit(fetching(None)).await.unwrap();
+    assert_eq!(anywhere.printer, None);
+    let ready = gw
+        .attach_download(anywhere.id, None, download("anywhere"))
+        .await;
+    assert_eq!(ready.unwrap().status, JobStatus::Queued(QueuedStage::Ready));
+    wait_job(&gw, anywhere.id, "completed", |s| {
+        *s == JobStatus::Completed
+    })
+    .await;
+    let printed = gw.job(anywhere.id).await.unwrap().printer;
+    assert_eq!(printed, Some(PrinterId("bambu".into())));
+
+    let mk3s = gw.submit(fetching(Some("mk3s"))).await.unwrap();
+    let failed = gw.attach_download(mk3s.id, None, download("mk3s")).await;
+    let JobStatus::Failed { error } = failed.unwrap().status else {
+        panic!("a project for mk3s must fail");
+    };
+    assert!(error.contains("only on a Bambu printer"), "{error}");
     running.stop().await;
 }
