@@ -4,7 +4,9 @@
 //!
 //! Accepted: G-code text (`.gcode`, `.gco`, `.g`: printable text in the first KiB), binary
 //! G-code (`.bgcode`, magic `GCDE`), STL (binary: an 84-byte header whose triangle count
-//! matches the size; ASCII: starts with `solid`) and 3MF (a zip, `PK\x03\x04`). The name a
+//! matches the size; ASCII: starts with `solid`) and 3MF (a zip, `PK\x03\x04`). A 3MF is a
+//! model to slice unless its zip holds a sliced plate (`Metadata/plate_N.gcode`): then it is
+//! a sliced Bambu project, a ready job (`refine`, once the whole file is there). The name a
 //! person gave is kept for display only; the stored name has no separators, no `..`, no
 //! control or odd characters, and at most 100 characters with the extension kept.
 //!
@@ -29,6 +31,8 @@ pub enum FileKind {
     BinaryGcode,
     Stl,
     ThreeMf,
+    /// A 3MF with a sliced plate's G-code (`.gcode.3mf` from Bambu Studio or OrcaSlicer).
+    SlicedProject,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +53,7 @@ impl FileKind {
             FileKind::BinaryGcode => "bgcode",
             FileKind::Stl => "stl",
             FileKind::ThreeMf => "3mf",
+            FileKind::SlicedProject => "gcode.3mf",
         }
     }
 
@@ -74,6 +79,7 @@ impl FileKind {
             FileKind::BinaryGcode => "binary G-code",
             FileKind::Stl => "an STL model",
             FileKind::ThreeMf => "a 3MF package",
+            FileKind::SlicedProject => "a sliced Bambu project",
         }
     }
 
@@ -83,7 +89,7 @@ impl FileKind {
         let fits = match self {
             FileKind::GcodeText => is_text(head),
             FileKind::BinaryGcode => head.starts_with(b"GCDE"),
-            FileKind::ThreeMf => head.starts_with(b"PK\x03\x04"),
+            FileKind::ThreeMf | FileKind::SlicedProject => head.starts_with(b"PK\x03\x04"),
             FileKind::Stl => true,
         };
         self.verdict(fits, name)
@@ -180,6 +186,30 @@ pub fn detect(name: &str, head: &[u8], size: u64) -> Result<FileKind, FileTypeEr
     let kind = FileKind::from_name(name)?;
     kind.check_complete(name, head, size)?;
     Ok(kind)
+}
+
+/// The kind of a whole, stored file: a 3MF whose zip names a sliced plate is a
+/// `SlicedProject`; every other kind (and a 3MF whose zip cannot be read, left for the
+/// slicer to judge) stays as the extension and head said. Reads the zip's central directory
+/// on a blocking thread.
+pub async fn refine(path: &Path, kind: FileKind) -> FileKind {
+    if kind != FileKind::ThreeMf {
+        return kind;
+    }
+    let owned = path.to_owned();
+    let plate = tokio::task::spawn_blocking(move || crate::gcode::project::plate_of(&owned)).await;
+    match plate {
+        Ok(Ok(Some(_))) => FileKind::SlicedProject,
+        Ok(Ok(None)) => kind,
+        Ok(Err(e)) => {
+            tracing::warn!(file = %path.display(), error = %e, "a 3MF whose plates cannot be read");
+            kind
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the 3MF check failed");
+            kind
+        }
+    }
 }
 
 /// Where a file with content hash `sha256` and sanitised name `safe_name` is stored in `dir`:

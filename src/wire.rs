@@ -159,9 +159,9 @@ pub struct ExternalJson {
 pub struct PrinterJson {
     pub id: String,
     /// `disconnected`, `idle`, `printing`, `paused`, `printing-external`,
-    /// `awaiting-bed-clear`, `error`.
+    /// `awaiting-bed-clear`, `error`, `monitor-only`.
     pub state: &'static str,
-    /// Why it is disconnected or in error.
+    /// Why it is disconnected, in error or monitor-only.
     pub detail: Option<String>,
     /// The job on the printer, or the last job while awaiting bed clear (`null` after an
     /// external print).
@@ -230,6 +230,7 @@ fn state_parts(state: &PrinterState) -> (Option<String>, Option<i64>) {
     match state {
         PrinterState::Disconnected { reason } => (Some(reason.clone()), None),
         PrinterState::Error { message } => (Some(message.clone()), None),
+        PrinterState::MonitorOnly { reason } => (Some(reason.clone()), None),
         PrinterState::AwaitingBedClear { last_job } => (None, last_job.map(|j| j.0)),
         other => (None, other.job().map(|j| j.0)),
     }

@@ -78,6 +78,8 @@ pub enum Problem {
     Empty,
     #[error("expected a table, found {found}")]
     NotATable { found: &'static str },
+    #[error("expected a string (the printer's serial number), found {found}")]
+    NotAString { found: &'static str },
     #[error("{value:?} may only contain letters, digits, '.', '_' and '-'")]
     NotTopicSafe { value: String },
     #[error("must not contain whitespace or control characters")]
@@ -142,7 +144,7 @@ pub enum Problem {
     #[error("duplicate printer id {id:?}")]
     DuplicatePrinterId { id: String },
     #[error(
-        "unknown driver {value:?}, expected one of \"serial\", \"octoprint\", \"moonraker\", \"simulated\""
+        "unknown driver {value:?}, expected one of \"serial\", \"octoprint\", \"moonraker\", \"bambu\", \"simulated\""
     )]
     UnknownDriver { value: String },
     #[error(

@@ -24,6 +24,12 @@ struct DriverKeys {
     api_key: Option<String>,
     delete_after_job: Option<bool>,
     ca_file: Option<PathBuf>,
+    host: Option<String>,
+    mqtt_port: Option<u64>,
+    ftps_port: Option<u64>,
+    access_code: Option<String>,
+    /// A Bambu printer's `serial = "…"`.
+    serial_number: Option<String>,
     /// Whether a `[printers.serial]` table is present; its values are checked on their own.
     serial: bool,
     simulator: Option<SimConfig>,
@@ -39,7 +45,11 @@ impl DriverKeys {
             ("api_key", self.api_key.is_some()),
             ("delete_after_job", self.delete_after_job.is_some()),
             ("ca_file", self.ca_file.is_some()),
-            ("serial", self.serial),
+            ("host", self.host.is_some()),
+            ("mqtt_port", self.mqtt_port.is_some()),
+            ("ftps_port", self.ftps_port.is_some()),
+            ("access_code", self.access_code.is_some()),
+            ("serial", self.serial || self.serial_number.is_some()),
             ("simulator", self.simulator.is_some()),
         ];
         present
@@ -84,6 +94,11 @@ fn printer(key: &str, raw: RawPrinter, problems: &mut Problems) -> Option<Printe
         api_key,
         delete_after_job,
         ca_file,
+        host,
+        mqtt_port,
+        ftps_port,
+        access_code,
+        serial_number,
         build_volume: volume,
         auto_start,
         safety,
@@ -100,6 +115,11 @@ fn printer(key: &str, raw: RawPrinter, problems: &mut Problems) -> Option<Printe
         api_key,
         delete_after_job,
         ca_file,
+        host,
+        mqtt_port,
+        ftps_port,
+        access_code,
+        serial_number,
         serial: serial.is_some(),
         simulator,
     };
@@ -122,6 +142,7 @@ enum DriverKind {
     Serial,
     OctoPrint,
     Moonraker,
+    Bambu,
     Simulated,
 }
 
@@ -131,6 +152,7 @@ impl DriverKind {
             "serial" => Some(Self::Serial),
             "octoprint" => Some(Self::OctoPrint),
             "moonraker" => Some(Self::Moonraker),
+            "bambu" => Some(Self::Bambu),
             "simulated" => Some(Self::Simulated),
             _ => None,
         }
@@ -141,6 +163,7 @@ impl DriverKind {
             Self::Serial => "serial",
             Self::OctoPrint => "octoprint",
             Self::Moonraker => "moonraker",
+            Self::Bambu => "bambu",
             Self::Simulated => "simulated",
         }
     }
@@ -149,6 +172,15 @@ impl DriverKind {
         match self {
             Self::Serial => &["port", "baud", "serial"],
             Self::OctoPrint | Self::Moonraker => &["url", "api_key", "delete_after_job", "ca_file"],
+            Self::Bambu => &[
+                "host",
+                "mqtt_port",
+                "ftps_port",
+                "serial",
+                "access_code",
+                "ca_file",
+                "delete_after_job",
+            ],
             Self::Simulated => &["serial", "simulator"],
         }
     }
@@ -168,16 +200,36 @@ fn driver_config(key: &str, mut keys: DriverKeys, problems: &mut Problems) -> Op
         };
         problems.add(format!("{key}.{name}"), problem);
     }
+    // `serial` is a table of streaming options for most drivers, a Bambu printer's serial
+    // number (a string) for "bambu": the other shape is a mistake.
+    let serial_shape = match kind {
+        DriverKind::Bambu if keys.serial => Some("a table"),
+        DriverKind::Bambu => None,
+        _ if keys.serial_number.is_some() => Some("a string"),
+        _ => None,
+    };
+    if let Some(found) = serial_shape {
+        let problem = match kind {
+            DriverKind::Bambu => Problem::NotAString { found },
+            _ => Problem::NotATable { found },
+        };
+        problems.add(format!("{key}.serial"), problem);
+    }
     let config = match kind {
         DriverKind::Serial => serial(key, keys, problems),
         DriverKind::OctoPrint => octoprint(key, keys, problems),
         DriverKind::Moonraker => moonraker(key, keys, problems),
+        DriverKind::Bambu => bambu(key, keys, problems),
         DriverKind::Simulated => {
             options::simulator(&format!("{key}.simulator"), keys.simulator, problems)
                 .map(DriverConfig::Simulated)
         }
     };
-    if foreign.is_empty() { config } else { None }
+    if foreign.is_empty() && serial_shape.is_none() {
+        config
+    } else {
+        None
+    }
 }
 
 fn serial(key: &str, keys: DriverKeys, problems: &mut Problems) -> Option<DriverConfig> {
@@ -241,6 +293,56 @@ fn moonraker(key: &str, keys: DriverKeys, problems: &mut Problems) -> Option<Dri
         delete_after_job: keys.delete_after_job.unwrap_or(false),
         ca_file,
     })
+}
+
+/// A Bambu printer in LAN mode: its address, ports, serial (its certificate's name), access
+/// code and the CA that signs its certificate are all required but the ports.
+fn bambu(key: &str, keys: DriverKeys, problems: &mut Problems) -> Option<DriverConfig> {
+    let missing = || Problem::MissingForDriver { driver: "bambu" };
+    let host = keys.host.ok_or_else(missing).and_then(host_name);
+    let host = problems.check(&format!("{key}.host"), host);
+    let mqtt_port = port(&format!("{key}.mqtt_port"), keys.mqtt_port, 8883, problems);
+    let ftps_port = port(&format!("{key}.ftps_port"), keys.ftps_port, 990, problems);
+    let serial = keys.serial_number.ok_or_else(missing);
+    let serial = problems.check(&format!("{key}.serial"), serial.and_then(topic_safe));
+    let access_code = keys.access_code.ok_or_else(missing).and_then(secret);
+    let access_code = problems.check(&format!("{key}.access_code"), access_code);
+    let ca_file = keys.ca_file.ok_or_else(missing).and_then(readable);
+    let ca_file = problems.check(&format!("{key}.ca_file"), ca_file);
+    Some(DriverConfig::Bambu {
+        host: host?,
+        mqtt_port: mqtt_port?,
+        ftps_port: ftps_port?,
+        serial: serial?,
+        access_code: access_code?,
+        ca_file: ca_file?,
+        delete_after_job: keys.delete_after_job.unwrap_or(false),
+    })
+}
+
+/// A host name or IP address, as written (no scheme, no port).
+fn host_name(value: String) -> Result<String, Problem> {
+    if value.is_empty() {
+        return Err(Problem::Empty);
+    }
+    match url::Host::parse(&value) {
+        Ok(_) => Ok(value),
+        Err(source) => Err(Problem::Host { value, source }),
+    }
+}
+
+/// A TCP port in 1..=65535, `default` when not set.
+fn port(key: &str, value: Option<u64>, default: u16, problems: &mut Problems) -> Option<u16> {
+    let value = value.unwrap_or(u64::from(default));
+    let checked = u16::try_from(value)
+        .ok()
+        .filter(|port| *port > 0)
+        .ok_or(Problem::OutOfRange {
+            value,
+            min: 1,
+            max: 65_535,
+        });
+    problems.check(key, checked)
 }
 
 /// The printer host's base URL: `http://` or `https://`.

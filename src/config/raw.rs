@@ -106,8 +106,22 @@ pub(crate) struct RawPrinter {
     pub api_key: Option<String>,
     /// OctoPrint, Moonraker: delete the job's uploaded file from the host when the job ends.
     pub delete_after_job: Option<bool>,
-    /// OctoPrint, Moonraker behind https: a PEM file of CAs trusted besides the system's.
+    /// OctoPrint, Moonraker behind https: a PEM file of CAs trusted besides the system's;
+    /// Bambu: the CA file that signs the printer's certificate (the only trust).
     pub ca_file: Option<PathBuf>,
+    /// Bambu: the printer's address (its MQTT broker and FTPS server).
+    pub host: Option<String>,
+    /// Bambu: the printer's MQTT port (8883 unless set).
+    pub mqtt_port: Option<u64>,
+    /// Bambu: the printer's implicit-FTPS port (990 unless set).
+    pub ftps_port: Option<u64>,
+    /// Bambu: the LAN access code shown on the printer (a secret).
+    pub access_code: Option<String>,
+    /// Bambu: the printer's serial number, written `serial = "…"`. The key is shared with
+    /// the `[printers.serial]` table, so `printers` takes a string out before the table is
+    /// read, and it is never a key of its own.
+    #[serde(skip)]
+    pub serial_number: Option<String>,
     pub build_volume: Option<Vec<f64>>,
     pub auto_start: Option<bool>,
     pub safety: Option<RawSafety>,
@@ -177,13 +191,34 @@ fn printers(value: Value, errors: &mut Vec<ConfigError>) -> Vec<RawPrinter> {
         Ok(entries) => entries
             .into_iter()
             .enumerate()
-            .map(|(index, entry)| section(&format!("printers[{index}]"), entry, &nested, errors))
+            .map(|(index, mut entry)| {
+                let serial_number = take_serial_number(&mut entry);
+                let mut printer: RawPrinter =
+                    section(&format!("printers[{index}]"), entry, &nested, errors);
+                printer.serial_number = serial_number;
+                printer
+            })
             .collect(),
         Err(source) => {
             errors.push(ConfigError::from_value("printers", source));
             Vec::new()
         }
     }
+}
+
+/// A Bambu printer's `serial = "…"` (a string, where other drivers have a `[serial]`
+/// table), taken out of the entry so that the table's struct never sees it.
+fn take_serial_number(entry: &mut Value) -> Option<String> {
+    let ValueKind::Table(table) = &mut entry.kind else {
+        return None;
+    };
+    if !matches!(
+        table.get("serial").map(|v| &v.kind),
+        Some(ValueKind::String(_))
+    ) {
+        return None;
+    }
+    table.remove("serial").and_then(|v| v.into_string().ok())
 }
 
 /// Reads one table into `T`. `nested` names sub-tables with their own field lists, so their

@@ -196,6 +196,21 @@ pub enum DriverConfig {
         /// and the websocket alike.
         ca_file: Option<PathBuf>,
     },
+    /// A Bambu Lab printer in LAN mode: its own MQTT broker (TLS) and implicit-FTPS server.
+    Bambu {
+        /// The printer's address.
+        host: String,
+        mqtt_port: u16,
+        ftps_port: u16,
+        /// The printer's serial number: the name its certificate must carry.
+        serial: String,
+        /// The LAN access code (MQTT password of `bblp`, FTPS password).
+        access_code: Secret,
+        /// The CAs (PEM) that sign the printer's certificate; the only ones trusted.
+        ca_file: PathBuf,
+        /// Delete the job's uploaded file from the printer when the job ends.
+        delete_after_job: bool,
+    },
     /// The built-in virtual printer, shaped by `[printers.simulator]`.
     Simulated(SimConfig),
 }
@@ -207,6 +222,7 @@ impl DriverConfig {
             Self::Serial { .. } => "serial",
             Self::OctoPrint { .. } => "octoprint",
             Self::Moonraker { .. } => "moonraker",
+            Self::Bambu { .. } => "bambu",
             Self::Simulated(_) => "simulated",
         }
     }

@@ -42,6 +42,11 @@ pub enum PrinterState {
     AwaitingBedClear {
         last_job: Option<JobId>,
     },
+    /// The printer shows its state but refuses the gateway's commands (a Bambu printer's
+    /// authorization control without its LAN developer mode): it takes no job.
+    MonitorOnly {
+        reason: String,
+    },
     /// The firmware reported a fault (thermal runaway, kill, …) and needs a person.
     Error {
         message: String,
@@ -57,6 +62,7 @@ impl PrinterState {
             PrinterState::Paused { .. } => "paused",
             PrinterState::PrintingExternal { .. } => "printing-external",
             PrinterState::AwaitingBedClear { .. } => "awaiting-bed-clear",
+            PrinterState::MonitorOnly { .. } => "monitor-only",
             PrinterState::Error { .. } => "error",
         }
     }

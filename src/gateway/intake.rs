@@ -9,8 +9,10 @@
 //! 2. **analyse** G-code once (`gcode::intel`: estimates, progress table, thumbnail) on a
 //!    blocking thread — a file it cannot analyse goes on without; a model for a new job gets
 //!    the STL's quick estimate, which also decides which printers it fits;
-//! 3. **choose the first stage** (`Gateway::first_stage`): `ready`, `slicing`, or the reason
-//!    the file cannot print here;
+//! 3. **choose the first stage** (`Gateway::placement`, from `first_stage`): `ready`,
+//!    `slicing`, or the reason the file cannot print here — a 3MF with a sliced plate is a
+//!    ready Bambu project (`files::refine`), analysed on its plate's G-code, for Bambu
+//!    printers only;
 //! 4. **queue or fail the job** in one transaction with the file and its analysis: a new job
 //!    is queued, or queued and failed with the reason (never claimable in between); a job
 //!    waiting for its file (`fetching`, `slicing`) takes it and moves on, which is refused if
@@ -28,7 +30,7 @@ use crate::domain::{JobId, PrinterId, QueuedStage};
 use crate::files::{self, FileGuard, FileKind};
 use crate::gcode::estimate::{self, Estimate, Quality};
 use crate::gcode::materials::Materials;
-use crate::gcode::{FileIntel, LinesRead, intel_in_background};
+use crate::gcode::{FileIntel, LinesRead, analyse_project_in_background, intel_in_background};
 use crate::jobs::{Job, JobSource, NewJob, SlicedFile, StoreError, StoredFile, Transition};
 
 /// Why a file did not become (or join) a job. Nothing of it is kept.
@@ -155,8 +157,9 @@ impl Gateway {
             self.printer(id)?;
         }
         let analysed = file.analysed.take();
-        let (guard, placed) = file.store_under_hash().await?;
-        let (file, job) = match self.first_stage(placed.kind) {
+        let (guard, mut placed) = file.store_under_hash().await?;
+        placed.kind = files::refine(&placed.path, placed.kind).await;
+        let (file, job) = match self.placement(placed.kind, request.printer.as_ref()) {
             Err(reason) => self.queue_failed(placed, request, reason).await?,
             Ok(stage) => {
                 self.queue_analysed(placed, request, stage, analysed)
@@ -173,12 +176,14 @@ impl Gateway {
         &self,
         job: JobId,
         material: Option<String>,
-        file: PlacedFile,
+        mut file: PlacedFile,
     ) -> Result<Job, IntakeError> {
+        file.kind = files::refine(&file.path, file.kind).await;
+        let printer = self.job(job).await?.printer;
         let intel = analyse_gcode(&file, material, None).await;
-        let next = match self.first_stage(file.kind) {
+        let next = match self.placement(file.kind, printer.as_ref()) {
             Ok(stage) => Transition::Stage(stage),
-            Err(reason) => Transition::Fail(reason.to_owned()),
+            Err(reason) => Transition::Fail(reason),
         };
         let attached = self
             .store
@@ -246,7 +251,7 @@ impl Gateway {
         &self,
         file: PlacedFile,
         request: QueueRequest,
-        reason: &'static str,
+        reason: String,
     ) -> Result<(StoredFile, Job), IntakeError> {
         Ok(self
             .store
@@ -257,7 +262,7 @@ impl Gateway {
                     let mut new = new_job(&file, request);
                     new.file = Some(stored.id);
                     let job = w.insert_job(new)?;
-                    let job = w.transition(job.id, Transition::Fail(reason.to_owned()))?;
+                    let job = w.transition(job.id, Transition::Fail(reason))?;
                     Ok((stored, job))
                 })
             })
@@ -274,7 +279,7 @@ impl Gateway {
         analysed: Option<LinesRead>,
     ) -> Result<(StoredFile, Job), IntakeError> {
         let (intel, estimates) = match file.kind {
-            FileKind::GcodeText => {
+            FileKind::GcodeText | FileKind::SlicedProject => {
                 let intel = analyse_gcode(&file, request.material.clone(), analysed).await;
                 let estimates = (intel.as_ref())
                     .map(|i| (i.estimated_time_s, i.estimated_cost, i.model_size_mm));
@@ -297,7 +302,7 @@ impl Gateway {
             new.estimated_cost = Some(cost);
             new.model_size_mm = size;
         }
-        self.choose_printer(&mut new)?;
+        self.choose_printer(&mut new, file.kind == FileKind::SlicedProject)?;
         let (stored, job) = self
             .store
             .call(move |db| {
@@ -341,8 +346,8 @@ fn kept(guard: FileGuard, file: StoredFile) -> KeptFile {
 }
 
 /// Step 2 for G-code: the one analysis a job file gets (finishing the pass that read an
-/// upload as it arrived, else on a blocking thread; `None` for other kinds and for G-code it
-/// cannot analyse).
+/// upload as it arrived, else on a blocking thread; a sliced project's is its plate's G-code;
+/// `None` for other kinds and for G-code it cannot analyse).
 async fn analyse_gcode(
     file: &PlacedFile,
     material: Option<String>,
@@ -350,6 +355,7 @@ async fn analyse_gcode(
 ) -> Option<FileIntel> {
     match file.kind {
         FileKind::GcodeText => intel_in_background(file.path.clone(), material, analysed).await,
+        FileKind::SlicedProject => analyse_project_in_background(file.path.clone(), material).await,
         FileKind::Stl | FileKind::ThreeMf | FileKind::BinaryGcode => None,
     }
 }

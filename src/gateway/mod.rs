@@ -13,6 +13,7 @@
 
 mod events;
 mod intake;
+mod placement;
 mod reads;
 mod recover;
 #[cfg(test)]
@@ -130,7 +131,7 @@ impl Gateway {
     /// why it cannot print here (the job then fails at once). Both doors ask this.
     pub fn first_stage(&self, kind: FileKind) -> Result<QueuedStage, &'static str> {
         match kind {
-            FileKind::GcodeText => Ok(QueuedStage::Ready),
+            FileKind::GcodeText | FileKind::SlicedProject => Ok(QueuedStage::Ready),
             FileKind::Stl | FileKind::ThreeMf if self.slices => Ok(QueuedStage::Slicing),
             FileKind::Stl | FileKind::ThreeMf => Err(SLICER_NEEDED),
             FileKind::BinaryGcode => Err(BGCODE_UNSUPPORTED),
@@ -205,7 +206,12 @@ impl Gateway {
     where
         F: FnOnce(&mut Writer<'_>, &Job) -> Result<(), StoreError> + Send + 'static,
     {
-        self.choose_printer(&mut new)?;
+        // A job whose file is not in yet names no printer of its own accord: what its file is
+        // (a sliced Bambu project only prints on a Bambu printer) is not known until it
+        // arrives, so an unnamed one stays unassigned for the first printer that may take it.
+        if new.printer.is_some() || new.stage != Some(QueuedStage::Fetching) {
+            self.choose_printer(&mut new, false)?;
+        }
         let job = self
             .store
             .call(move |db| {
@@ -223,7 +229,9 @@ impl Gateway {
     /// Checks that the job fits its printer, or picks the first idle printer it fits for an
     /// unassigned one (leaving it unassigned when none is idle); refuses a job that fits no
     /// printer. Runs before anything is stored.
-    fn choose_printer(&self, new: &mut NewJob) -> Result<(), CommandError> {
+    /// `projects`: the job is a sliced Bambu project, which only a printer that prints
+    /// projects may take (`placement` already refused one for another printer).
+    fn choose_printer(&self, new: &mut NewJob, projects: bool) -> Result<(), CommandError> {
         match &new.printer {
             Some(id) => {
                 let printer = self.printer(id)?;
@@ -236,6 +244,7 @@ impl Gateway {
                     .printers
                     .iter()
                     .filter(|p| jobs::fits(new.model_size_mm, p.build_volume()))
+                    .filter(|p| !projects || p.prints_projects())
                     .collect();
                 if fitting.is_empty() {
                     return Err(self.too_big(new.model_size_mm));

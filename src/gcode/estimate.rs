@@ -182,7 +182,9 @@ pub fn for_file(
                 thumbnail: None,
             })
         }
-        FileKind::BinaryGcode | FileKind::ThreeMf => Err(EstimateError::Unsupported(kind)),
+        FileKind::BinaryGcode | FileKind::ThreeMf | FileKind::SlicedProject => {
+            Err(EstimateError::Unsupported(kind))
+        }
     }
 }
 

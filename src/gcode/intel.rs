@@ -1,16 +1,17 @@
 //! What the gateway keeps about a G-code file once, at intake: our estimate, the slicer's,
 //! filament, layers, the progress table (for the remaining time while it prints) and the
 //! thumbnail to show. Both doors (LAN uploads, cloud `job.submit`) and the slicer's output
-//! go through [`analyse_file`] (or [`analyse_in_background`] from async code); the job store
+//! go through [`analyse_file`] ([`analyse_project`] for a sliced Bambu project's plate) (or [`analyse_in_background`] from async code); the job store
 //! keeps the result (`jobs::intel`).
 
 use std::path::{Path, PathBuf};
 
-use super::analysis::{self, Analysis, DoesNotFit, LinesRead};
+use super::analysis::{self, Analysis, AnalysisError, DoesNotFit, LinesRead};
 use super::estimate::EstimateError;
 use super::limits::MachineLimits;
 use super::materials::Materials;
 use super::progress::ProgressTable;
+use super::project;
 use super::thumbnails::Thumbnail;
 use crate::config::BuildVolume;
 
@@ -54,6 +55,28 @@ pub fn finish_lines(read: LinesRead, material: &str) -> Option<Result<FileIntel,
         Err(e) => return Some(Err(e.into())),
     };
     Some(Ok(intel(read.finish(material)?, &[])))
+}
+
+/// As [`analyse_file`] for the sliced plate's G-code inside a Bambu project
+/// (`.gcode.3mf`), inflated as it is read. Blocking.
+pub fn analyse_project(
+    path: &Path,
+    material: &str,
+    volumes: &[BuildVolume],
+) -> Result<FileIntel, EstimateError> {
+    let materials = Materials::default();
+    let material = materials.get(material)?;
+    let io = |source| AnalysisError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let (plate, gcode) = project::open_plate(path).map_err(|e| match e {
+        project::ProjectError::Io(e) => io(e),
+        other => io(std::io::Error::new(std::io::ErrorKind::InvalidData, other)),
+    })?;
+    let found =
+        analysis::analyse(gcode, plate.size, &MachineLimits::default(), material).map_err(io)?;
+    Ok(intel(found, volumes))
 }
 
 fn intel(found: Analysis, volumes: &[BuildVolume]) -> FileIntel {
@@ -100,9 +123,25 @@ pub async fn intel_in_background(
 /// that cannot be analysed is logged and yields `None` (its job goes on without estimates).
 /// `material` defaults to PLA.
 pub async fn analyse_in_background(path: PathBuf, material: Option<String>) -> Option<FileIntel> {
+    in_background(path, material, analyse_file).await
+}
+
+/// [`analyse_project`] on a blocking thread, as [`analyse_in_background`].
+pub async fn analyse_project_in_background(
+    path: PathBuf,
+    material: Option<String>,
+) -> Option<FileIntel> {
+    in_background(path, material, analyse_project).await
+}
+
+async fn in_background(
+    path: PathBuf,
+    material: Option<String>,
+    analyse: fn(&Path, &str, &[BuildVolume]) -> Result<FileIntel, EstimateError>,
+) -> Option<FileIntel> {
     let material = material.unwrap_or_else(|| "PLA".to_owned());
     let shown = path.clone();
-    let analysed = tokio::task::spawn_blocking(move || analyse_file(&path, &material, &[])).await;
+    let analysed = tokio::task::spawn_blocking(move || analyse(&path, &material, &[])).await;
     match analysed {
         Ok(Ok(intel)) => Some(intel),
         Ok(Err(e)) => {

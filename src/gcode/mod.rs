@@ -22,6 +22,7 @@ mod metadata;
 mod planner;
 mod progress;
 pub mod prologue;
+pub mod project;
 mod reader;
 pub mod resume;
 pub mod stl;
@@ -33,7 +34,9 @@ pub use analysis::{
     spawn_analysis,
 };
 pub use arc::ArcError;
-pub use intel::{FileIntel, analyse_in_background, intel_in_background};
+pub use intel::{
+    FileIntel, analyse_in_background, analyse_project_in_background, intel_in_background,
+};
 pub use limits::MachineLimits;
 pub use materials::{Material, Materials, MaterialsError};
 pub use metadata::{SlicerMetadata, parse_duration};

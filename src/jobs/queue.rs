@@ -216,19 +216,27 @@ impl Db {
     }
 
     /// Takes the next ready job for `printer` — its own, or an unassigned one that fits —
-    /// and starts it, in one transaction, so two printers never take the same job.
+    /// and starts it, in one transaction, so two printers never take the same job. A
+    /// printer that does not print sliced Bambu projects (`prints_projects` false) never
+    /// takes one, even one assigned to it (the intake fails such a job at once).
     pub fn claim_next(
         &mut self,
         printer: &PrinterId,
         volume: &BuildVolume,
+        prints_projects: bool,
     ) -> Result<Option<Job>, StoreError> {
-        let candidate = self.queued()?.into_iter().find(|job| {
-            job.status == JobStatus::Queued(QueuedStage::Ready)
+        let mut candidate = None;
+        for job in self.queued()? {
+            let mine = job.status == JobStatus::Queued(QueuedStage::Ready)
                 && match &job.printer {
                     Some(p) => p == printer,
                     None => job.fits(volume),
-                }
-        });
+                };
+            if mine && (prints_projects || !self.is_project(&job)?) {
+                candidate = Some(job);
+                break;
+            }
+        }
         let Some(job) = candidate else {
             return Ok(None);
         };
@@ -236,6 +244,21 @@ impl Db {
             w.set_printer(job.id, printer)?;
             w.transition(job.id, Transition::Start).map(Some)
         })
+    }
+
+    /// Whether a ready job's file is a sliced Bambu project: a stored `.3mf` that is ready
+    /// is one, as a model only ever becomes ready through its sliced G-code.
+    fn is_project(&self, job: &Job) -> Result<bool, StoreError> {
+        let Some(file) = job.file else {
+            return Ok(false);
+        };
+        let path: Option<String> = self
+            .conn()
+            .row("SELECT path FROM files WHERE id = ?1", [file.0], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(path.is_some_and(|p| p.to_ascii_lowercase().ends_with(".3mf")))
     }
 
     /// Moves a queued job to `index` (0 = next) within its queue; the other jobs keep their
@@ -353,3 +376,7 @@ impl Db {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "queue_tests.rs"]
+mod tests;

@@ -217,6 +217,7 @@ pub fn encode_event(kind: &EventKind) -> String {
             detail: match state {
                 PrinterState::Disconnected { reason } => Some(reason.clone()),
                 PrinterState::Error { message } => Some(message.clone()),
+                PrinterState::MonitorOnly { reason } => Some(reason.clone()),
                 PrinterState::PrintingExternal { file } => Some(file.clone()),
                 _ => None,
             },
@@ -316,6 +317,7 @@ fn printer_state(
         "printing-external" => PrinterState::PrintingExternal { file: detail },
         "awaiting-bed-clear" => PrinterState::AwaitingBedClear { last_job: job },
         "error" => PrinterState::Error { message: detail },
+        "monitor-only" => PrinterState::MonitorOnly { reason: detail },
         other => return Err(StoreError::Decode(format!("printer state {other:?}"))),
     })
 }

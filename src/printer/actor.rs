@@ -15,7 +15,7 @@ use super::handle::{COMMAND_CAPACITY, Control, PrinterCommand, PrinterError, Pri
 use super::status::{Current, ExternalPrint, Link, PrinterStatus, derive_state};
 use super::timing::Tracking;
 use super::tracked::{current_of, left_on_printer, progress_table};
-use crate::config::PrinterConfig;
+use crate::config::{DriverConfig, PrinterConfig};
 use crate::domain::{JobId, Percent, PrinterState, Temperatures};
 use crate::jobs::{Accuracy, ActualTime, BedState, Job, JobStore, StoreError, Transition};
 
@@ -58,6 +58,7 @@ pub async fn spawn(
     let handle = PrinterHandle {
         id: id.clone(),
         build_volume: config.build_volume,
+        prints_projects: prints_projects(&config),
         commands,
         status: status_rx,
         figures: driver.figures,
@@ -201,6 +202,7 @@ impl Actor {
                 self.link = Link::Disconnected { reason };
             }
             DriverReport::Unreachable { reason } => self.link = Link::Disconnected { reason },
+            DriverReport::MonitorOnly { reason } => self.link = Link::MonitorOnly { reason },
             DriverReport::External { file, progress } => {
                 self.external_print(ExternalPrint { file, progress })
                     .await?;
@@ -338,9 +340,10 @@ impl Actor {
         let bed_ok = self.bed == BedState::Clear || self.config.auto_start;
         while self.current.is_none() && self.link == Link::Ready && bed_ok {
             let (printer, volume) = (self.config.id.clone(), self.config.build_volume);
+            let projects = prints_projects(&self.config);
             let Some(job) = self
                 .store
-                .call(move |db| db.claim_next(&printer, &volume))
+                .call(move |db| db.claim_next(&printer, &volume, projects))
                 .await?
             else {
                 break;
@@ -406,4 +409,9 @@ impl Actor {
         });
         Ok(())
     }
+}
+
+/// Whether the printer's driver starts sliced Bambu projects (`.gcode.3mf`).
+fn prints_projects(config: &PrinterConfig) -> bool {
+    matches!(config.driver, DriverConfig::Bambu { .. })
 }

@@ -1,7 +1,8 @@
 //! The drivers built into the gateway, chosen by each printer's `driver` key: the serial
 //! driver for Marlin-family printers, the simulated printer (the same serial driver
-//! talking to a built-in firmware through a pseudo-terminal), the OctoPrint driver, and the
-//! Moonraker driver for Klipper printers.
+//! talking to a built-in firmware through a pseudo-terminal), the OctoPrint driver, the
+//! Moonraker driver for Klipper printers, and the Bambu driver for Bambu Lab printers in
+//! LAN mode.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::bambu::{self, BambuSettings};
 use super::driver::{self, DriverError, DriverFactory, DriverLink};
 use super::moonraker::{self, KlipperSafety, MoonrakerSettings};
 use super::octoprint::{self, OctoPrintSettings};
@@ -94,14 +96,40 @@ impl DriverFactory for BuiltinDrivers {
                 moonraker::start(settings, shutdown, tasks)
                     .map_err(|e| DriverError::start(&printer.id, e))
             }
+            DriverConfig::Bambu {
+                host,
+                mqtt_port,
+                ftps_port,
+                serial,
+                access_code,
+                ca_file,
+                delete_after_job,
+            } => {
+                let settings = BambuSettings {
+                    printer: printer.id.to_string(),
+                    host: host.clone(),
+                    mqtt_port: *mqtt_port,
+                    ftps_port: *ftps_port,
+                    serial: serial.clone(),
+                    access_code: access_code.clone(),
+                    ca_file: ca_file.clone(),
+                    delete_after_job: *delete_after_job,
+                    safety: Safety::from(&printer.safety),
+                    refused_backoff: bambu::DEFAULT_REFUSED_BACKOFF,
+                };
+                bambu::start(settings, shutdown, tasks)
+                    .map_err(|e| DriverError::start(&printer.id, e))
+            }
         }
     }
 
-    /// A print on OctoPrint or Klipper goes on while the gateway restarts.
+    /// A print on OctoPrint, Klipper or a Bambu printer goes on while the gateway restarts.
     fn can_reattach(&self, printer: &PrinterConfig) -> bool {
         matches!(
             printer.driver,
-            DriverConfig::OctoPrint { .. } | DriverConfig::Moonraker { .. }
+            DriverConfig::OctoPrint { .. }
+                | DriverConfig::Moonraker { .. }
+                | DriverConfig::Bambu { .. }
         )
     }
 }

@@ -75,6 +75,12 @@ pub enum DriverReport {
     Unreachable {
         reason: String,
     },
+    /// The printer is up and shows its state, but refuses the gateway's commands (a Bambu
+    /// printer's authorization control): it takes no job and shows `monitor-only` with
+    /// `reason`. Prints on it are still reported (`External`).
+    MonitorOnly {
+        reason: String,
+    },
     /// Someone else's print runs on the printer (started on its host's own page): the
     /// printer is busy and takes no job until the driver reports `Connected` (the print
     /// ended) or another link state. Sent again when its progress changes.

@@ -70,6 +70,8 @@ pub enum PrinterError {
 pub struct PrinterHandle {
     pub(super) id: PrinterId,
     pub(super) build_volume: BuildVolume,
+    /// Whether its driver starts sliced Bambu projects (`.gcode.3mf`).
+    pub(super) prints_projects: bool,
     pub(super) commands: mpsc::Sender<PrinterCommand>,
     pub(super) status: watch::Receiver<PrinterStatus>,
     /// The driver's own figures about its link, for metrics.
@@ -81,6 +83,11 @@ pub struct PrinterHandle {
 impl PrinterHandle {
     pub fn id(&self) -> &PrinterId {
         &self.id
+    }
+
+    /// Whether its driver starts sliced Bambu projects (`.gcode.3mf`): only Bambu's does.
+    pub fn prints_projects(&self) -> bool {
+        self.prints_projects
     }
 
     pub fn build_volume(&self) -> &BuildVolume {

@@ -1,6 +1,7 @@
 //! Printers: one actor per configured printer, the driver seam, and the drivers.
 
 mod actor;
+pub mod bambu;
 pub mod builtin;
 pub mod driver;
 pub mod figures;

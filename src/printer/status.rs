@@ -16,6 +16,10 @@ pub enum Link {
     Fault {
         message: String,
     },
+    /// Up, but the printer refuses the gateway's commands: state only, no jobs.
+    MonitorOnly {
+        reason: String,
+    },
 }
 
 /// A print someone started on the printer outside the gateway (on its host's own page).
@@ -85,6 +89,9 @@ pub fn derive_state(
         },
         (Link::External(print), _) => PrinterState::PrintingExternal {
             file: print.file.clone(),
+        },
+        (Link::MonitorOnly { reason }, _) => PrinterState::MonitorOnly {
+            reason: reason.clone(),
         },
         (Link::Ready, BedState::NeedsClearing { last_job }) if !auto_start => {
             PrinterState::AwaitingBedClear { last_job }

@@ -26,6 +26,8 @@ const DOORS: &[&str] = &["src/web/", "src/cloud/", "src/slicer/"];
 const DRIVERS: &[&str] = &[
     "crate::printer::serial",
     "crate::printer::octoprint",
+    "crate::printer::moonraker",
+    "crate::printer::bambu",
     "crate::printer::sim",
     "crate::printer::builtin",
 ];

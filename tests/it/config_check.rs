@@ -10,6 +10,7 @@ use fluxprint_gateway::config::{self, Config, ConfigErrors, DriverConfig};
 use fluxprint_gateway::printer::sim::SimConfig;
 use tempfile::NamedTempFile;
 
+mod bambu;
 mod cloud;
 mod environment;
 mod printer_options;

@@ -17,6 +17,7 @@ mod web_harness;
 
 mod analysis_along;
 mod architecture;
+mod bambu;
 mod browser;
 mod cli;
 mod cloud_burst;

@@ -7,6 +7,7 @@ const PRINTER_WORDS = {
   "awaiting-bed-clear": "Awaiting bed clear",
   error: "Error",
   disconnected: "Disconnected",
+  "monitor-only": "Monitor only",
 };
 
 const JOB_WORDS = {
@@ -26,6 +27,7 @@ const TONES = {
   idle: "quiet",
   paused: "attention",
   "awaiting-bed-clear": "attention",
+  "monitor-only": "attention",
   completed: "good",
   failed: "bad",
   error: "bad",

@@ -17,7 +17,7 @@ use crate::printer::figures::{Figure, Reading};
 use crate::printer::{PrinterHandle, PrinterStatus};
 
 /// Every state a printer can show, so each has a series.
-const PRINTER_STATES: [&str; 7] = [
+const PRINTER_STATES: [&str; 8] = [
     "disconnected",
     "idle",
     "printing",
@@ -25,6 +25,7 @@ const PRINTER_STATES: [&str; 7] = [
     "printing-external",
     "awaiting-bed-clear",
     "error",
+    "monitor-only",
 ];
 
 type Labels = Vec<(&'static str, String)>;

@@ -1,5 +1,6 @@
 //! Shared test harness: a driver the test controls by hand, configs, files.
 
+pub mod bambu;
 pub mod browser;
 pub mod file_server;
 pub mod gcode;

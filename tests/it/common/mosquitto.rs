@@ -33,7 +33,7 @@ pub const CLAIM_ACL: &str = "pattern write fluxprint/provision/%u/+/csr\n\
                              pattern read fluxprint/provision/%u/+/cert\n";
 
 /// The mosquitto binary, or a failure that says how to install it.
-fn mosquitto_binary() -> PathBuf {
+pub fn mosquitto_binary() -> PathBuf {
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -153,7 +153,7 @@ impl Drop for Broker {
     }
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

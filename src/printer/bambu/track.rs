@@ -1,0 +1,310 @@
+//! The sans-IO core of the Bambu driver: snapshots of the printer's merged report and the
+//! answers to the gateway's requests go in; driver reports come out. Like the OctoPrint
+//! tracker it follows the gateway's one job, shows prints started on the printer's screen,
+//! in Bambu Studio or from its cloud as external, and reports the link only when it changes.
+//!
+//! A print is the gateway's when the actor said so (`Start`, or `Reattach` after a restart)
+//! and the printer's `subtask_name` is that job's name (`fluxprint-job-<id>`, given in
+//! `project_file`): the name survives the printer's and the gateway's restarts. The job's
+//! end is read from `gcode_state`: `FINISH` completed, `FAILED` failed (cancelled when the
+//! gateway asked for the stop), `IDLE` with the job's name interrupted (the printer
+//! restarted), another print's name interrupted too.
+
+use super::report::{GcodeState, Snapshot, error_text};
+use crate::domain::{JobId, Temperatures};
+use crate::printer::ExternalPrint;
+use crate::printer::driver::{DriverReport, Outcome};
+
+/// What the driver must do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Report(DriverReport),
+    /// Delete the job's uploaded file from the printer (the job ended and the config says so).
+    Delete {
+        name: String,
+    },
+}
+
+/// The link as the tracker knows it.
+#[derive(Debug, Clone, PartialEq)]
+enum LinkState {
+    Up,
+    Down(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Shown {
+    Connected,
+    Disconnected(String),
+    External(ExternalPrint),
+    Unreachable(String),
+    MonitorOnly(String),
+}
+
+#[derive(Debug)]
+struct Tracked {
+    job: JobId,
+    /// The print's name on the printer (`subtask_name`) and its file's stem.
+    name: String,
+    /// Seen printing; until then the printer may still show the previous print.
+    seen: bool,
+    /// The printer said yes to the start request: from then on its state is this print's
+    /// (an ended print of the same name shown before is not, e.g. after the state
+    /// directory was wiped and job ids began again).
+    accepted: bool,
+    paused: bool,
+    progress: Option<u8>,
+    cancel_requested: bool,
+}
+
+#[derive(Debug)]
+pub struct Tracker {
+    tracked: Option<Tracked>,
+    external: Option<ExternalPrint>,
+    link: LinkState,
+    /// Why the printer refuses the gateway's commands (its authorization control), once it
+    /// did: the printer is shown `monitor-only` until the gateway restarts, so that no job
+    /// is sent to be refused again (turning on the printer's LAN developer mode and
+    /// restarting the gateway clears it).
+    refusal: Option<String>,
+    shown: Option<Shown>,
+    temperatures: Option<Temperatures>,
+    delete_after_job: bool,
+    /// The file name on the printer of the job's upload, for `delete_after_job`.
+    uploaded: Option<String>,
+}
+
+/// The name of `job`'s print on the printer (its `subtask_name`, its file's stem).
+pub fn print_name(job: JobId) -> String {
+    format!("fluxprint-job-{}", job.0)
+}
+
+impl Tracker {
+    pub fn new(delete_after_job: bool) -> Tracker {
+        Tracker {
+            tracked: None,
+            external: None,
+            link: LinkState::Down("connecting to the printer".into()),
+            refusal: None,
+            shown: None,
+            temperatures: None,
+            delete_after_job,
+            uploaded: None,
+        }
+    }
+
+    /// Whether the printer refuses the gateway's commands.
+    pub fn monitor_only(&self) -> bool {
+        self.refusal.is_some()
+    }
+
+    /// The job now starting (`seen`: it was printing before a gateway restart).
+    pub fn track(&mut self, job: JobId, seen: bool) {
+        let name = print_name(job);
+        if self.external.as_ref().is_some_and(|e| e.file == name) {
+            self.external = None;
+        }
+        self.tracked = Some(Tracked {
+            job,
+            name,
+            seen,
+            accepted: seen,
+            paused: false,
+            progress: None,
+            cancel_requested: false,
+        });
+    }
+
+    /// Whether `snapshot` shows the tracked job on the printer (its start went through).
+    pub fn is_seen_in(&self, snapshot: &Snapshot) -> bool {
+        self.tracked
+            .as_ref()
+            .is_some_and(|t| snapshot.subtask.as_deref() == Some(&t.name))
+            && snapshot.state.is_active()
+    }
+
+    /// The job's file is on the printer under `file`.
+    pub fn uploaded(&mut self, file: String) {
+        self.uploaded = Some(file);
+    }
+
+    /// The printer accepted the request that starts the tracked job.
+    pub fn start_accepted(&mut self) {
+        if let Some(t) = self.tracked.as_mut() {
+            t.accepted = true;
+        }
+    }
+
+    pub fn cancel_requested(&mut self) {
+        if let Some(t) = self.tracked.as_mut() {
+            t.cancel_requested = true;
+        }
+    }
+
+    /// The tracked job could not start: it ends `failed` with `reason`.
+    pub fn start_failed(&mut self, reason: String) -> Vec<Step> {
+        let mut steps = Vec::new();
+        self.finish(Outcome::Failed(reason), &mut steps);
+        self.sync_link(&mut steps);
+        steps
+    }
+
+    /// The printer refused a command for want of authorization: the link stays up for
+    /// monitoring, a job that was starting fails with `reason`.
+    pub fn refused(&mut self, reason: String) -> Vec<Step> {
+        self.refusal = Some(reason.clone());
+        let mut steps = Vec::new();
+        if self.tracked.as_ref().is_some_and(|t| !t.seen) {
+            self.finish(Outcome::Failed(reason), &mut steps);
+        }
+        self.sync_link(&mut steps);
+        steps
+    }
+
+    /// The broker cannot be reached: a tracked job stays tracked (it prints on).
+    pub fn unreachable(&mut self, reason: String) -> Vec<Step> {
+        self.link = LinkState::Down(reason);
+        let mut steps = Vec::new();
+        self.sync_link(&mut steps);
+        steps
+    }
+
+    pub fn observe(&mut self, snapshot: Snapshot) -> Vec<Step> {
+        let mut steps = Vec::new();
+        if let Some(temps) = snapshot
+            .temperatures
+            .clone()
+            .filter(|t| self.temperatures.as_ref() != Some(t))
+        {
+            self.temperatures = Some(temps.clone());
+            steps.push(Step::Report(DriverReport::Temperatures(temps)));
+        }
+        self.link = LinkState::Up;
+        let ours = self
+            .tracked
+            .as_ref()
+            .map(|t| snapshot.subtask.as_deref() == Some(&t.name));
+        match ours {
+            Some(true) => self.follow(&snapshot, &mut steps),
+            Some(false) if self.tracked.as_ref().is_some_and(|t| t.seen) => {
+                let job = self.tracked.as_ref().map(|t| t.job).unwrap_or(JobId(0));
+                let why = format!(
+                    "the printer no longer prints job {job} (it shows {:?})",
+                    snapshot.subtask.as_deref().unwrap_or("no print")
+                );
+                self.finish(Outcome::Interrupted(why), &mut steps);
+                self.external = external(&snapshot);
+            }
+            _ => self.external = external(&snapshot),
+        }
+        self.sync_link(&mut steps);
+        steps
+    }
+
+    fn follow(&mut self, snapshot: &Snapshot, steps: &mut Vec<Step>) {
+        self.external = None;
+        let Some(t) = self.tracked.as_mut() else {
+            return;
+        };
+        let job = t.job;
+        match &snapshot.state {
+            // An ended print of this name from before the start (see `accepted`).
+            GcodeState::Finish | GcodeState::Failed if !t.accepted => return,
+            GcodeState::Finish => return self.finish(Outcome::Completed, steps),
+            GcodeState::Failed if t.cancel_requested => {
+                return self.finish(Outcome::Cancelled, steps);
+            }
+            GcodeState::Failed => {
+                let why = error_text(snapshot.print_error, &snapshot.hms)
+                    .unwrap_or_else(|| "no error code given".into());
+                let why = format!("the printer reports the print of job {job} failed: {why}");
+                return self.finish(Outcome::Failed(why), steps);
+            }
+            GcodeState::Idle if t.seen => {
+                let why = format!("the printer is idle: job {job} ended without a result");
+                return self.finish(Outcome::Interrupted(why), steps);
+            }
+            GcodeState::Idle | GcodeState::Unknown(_) => return,
+            GcodeState::Prepare | GcodeState::Slicing | GcodeState::Running => {}
+            GcodeState::Pause => {}
+        }
+        t.seen = true;
+        t.accepted = true;
+        let paused = snapshot.state == GcodeState::Pause;
+        if paused != t.paused {
+            t.paused = paused;
+            steps.push(Step::Report(if paused {
+                DriverReport::Paused { job }
+            } else {
+                DriverReport::Resumed { job }
+            }));
+        }
+        if let Some(progress) = snapshot
+            .percent
+            .filter(|p| Some(p.get()) != t.progress && snapshot.state == GcodeState::Running)
+        {
+            t.progress = Some(progress.get());
+            steps.push(Step::Report(DriverReport::Progress { job, progress }));
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome, steps: &mut Vec<Step>) {
+        let Some(t) = self.tracked.take() else {
+            return;
+        };
+        steps.push(Step::Report(DriverReport::Finished {
+            job: t.job,
+            outcome,
+        }));
+        if let Some(name) = self.uploaded.take().filter(|_| self.delete_after_job) {
+            steps.push(Step::Delete { name });
+        }
+    }
+
+    fn sync_link(&mut self, steps: &mut Vec<Step>) {
+        let wanted = match (&self.link, &self.external, &self.refusal) {
+            (LinkState::Down(reason), _, _) if self.tracked.is_some() => {
+                Shown::Unreachable(reason.clone())
+            }
+            (LinkState::Down(reason), _, _) => Shown::Disconnected(reason.clone()),
+            (LinkState::Up, Some(print), _) => Shown::External(print.clone()),
+            (LinkState::Up, None, Some(reason)) => Shown::MonitorOnly(reason.clone()),
+            (LinkState::Up, None, None) => Shown::Connected,
+        };
+        if self.shown.as_ref() == Some(&wanted) {
+            return;
+        }
+        let report = match &wanted {
+            Shown::Connected => DriverReport::Connected,
+            Shown::Disconnected(reason) => DriverReport::Disconnected {
+                reason: reason.clone(),
+            },
+            Shown::External(print) => DriverReport::External {
+                file: print.file.clone(),
+                progress: print.progress,
+            },
+            Shown::Unreachable(reason) => DriverReport::Unreachable {
+                reason: reason.clone(),
+            },
+            Shown::MonitorOnly(reason) => DriverReport::MonitorOnly {
+                reason: reason.clone(),
+            },
+        };
+        self.shown = Some(wanted);
+        steps.push(Step::Report(report));
+    }
+}
+
+/// Someone else's print, while one is on the printer.
+fn external(snapshot: &Snapshot) -> Option<ExternalPrint> {
+    snapshot.state.is_active().then(|| ExternalPrint {
+        file: (snapshot.subtask.clone())
+            .or_else(|| snapshot.gcode_file.clone())
+            .unwrap_or_else(|| "a print".into()),
+        progress: snapshot.percent,
+    })
+}
+
+#[cfg(test)]
+#[path = "track_tests.rs"]
+mod tests;
