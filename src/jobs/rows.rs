@@ -176,6 +176,9 @@ enum Payload {
         first: u64,
         last: u64,
     },
+    CertRenewal {
+        csr: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -219,6 +222,7 @@ pub fn encode_event(kind: &EventKind) -> String {
             first: *first,
             last: *last,
         },
+        EventKind::CertRenewal { csr } => Payload::CertRenewal { csr: csr.clone() },
     };
     serde_json::to_string(&payload).expect("event payloads always serialise")
 }
@@ -278,6 +282,7 @@ pub fn decode_event(type_name: &str, payload: &str) -> Result<EventKind, StoreEr
             state: printer_state(&state, job.map(JobId), detail.unwrap_or_default())?,
         },
         Payload::EventsDropped { first, last } => EventKind::EventsDropped { first, last },
+        Payload::CertRenewal { csr } => EventKind::CertRenewal { csr },
     })
 }
 
