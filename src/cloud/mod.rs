@@ -188,6 +188,7 @@ pub async fn start(
             gate,
             topics,
             options,
+            certificate: handle.certificate.clone(),
         }
         .run(shutdown),
     );

@@ -104,6 +104,23 @@ async fn renews_at_its_share_of_the_lifetime_and_connects_with_the_new_certifica
     .unwrap();
     assert_eq!(std::fs::read_to_string(&cert).unwrap(), pem);
     assert!(!next_key.exists());
+    let state = cloud
+        .next("the retained state with the new expiry", |s| {
+            s.topic.ends_with("/state") && s.payload["certificate"]["not_after"] == new_expiry
+        })
+        .await;
+    crate::cloud_contract::assert_matches("state.json", &state.payload);
+    let metrics = metrics(&running).await;
+    assert!(
+        metrics.contains(&format!(
+            "fluxprint_cloud_cert_expiry_seconds {new_expiry}\n"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("fluxprint_cloud_cert_expired 0\n"),
+        "{metrics}"
+    );
 
     // The broker's proof: with the old certificate expired, a restarted broker takes the
     // gateway back only if it presents the new one.
@@ -224,7 +241,23 @@ async fn a_certificate_that_expired_while_offline_is_reported() {
         unreachable!()
     };
     assert!(error.to_lowercase().contains("expired"), "{error}");
+    let metrics = metrics(&running).await;
+    assert!(
+        metrics.contains("fluxprint_cloud_cert_expired 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("fluxprint_cloud_cert_expiry_seconds {expired}\n")),
+        "{metrics}"
+    );
     running.stop().await;
+}
+
+async fn metrics(running: &fluxprint_gateway::app::Running) -> String {
+    let (status, text) =
+        crate::web_live::scrape::http_get(running.web_addr(), "/metrics", None).await;
+    assert_eq!(status, 200, "{text}");
+    text
 }
 
 fn connected_epoch(state: &LinkState) -> u64 {
