@@ -360,6 +360,8 @@ impl Renewal {
             tracing::error!(error = %e, "the previous certificate cannot be used either");
         }
         let _ = std::fs::remove_file(&self.files.next_cert);
+        self.current
+            .send_replace(enroll::issued_file(&self.files.cert).ok());
         *self.phase() = Phase::Idle;
         ASK_AGAIN
     }
