@@ -1,7 +1,8 @@
 //! Certificate renewal: a short-lived certificate triggers `gateway:cert-renewal` after its
 //! `renew_at_percent`, the test cloud signs the CSR with the per-run CA and sends
 //! `cert.install`, the gateway reconnects with it (proved by the broker: once the old
-//! certificate has expired, a broker restart is survived); wrong certificates are refused
+//! certificate has expired, a broker restart is survived); a renewal due while the broker is
+//! away reaches the cloud once it is back (an outbox event); wrong certificates are refused
 //! with a reason and the old identity kept; an expired certificate is reported.
 
 use std::path::Path;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use fluxprint_gateway::cloud::enroll::{csr_pem, issued_file};
 use fluxprint_gateway::cloud::gate::LinkState;
 use fluxprint_gateway::config;
+use fluxprint_gateway::events::EventKind;
 use rcgen::KeyPair;
 use serde_json::{Value, json};
 
@@ -133,6 +135,55 @@ async fn renews_at_its_share_of_the_lifetime_and_connects_with_the_new_certifica
         .await
         .expect("the gateway did not reconnect with its renewed certificate")
         .unwrap();
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_due_while_the_broker_is_down_goes_through_once_it_is_back() {
+    let mut fleet = Fleet::start();
+    let mut cloud = Cloud::connect(&fleet.pki, &fleet.broker, "cloud").await;
+    // Valid 61 s from a second ago (long enough to outlast the link's backoff), due at 8 %:
+    // ~4 s from now, while the broker is away.
+    write_identity(&fleet, -1, 60);
+    let running = start_connected(loaded(&fleet, 8), &HandDrivers::default()).await;
+    let handle = running.cloud.clone().unwrap();
+    let mut events = running.gateway.subscribe();
+    fleet.broker.stop();
+    let mut state = handle.state.clone();
+    tokio::time::timeout(PATIENCE, state.wait_for(|s| !s.is_connected()))
+        .await
+        .expect("the link never noticed the broker left")
+        .unwrap();
+    let asked = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let event = events.recv().await.unwrap();
+            if matches!(event.kind, EventKind::CertRenewal { .. }) {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("no renewal while the broker was away");
+    assert!(
+        !handle.state.borrow().is_connected(),
+        "asked while connected"
+    );
+
+    fleet.broker.restart();
+    let csr = renewal_csr(&mut cloud).await;
+    let pem = sign(&fleet.pki.issuer(), &csr, GATEWAY, MONTH);
+    let reply = install(&mut cloud, "install-after-restart", &pem).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    let expected = reply["result"]["not_after"].as_i64().unwrap();
+    let mut certificate = handle.certificate.clone();
+    tokio::time::timeout(
+        PATIENCE,
+        certificate.wait_for(|c| c.as_ref().is_some_and(|c| c.not_after == expected)),
+    )
+    .await
+    .expect("the renewed certificate never became the gateway's")
+    .unwrap();
+    assert!(asked.seq > 0);
     running.stop().await;
 }
 
