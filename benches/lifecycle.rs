@@ -3,10 +3,7 @@
 //! per-run CA):
 //!
 //! 1. enroll time: from the claim's connect to the gateway's own certificate connected
-//!    (`cloud::enroll::enroll` then `confirm`, in process), over fresh state directories;
-//! 2. renewal time: a running gateway, from the `gateway:cert-renewal` event (started by
-//!    `cert.renew`) to the renewed certificate connected and promoted (`cert.install`
-//!    answered, link reconnected with it, the `.next` files made the gateway's).
+//!    (`cloud::enroll::enroll` then `confirm`, in process), over fresh state directories.
 //!
 //!     cargo bench --bench lifecycle
 
@@ -22,7 +19,6 @@ use fluxprint_gateway::cloud::enroll::{self, Enrollment};
 use fluxprint_gateway::config::{ClaimFiles, LinkOptions, identity_files};
 
 const ENROLLMENTS: usize = 30;
-const RENEWALS: usize = 20;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -84,60 +80,6 @@ async fn main() {
     println!(
         "enroll (claim connect -> own certificate connected), {ENROLLMENTS} runs: \
          p50 {} p95 {} min {} max {}",
-        ms(percentile(&took, 0.5)),
-        ms(percentile(&took, 0.95)),
-        ms(took[0]),
-        ms(took[took.len() - 1]),
-    );
-    renewals(&dir, &pki, &broker).await;
-}
-
-/// `RENEWALS` renewals of a running gateway's certificate, the test cloud signing.
-async fn renewals(dir: &tempfile::TempDir, pki: &Pki, broker: &Broker) {
-    let mut cloud = Cloud::connect(pki, broker, "renewal-cloud").await;
-    let config = with_cloud(
-        common::config(
-            &dir.path().join("renewing"),
-            vec![common::printer("p1", [200.0, 200.0, 200.0], false)],
-        ),
-        pki,
-        link(pki, broker.port, fluxprint_gateway::config::MqttVersion::V5),
-    );
-    let running = start_connected(config, &common::HandDrivers::default()).await;
-    let mut certificate = running.cloud.as_ref().unwrap().certificate.clone();
-    let mut took = Vec::with_capacity(RENEWALS);
-    for run in 0..RENEWALS {
-        let id = format!("renew-{run}");
-        let renew = serde_json::json!({"v": 1, "id": id, "args": {}});
-        cloud.command("cert.renew", renew, None).await;
-        let event = cloud
-            .next("gateway:cert-renewal", |s| {
-                s.payload["type"] == "gateway:cert-renewal"
-            })
-            .await;
-        let started = event.at;
-        let csr = event.payload["csr"].as_str().unwrap();
-        // A distinct expiry per run, so each promotion is seen.
-        let lifetime = Duration::from_secs(86_400 + run as u64 * 60);
-        let pem = common::provision::sign(&pki.issuer(), csr, GATEWAY, lifetime);
-        let install = serde_json::json!({"v": 1, "id": format!("install-{run}"),
-            "args": {"certificate": pem}});
-        cloud.command("cert.install", install, None).await;
-        let expected = enroll::issued(pem.as_bytes()).unwrap().not_after;
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            certificate.wait_for(|c| c.as_ref().is_some_and(|c| c.not_after == expected)),
-        )
-        .await
-        .expect("the renewed certificate was never promoted")
-        .unwrap();
-        took.push(started.elapsed());
-    }
-    running.stop().await;
-    took.sort();
-    println!(
-        "renewal (gateway:cert-renewal received -> renewed certificate connected), {RENEWALS} \
-         runs: p50 {} p95 {} min {} max {}",
         ms(percentile(&took, 0.5)),
         ms(percentile(&took, 0.95)),
         ms(took[0]),
