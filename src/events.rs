@@ -39,6 +39,9 @@ pub enum EventKind {
     /// Unacknowledged events `first..=last` left the outbox by the retention limits
     /// (`events:dropped`): a listener that missed them cannot replay them any more.
     EventsDropped { first: u64, last: u64 },
+    /// The gateway asks the cloud to sign a new certificate (`gateway:cert-renewal`): the CSR
+    /// (PEM) for the key it just made; the cloud answers with the command `cert.install`.
+    CertRenewal { csr: String },
 }
 
 impl EventKind {
@@ -51,6 +54,7 @@ impl EventKind {
             EventKind::QueueReordered { .. } => "queue:reordered",
             EventKind::PrinterState { .. } => "printer:state",
             EventKind::EventsDropped { .. } => "events:dropped",
+            EventKind::CertRenewal { .. } => "gateway:cert-renewal",
         }
     }
 }

@@ -281,6 +281,8 @@ pub enum EventBody {
     },
     /// `events:dropped`: the outbox range that retention removed before it was acknowledged.
     Dropped { first: u64, last: u64 },
+    /// `gateway:cert-renewal`: the CSR the cloud is asked to sign (answered by `cert.install`).
+    CertRenewal { csr: String },
 }
 
 impl From<&Event> for EventJson {
@@ -312,6 +314,7 @@ impl From<&Event> for EventJson {
                 first: *first,
                 last: *last,
             },
+            EventKind::CertRenewal { csr } => EventBody::CertRenewal { csr: csr.clone() },
         };
         EventJson {
             v: VERSION,

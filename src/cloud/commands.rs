@@ -19,6 +19,7 @@ use super::gate::{Gate, Stopped};
 use super::mqtt::{Message, Received};
 use super::payload::{Refusal, Reply, Topics};
 use super::publisher::Replays;
+use super::renew::{RenewError, Renewal};
 use super::session::Tag;
 use super::submit::Submissions;
 use crate::domain::JobId;
@@ -33,6 +34,8 @@ pub enum Failure {
     Command(#[from] CommandError),
     #[error("no job with cloud id {0:?} on this gateway")]
     UnknownCloudJob(String),
+    #[error(transparent)]
+    Renewal(#[from] RenewError),
 }
 
 impl Failure {
@@ -41,6 +44,7 @@ impl Failure {
             Failure::Refused(r) => r.code(),
             Failure::Command(c) => c.code(),
             Failure::UnknownCloudJob(_) => "job_not_found",
+            Failure::Renewal(r) => r.code(),
         }
     }
 
@@ -56,6 +60,7 @@ pub struct Executor {
     pub replays: Arc<Replays>,
     pub max_command_bytes: usize,
     pub submissions: Submissions,
+    pub renewal: Arc<Renewal>,
 }
 
 impl Executor {
@@ -81,7 +86,11 @@ impl Executor {
         };
         // A stopped link leaves the command unacknowledged: the broker sends it again after a
         // restart and the stored reply answers it.
-        self.send_reply(received, reply).await.is_ok()
+        let sent = self.send_reply(received, reply).await.is_ok();
+        // After `cert.install` the link reconnects with the new certificate, once the reply
+        // is queued ahead of the DISCONNECT.
+        self.renewal.after_reply();
+        sent
     }
 
     async fn send_reply(&self, received: &Received, reply: String) -> Result<(), Stopped> {

@@ -52,6 +52,7 @@ impl Poller {
         // subscription is acknowledged: a backend that sees the gateway online may send
         // commands at once, and before the SUBACK the broker would route them nowhere.
         let mut unannounced = false;
+        let mut rejoin = false;
         loop {
             let polled = tokio::select! {
                 polled = self.events.poll() => polled,
@@ -74,7 +75,15 @@ impl Poller {
                     self.handle(h);
                     self.gate.connected(epoch, false);
                 }
+                // Only renewal disconnects a running link (to present its new certificate):
+                // the next attempt goes to the same broker at once.
+                Ok(Happening::Left) => rejoin = true,
                 Ok(happening) => self.handle(happening),
+                Err(e) if std::mem::take(&mut rejoin) => {
+                    connected_at = None;
+                    tracing::info!(error = %e, "cloud link reconnecting with its renewed certificate");
+                    self.gate.down(e.to_string(), Duration::ZERO);
+                }
                 Err(e) => {
                     let lasted = connected_at.take().map(|at| at.elapsed());
                     let delay = self.lost(&e, lasted, &mut backoff);

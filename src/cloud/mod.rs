@@ -22,6 +22,7 @@ mod link;
 pub mod mqtt;
 pub mod payload;
 pub mod publisher;
+pub mod renew;
 pub mod session;
 pub mod submit;
 pub mod telemetry;
@@ -59,6 +60,8 @@ pub enum CloudError {
     Store(#[from] CommandError),
     #[error("enrollment: {0}")]
     Enroll(#[from] enroll::EnrollError),
+    #[error("certificate renewal: {0}")]
+    Renew(#[from] renew::RenewError),
 }
 
 /// What the rest of the gateway (and the tests) see of a running link.
@@ -67,6 +70,8 @@ pub struct CloudHandle {
     pub state: watch::Receiver<LinkState>,
     /// The highest event `seq` the broker acknowledged.
     pub broker_acked: watch::Receiver<u64>,
+    /// The validity of the certificate the link presents (renewal updates it).
+    pub certificate: watch::Receiver<Option<enroll::Issued>>,
 }
 
 /// Everything `start` needs.
@@ -85,7 +90,14 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<CloudHandle, CloudError> {
     let link = setup.link;
-    let tls = tls::client_config(&link.ca_file, &link.cert_file, &link.key_file)?;
+    let files = renew::Files::new(&link.cert_file, &link.key_file);
+    let switching = files.recover().map_err(renew::RenewError::Files)?;
+    let identity = Arc::new(if switching {
+        tls::Identity::load(&files.next_cert, &files.next_key)?
+    } else {
+        tls::Identity::load(&link.cert_file, &link.key_file)?
+    });
+    let tls = tls::link_config(&link.ca_file, identity.clone())?;
     let fetcher = fetch::Fetcher::new(setup.downloads)?;
     let failed = submit::Submissions::fail_interrupted(&gateway).await?;
     for job in failed {
@@ -114,10 +126,22 @@ pub async fn start(
     });
     let resume = publisher::resume_point(&gateway).await?;
     let gate = Arc::new(gate::Gate::new(client, resume));
+    let renewal = Arc::new(renew::Renewal::new(
+        setup.gateway_id,
+        &link.ca_file,
+        files,
+        identity,
+        gateway.clone(),
+        gate.clone(),
+        link.options.renew_at_percent,
+        switching,
+    ));
     let handle = CloudHandle {
         state: gate.link(),
         broker_acked: gate.acked(),
+        certificate: renewal.certificate(),
     };
+    tasks.spawn(renewal.clone().run(shutdown.clone()));
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     let replays = Arc::new(publisher::Replays::default());
     let options = link.options.clone();
@@ -154,6 +178,7 @@ pub async fn start(
             replays,
             max_command_bytes: options.max_command_bytes,
             submissions,
+            renewal,
         }
         .run(commands_rx, shutdown.clone()),
     );
@@ -163,6 +188,7 @@ pub async fn start(
             gate,
             topics,
             options,
+            certificate: handle.certificate.clone(),
         }
         .run(shutdown),
     );

@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::enroll::Issued;
 use super::gate::Gate;
 use super::mqtt::Message;
 use super::payload::Topics;
@@ -29,13 +30,27 @@ pub struct StateJson {
     pub online: bool,
     pub version: &'static str,
     pub printers: Vec<PrinterJson>,
+    /// The link's client certificate (renewal changes it; the backend sees it age).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateJson>,
 }
 
-pub fn state_json(gateway: &Gateway, online: bool) -> StateJson {
+/// The validity of the certificate the gateway connects with, in Unix seconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CertificateJson {
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+pub fn state_json(gateway: &Gateway, online: bool, certificate: Option<&Issued>) -> StateJson {
     StateJson {
         v: VERSION,
         online,
         version: env!("CARGO_PKG_VERSION"),
+        certificate: certificate.map(|c| CertificateJson {
+            not_before: c.not_before,
+            not_after: c.not_after,
+        }),
         printers: gateway
             .printer_statuses()
             .iter()
@@ -90,10 +105,11 @@ pub struct Reporter {
     pub gate: Arc<Gate>,
     pub topics: Topics,
     pub options: LinkOptions,
+    pub certificate: watch::Receiver<Option<Issued>>,
 }
 
 impl Reporter {
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(mut self, shutdown: CancellationToken) {
         let mut printers: Vec<watch::Receiver<PrinterStatus>> =
             self.gateway.printers().iter().map(|p| p.watch()).collect();
         let mut link = self.gate.link();
@@ -123,6 +139,12 @@ impl Reporter {
                     if link.borrow_and_update().is_connected() {
                         self.send_state().await;
                     }
+                }
+                changed = self.certificate.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    self.send_state().await;
                 }
                 _ = shutdown.cancelled() => return,
             }
@@ -184,8 +206,9 @@ impl Reporter {
         if !self.gate.is_connected() {
             return; // published again on the next connection
         }
-        let payload =
-            serde_json::to_vec(&state_json(&self.gateway, true)).expect("state serialises");
+        let certificate = self.certificate.borrow().clone();
+        let payload = serde_json::to_vec(&state_json(&self.gateway, true, certificate.as_ref()))
+            .expect("state serialises");
         let message = Message {
             topic: self.topics.state(),
             payload,

@@ -8,9 +8,11 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-use rustls::{ClientConfig, RootCertStore};
+use rustls::client::{ResolvesClientCert, Resumption};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -85,6 +87,72 @@ pub fn client_config(
             key: key_file.to_owned(),
             source,
         })?;
+    Ok(Arc::new(config))
+}
+
+/// The client certificate and key the cloud link presents, swappable while the link runs:
+/// a renewed certificate takes effect at the next connection, no new client needed.
+#[derive(Debug)]
+pub struct Identity {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Identity {
+    /// The identity in `cert_file` (leaf first) and `key_file`, which must belong together.
+    pub fn load(cert_file: &Path, key_file: &Path) -> Result<Identity, TlsError> {
+        Ok(Identity {
+            current: RwLock::new(certified(cert_file, key_file)?),
+        })
+    }
+
+    /// Presents `cert_file`/`key_file` from the next connection on; on error nothing changes.
+    pub fn swap(&self, cert_file: &Path, key_file: &Path) -> Result<(), TlsError> {
+        let next = certified(cert_file, key_file)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(())
+    }
+}
+
+impl ResolvesClientCert for Identity {
+    fn resolve(&self, _: &[&[u8]], _: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+fn certified(cert_file: &Path, key_file: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
+    let chain = load_chain(cert_file)?;
+    let key = load_key(key_file)?;
+    let provider = rustls::crypto::ring::default_provider();
+    CertifiedKey::from_der(chain, key, &provider)
+        .map(Arc::new)
+        .map_err(|source| TlsError::ClientIdentity {
+            cert: cert_file.to_owned(),
+            key: key_file.to_owned(),
+            source,
+        })
+}
+
+/// The cloud link's client settings: like `client_config`, presenting whatever `identity`
+/// holds. No TLS session resumption: a resumed session would carry the identity of the
+/// connection it resumes, and the broker would not see a renewed certificate.
+pub fn link_config(ca_file: &Path, identity: Arc<Identity>) -> Result<Arc<ClientConfig>, TlsError> {
+    let roots = load_roots(ca_file)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|source| TlsError::Protocol { source })?
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(identity);
+    config.resumption = Resumption::disabled();
     Ok(Arc::new(config))
 }
 

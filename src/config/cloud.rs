@@ -35,6 +35,9 @@ pub struct LinkOptions {
     pub outbox_max_events: u64,
     /// Unacknowledged events older than this leave the outbox (with `events:dropped`).
     pub outbox_max_age: Duration,
+    /// `renew_at_percent`: the share of the certificate's lifetime after which the gateway
+    /// asks for a new one (`gateway:cert-renewal`).
+    pub renew_at_percent: u8,
 }
 
 pub const DEFAULT_KEEPALIVE_S: u64 = 30;
@@ -43,6 +46,9 @@ pub const DEFAULT_TELEMETRY_PRINTING_INTERVAL_S: u64 = 2;
 pub const DEFAULT_MAX_COMMAND_BYTES: u64 = 64 * 1024;
 pub const DEFAULT_OUTBOX_MAX_EVENTS: u64 = 100_000;
 pub const DEFAULT_OUTBOX_MAX_AGE_DAYS: u64 = 30;
+/// Two thirds of the lifetime: a one-year certificate is renewed four months ahead, a 90-day
+/// one a month ahead — time for an offline gateway or a slow cloud.
+pub const DEFAULT_RENEW_AT_PERCENT: u64 = 67;
 /// The MQTT packet size the link accepts and sends; commands are capped far below it by
 /// `max_command_bytes`, so a too-large command is answered rather than dropping the link.
 pub const MAX_PACKET_BYTES: u64 = 1024 * 1024;
@@ -58,6 +64,7 @@ impl Default for LinkOptions {
             max_command_bytes: DEFAULT_MAX_COMMAND_BYTES as usize,
             outbox_max_events: DEFAULT_OUTBOX_MAX_EVENTS,
             outbox_max_age: secs(DEFAULT_OUTBOX_MAX_AGE_DAYS * 86_400),
+            renew_at_percent: DEFAULT_RENEW_AT_PERCENT as u8,
         }
     }
 }
@@ -113,6 +120,12 @@ pub(crate) fn link_options(raw: &RawCloud, problems: &mut Problems) -> Option<Li
         DEFAULT_OUTBOX_MAX_AGE_DAYS,
         1..=3650,
     );
+    let renew = check(
+        "renew_at_percent",
+        raw.renew_at_percent,
+        DEFAULT_RENEW_AT_PERCENT,
+        1..=99,
+    );
     Some(LinkOptions {
         mqtt_version: if version? == 4 {
             MqttVersion::V4
@@ -125,5 +138,6 @@ pub(crate) fn link_options(raw: &RawCloud, problems: &mut Problems) -> Option<Li
         max_command_bytes: command? as usize,
         outbox_max_events: events?,
         outbox_max_age: Duration::from_secs(age? * 86_400),
+        renew_at_percent: renew? as u8,
     })
 }

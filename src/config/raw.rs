@@ -69,6 +69,7 @@ pub(crate) struct RawCloud {
     pub max_command_bytes: Option<u64>,
     pub outbox_max_events: Option<u64>,
     pub outbox_max_age_days: Option<u64>,
+    pub renew_at_percent: Option<u64>,
     #[serde(default)]
     pub downloads: RawDownloads,
 }

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
 use super::{CommandError, Gateway};
-use crate::events::Event;
+use crate::events::{Event, EventKind};
 
 /// Which events the outbox holds: from `first` (none when it is empty) to the newest `seq`
 /// ever handed out.
@@ -71,6 +71,15 @@ impl Gateway {
     pub async fn save_seq(&self, key: &'static str, seq: u64) -> Result<(), CommandError> {
         let text = seq.to_string();
         Ok(self.store.call(move |db| db.set_meta(key, &text)).await?)
+    }
+
+    /// Stores a gateway-level event (not tied to a job or printer) in the outbox; it reaches
+    /// every listener, the cloud included, like the others. Returns its `seq`.
+    pub async fn record(&self, kind: EventKind) -> Result<u64, CommandError> {
+        Ok(self
+            .store
+            .call(move |db| db.write(|w| w.emit(kind)))
+            .await?)
     }
 
     /// Drops the oldest events beyond `max_events` or older than `max_age` and records

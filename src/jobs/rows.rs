@@ -182,6 +182,9 @@ enum Payload {
         z_mm: f64,
         line: u64,
     },
+    CertRenewal {
+        csr: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -232,6 +235,7 @@ pub fn encode_event(kind: &EventKind) -> String {
             z_mm: from.z_mm,
             line: from.line,
         },
+        EventKind::CertRenewal { csr } => Payload::CertRenewal { csr: csr.clone() },
     };
     serde_json::to_string(&payload).expect("event payloads always serialise")
 }
@@ -287,6 +291,7 @@ pub fn decode_event(type_name: &str, payload: &str) -> Result<EventKind, StoreEr
             state: printer_state(&state, job.map(JobId), detail.unwrap_or_default())?,
         },
         Payload::EventsDropped { first, last } => EventKind::EventsDropped { first, last },
+        Payload::CertRenewal { csr } => EventKind::CertRenewal { csr },
     })
 }
 

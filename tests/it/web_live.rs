@@ -4,7 +4,7 @@
 
 use crate::common;
 mod fanout;
-mod scrape;
+pub(crate) mod scrape;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

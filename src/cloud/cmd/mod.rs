@@ -10,6 +10,7 @@
 //! `job.submit` before it, so the two cannot race for one command id.
 
 mod bed_cleared;
+mod cert;
 mod estimate;
 mod events;
 mod job;
@@ -61,6 +62,10 @@ pub enum CloudCommand {
     Replay(ReplayArgs),
     /// `events.ack`
     Ack(AckArgs),
+    /// `cert.renew`
+    CertRenew,
+    /// `cert.install`
+    CertInstall(cert::InstallArgs),
 }
 
 /// Whether a command may run while other commands run (`dispatch` says why these may).
@@ -89,7 +94,7 @@ impl Kind {
 
 /// Every command the gateway answers.
 #[rustfmt::skip]
-const KINDS: [Kind; 11] = [
+const KINDS: [Kind; 13] = [
     Kind::new("job.submit",          Alongside, |e| Submit::read(e).map(C::Submit)),
     Kind::new("job.cancel",          Alone,     |e| decode(e).map(C::Cancel)),
     Kind::new("job.pause",           Alone,     |e| decode(e).map(C::Pause)),
@@ -101,6 +106,8 @@ const KINDS: [Kind; 11] = [
     Kind::new("state.get",           Alongside, |e| decode::<NoArgs>(e).map(|_| C::StateGet)),
     Kind::new("events.replay",       Alone,     |e| decode(e).map(C::Replay)),
     Kind::new("events.ack",          Alone,     |e| decode(e).map(C::Ack)),
+    Kind::new("cert.renew",          Alone,     |e| decode::<NoArgs>(e).map(|_| C::CertRenew)),
+    Kind::new("cert.install",        Alone,     |e| decode(e).map(C::CertInstall)),
 ];
 
 /// The names in `KINDS`, in its order (`payload::COMMANDS`; the contract test checks each is
@@ -186,6 +193,8 @@ impl Command {
             C::StateGet => Ok(state_get::run(executor)),
             C::Replay(a) => events::replay(a, executor).await,
             C::Ack(a) => events::ack(a, executor).await,
+            C::CertRenew => cert::renew(executor).await,
+            C::CertInstall(a) => cert::install(a, executor).await,
         };
         let reply = match result {
             Ok(result) => Reply::ok(&id, result),

@@ -7,5 +7,10 @@ use crate::cloud::commands::Executor;
 use crate::cloud::telemetry;
 
 pub(super) fn run(executor: &Executor) -> Value {
-    json!(telemetry::state_json(&executor.gateway, true))
+    let certificate = executor.renewal.certificate().borrow().clone();
+    json!(telemetry::state_json(
+        &executor.gateway,
+        true,
+        certificate.as_ref()
+    ))
 }

@@ -38,6 +38,7 @@ fn good_args(name: &str) -> Value {
         "estimate" => json!({"file": file(), "material": "PETG", "quality": "fine"}),
         "events.replay" => json!({"from": 3}),
         "events.ack" => json!({"seq": 3}),
+        "cert.install" => json!({"certificate": "PEM"}),
         _ => json!({}),
     }
 }
@@ -51,7 +52,7 @@ fn cloud_job(a: &JobArgs) -> bool {
 
 #[test]
 fn every_name_reads_as_its_own_command() {
-    let cases: [(&str, Is); 11] = [
+    let cases: [(&str, Is); 13] = [
         (
             "job.submit",
             |c| matches!(c, C::Submit(s) if s.job.cloud_job_id.as_deref() == Some("job-1")),
@@ -81,6 +82,11 @@ fn every_name_reads_as_its_own_command() {
             |c| matches!(c, C::Replay(a) if a.from == 3),
         ),
         ("events.ack", |c| matches!(c, C::Ack(a) if a.seq == 3)),
+        ("cert.renew", |c| matches!(c, C::CertRenew)),
+        (
+            "cert.install",
+            |c| matches!(c, C::CertInstall(a) if a.certificate == "PEM"),
+        ),
     ];
     assert_eq!(cases.map(|(name, _)| name), COMMANDS);
     for (name, is) in cases {

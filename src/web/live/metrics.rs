@@ -203,6 +203,9 @@ pub(super) async fn scrape(State(state): State<Arc<WebState>>) -> Response {
     state.metrics.register(&mut registry);
     register_store(&mut registry, &jobs, outbox_depth);
     registry.register_collector(Box::new(PrinterSamples::now(state.gateway.printers())));
+    if let Some(file) = &state.cloud_cert_file {
+        register_certificate(&mut registry, file);
+    }
     if let Some(bytes) = resident_bytes() {
         let rss: Gauge = Gauge::default();
         rss.set(bytes);
@@ -242,6 +245,34 @@ fn register_store(registry: &mut Registry, jobs: &[(String, u64)], outbox_depth:
         "outbox_events",
         "Events in the outbox (not yet acknowledged by the cloud)",
         depth,
+    );
+}
+
+/// `cloud_cert_expiry_seconds` (the link certificate's notAfter, Unix seconds) and
+/// `cloud_cert_expired` (1 once it has passed: the broker refuses the link until a renewed
+/// certificate is installed). Neither when the file cannot be read.
+fn register_certificate(registry: &mut Registry, file: &std::path::Path) {
+    let issued = match crate::cloud::enroll::issued_file(file) {
+        Ok(issued) => issued,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: reading the cloud certificate");
+            return;
+        }
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let expiry: Gauge = Gauge::default();
+    expiry.set(issued.not_after);
+    registry.register(
+        "cloud_cert_expiry_seconds",
+        "When the cloud link's client certificate expires (Unix time); renewed after cloud.renew_at_percent of its lifetime",
+        expiry,
+    );
+    let expired: Gauge = Gauge::default();
+    expired.set(i64::from(now >= issued.not_after));
+    registry.register(
+        "cloud_cert_expired",
+        "1 when the cloud link's client certificate has expired (the broker refuses it)",
+        expired,
     );
 }
 

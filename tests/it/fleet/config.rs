@@ -1,5 +1,6 @@
 //! `check-config` on the fleet keys: a gateway with no identity and no claim is told how to
-//! get one; half a claim is named; a claim alone is enough to start.
+//! get one; half a claim is named; a claim alone is enough to start; `renew_at_percent` is
+//! range-checked.
 
 use std::process::Command;
 
@@ -50,4 +51,29 @@ fn check_config_says_how_a_gateway_without_identity_gets_one() {
     );
     let (code, said) = check(&fleet);
     assert_eq!(code, Some(0), "{said}");
+}
+
+#[test]
+fn check_config_range_checks_the_renewal_share() {
+    let fleet = Fleet::start();
+    let claim = format!(
+        "claim_cert_file = \"{}\"\nclaim_key_file = \"{}\"\n",
+        fleet.claim.0.display(),
+        fleet.claim.1.display()
+    );
+    for (share, ok) in [("0", false), ("100", false), ("1", true), ("99", true)] {
+        let extra = format!("{claim}renew_at_percent = {share}\n");
+        write_config(
+            &fleet.config_file,
+            &fleet.state_dir,
+            &fleet.pki,
+            fleet.broker.port,
+            &extra,
+        );
+        let (code, said) = check(&fleet);
+        assert_eq!(code, Some(if ok { 0 } else { 2 }), "{share}: {said}");
+        if !ok {
+            assert!(said.contains("cloud.renew_at_percent"), "{said}");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 mod config;
 mod enroll;
+mod renew;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
