@@ -53,6 +53,7 @@ pub fn config(state_dir: &Path) -> Config {
             serial: SerialOptions::default(),
         }],
         slicer: Default::default(),
+        update: Default::default(),
     }
 }
 
