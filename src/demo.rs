@@ -159,7 +159,8 @@ fn print_event(kind: &EventKind) {
         }
         EventKind::JobQueued(_)
         | EventKind::QueueReordered { .. }
-        | EventKind::EventsDropped { .. } => {}
+        | EventKind::EventsDropped { .. }
+        | EventKind::Update(_) => {}
     }
 }
 

@@ -37,7 +37,28 @@ pub enum EventKind {
     /// Unacknowledged events `first..=last` left the outbox by the retention limits
     /// (`events:dropped`): a listener that missed them cannot replay them any more.
     EventsDropped { first: u64, last: u64 },
+    /// A remote update went a step further (`gateway:update`).
+    Update(UpdateStep),
 }
+
+/// A step of a remote update: `stage` is one of `UPDATE_STAGES`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateStep {
+    pub stage: &'static str,
+    pub version: String,
+    pub reason: Option<String>,
+}
+
+/// The `gateway:update` stages, in the order an update goes through them.
+pub const UPDATE_STAGES: [&str; 7] = [
+    "downloading",
+    "verifying",
+    "waiting-idle",
+    "installing",
+    "committed",
+    "rolled-back",
+    "refused",
+];
 
 impl EventKind {
     /// The event type string, stable across versions (stored in the outbox).
@@ -48,6 +69,7 @@ impl EventKind {
             EventKind::QueueReordered { .. } => "queue:reordered",
             EventKind::PrinterState { .. } => "printer:state",
             EventKind::EventsDropped { .. } => "events:dropped",
+            EventKind::Update(_) => "gateway:update",
         }
     }
 }

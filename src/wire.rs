@@ -277,6 +277,13 @@ pub enum EventBody {
     },
     /// `events:dropped`: the outbox range that retention removed before it was acknowledged.
     Dropped { first: u64, last: u64 },
+    /// `gateway:update`: a remote update's step.
+    Update {
+        stage: &'static str,
+        version: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 impl From<&Event> for EventJson {
@@ -300,6 +307,11 @@ impl From<&Event> for EventJson {
             EventKind::EventsDropped { first, last } => EventBody::Dropped {
                 first: *first,
                 last: *last,
+            },
+            EventKind::Update(step) => EventBody::Update {
+                stage: step.stage,
+                version: step.version.clone(),
+                reason: step.reason.clone(),
             },
         };
         EventJson {

@@ -56,6 +56,8 @@ pub struct Executor {
     pub replays: Arc<Replays>,
     pub max_command_bytes: usize,
     pub submissions: Submissions,
+    /// `gateway.update`'s key, downloader and files.
+    pub updates: Arc<super::cmd::Updates>,
 }
 
 impl Executor {

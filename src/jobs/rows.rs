@@ -176,6 +176,11 @@ enum Payload {
         first: u64,
         last: u64,
     },
+    Update {
+        stage: String,
+        version: String,
+        reason: Option<String>,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -218,6 +223,11 @@ pub fn encode_event(kind: &EventKind) -> String {
         EventKind::EventsDropped { first, last } => Payload::EventsDropped {
             first: *first,
             last: *last,
+        },
+        EventKind::Update(step) => Payload::Update {
+            stage: step.stage.to_owned(),
+            version: step.version.clone(),
+            reason: step.reason.clone(),
         },
     };
     serde_json::to_string(&payload).expect("event payloads always serialise")
@@ -278,6 +288,18 @@ pub fn decode_event(type_name: &str, payload: &str) -> Result<EventKind, StoreEr
             state: printer_state(&state, job.map(JobId), detail.unwrap_or_default())?,
         },
         Payload::EventsDropped { first, last } => EventKind::EventsDropped { first, last },
+        Payload::Update {
+            stage,
+            version,
+            reason,
+        } => EventKind::Update(crate::events::UpdateStep {
+            stage: crate::events::UPDATE_STAGES
+                .into_iter()
+                .find(|s| *s == stage)
+                .ok_or_else(|| StoreError::Decode(format!("unknown update stage {stage:?}")))?,
+            version,
+            reason,
+        }),
     })
 }
 

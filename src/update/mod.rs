@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use base64::Engine;
 use ring::signature::{ED25519, UnparsedPublicKey};
 
-pub use files::{Outcome, Request, UpdateFiles, UpdateFilesError};
+pub use files::{Outcome, Request, UpdateFiles, UpdateFilesError, read_json, remove, write_json};
 pub use health::{Health, report_when_healthy};
 
 /// The running binary's version; the binary sets it at start (`set_version`), so a build

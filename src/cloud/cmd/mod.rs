@@ -18,6 +18,7 @@ mod state_get;
 mod submit;
 #[cfg(test)]
 mod tests;
+mod update;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -31,6 +32,7 @@ use Runs::{Alone, Alongside};
 
 pub use estimate::Estimate;
 pub use submit::Submit;
+pub use update::Updates;
 
 /// What a command that answers with a value answers.
 type Outcome = Result<Value, Failure>;
@@ -58,6 +60,8 @@ pub enum CloudCommand {
     Replay(ReplayArgs),
     /// `events.ack`
     Ack(AckArgs),
+    /// `gateway.update`
+    Update(update::UpdateArgs),
 }
 
 /// Whether a command may run while other commands run (`dispatch` says why these may).
@@ -86,7 +90,7 @@ impl Kind {
 
 /// Every command the gateway answers.
 #[rustfmt::skip]
-const KINDS: [Kind; 10] = [
+const KINDS: [Kind; 11] = [
     Kind::new("job.submit",          Alongside, |e| Submit::read(e).map(C::Submit)),
     Kind::new("job.cancel",          Alone,     |e| decode(e).map(C::Cancel)),
     Kind::new("job.pause",           Alone,     |e| decode(e).map(C::Pause)),
@@ -97,6 +101,9 @@ const KINDS: [Kind; 10] = [
     Kind::new("state.get",           Alongside, |e| decode::<NoArgs>(e).map(|_| C::StateGet)),
     Kind::new("events.replay",       Alone,     |e| decode(e).map(C::Replay)),
     Kind::new("events.ack",          Alone,     |e| decode(e).map(C::Ack)),
+    // Alongside: it stays unanswered across the helper's restart, and alone it would hold
+    // every later command until then.
+    Kind::new("gateway.update",      Alongside, |e| update::UpdateArgs::read(e).map(C::Update)),
 ];
 
 /// The names in `KINDS`, in its order (`payload::COMMANDS`; the contract test checks each is
@@ -181,6 +188,7 @@ impl Command {
             C::StateGet => Ok(state_get::run(executor)),
             C::Replay(a) => events::replay(a, executor).await,
             C::Ack(a) => events::ack(a, executor).await,
+            C::Update(a) => update::run(&id, a, executor).await,
         };
         let reply = match result {
             Ok(result) => Reply::ok(&id, result),

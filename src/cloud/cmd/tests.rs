@@ -37,6 +37,9 @@ fn good_args(name: &str) -> Value {
         "estimate" => json!({"file": file(), "material": "PETG", "quality": "fine"}),
         "events.replay" => json!({"from": 3}),
         "events.ack" => json!({"seq": 3}),
+        "gateway.update" => {
+            json!({"version": "0.2.0", "url": "https://x/gw", "sha256": "ab", "signature": "cd", "when": "now"})
+        }
         _ => json!({}),
     }
 }
@@ -50,7 +53,7 @@ fn cloud_job(a: &JobArgs) -> bool {
 
 #[test]
 fn every_name_reads_as_its_own_command() {
-    let cases: [(&str, Is); 10] = [
+    let cases: [(&str, Is); 11] = [
         (
             "job.submit",
             |c| matches!(c, C::Submit(s) if s.job.cloud_job_id.as_deref() == Some("job-1")),
@@ -76,6 +79,10 @@ fn every_name_reads_as_its_own_command() {
             |c| matches!(c, C::Replay(a) if a.from == 3),
         ),
         ("events.ack", |c| matches!(c, C::Ack(a) if a.seq == 3)),
+        (
+            "gateway.update",
+            |c| matches!(c, C::Update(a) if a.version == "0.2.0" && a.when == super::update::When::Now),
+        ),
     ];
     assert_eq!(cases.map(|(name, _)| name), COMMANDS);
     for (name, is) in cases {
