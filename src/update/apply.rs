@@ -1,6 +1,8 @@
 //! The privileged helper (`fluxprint-gateway apply-update`), started by
-//! `fluxprint-gateway-update.path` when the daemon leaves `request.json`: keep the running
-//! binary as `previous`, swap the staged one in, restart, wait for the new version's health
+//! `fluxprint-gateway-update.path` when the daemon leaves `request.json`: check the staged
+//! binary's SHA-256 and release signature again (the helper is root, the update directory is
+//! the daemon's), keep the running binary as `<binary>.previous` (next to it, where the
+//! daemon cannot write), swap the staged one in, restart, wait for the new version's health
 //! report, else put `previous` back and restart again, and write `outcome.json` for the
 //! daemon that runs afterwards. It runs once per request and blocks (a oneshot unit).
 
@@ -17,6 +19,8 @@ const HEALTH_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    #[error("the staged binary does not match the signed release: {0}")]
+    NotSigned(String),
     #[error(transparent)]
     Files(#[from] UpdateFilesError),
     #[error("restart command {command:?}: {reason}")]
@@ -41,13 +45,50 @@ pub fn run(state_dir: &Path, config: &UpdateConfig) -> Result<Option<Outcome>, A
     std::fs::rename(files.request(), files.applying())
         .map_err(|e| io_error(&files.applying(), e))?;
     tracing::info!(version = %request.version, "installing an update");
-    install(&files.staged(), &config.binary, &files.previous())?;
+    if let Err(reason) = check_staged(&files, config, &request) {
+        // Nothing was swapped: the running version stays and says why.
+        let outcome = Outcome {
+            reason: Some(reason.to_string()),
+            stage: "rolled-back".into(),
+            ..committed(request)
+        };
+        return finish(&files, outcome).map(Some);
+    }
+    install(&files.staged(), &config.binary, &previous(config))?;
     files::remove(&files.health())?;
     let healthy = restart(config).and_then(|()| wait_healthy(&files, config, &request));
     match healthy {
         Ok(()) => finish(&files, committed(request)).map(Some),
         Err(reason) => roll_back(&files, config, request, reason).map(Some),
     }
+}
+
+/// Where the running binary is kept for a rollback: next to it, out of the daemon's reach.
+pub fn previous(config: &UpdateConfig) -> std::path::PathBuf {
+    config.binary.with_extension("previous")
+}
+
+/// The staged file hashes to the request's SHA-256 and the release key signed that.
+fn check_staged(
+    files: &UpdateFiles,
+    config: &UpdateConfig,
+    request: &Request,
+) -> Result<(), ApplyError> {
+    use sha2::Digest;
+    let bytes = std::fs::read(files.staged()).map_err(|e| io_error(&files.staged(), e))?;
+    let actual = hex::encode(sha2::Sha256::digest(&bytes));
+    if actual != request.sha256 {
+        return Err(ApplyError::NotSigned(format!(
+            "sha256 {actual}, signed {}",
+            request.sha256
+        )));
+    }
+    super::verify_signature(
+        config.public_key.as_ref(),
+        &request.sha256,
+        &request.signature,
+    )
+    .map_err(|e| ApplyError::NotSigned(e.to_string()))
 }
 
 fn committed(request: Request) -> Outcome {
@@ -123,8 +164,8 @@ fn roll_back(
     reason: String,
 ) -> Result<Outcome, ApplyError> {
     tracing::warn!(version = %request.version, %reason, "rolling back an update");
-    if files.previous().is_file() {
-        replace(&files.previous(), &config.binary)?;
+    if previous(config).is_file() {
+        replace(&previous(config), &config.binary)?;
     }
     let outcome = Outcome {
         id: request.id,

@@ -34,6 +34,9 @@ pub struct Request {
     pub id: String,
     pub version: String,
     pub sha256: String,
+    /// The release signature: the helper checks it again, since it runs as root and the
+    /// directory is the daemon's.
+    pub signature: String,
 }
 
 /// How an update ended (`outcome.json`), written by the helper.
@@ -67,11 +70,6 @@ impl UpdateFiles {
     /// The verified new binary, waiting for the helper.
     pub fn staged(&self) -> PathBuf {
         self.dir.join("staged")
-    }
-
-    /// The binary that ran before the update, kept for a rollback.
-    pub fn previous(&self) -> PathBuf {
-        self.dir.join("previous")
     }
 
     /// What the path unit watches: present means "install `staged`".

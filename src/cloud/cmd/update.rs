@@ -133,6 +133,7 @@ fn request(
         id: id.to_owned(),
         version: args.version.clone(),
         sha256: args.sha256.to_ascii_lowercase(),
+        signature: args.signature.clone(),
     };
     update::write_json(&files.request(), &request).map_err(|e| e.to_string())
 }
