@@ -24,6 +24,8 @@ use crate::update::{self, Outcome, Request, UpdateFiles};
 
 /// How often a command waiting for the helper's outcome looks for it.
 const OUTCOME_POLL: Duration = Duration::from_millis(200);
+/// How often a deferred update looks at the printers without an event.
+const IDLE_RECHECK: Duration = Duration::from_secs(1);
 
 /// `gateway.update` args.
 #[derive(Debug, Deserialize)]
@@ -192,14 +194,13 @@ fn printing(executor: &Executor) -> bool {
     })
 }
 
-/// Waits until no printer prints, looking again at every printer state change.
+/// Waits until no printer prints, looking again at every event and at least every
+/// `IDLE_RECHECK` (a printer's status may change just after the event that announced it).
 async fn wait_idle(executor: &Executor) {
     let mut events = executor.gateway.subscribe();
     while printing(executor) {
         // A lagged or closed channel only means looking again.
-        if events.recv().await.is_err() {
-            tokio::time::sleep(OUTCOME_POLL).await;
-        }
+        let _ = tokio::time::timeout(IDLE_RECHECK, events.recv()).await;
     }
 }
 

@@ -79,7 +79,7 @@ impl Farm {
              [cloud.downloads]\nextra_ca_file = \"{ca}\"\n\
              [update]\npublic_key = \"{public}\"\nbinary = \"{binary}\"\n\
              restart_command = [\"{restart}\"]\n{extra}\n\
-             [[printers]]\nid = \"sim\"\ndriver = \"simulated\"\nbuild_volume = [200, 200, 200]\n",
+             [[printers]]\nid = \"sim\"\ndriver = \"simulated\"\nbuild_volume = [200, 200, 200]\nauto_start = true\n",
             state = self.state_dir.display(),
             port = self.broker.port,
             ca = self.pki.ca.display(),
@@ -226,6 +226,11 @@ pub async fn update(cloud: &mut Cloud, id: &str, args: Value) -> (Vec<Value>, Va
             None,
         )
         .await;
+    update_answer(cloud, id).await
+}
+
+/// The reply to `gateway.update` `id` and its `gateway:update` stages up to the last.
+pub async fn update_answer(cloud: &mut Cloud, id: &str) -> (Vec<Value>, Value) {
     let reply = cloud.reply(id).await;
     let mut stages = Vec::new();
     loop {
