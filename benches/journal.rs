@@ -215,6 +215,7 @@ async fn print(layered: bool) -> (f64, f64, f64) {
         cloud: CloudConfig::default(),
         printers: vec![printer],
         slicer: Default::default(),
+        update: Default::default(),
     };
     let drivers = BuiltinDrivers {
         state_dir: dir.path().join("state"),

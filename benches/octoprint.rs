@@ -63,6 +63,7 @@ fn config(state: &Path, printers: Vec<PrinterConfig>) -> Config {
         cloud: CloudConfig::default(),
         printers,
         slicer: Default::default(),
+        update: Default::default(),
     }
 }
 

@@ -83,6 +83,7 @@ fn config(state: &Path, driver: DriverConfig, flow: FlowControlMode) -> Config {
         cloud: CloudConfig::default(),
         printers: vec![printer],
         slicer: Default::default(),
+        update: Default::default(),
     }
 }
 

@@ -232,6 +232,7 @@ async fn stream(s: &Scenario) -> Run {
         cloud: CloudConfig::default(),
         printers: vec![printer],
         slicer: Default::default(),
+        update: Default::default(),
     };
     let running = app::start(
         config,

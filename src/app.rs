@@ -124,6 +124,7 @@ async fn start_cloud(
         link,
         downloads: &config.cloud.downloads,
         state_dir: &config.gateway.state_dir,
+        update: &config.update,
     };
     crate::cloud::start(setup, gateway.clone(), tasks, shutdown.child_token()).await
 }

@@ -53,6 +53,7 @@ pub fn config(state_dir: &Path) -> Config {
             serial: SerialOptions::default(),
         }],
         slicer: Default::default(),
+        update: Default::default(),
     }
 }
 
@@ -165,6 +166,7 @@ fn print_event(kind: &EventKind) {
         | EventKind::QueueReordered { .. }
         | EventKind::EventsDropped { .. }
         | EventKind::CertRenewal { .. } => {}
+        EventKind::Update(_) => {}
     }
 }
 

@@ -42,7 +42,28 @@ pub enum EventKind {
     /// The gateway asks the cloud to sign a new certificate (`gateway:cert-renewal`): the CSR
     /// (PEM) for the key it just made; the cloud answers with the command `cert.install`.
     CertRenewal { csr: String },
+    /// A remote update went a step further (`gateway:update`).
+    Update(UpdateStep),
 }
+
+/// A step of a remote update: `stage` is one of `UPDATE_STAGES`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateStep {
+    pub stage: &'static str,
+    pub version: String,
+    pub reason: Option<String>,
+}
+
+/// The `gateway:update` stages, in the order an update goes through them.
+pub const UPDATE_STAGES: [&str; 7] = [
+    "downloading",
+    "verifying",
+    "waiting-idle",
+    "installing",
+    "committed",
+    "rolled-back",
+    "refused",
+];
 
 impl EventKind {
     /// The event type string, stable across versions (stored in the outbox).
@@ -55,6 +76,7 @@ impl EventKind {
             EventKind::PrinterState { .. } => "printer:state",
             EventKind::EventsDropped { .. } => "events:dropped",
             EventKind::CertRenewal { .. } => "gateway:cert-renewal",
+            EventKind::Update(_) => "gateway:update",
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod platform;
 pub mod printer;
 pub mod slicer;
+pub mod update;
 
 use std::sync::Arc;
 
@@ -47,7 +48,14 @@ pub async fn run_with_drivers(
 ) -> anyhow::Result<()> {
     let notifier = Notifier::from_env()?;
     let printers = config.printers.len();
+    let state_dir = config.gateway.state_dir.clone();
     let running = app::start(config, drivers, shutdown.clone()).await?;
+    let gateway = running.gateway.clone();
+    let link = running.cloud.as_ref().map(|cloud| cloud.state.clone());
+    let token = shutdown.child_token();
+    running.tasks().spawn(async move {
+        update::report_when_healthy(&state_dir, link, || gateway.is_alive(), token).await
+    });
     notify_or_log(notifier.ready());
     notify_or_log(notifier.status(&format!("running, {printers} printer(s)")));
     if let Some(interval) = notify::watchdog_interval() {

@@ -16,10 +16,21 @@ mod enroll;
 /// Exit code for a config that cannot be used (also for a bad command line, as clap does).
 pub(crate) const EXIT_CONFIG: u8 = 2;
 
+/// The package version, plus `FLUXPRINT_VERSION_SUFFIX` when the build set it. Read only in
+/// this binary crate, so a build with another suffix recompiles this crate alone (the
+/// update tests build their "new version" that way in seconds).
+fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let suffix = option_env!("FLUXPRINT_VERSION_SUFFIX").unwrap_or_default();
+        format!("{}{suffix}", env!("CARGO_PKG_VERSION"))
+    })
+}
+
 #[derive(Parser)]
 #[command(
     name = "fluxprint-gateway",
-    version,
+    version = version(),
     about = "FluxPrint printer gateway"
 )]
 struct Cli {
@@ -69,12 +80,21 @@ enum Command {
         #[arg(long, default_value = "/etc/fluxprint/gateway.toml")]
         config: PathBuf,
     },
+    /// Install a staged remote update and roll it back if it does not get healthy (run by
+    /// fluxprint-gateway-update.service as root, not by the daemon's user).
+    ApplyUpdate {
+        /// The config file ([gateway] state_dir and [update]).
+        #[arg(long, default_value = "/etc/fluxprint/gateway.toml")]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     memory::limit_arenas();
     tls::install_crypto_provider();
+    fluxprint_gateway::update::set_version(version());
     match Cli::parse().command {
+        Command::ApplyUpdate { config } => apply_update(&config),
         Command::Run { config } => run(&config),
         Command::Demo => demo(),
         Command::ApiKey { config } => api_key(&config),
@@ -128,6 +148,29 @@ fn run(path: &Path) -> ExitCode {
         tokio::spawn(memory::give_back_freed(shutdown.clone()));
         fluxprint_gateway::run(config, shutdown)
     })
+}
+
+fn apply_update(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    if let Err(e) = logging::init(&config.gateway.log_level) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let state_dir = &config.gateway.state_dir;
+    match fluxprint_gateway::update::apply::run(state_dir, &config.update) {
+        Ok(Some(outcome)) => {
+            println!("{} {}", outcome.stage, outcome.version);
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            println!("no update requested");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
 }
 
 fn api_key(path: &Path) -> ExitCode {

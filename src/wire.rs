@@ -283,6 +283,13 @@ pub enum EventBody {
     Dropped { first: u64, last: u64 },
     /// `gateway:cert-renewal`: the CSR the cloud is asked to sign (answered by `cert.install`).
     CertRenewal { csr: String },
+    /// `gateway:update`: a remote update's step.
+    Update {
+        stage: &'static str,
+        version: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 impl From<&Event> for EventJson {
@@ -315,6 +322,11 @@ impl From<&Event> for EventJson {
                 last: *last,
             },
             EventKind::CertRenewal { csr } => EventBody::CertRenewal { csr: csr.clone() },
+            EventKind::Update(step) => EventBody::Update {
+                stage: step.stage,
+                version: step.version.clone(),
+                reason: step.reason.clone(),
+            },
         };
         EventJson {
             v: VERSION,

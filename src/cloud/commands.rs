@@ -61,6 +61,8 @@ pub struct Executor {
     pub max_command_bytes: usize,
     pub submissions: Submissions,
     pub renewal: Arc<Renewal>,
+    /// `gateway.update`'s key, downloader and files.
+    pub updates: Arc<super::cmd::Updates>,
 }
 
 impl Executor {

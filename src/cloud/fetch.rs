@@ -62,6 +62,22 @@ pub struct Fetched {
     pub kind: FileKind,
 }
 
+/// A release that arrived with the SHA-256 it was signed for (`fetch_release`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// A file that arrived, with its kind when it was checked.
+struct Landed {
+    path: PathBuf,
+    sha256: String,
+    size: u64,
+    kind: Option<FileKind>,
+}
+
 /// Downloads job files under the `[cloud.downloads]` rules. Cheap to clone and to share:
 /// the HTTP client inside pools its connections.
 #[derive(Debug, Clone)]
@@ -92,12 +108,42 @@ impl Fetcher {
     /// promises. Retries transient trouble with jittered backoff while the retry budget
     /// lasts; refusals are final at once.
     pub async fn fetch(&self, spec: &FileSpec, dest_dir: &Path) -> Result<Fetched, FetchError> {
-        let expected = self.precheck(spec)?;
+        let landed = self.fetch_as(spec, dest_dir, Contents::JobFile).await?;
+        Ok(Fetched {
+            path: landed.path,
+            sha256: landed.sha256,
+            size: landed.size,
+            kind: landed.kind.expect("a job file's kind is always checked"),
+        })
+    }
+
+    /// Downloads a release (`gateway.update`) under the same rules as a job file, except the
+    /// file-kind check: a binary is neither G-code nor a model. Its SHA-256 is still checked.
+    pub async fn fetch_release(
+        &self,
+        spec: &FileSpec,
+        dest_dir: &Path,
+    ) -> Result<Release, FetchError> {
+        let landed = self.fetch_as(spec, dest_dir, Contents::Release).await?;
+        Ok(Release {
+            path: landed.path,
+            sha256: landed.sha256,
+            size: landed.size,
+        })
+    }
+
+    async fn fetch_as(
+        &self,
+        spec: &FileSpec,
+        dest_dir: &Path,
+        contents: Contents,
+    ) -> Result<Landed, FetchError> {
+        let expected = self.precheck(spec, contents)?;
         let give_up = tokio::time::Instant::now() + self.retry_budget;
         let mut backoff = crate::cloud::session::Backoff::new(FIRST_BACKOFF, BACKOFF_CAP);
         let mut attempt = 1;
         loop {
-            match self.attempt(spec, &expected, dest_dir).await {
+            match self.attempt(spec, &expected, dest_dir, contents).await {
                 Ok(fetched) => return Ok(fetched),
                 Err(error) if error.is_retryable() => {
                     let delay = backoff.next_delay(&mut rand::rng());
@@ -116,7 +162,7 @@ impl Fetcher {
 
     /// Everything that can be refused before any request: the hash's form, the announced
     /// size, the name's extension and the URL. Returns the expected hash in lowercase.
-    fn precheck(&self, spec: &FileSpec) -> Result<String, FetchError> {
+    fn precheck(&self, spec: &FileSpec, contents: Contents) -> Result<String, FetchError> {
         let expected = spec.sha256.to_ascii_lowercase();
         if expected.len() != 64 || !expected.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(FetchError::BadSha256 {
@@ -126,7 +172,9 @@ impl Fetcher {
         self.check_announced("the job", spec.size)?;
         // `detect` judges the extension before the content, so an empty head refuses
         // unsupported names without downloading anything.
-        if let Err(error @ FileTypeError::NotAccepted { .. }) = FileKind::from_name(&spec.name) {
+        if contents == Contents::JobFile
+            && let Err(error @ FileTypeError::NotAccepted { .. }) = FileKind::from_name(&spec.name)
+        {
             return Err(error.into());
         }
         self.policy.check(&spec.url)?;
@@ -150,7 +198,8 @@ impl Fetcher {
         spec: &FileSpec,
         expected: &str,
         dest_dir: &Path,
-    ) -> Result<Fetched, FetchError> {
+        contents: Contents,
+    ) -> Result<Landed, FetchError> {
         let (url, response) = self.open(&spec.url).await?;
         let announced = response.content_length();
         let bound = self.bound(spec, announced)?;
@@ -164,10 +213,10 @@ impl Fetcher {
                     seconds: deadline.as_secs(),
                     attempts: 1,
                 })??;
-        let kind = verify(spec, expected, &received)?;
+        let kind = verify(spec, expected, &received, contents)?;
         let path = dest_dir.join(final_name(&received.sha256, &spec.name));
         partial.finish(&path).await?;
-        Ok(Fetched {
+        Ok(Landed {
             path,
             sha256: received.sha256,
             size: received.size,
@@ -234,7 +283,12 @@ impl Fetcher {
 
 /// The checks every job file passes, whichever door it came through: the promised size and
 /// hash, then the kind by name and content (as for LAN uploads).
-fn verify(spec: &FileSpec, expected: &str, received: &Received) -> Result<FileKind, FetchError> {
+fn verify(
+    spec: &FileSpec,
+    expected: &str,
+    received: &Received,
+    contents: Contents,
+) -> Result<Option<FileKind>, FetchError> {
     if let Some(size) = spec.size
         && size != received.size
     {
@@ -249,7 +303,23 @@ fn verify(spec: &FileSpec, expected: &str, received: &Received) -> Result<FileKi
             actual: received.sha256.clone(),
         });
     }
-    Ok(files::detect(&spec.name, &received.head, received.size)?)
+    match contents {
+        Contents::JobFile => Ok(Some(files::detect(
+            &spec.name,
+            &received.head,
+            received.size,
+        )?)),
+        Contents::Release => Ok(None),
+    }
+}
+
+/// What a download is expected to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Contents {
+    /// A job's file: its kind is checked by name and content.
+    JobFile,
+    /// A gateway release: any bytes with the signed SHA-256.
+    Release,
 }
 
 /// `<first 12 hex digits of the hash>-<sanitised name>`: distinct files never share a name,

@@ -80,6 +80,8 @@ pub struct CloudSetup<'c> {
     pub link: &'c CloudLink,
     pub downloads: &'c DownloadsConfig,
     pub state_dir: &'c std::path::Path,
+    /// `[update]`: the release key `gateway.update` checks signatures with.
+    pub update: &'c crate::config::UpdateConfig,
 }
 
 /// Starts the link's tasks on `tasks`; they stop when `shutdown` is cancelled.
@@ -103,6 +105,11 @@ pub async fn start(
     for job in failed {
         tracing::warn!(job = %job, "{}", submit::FETCH_INTERRUPTED);
     }
+    let updates = Arc::new(cmd::Updates {
+        public_key: setup.update.public_key,
+        fetcher: Arc::new(fetcher.clone()),
+        files: crate::update::UpdateFiles::new(setup.state_dir),
+    });
     let submissions = submit::Submissions::new(
         fetcher,
         setup.state_dir.join(FILES_DIR),
@@ -179,6 +186,7 @@ pub async fn start(
             max_command_bytes: options.max_command_bytes,
             submissions,
             renewal,
+            updates,
         }
         .run(commands_rx, shutdown.clone()),
     );

@@ -87,6 +87,10 @@ pub enum Refusal {
     Fetch(String),
     #[error("no estimate: {0}")]
     Estimate(String),
+    #[error("update refused: {0}")]
+    Update(String),
+    #[error("update rolled back: {0}")]
+    RolledBack(String),
 }
 
 impl Refusal {
@@ -99,6 +103,8 @@ impl Refusal {
             Refusal::Unknown(_) => "unknown_command",
             Refusal::Fetch(_) => "fetch_failed",
             Refusal::Estimate(_) => "estimate_failed",
+            Refusal::Update(_) => "update_refused",
+            Refusal::RolledBack(_) => "update_rolled_back",
         }
     }
 }

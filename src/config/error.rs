@@ -127,6 +127,8 @@ pub enum Problem {
     },
     #[error("{} is not a regular file", path.display())]
     NotAFile { path: PathBuf },
+    #[error("not an Ed25519 public key: {reason} (expected base64 of 32 bytes)")]
+    PublicKey { reason: String },
     #[error("{} is not executable (chmod +x, or install the slicer: apt-get install prusa-slicer)", path.display())]
     NotExecutable { path: PathBuf },
     #[error(

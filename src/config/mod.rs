@@ -20,6 +20,7 @@ mod secret;
 mod simulator;
 mod slicer;
 mod types;
+mod update;
 mod validate;
 
 use std::path::Path;
@@ -46,6 +47,7 @@ pub use types::{
     DriverConfig, FlowControlMode, GatewayConfig, MAX_IN_FLIGHT_RANGE, OK_TIMEOUT_S_RANGE,
     PrinterConfig, RX_BUFFER_BYTES_RANGE, SafetyPolicy, SerialOptions, WebConfig,
 };
+pub use update::{DEFAULT_HEALTH_TIMEOUT_S, UpdateConfig};
 
 /// Loads `path` with overrides from this process's `FLUXPRINT_…` environment variables.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {

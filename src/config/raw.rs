@@ -30,6 +30,8 @@ pub(crate) struct RawConfig {
     pub printers: Vec<RawPrinter>,
     #[serde(default)]
     pub slicer: RawSlicer,
+    #[serde(default)]
+    pub update: super::update::RawUpdate,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -174,6 +176,9 @@ pub(crate) fn parse(mut root: Map<String, Value>) -> Result<RawConfig, ConfigErr
     }
     if let Some(value) = root.remove("slicer") {
         raw.slicer = section("slicer", value, &[], &mut errors);
+    }
+    if let Some(value) = root.remove("update") {
+        raw.update = section("update", value, &[], &mut errors);
     }
     if errors.is_empty() {
         Ok(raw)

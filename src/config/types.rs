@@ -40,6 +40,8 @@ pub struct Config {
     pub printers: Vec<PrinterConfig>,
     /// `[slicer]`; `command: None` when the gateway does not slice.
     pub slicer: super::SlicerConfig,
+    /// `[update]`: remote updates (`gateway.update`) and the helper that applies them.
+    pub update: super::UpdateConfig,
 }
 
 /// `[gateway]`: who this gateway is and where it keeps its state.

@@ -41,8 +41,9 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
     let cloud = cloud(raw.cloud, state_dir, &mut problems);
     let printers = printers(raw.printers, &mut problems);
     let slicer = super::slicer::slicer(raw.slicer, &mut problems);
-    match (gateway, web, cloud, printers, slicer) {
-        (Some(gateway), Some(web), Some(cloud), Some(printers), Some(slicer))
+    let update = super::update::update(raw.update, &mut problems);
+    match (gateway, web, cloud, printers, slicer, update) {
+        (Some(gateway), Some(web), Some(cloud), Some(printers), Some(slicer), Some(update))
             if problems.0.is_empty() =>
         {
             Ok(Config {
@@ -51,6 +52,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
                 cloud,
                 printers,
                 slicer,
+                update,
             })
         }
         _ => Err(ConfigErrors(problems.0)),

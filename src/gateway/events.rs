@@ -96,6 +96,11 @@ impl Gateway {
             .await?)
     }
 
+    /// Records an event that comes with no other change (a remote update's step).
+    pub async fn record_event(&self, kind: crate::events::EventKind) -> Result<u64, CommandError> {
+        Ok(self.store.call(move |db| db.record_event(kind)).await?)
+    }
+
     /// The reply stored for a cloud command id, if that command was answered before.
     pub async fn stored_reply(&self, id: &str) -> Result<Option<String>, CommandError> {
         let id = id.to_owned();

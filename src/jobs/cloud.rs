@@ -90,6 +90,11 @@ impl Db {
         Ok(Some((first, last)))
     }
 
+    /// Records an event that comes with no other change (a remote update's step).
+    pub fn record_event(&mut self, kind: EventKind) -> Result<u64, StoreError> {
+        self.write(|w| w.emit(kind))
+    }
+
     /// The `seq` of the outbox's `n`th event (0 = oldest).
     fn nth_seq(&self, n: u64) -> Result<u64, StoreError> {
         let seq: i64 = self.conn().row(

@@ -185,6 +185,11 @@ enum Payload {
     CertRenewal {
         csr: String,
     },
+    Update {
+        stage: String,
+        version: String,
+        reason: Option<String>,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -236,6 +241,11 @@ pub fn encode_event(kind: &EventKind) -> String {
             line: from.line,
         },
         EventKind::CertRenewal { csr } => Payload::CertRenewal { csr: csr.clone() },
+        EventKind::Update(step) => Payload::Update {
+            stage: step.stage.to_owned(),
+            version: step.version.clone(),
+            reason: step.reason.clone(),
+        },
     };
     serde_json::to_string(&payload).expect("event payloads always serialise")
 }
@@ -292,6 +302,18 @@ pub fn decode_event(type_name: &str, payload: &str) -> Result<EventKind, StoreEr
         },
         Payload::EventsDropped { first, last } => EventKind::EventsDropped { first, last },
         Payload::CertRenewal { csr } => EventKind::CertRenewal { csr },
+        Payload::Update {
+            stage,
+            version,
+            reason,
+        } => EventKind::Update(crate::events::UpdateStep {
+            stage: crate::events::UPDATE_STAGES
+                .into_iter()
+                .find(|s| *s == stage)
+                .ok_or_else(|| StoreError::Decode(format!("unknown update stage {stage:?}")))?,
+            version,
+            reason,
+        }),
     })
 }
 

@@ -49,6 +49,7 @@ mod slicer_cloud;
 mod store;
 mod store_batch;
 mod tls_refuses_unknown_ca;
+mod update;
 mod web_api;
 mod web_live;
 mod web_slicers;

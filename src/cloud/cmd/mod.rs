@@ -20,6 +20,7 @@ mod state_get;
 mod submit;
 #[cfg(test)]
 mod tests;
+mod update;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -33,6 +34,7 @@ use Runs::{Alone, Alongside};
 
 pub use estimate::Estimate;
 pub use submit::Submit;
+pub use update::Updates;
 
 /// What a command that answers with a value answers.
 type Outcome = Result<Value, Failure>;
@@ -66,6 +68,8 @@ pub enum CloudCommand {
     CertRenew,
     /// `cert.install`
     CertInstall(cert::InstallArgs),
+    /// `gateway.update`
+    Update(update::UpdateArgs),
 }
 
 /// Whether a command may run while other commands run (`dispatch` says why these may).
@@ -94,7 +98,7 @@ impl Kind {
 
 /// Every command the gateway answers.
 #[rustfmt::skip]
-const KINDS: [Kind; 13] = [
+const KINDS: [Kind; 14] = [
     Kind::new("job.submit",          Alongside, |e| Submit::read(e).map(C::Submit)),
     Kind::new("job.cancel",          Alone,     |e| decode(e).map(C::Cancel)),
     Kind::new("job.pause",           Alone,     |e| decode(e).map(C::Pause)),
@@ -108,6 +112,9 @@ const KINDS: [Kind; 13] = [
     Kind::new("events.ack",          Alone,     |e| decode(e).map(C::Ack)),
     Kind::new("cert.renew",          Alone,     |e| decode::<NoArgs>(e).map(|_| C::CertRenew)),
     Kind::new("cert.install",        Alone,     |e| decode(e).map(C::CertInstall)),
+    // Alongside: it stays unanswered across the helper's restart, and alone it would hold
+    // every later command until then.
+    Kind::new("gateway.update",      Alongside, |e| update::UpdateArgs::read(e).map(C::Update)),
 ];
 
 /// The names in `KINDS`, in its order (`payload::COMMANDS`; the contract test checks each is
@@ -195,6 +202,7 @@ impl Command {
             C::Ack(a) => events::ack(a, executor).await,
             C::CertRenew => cert::renew(executor).await,
             C::CertInstall(a) => cert::install(a, executor).await,
+            C::Update(a) => update::run(&id, a, executor).await,
         };
         let reply = match result {
             Ok(result) => Reply::ok(&id, result),

@@ -39,6 +39,9 @@ fn good_args(name: &str) -> Value {
         "events.replay" => json!({"from": 3}),
         "events.ack" => json!({"seq": 3}),
         "cert.install" => json!({"certificate": "PEM"}),
+        "gateway.update" => {
+            json!({"version": "0.2.0", "url": "https://x/gw", "sha256": "ab", "signature": "cd", "when": "now"})
+        }
         _ => json!({}),
     }
 }
@@ -52,7 +55,7 @@ fn cloud_job(a: &JobArgs) -> bool {
 
 #[test]
 fn every_name_reads_as_its_own_command() {
-    let cases: [(&str, Is); 13] = [
+    let cases: [(&str, Is); 14] = [
         (
             "job.submit",
             |c| matches!(c, C::Submit(s) if s.job.cloud_job_id.as_deref() == Some("job-1")),
@@ -86,6 +89,10 @@ fn every_name_reads_as_its_own_command() {
         (
             "cert.install",
             |c| matches!(c, C::CertInstall(a) if a.certificate == "PEM"),
+        ),
+        (
+            "gateway.update",
+            |c| matches!(c, C::Update(a) if a.version == "0.2.0" && a.when == super::update::When::Now),
         ),
     ];
     assert_eq!(cases.map(|(name, _)| name), COMMANDS);
@@ -196,7 +203,8 @@ fn an_estimate_is_for_pla_at_standard_quality_unless_it_says_otherwise() {
 
 #[test]
 fn submissions_estimates_and_state_reads_overlap_and_the_rest_run_alone() {
-    let overlapping = ["job.submit", "estimate", "state.get"];
+    // gateway.update overlaps too: it stays unanswered across the helper's restart.
+    let overlapping = ["job.submit", "estimate", "state.get", "gateway.update"];
     for name in COMMANDS {
         let expected = overlapping.contains(&name);
         let command = read(name, good_args(name));

@@ -114,6 +114,7 @@ pub fn config(state_dir: &Path, printers: Vec<PrinterConfig>) -> Config {
         },
         printers,
         slicer: Default::default(),
+        update: Default::default(),
     }
 }
 
