@@ -172,7 +172,7 @@ pub struct LinesRead {
 /// Runs the pass over `source` keeping one progress table per possible length in
 /// `possible_totals`: the table depends on the length (a sample every hundredth of it), and
 /// keeping the few candidates is cheaper than reading the file twice. Only distinct steps
-/// are kept, so a range of lengths a few KiB wide costs a few dozen samplers.
+/// are kept, so a range of lengths a few KiB wide costs a few dozen tables.
 pub fn analyse_lines(
     source: impl Read,
     possible_totals: &[u64],
