@@ -195,6 +195,15 @@ fn demo() -> ExitCode {
     until_signal(fluxprint_gateway::demo::run)
 }
 
+/// Threads in the runtime's blocking pool (tokio's default is 512). It runs file I/O
+/// (`tokio::fs`: uploads' and downloads' writes, slicer files), whole-file analyses and safety
+/// checks of job files, `fsync` of directories, and the store thread's join at shutdown; none
+/// of these waits for another blocking task, so a full pool only queues work, it cannot
+/// deadlock. glibc keeps an exited thread's stack and heap cache for the next one, so the
+/// memory follows the most threads ever alive at once: unbounded, 100 cloud jobs grew it by
+/// 1 MiB (issue #14). Eight still lets a few long analyses run while file I/O goes on.
+const BLOCKING_THREADS: usize = 8;
+
 /// Runs `daemon` on a small runtime until it returns; SIGTERM and SIGINT ask it to stop.
 fn until_signal<F, Fut>(daemon: F) -> ExitCode
 where
@@ -204,6 +213,7 @@ where
     // Two workers: the serial and database work runs on threads of its own.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(BLOCKING_THREADS)
         .enable_all()
         .build()
     {

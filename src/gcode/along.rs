@@ -5,7 +5,7 @@
 //!
 //! The progress table needs the file's length, which an upload only knows within a range
 //! when it starts: the request's `Content-Length` bounds it, the other form parts and the
-//! multipart framing are the rest. The pass keeps a sampler per possible length
+//! multipart framing are the rest. The pass keeps a progress table per possible length
 //! (`analysis::analyse_lines`), so the result is exactly what `analyse_file` gives for the
 //! stored file. A file whose length falls outside the range (form parts larger than
 //! [`FRAMING_ALLOWANCE`]) or an analysis that failed yields `None`, and the intake analyses
@@ -22,7 +22,7 @@ use super::progress::{ProgressSampler, SAMPLES};
 
 /// How many bytes of a request besides the file the streaming pass allows for: boundaries,
 /// part headers and the small text parts of `POST /api/jobs` (a few hundred bytes from curl
-/// or a browser). Each hundred bytes costs one more sampler per move.
+/// or a browser). Each hundred bytes costs one more table (filled at its samples only).
 pub const FRAMING_ALLOWANCE: u64 = 4096;
 /// Chunks waiting for the analysis thread. When full the upload waits for the analysis
 /// (which reads slower than loopback delivers), so memory stays at a few chunks.

@@ -158,7 +158,8 @@ pub fn analyse(
 ) -> std::io::Result<Analysis> {
     let read = analyse_lines(source, &[total_bytes], limits)?;
     let total = total_bytes.max(read.pass.last_offset);
-    Ok(read.pass.finish(0, total, material))
+    let analysis = read.pass.finish(total_bytes, total, material);
+    Ok(analysis.expect("the pass keeps a table for the length it was given"))
 }
 
 /// Everything of an [`Analysis`] but the figures that need the material and the file's
@@ -168,10 +169,10 @@ pub struct LinesRead {
     pass: Pass,
 }
 
-/// Runs the pass over `source` keeping one progress sampler per possible length in
+/// Runs the pass over `source` keeping one progress table per possible length in
 /// `possible_totals`: the table depends on the length (a sample every hundredth of it), and
 /// keeping the few candidates is cheaper than reading the file twice. Only distinct steps
-/// are kept, so a range of lengths a few KiB wide costs a few dozen samplers.
+/// are kept, so a range of lengths a few KiB wide costs a few dozen tables.
 pub fn analyse_lines(
     source: impl Read,
     possible_totals: &[u64],
@@ -201,8 +202,7 @@ impl LinesRead {
 
     /// Whether [`LinesRead::finish`] can give the analysis (the length read was foreseen).
     pub fn can_finish(&self) -> bool {
-        let step = ProgressSampler::step_for(self.pass.last_offset);
-        self.pass.samplers.iter().any(|s| s.step() == step)
+        self.pass.sampler.has_table_for(self.pass.last_offset)
     }
 
     /// The analysis of the whole stream, with mass and cost for `material`: exactly what
@@ -210,9 +210,7 @@ impl LinesRead {
     /// possible ones the pass started with.
     pub fn finish(self, material: &Material) -> Option<Analysis> {
         let total = self.pass.last_offset;
-        let step = ProgressSampler::step_for(total);
-        let index = self.pass.samplers.iter().position(|s| s.step() == step)?;
-        Some(self.pass.finish(index, total, material))
+        self.pass.finish(total, total, material)
     }
 }
 
@@ -222,8 +220,8 @@ struct Pass {
     command: Command,
     metadata: SlicerMetadata,
     thumbnails: Thumbnails,
-    /// One per possible step (one when the length is known), all fed the same moves.
-    samplers: Vec<ProgressSampler>,
+    /// A table per possible step (one when the length is known), all fed the same moves.
+    sampler: ProgressSampler,
     lines: u64,
     bad_lines: u64,
     first_bad_line: Option<BadLine>,
@@ -233,19 +231,12 @@ struct Pass {
 
 impl Pass {
     fn new(limits: MachineLimits, possible_totals: &[u64]) -> Pass {
-        let mut samplers: Vec<ProgressSampler> = Vec::new();
-        for &total in possible_totals {
-            let step = ProgressSampler::step_for(total);
-            if samplers.iter().all(|s| s.step() != step) {
-                samplers.push(ProgressSampler::new(total));
-            }
-        }
         Pass {
             machine: Machine::new(limits),
             command: Command::new(),
             metadata: SlicerMetadata::default(),
             thumbnails: Thumbnails::default(),
-            samplers,
+            sampler: ProgressSampler::new(possible_totals),
             lines: 0,
             bad_lines: 0,
             first_bad_line: None,
@@ -296,16 +287,12 @@ impl Pass {
         // Most lines finish no block (the planner works in batches): skip the drain.
         if self.machine.planner.has_done() {
             for (tag, seconds) in self.machine.planner.take_done() {
-                for sampler in &mut self.samplers {
-                    sampler.add(tag, seconds);
-                }
+                self.sampler.add(tag, seconds);
             }
         }
         let dwell = self.machine.dwell_s - self.booked_dwell_s;
         if dwell > 0.0 {
-            for sampler in &mut self.samplers {
-                sampler.add(offset, dwell);
-            }
+            self.sampler.add(offset, dwell);
             self.booked_dwell_s = self.machine.dwell_s;
         }
     }
@@ -320,17 +307,18 @@ impl Pass {
         }
     }
 
-    /// The analysis with the progress table of sampler `index`.
-    fn finish(mut self, index: usize, total_bytes: u64, material: &Material) -> Analysis {
+    /// The analysis with the progress table made for `made_for` bytes, ending at
+    /// `total_bytes`; `None` when that length's step was not among the foreseen ones.
+    fn finish(mut self, made_for: u64, total_bytes: u64, material: &Material) -> Option<Analysis> {
         self.machine.planner.flush();
         self.book(self.last_offset);
         self.thumbnails.finish();
         let tally = &self.machine.tally;
         let filament_mm = tally.filament_mm[..tally.tools_used.min(MAX_TOOLS)].to_vec();
         let filament_g = material.grams(filament_mm.iter().sum());
-        let sampler = self.samplers.swap_remove(index);
-        let total = sampler.elapsed_s();
-        Analysis {
+        let total = self.sampler.elapsed_s();
+        let progress = self.sampler.finish(made_for, total_bytes)?;
+        Some(Analysis {
             estimated_time_s: total,
             motion_time_s: total - self.machine.dwell_s,
             dwell_time_s: self.machine.dwell_s,
@@ -348,7 +336,7 @@ impl Pass {
             slicer: self.metadata,
             thumbnail: self.thumbnails.best.take(),
             thumbnails_seen: std::mem::take(&mut self.thumbnails.seen),
-            progress: sampler.finish(total_bytes),
-        }
+            progress,
+        })
     }
 }

@@ -70,24 +70,48 @@ impl ProgressTable {
     }
 }
 
-/// Builds a [`ProgressTable`] while the analysis runs: feed it the time of each finished
-/// move with the byte offset of the end of its line.
+/// Builds [`ProgressTable`]s while the analysis runs: feed it the time of each finished move
+/// with the byte offset of the end of its line. It keeps one table per step it was made for
+/// (one when the file's length is known; a few dozen for an upload, whose length is known
+/// within a range), all sharing one running total, so each table is exactly what a sampler
+/// made for its length alone gives.
 #[derive(Debug)]
 pub struct ProgressSampler {
+    elapsed_s: f64,
+    tables: Vec<StepSamples>,
+    /// The lowest offset at which some table takes its next sample.
+    due: u64,
+    /// The highest offset at which a sample was taken or updated.
+    last: Option<u64>,
+}
+
+#[derive(Debug)]
+struct StepSamples {
     step: u64,
     next: u64,
-    elapsed_s: f64,
     samples: Vec<(u64, f64)>,
 }
 
 impl ProgressSampler {
-    pub fn new(total_bytes: u64) -> Self {
-        let step = Self::step_for(total_bytes);
+    /// A sampler for each distinct step of the file lengths in `totals`.
+    pub fn new(totals: &[u64]) -> Self {
+        let mut tables: Vec<StepSamples> = Vec::new();
+        for &total in totals {
+            let step = Self::step_for(total);
+            if tables.iter().all(|t| t.step != step) {
+                tables.push(StepSamples {
+                    step,
+                    next: step,
+                    samples: Vec::with_capacity(SAMPLES as usize + 2),
+                });
+            }
+        }
+        let due = tables.iter().map(|t| t.next).min().unwrap_or(u64::MAX);
         ProgressSampler {
-            step,
-            next: step,
             elapsed_s: 0.0,
-            samples: Vec::with_capacity(SAMPLES as usize + 2),
+            tables,
+            due,
+            last: None,
         }
     }
 
@@ -95,33 +119,57 @@ impl ProgressSampler {
     #[inline]
     pub fn add(&mut self, offset: u64, seconds: f64) {
         self.elapsed_s += seconds;
-        match self.samples.last_mut() {
-            // Later moves of the same line (arc chords) belong to the same sample.
-            Some(last) if last.0 == offset => last.1 = self.elapsed_s,
-            _ if offset >= self.next => {
-                self.samples.push((offset, self.elapsed_s));
-                self.next = (offset / self.step + 1) * self.step;
-            }
-            _ => {}
+        // Most moves are neither at a sample nor on a sampled line: two comparisons, not
+        // one per table (an upload of 100 MiB keeps 41 tables). An offset at or before the
+        // last sample taken goes the long way, as every table would see it.
+        if offset < self.due && self.last.is_none_or(|last| offset > last) {
+            return;
         }
+        self.sample(offset);
+    }
+
+    #[cold]
+    fn sample(&mut self, offset: u64) {
+        let elapsed = self.elapsed_s;
+        for table in &mut self.tables {
+            match table.samples.last_mut() {
+                // Later moves of the same line (arc chords) belong to the same sample.
+                Some(last) if last.0 == offset => last.1 = elapsed,
+                _ if offset >= table.next => {
+                    table.samples.push((offset, elapsed));
+                    table.next = (offset / table.step + 1) * table.step;
+                }
+                _ => continue,
+            }
+            self.last = self.last.max(Some(offset));
+        }
+        self.due = self.tables.iter().map(|t| t.next).min().unwrap_or(u64::MAX);
     }
 
     pub fn elapsed_s(&self) -> f64 {
         self.elapsed_s
     }
 
-    /// Bytes between samples (a hundredth of the file size it was made for).
-    pub fn step(&self) -> u64 {
-        self.step
+    /// Whether one of the tables has the step of a file of `total_bytes`.
+    pub fn has_table_for(&self, total_bytes: u64) -> bool {
+        let step = Self::step_for(total_bytes);
+        self.tables.iter().any(|t| t.step == step)
     }
 
-    /// The step a file of `total_bytes` gets.
+    /// The step a file of `total_bytes` gets (bytes between samples: a hundredth of it).
     pub fn step_for(total_bytes: u64) -> u64 {
         (total_bytes / SAMPLES).max(1)
     }
 
-    pub fn finish(self, total_bytes: u64) -> ProgressTable {
-        let total = self.elapsed_s;
-        ProgressTable::new(self.samples, total_bytes, total)
+    /// The table made for a file of `made_for` bytes, ending at `total_bytes` (the same
+    /// unless the stream was longer than said); `None` when that step was not foreseen.
+    pub fn finish(self, made_for: u64, total_bytes: u64) -> Option<ProgressTable> {
+        let step = Self::step_for(made_for);
+        let table = self.tables.into_iter().find(|t| t.step == step)?;
+        Some(ProgressTable::new(
+            table.samples,
+            total_bytes,
+            self.elapsed_s,
+        ))
     }
 }
