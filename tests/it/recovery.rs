@@ -9,6 +9,7 @@
 use crate::common;
 
 mod kill;
+mod mqtt;
 mod page;
 mod support;
 
