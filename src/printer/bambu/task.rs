@@ -360,6 +360,11 @@ impl Driver {
             match step {
                 // Closed only when the actor has stopped, i.e. at shutdown.
                 Step::Report(report) => {
+                    // An ended job is no longer starting: its start deadline must not
+                    // fail the next one.
+                    if matches!(report, DriverReport::Finished { .. }) {
+                        self.starting = None;
+                    }
                     let _ = self.reports.send(report).await;
                 }
                 Step::Delete { name } => self.delete(name).await,

@@ -8,7 +8,9 @@
 //! `project_file`): the name survives the printer's and the gateway's restarts. The job's
 //! end is read from `gcode_state`: `FINISH` completed, `FAILED` failed (cancelled when the
 //! gateway asked for the stop), `IDLE` with the job's name interrupted (the printer
-//! restarted), another print's name interrupted too.
+//! restarted), another print's name interrupted too. `IDLE` with the job's name also ends a
+//! job never seen printing when the link went down after its start request: the printer
+//! took it and restarted before its first report reached the gateway.
 
 use super::report::{GcodeState, Snapshot, error_text};
 use crate::domain::{JobId, Temperatures};
@@ -52,6 +54,12 @@ struct Tracked {
     /// (an ended print of the same name shown before is not, e.g. after the state
     /// directory was wiped and job ids began again).
     accepted: bool,
+    /// The start request went out (the file is on the printer).
+    requested: bool,
+    /// The link went down after the start request and before the print was seen: the
+    /// printer may have restarted with the answer and its first reports unsent, so a
+    /// printer that comes back without this print printing has lost it.
+    lost_starting: bool,
     paused: bool,
     progress: Option<u8>,
     cancel_requested: bool,
@@ -109,6 +117,8 @@ impl Tracker {
             name,
             seen,
             accepted: seen,
+            requested: seen,
+            lost_starting: false,
             paused: false,
             progress: None,
             cancel_requested: false,
@@ -126,6 +136,9 @@ impl Tracker {
     /// The job's file is on the printer under `file`.
     pub fn uploaded(&mut self, file: String) {
         self.uploaded = Some(file);
+        if let Some(t) = self.tracked.as_mut() {
+            t.requested = true;
+        }
     }
 
     /// The printer accepted the request that starts the tracked job.
@@ -164,6 +177,9 @@ impl Tracker {
     /// The broker cannot be reached: a tracked job stays tracked (it prints on).
     pub fn unreachable(&mut self, reason: String) -> Vec<Step> {
         self.link = LinkState::Down(reason);
+        if let Some(t) = self.tracked.as_mut().filter(|t| t.requested && !t.seen) {
+            t.lost_starting = true;
+        }
         let mut steps = Vec::new();
         self.sync_link(&mut steps);
         steps
@@ -220,7 +236,7 @@ impl Tracker {
                 let why = format!("the printer reports the print of job {job} failed: {why}");
                 return self.finish(Outcome::Failed(why), steps);
             }
-            GcodeState::Idle if t.seen => {
+            GcodeState::Idle if t.seen || t.lost_starting => {
                 let why = format!("the printer is idle: job {job} ended without a result");
                 return self.finish(Outcome::Interrupted(why), steps);
             }

@@ -115,3 +115,28 @@ fn a_refusal_is_monitor_only_until_restart_and_prints_still_show() {
         "still monitor-only after a reconnect: {steps:?}"
     );
 }
+
+#[test]
+fn a_printer_that_restarts_right_after_the_start_request_interrupts_the_job() {
+    let mut tracker = Tracker::new(false);
+    tracker.observe(snapshot(GcodeState::Idle, "", 0));
+    tracker.track(JobId(4), false);
+    // Idle before the start request went out, and just after it: the print is not lost.
+    assert!(reports(tracker.observe(snapshot(GcodeState::Idle, "", 0))).is_empty());
+    tracker.uploaded("fluxprint-job-4.gcode".into());
+    let idle = snapshot(GcodeState::Idle, "fluxprint-job-4", 0);
+    assert!(reports(tracker.observe(idle.clone())).is_empty());
+    // The printer went away before its first report of the print, and came back idle.
+    tracker.unreachable("power cut".into());
+    let steps = reports(tracker.observe(idle));
+    assert!(
+        matches!(
+            steps.first(),
+            Some(DriverReport::Finished {
+                job: JobId(4),
+                outcome: Outcome::Interrupted(_)
+            })
+        ),
+        "{steps:?}"
+    );
+}

@@ -51,3 +51,34 @@ async fn a_printer_restarted_mid_print_shows_unreachable_then_interrupts_the_job
     );
     running.stop().await;
 }
+
+#[tokio::test]
+async fn a_printer_restarted_as_it_takes_the_print_interrupts_the_job() {
+    let mut bench = Bench::start("01S00C000000023", Reports::Full);
+    bench.firmware.with(|fw| fw.step = 1);
+    let running = bench.idle_gateway().await;
+    let gw = &running.gateway;
+    let id = bench.submit(gw, "part", &part("part")).await;
+    // The power goes as the printer takes the print: its answer and first reports may
+    // never reach the gateway.
+    let subtask = format!("fluxprint-job-{}", id.0);
+    (bench.firmware)
+        .wait("the print taken", |fw| fw.subtask == subtask)
+        .await;
+    bench.printer.stop_broker();
+    wait_printer(gw, "disconnected", |s| {
+        matches!(s, PrinterState::Disconnected { .. })
+    })
+    .await;
+    bench.firmware.with(|fw| {
+        fw.gcode_state = "IDLE";
+        fw.percent = 0;
+    });
+    bench.printer.start_broker();
+    let status = wait_job(gw, id, "ended", JobStatus::is_final).await;
+    assert!(
+        matches!(status, JobStatus::Interrupted { .. }),
+        "{status:?}"
+    );
+    running.stop().await;
+}
