@@ -228,6 +228,13 @@ async fn a_simulated_print_reports_a_falling_remaining_time_and_counts_towards_a
     }
     assert!(remaining.len() >= 3, "{remaining:?}");
     assert!(remaining.first() > remaining.last(), "{remaining:?}");
+    // The printer's status takes the new accuracy after the completion is committed (and its
+    // event sent): wait for it rather than race it.
+    let mut printer = gw.printers()[0].watch();
+    tokio::time::timeout(PATIENCE, printer.wait_for(|s| s.accuracy.jobs == 1))
+        .await
+        .expect("the completed job never counted towards the accuracy")
+        .unwrap();
     let status = lan.get_json("/api/status").await;
     let accuracy = &status["printers"][0]["accuracy"];
     assert_eq!(accuracy["jobs"], 1, "{accuracy}");
