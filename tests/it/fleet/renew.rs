@@ -3,7 +3,8 @@
 //! `cert.install`, the gateway reconnects with it (proved by the broker: once the old
 //! certificate has expired, a broker restart is survived); a renewal due while the broker is
 //! away reaches the cloud once it is back (an outbox event); wrong certificates are refused
-//! with a reason and the old identity kept; an expired certificate is reported.
+//! with a reason and the old identity kept; an expired certificate is reported (log, `/metrics`,
+//! `/api/status` and the page's banner, in Chromium).
 
 use std::path::Path;
 use std::time::Duration;
@@ -315,6 +316,22 @@ async fn a_certificate_that_expired_while_offline_is_reported() {
     let shown = status_certificate(&running, &fleet).await;
     assert_eq!(shown["not_after"], expired, "{shown}");
     assert_eq!(shown["expired"], true, "the page's banner says it; {shown}");
+    // And the page says it, in a real browser.
+    let browser = crate::common::browser::Browser::start().await;
+    browser
+        .client
+        .goto(&format!("http://{}/", running.web_addr()))
+        .await
+        .unwrap();
+    let banner = browser
+        .wait_for_text(
+            "the expired-certificate banner",
+            "const b = document.getElementById('cert-banner'); \
+             return b && !b.hidden && b.dataset.state === 'expired' ? b.textContent : null;",
+        )
+        .await;
+    assert!(banner.contains("expired"), "{banner}");
+    browser.close().await;
     running.stop().await;
 }
 
