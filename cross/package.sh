@@ -220,6 +220,12 @@ package() {
   # Debian 12 keeps units in /lib (usrmerge moves them to /usr/lib after bookworm).
   install -D -m 0644 "$repo_root/systemd/fluxprint-gateway.service" \
     "$stage/lib/systemd/system/fluxprint-gateway.service"
+  # The update helper (issue #16): the path unit watches <state_dir>/update/request.json and
+  # starts the oneshot service, which postinst neither enables nor starts by itself.
+  local unit
+  for unit in fluxprint-gateway-update.path fluxprint-gateway-update.service; do
+    install -D -m 0644 "$repo_root/systemd/$unit" "$stage/lib/systemd/system/$unit"
+  done
   install -D -m 0644 "$repo_root/systemd/sysusers.d/fluxprint.conf" \
     "$stage/usr/lib/sysusers.d/fluxprint.conf"
   install -D -m 0640 "$repo_root/config/gateway.toml" "$stage/etc/fluxprint/gateway.toml"

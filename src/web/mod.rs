@@ -44,9 +44,9 @@ pub struct WebState {
     pub rate_limit: RateLimiter,
     /// Counters `/metrics` reports (uploads rejected, WebSocket clients, cloud link).
     pub metrics: live::WebMetrics,
-    /// The cloud link's client certificate, when the link is on: `/metrics` reports its
-    /// expiry (read at scrape time, so a renewal shows at once).
-    pub cloud_cert_file: Option<PathBuf>,
+    /// The cloud link's client certificate, when the link is on: `/metrics`, the status and
+    /// the page report its expiry (read each time, so a renewal shows at once).
+    pub cloud_certificate: Option<api::certificate::CloudCertificate>,
     /// The live feed WebSocket clients share (started by the first, stopped after the last).
     feed: live::FeedSlot,
 }
@@ -63,7 +63,12 @@ impl WebState {
             max_upload_bytes: config.web.max_upload_bytes,
             rate_limit: RateLimiter::new(config.web.rate_limit_per_minute),
             metrics: live::WebMetrics::new(config.gateway.id.clone()),
-            cloud_cert_file: config.cloud.link.as_ref().map(|l| l.cert_file.clone()),
+            cloud_certificate: config.cloud.link.as_ref().map(|l| {
+                api::certificate::CloudCertificate {
+                    file: l.cert_file.clone(),
+                    renew_at_percent: l.options.renew_at_percent,
+                }
+            }),
             feed: live::FeedSlot::default(),
         }
     }

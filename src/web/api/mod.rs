@@ -7,6 +7,7 @@
 //! the file streams to disk.
 
 pub mod auth;
+pub mod certificate;
 pub mod error;
 mod estimate;
 pub mod headers;

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
 
+use super::certificate::{CertificateJson, CloudCertificate};
 use super::error::ApiError;
 use super::jobs::shown;
 use crate::domain::PrinterId;
@@ -32,14 +33,17 @@ pub struct StatusJson {
     printers: Vec<PrinterJson>,
     /// Queued jobs in the order they will print.
     queue: Vec<JobJson>,
+    /// The cloud link certificate's validity; null when the link is off or the file unreadable.
+    cloud_certificate: Option<CertificateJson>,
 }
 
 impl StatusJson {
     /// `queue`: the queued jobs in print order (their estimates corrected by their printers'
-    /// accuracy, as `GET /api/jobs/{id}` shows them).
+    /// accuracy, as `GET /api/jobs/{id}` shows them). `cloud`: the link certificate, read now.
     pub fn new(
         gateway: &Gateway,
         gateway_id: &str,
+        cloud: Option<&CloudCertificate>,
         printers: Vec<PrinterJson>,
         queue: &[Job],
     ) -> StatusJson {
@@ -50,6 +54,7 @@ impl StatusJson {
             },
             printers,
             queue: queue.iter().map(|j| shown(gateway, j)).collect(),
+            cloud_certificate: cloud.and_then(CloudCertificate::read),
         }
     }
 }
@@ -74,6 +79,7 @@ pub async fn status(State(state): Shared) -> Result<Json<StatusJson>, ApiError> 
     Ok(Json(StatusJson::new(
         &state.gateway,
         &state.gateway_id,
+        state.cloud_certificate.as_ref(),
         printers,
         &queue,
     )))

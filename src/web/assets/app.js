@@ -28,6 +28,22 @@ function render() {
   views.history.render(state.history.map((id) => state.jobs.get(id)).filter(Boolean));
   document.getElementById("history-more").hidden = !state.historyMore;
   renderPrinterChoices(printers);
+  renderCertificate(state.cloudCertificate, Date.now());
+}
+
+// The cloud certificate banner: loud once the certificate is past its renewal point (it
+// should have been renewed) and once it has expired (the broker refuses the link).
+function renderCertificate(cert, now) {
+  const banner = document.getElementById("cert-banner");
+  const expired = cert !== null && (cert.expired || now >= cert.not_after * 1000);
+  const expiring = cert !== null && !expired && (cert.expiring || now >= cert.warn_from * 1000);
+  banner.hidden = !expired && !expiring;
+  if (banner.hidden) return;
+  const until = new Date(cert.not_after * 1000).toLocaleString();
+  banner.dataset.state = expired ? "expired" : "expiring";
+  banner.textContent = expired
+    ? `The cloud certificate expired on ${until}: the cloud refuses this gateway until it is renewed or the gateway is enrolled again.`
+    : `The cloud certificate has not been renewed and expires on ${until}. Check the cloud link and the gateway log.`;
 }
 
 function renderPrinterChoices(printers) {

@@ -15,6 +15,7 @@ export const state = {
   history: [], // job ids, newest first
   historyMore: false,
   temperatures: new Map(), // printer id → TemperatureHistory
+  cloudCertificate: null, // the cloud link certificate's validity (null: link off)
 };
 
 let changed = () => {};
@@ -91,6 +92,7 @@ function applySnapshot(message) {
   state.historyMore = message.recent.length >= HISTORY_PAGE;
   state.printers.clear();
   for (const printer of message.printers) storePrinter(printer);
+  state.cloudCertificate = message.cloud_certificate ?? null;
 }
 
 function applyJobEvent(event) {

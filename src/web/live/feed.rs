@@ -27,6 +27,7 @@ use super::frame::{Frame, Snapshot};
 use crate::events::Event;
 use crate::gateway::Gateway;
 use crate::printer::PrinterStatus;
+use crate::web::api::certificate::CloudCertificate;
 use crate::wire::PrinterJson;
 
 /// Printer status goes to clients at most this often per printer.
@@ -75,10 +76,11 @@ impl FeedSlot {
         &self,
         gateway: &Gateway,
         gateway_id: &str,
+        cloud: Option<&CloudCertificate>,
         client: Client,
     ) -> Result<Vec<PrinterJson>, FeedStopped> {
         for _ in 0..JOIN_ATTEMPTS {
-            let feed = self.sender(gateway, gateway_id);
+            let feed = self.sender(gateway, gateway_id, cloud);
             let (reply, joined) = oneshot::channel();
             let client = client.clone();
             if feed.send(Request::Join { client, reply }).await.is_err() {
@@ -99,13 +101,19 @@ impl FeedSlot {
         }
     }
 
-    fn sender(&self, gateway: &Gateway, gateway_id: &str) -> mpsc::Sender<Request> {
+    fn sender(
+        &self,
+        gateway: &Gateway,
+        gateway_id: &str,
+        cloud: Option<&CloudCertificate>,
+    ) -> mpsc::Sender<Request> {
         let mut slot = self.lock();
         match slot.as_ref().filter(|feed| !feed.is_closed()) {
             Some(feed) => feed.clone(),
             None => {
                 let (feed, requests) = mpsc::channel(REQUESTS);
-                let (state, statuses) = Feed::new(gateway.clone(), gateway_id.to_owned());
+                let (state, statuses) =
+                    Feed::new(gateway.clone(), gateway_id.to_owned(), cloud.cloned());
                 tokio::spawn(state.run(requests, statuses));
                 *slot = Some(feed.clone());
                 feed
@@ -142,6 +150,8 @@ type StatusChanges = SelectAll<BoxStream<'static, StatusChange>>;
 struct Feed {
     gateway: Gateway,
     gateway_id: String,
+    /// The cloud link certificate, shown in snapshots.
+    cloud: Option<CloudCertificate>,
     clients: Vec<Client>,
     /// The last event sent (or covered by a snapshot sent).
     last_seq: u64,
@@ -150,7 +160,11 @@ struct Feed {
 
 impl Feed {
     /// The feed and every printer's status changes from now on, as one stream.
-    fn new(gateway: Gateway, gateway_id: String) -> (Feed, StatusChanges) {
+    fn new(
+        gateway: Gateway,
+        gateway_id: String,
+        cloud: Option<CloudCertificate>,
+    ) -> (Feed, StatusChanges) {
         let mut printers = Vec::with_capacity(gateway.printers().len());
         let streams = gateway
             .printers()
@@ -169,6 +183,7 @@ impl Feed {
         let feed = Feed {
             gateway,
             gateway_id,
+            cloud,
             clients: Vec::new(),
             last_seq: 0,
             printers,
@@ -301,9 +316,14 @@ impl Feed {
 
     async fn resync(&mut self) -> Result<(), Stop> {
         let printers = self.printers.iter().map(|p| p.sent.clone()).collect();
-        let snapshot = Snapshot::read(&self.gateway, &self.gateway_id, printers)
-            .await
-            .map_err(|_| Stop::GatewayStopping)?;
+        let snapshot = Snapshot::read(
+            &self.gateway,
+            &self.gateway_id,
+            self.cloud.as_ref(),
+            printers,
+        )
+        .await
+        .map_err(|_| Stop::GatewayStopping)?;
         self.last_seq = snapshot.seq;
         self.fan_out(snapshot.frame)
     }

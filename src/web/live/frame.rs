@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::events::Event;
 use crate::gateway::{CommandError, Gateway, QueueSnapshot};
 use crate::jobs::JobFilter;
+use crate::web::api::certificate::CloudCertificate;
 use crate::web::api::jobs::shown;
 use crate::web::api::printers::StatusJson;
 use crate::wire::{EventJson, JobJson, PrinterJson};
@@ -95,6 +96,7 @@ impl Snapshot {
     pub(super) async fn read(
         gateway: &Gateway,
         gateway_id: &str,
+        cloud: Option<&CloudCertificate>,
         printers: Vec<PrinterJson>,
     ) -> Result<Snapshot, CommandError> {
         let recent = JobFilter {
@@ -108,7 +110,7 @@ impl Snapshot {
         } = gateway.queue_snapshot(recent).await?;
         let text = encode(&SnapshotJson {
             kind: "snapshot",
-            status: StatusJson::new(gateway, gateway_id, printers, &queue),
+            status: StatusJson::new(gateway, gateway_id, cloud, printers, &queue),
             recent: recent.iter().map(|j| shown(gateway, j)).collect(),
             seq,
         });

@@ -203,8 +203,8 @@ pub(super) async fn scrape(State(state): State<Arc<WebState>>) -> Response {
     state.metrics.register(&mut registry);
     register_store(&mut registry, &jobs, outbox_depth);
     registry.register_collector(Box::new(PrinterSamples::now(state.gateway.printers())));
-    if let Some(file) = &state.cloud_cert_file {
-        register_certificate(&mut registry, file);
+    if let Some(cert) = &state.cloud_certificate {
+        register_certificate(&mut registry, &cert.file);
     }
     if let Some(bytes) = resident_bytes() {
         let rss: Gauge = Gauge::default();

@@ -114,12 +114,24 @@ async fn feed(state: &WebState, sink: &mut Sink, stream: &mut Stream) -> End {
     // Join before reading the snapshot: every event after its `seq` is then in the queue.
     let Ok(printers) = state
         .feed
-        .join(&state.gateway, &state.gateway_id, client)
+        .join(
+            &state.gateway,
+            &state.gateway_id,
+            state.cloud_certificate.as_ref(),
+            client,
+        )
         .await
     else {
         return End::Stopping;
     };
-    let Ok(snapshot) = Snapshot::read(&state.gateway, &state.gateway_id, printers).await else {
+    let Ok(snapshot) = Snapshot::read(
+        &state.gateway,
+        &state.gateway_id,
+        state.cloud_certificate.as_ref(),
+        printers,
+    )
+    .await
+    else {
         return End::Stopping;
     };
     if let Err(end) = send(sink, &snapshot.frame, &slow).await {

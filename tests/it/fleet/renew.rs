@@ -3,7 +3,8 @@
 //! `cert.install`, the gateway reconnects with it (proved by the broker: once the old
 //! certificate has expired, a broker restart is survived); a renewal due while the broker is
 //! away reaches the cloud once it is back (an outbox event); wrong certificates are refused
-//! with a reason and the old identity kept; an expired certificate is reported.
+//! with a reason and the old identity kept; an expired certificate is reported (log, `/metrics`,
+//! `/api/status` and the page's banner, in Chromium).
 
 use std::path::Path;
 use std::time::Duration;
@@ -82,6 +83,13 @@ async fn renews_at_its_share_of_the_lifetime_and_connects_with_the_new_certifica
     let handle = running.cloud.clone().unwrap();
 
     let csr = renewal_csr(&mut cloud).await;
+    // Past its renewal point and not yet renewed: the page's banner shows.
+    let shown = status_certificate(&running, &fleet).await;
+    assert_eq!(shown["not_after"], old_expiry, "{shown}");
+    assert!(
+        shown["expiring"] == true || shown["expired"] == true,
+        "{shown}"
+    );
     let (cert, key) = fleet.identity();
     let next_key = key.with_extension("key.next");
     assert_eq!(
@@ -123,6 +131,10 @@ async fn renews_at_its_share_of_the_lifetime_and_connects_with_the_new_certifica
         metrics.contains("fluxprint_cloud_cert_expired 0\n"),
         "{metrics}"
     );
+    let shown = status_certificate(&running, &fleet).await;
+    assert_eq!(shown["not_after"], new_expiry, "{shown}");
+    assert_eq!(shown["expiring"], false, "renewed: no banner; {shown}");
+    assert_eq!(shown["expired"], false, "{shown}");
 
     // The broker's proof: with the old certificate expired, a restarted broker takes the
     // gateway back only if it presents the new one.
@@ -301,7 +313,40 @@ async fn a_certificate_that_expired_while_offline_is_reported() {
         metrics.contains(&format!("fluxprint_cloud_cert_expiry_seconds {expired}\n")),
         "{metrics}"
     );
+    let shown = status_certificate(&running, &fleet).await;
+    assert_eq!(shown["not_after"], expired, "{shown}");
+    assert_eq!(shown["expired"], true, "the page's banner says it; {shown}");
+    // And the page says it, in a real browser.
+    let browser = crate::common::browser::Browser::start().await;
+    browser
+        .client
+        .goto(&format!("http://{}/", running.web_addr()))
+        .await
+        .unwrap();
+    let banner = browser
+        .wait_for_text(
+            "the expired-certificate banner",
+            "const b = document.getElementById('cert-banner'); \
+             return b && !b.hidden && b.dataset.state === 'expired' ? b.textContent : null;",
+        )
+        .await;
+    assert!(banner.contains("expired"), "{banner}");
+    browser.close().await;
     running.stop().await;
+}
+
+/// `cloud_certificate` from `GET /api/status` (what the page's certificate banner reads).
+async fn status_certificate(running: &fluxprint_gateway::app::Running, fleet: &Fleet) -> Value {
+    let key = std::fs::read_to_string(fleet.state_dir.join("api-key")).ok();
+    let (status, text) = crate::web_live::scrape::http_get(
+        running.web_addr(),
+        "/api/status",
+        key.as_deref().map(str::trim),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    body["cloud_certificate"].clone()
 }
 
 async fn metrics(running: &fluxprint_gateway::app::Running) -> String {

@@ -68,13 +68,36 @@ impl Farm {
         farm
     }
 
+    /// Makes the second build (`-next`) start with a config whose cloud link trusts another
+    /// CA: it runs, but its link never connects, so it never reports healthy.
+    pub fn next_cannot_connect(&self, extra: &str) {
+        let config = self.config_text(extra, &self.pki.stranger_ca);
+        std::fs::write(self.next_config_file(), config).unwrap();
+    }
+
+    /// The versions the restart command started, in order.
+    pub fn starts(&self) -> Vec<String> {
+        let starts = std::fs::read_to_string(self.dir.path().join("starts.log")).unwrap();
+        starts.lines().map(str::to_owned).collect()
+    }
+
+    fn next_config_file(&self) -> PathBuf {
+        self.dir.path().join("gateway-next.toml")
+    }
+
     fn write_config(&self, extra: &str) {
+        let config = self.config_text(extra, &self.pki.ca);
+        std::fs::write(&self.config_file, config).unwrap();
+    }
+
+    /// The config, its cloud link trusting `link_ca`.
+    fn config_text(&self, extra: &str, link_ca: &Path) -> String {
         let (cert, key) = self.pki.cert(GATEWAY);
         let public = b64(self.key.public_key().as_ref());
-        let config = format!(
+        format!(
             "[gateway]\nid = \"{GATEWAY}\"\nstate_dir = \"{state}\"\n\
              [web]\nlisten = \"127.0.0.1:0\"\n\
-             [cloud]\nenabled = true\nurl = \"mqtts://127.0.0.1:{port}\"\nca_file = \"{ca}\"\n\
+             [cloud]\nenabled = true\nurl = \"mqtts://127.0.0.1:{port}\"\nca_file = \"{link_ca}\"\n\
              cert_file = \"{cert}\"\nkey_file = \"{key}\"\n\
              [cloud.downloads]\nextra_ca_file = \"{ca}\"\n\
              [update]\npublic_key = \"{public}\"\nbinary = \"{binary}\"\n\
@@ -82,13 +105,13 @@ impl Farm {
              [[printers]]\nid = \"sim\"\ndriver = \"simulated\"\nbuild_volume = [200, 200, 200]\nauto_start = true\n",
             state = self.state_dir.display(),
             port = self.broker.port,
+            link_ca = link_ca.display(),
             ca = self.pki.ca.display(),
             cert = cert.display(),
             key = key.display(),
             binary = self.binary.display(),
             restart = self.restart_script().display(),
-        );
-        std::fs::write(&self.config_file, config).unwrap();
+        )
     }
 
     fn restart_script(&self) -> PathBuf {
@@ -96,7 +119,8 @@ impl Farm {
     }
 
     /// `systemctl restart` for the test: stop the daemon in `daemon.pid` (waiting for it to
-    /// exit, as systemd does), start the installed binary detached.
+    /// exit, as systemd does), start the installed binary detached (the `-next` build with
+    /// `gateway-next.toml` when a test wrote one) and note its version in `starts.log`.
     fn write_restart_script(&self) {
         use std::os::unix::fs::PermissionsExt;
         let dir = self.dir.path().display();
@@ -106,10 +130,15 @@ impl Farm {
              if [ -n \"$pid\" ] && kill -TERM \"$pid\" 2>/dev/null; then\n\
              \x20 while kill -0 \"$pid\" 2>/dev/null; do sleep 0.05; done\n\
              fi\n\
-             '{binary}' run --config '{config}' >>'{dir}/daemon.log' 2>&1 &\n\
+             config='{config}'\n\
+             version=$('{binary}' --version)\n\
+             case \"$version\" in *-next) [ -f '{next}' ] && config='{next}' ;; esac\n\
+             echo \"$version\" >> '{dir}/starts.log'\n\
+             '{binary}' run --config \"$config\" >>'{dir}/daemon.log' 2>&1 &\n\
              echo $! > '{dir}/daemon.pid'\n",
             binary = self.binary.display(),
             config = self.config_file.display(),
+            next = self.next_config_file().display(),
         );
         std::fs::write(self.restart_script(), script).unwrap();
         let mode = std::fs::Permissions::from_mode(0o755);

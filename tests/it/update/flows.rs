@@ -50,12 +50,15 @@ async fn a_release_signed_with_another_key_is_refused_and_nothing_is_staged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_that_never_gets_healthy_is_rolled_back_and_the_old_one_answers() {
-    let farm = Farm::start("health_timeout_s = 3");
+    const EXTRA: &str = "health_timeout_s = 3";
+    let release = std::fs::read(next_build()).unwrap();
+    let farm = Farm::start(EXTRA);
+    // The real second build, started with a config whose cloud link trusts another CA: it
+    // runs, holds the store, but its link never connects, so it never reports healthy.
+    farm.next_cannot_connect(EXTRA);
     let mut cloud = farm.cloud().await;
     let _systemd = Systemd::start(&farm);
-    // A build that dies at start (a wrong-architecture or corrupt binary behaves so).
-    let broken = b"#!/bin/sh\necho 'broken build' >&2\nexit 1\n".to_vec();
-    let args = farm.release(broken, None).await;
+    let args = farm.release(release, None).await;
     let (stages, reply) = update(&mut cloud, "up-3", args).await;
     assert_eq!(reply["error"]["code"], "update_rolled_back", "{reply}");
     assert_eq!(
@@ -66,6 +69,14 @@ async fn a_version_that_never_gets_healthy_is_rolled_back_and_the_old_one_answer
     assert!(farm.installed_version().ends_with(OLD));
     let health = std::fs::read_to_string(farm.state_dir.join("update/health.json")).unwrap();
     assert!(health.contains(&format!("\"{OLD}\"")), "{health}");
+    // Started: the old version, the new one (that never got healthy), the old one again.
+    let starts = farm.starts();
+    assert_eq!(starts.len(), 3, "{starts:?}\n{}", farm.log());
+    assert!(
+        starts[0].ends_with(OLD) && starts[2].ends_with(OLD),
+        "{starts:?}"
+    );
+    assert!(starts[1].ends_with(&new_version()), "{starts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,9 @@
 //!
 //! The new version is a real second build: `scripts/test` builds the binary once more with
 //! `FLUXPRINT_VERSION_SUFFIX=-next` (only the binary crate recompiles) into
-//! `target/update-next/fluxprint-gateway`.
+//! `target/update-next/fluxprint-gateway`. The rollback test installs it too: `restart.sh`
+//! starts it with a config whose cloud link trusts another CA, so the real new binary runs
+//! but never reports healthy, and the helper puts the old one back.
 
 mod farm;
 mod flows;

@@ -27,7 +27,10 @@ impl Rig {
             queue: sender,
             slow: slow.clone(),
         };
-        self.slot.join(&self.gateway, "gw", client).await.unwrap();
+        self.slot
+            .join(&self.gateway, "gw", None, client)
+            .await
+            .unwrap();
         (frames, slow)
     }
 
