@@ -3,6 +3,7 @@
 mod actor;
 pub mod bambu;
 pub mod builtin;
+mod causes;
 pub mod driver;
 pub mod figures;
 mod handle;

@@ -10,6 +10,7 @@
 //! gateway publishes, `ftps` uploads, and `task` is the loop doing the I/O.
 
 mod ftps;
+mod pushall;
 pub mod report;
 mod request;
 mod task;

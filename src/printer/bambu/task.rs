@@ -18,11 +18,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::BambuSettings;
 use super::ftps::FtpsError;
+use super::pushall::Pushall;
 use super::report::{Answer, Message, Report};
 use super::request::{self, PrintFile};
 use super::track::{Step, Tracker, print_name};
 use super::upload::{self, Upload};
 use crate::domain::JobId;
+use crate::printer::causes::with_causes;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport};
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -49,6 +51,7 @@ pub struct Driver {
     starting: Option<(u64, Instant)>,
     connected: bool,
     backoff: Duration,
+    pushall: Pushall,
 }
 
 impl Driver {
@@ -67,6 +70,7 @@ impl Driver {
             starting: None,
             connected: false,
             backoff: FIRST_BACKOFF,
+            pushall: Pushall::default(),
         }
     }
 
@@ -105,6 +109,7 @@ impl Driver {
         let mut retry_at: Option<Instant> = None;
         loop {
             let start_deadline = self.starting.map(|(_, at)| at);
+            let pushall_due = self.pushall.due().filter(|_| retry_at.is_none());
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 command = commands.recv() => match command {
@@ -117,6 +122,8 @@ impl Driver {
                 }
                 _ = tokio::time::sleep_until(start_deadline.unwrap_or_else(Instant::now)),
                     if start_deadline.is_some() => self.start_overdue().await,
+                _ = tokio::time::sleep_until(pushall_due.unwrap_or_else(Instant::now)),
+                    if pushall_due.is_some() => self.ask_pushall(&client, false),
                 _ = tokio::time::sleep_until(retry_at.unwrap_or_else(Instant::now)),
                     if retry_at.is_some() => retry_at = None,
                 event = events.poll(), if retry_at.is_none() => match event {
@@ -141,8 +148,7 @@ impl Driver {
                     tracing::warn!(printer = %self.settings.printer, error = %e,
                         "cannot subscribe to the printer's reports");
                 }
-                let seq = self.next_sequence();
-                self.publish(client, request::pushall(seq));
+                self.ask_pushall(client, true);
             }
             Event::Incoming(Packet::Publish(publish)) => self.received(&publish.payload).await,
             _ => {}
@@ -152,6 +158,7 @@ impl Driver {
     /// The connection broke or could not be made: how long to wait before the next try.
     async fn lost(&mut self, error: ConnectionError) -> Duration {
         self.connected = false;
+        self.pushall.settled();
         let (reason, wait) = match &error {
             ConnectionError::ConnectionRefused(
                 ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized,
@@ -182,6 +189,7 @@ impl Driver {
         match self.report.merge(payload) {
             Ok(Message::Status) => {
                 if let Some(snapshot) = self.report.snapshot() {
+                    self.pushall.settled();
                     if self.starting.is_some()
                         && snapshot.subtask.is_some()
                         && self.tracker.is_seen_in(&snapshot)
@@ -341,6 +349,16 @@ impl Driver {
         self.run_steps(steps).await;
     }
 
+    /// Asks for the whole state: on connect, then again while none has come ([`Pushall`]).
+    fn ask_pushall(&mut self, client: &AsyncClient, on_connect: bool) {
+        match on_connect {
+            true => self.pushall.asked_on_connect(Instant::now()),
+            false => self.pushall.asked_again(Instant::now()),
+        }
+        let seq = self.next_sequence();
+        self.publish(client, request::pushall(seq));
+    }
+
     fn next_sequence(&mut self) -> u64 {
         self.sequence += 1;
         self.sequence
@@ -378,19 +396,4 @@ impl Driver {
                 "cannot delete the job's file on the printer");
         }
     }
-}
-
-/// The error with every cause its text does not already include ("invalid peer
-/// certificate: UnknownIssuer", not just "TLS error").
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let more = e.to_string();
-        if !text.contains(&more) {
-            text = format!("{text}: {more}");
-        }
-        cause = e.source();
-    }
-    text
 }

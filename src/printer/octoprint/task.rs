@@ -13,6 +13,7 @@ use super::push::{Push, Pushed};
 use super::rest::{Rest, RestError};
 use super::track::{Step, Tracker, remote_path};
 use crate::domain::JobId;
+use crate::printer::causes::with_causes;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport};
 use crate::printer::safety::check_file;
 
@@ -332,21 +333,6 @@ impl Driver {
             }
         }
     }
-}
-
-/// The error with every cause that its text does not already include: an operator needs
-/// "invalid peer certificate: UnknownIssuer", not just "error sending request".
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let more = e.to_string();
-        if !text.contains(&more) {
-            text = format!("{text}: {more}");
-        }
-        cause = e.source();
-    }
-    text
 }
 
 async fn next_pushed(push: &mut Option<Push>) -> Result<Vec<Pushed>, super::push::PushError> {

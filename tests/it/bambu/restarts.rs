@@ -1,6 +1,7 @@
 //! Either side restarted mid-print: the gateway (it re-attaches to the print by its name and
 //! follows it to its end) and the printer (its broker goes away; the print is lost with the
-//! power, and the job ends `interrupted`).
+//! power, and the job ends `interrupted`); and a printer still booting when the gateway
+//! connects (it is asked for its state again until it answers).
 
 use super::*;
 
@@ -18,6 +19,19 @@ async fn a_gateway_restarted_mid_print_re_attaches_and_the_job_completes() {
     assert!(status.is_on_printer(), "kept over the restart: {status:?}");
     wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
     assert_never_external(gw, "the re-attached job is ours").await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_printer_still_booting_is_asked_for_its_state_again_until_it_answers() {
+    let bench = Bench::start("01P00A000000024", Reports::Deltas);
+    // A P1 that has just booted: silent, and the first `pushall` goes unanswered.
+    bench.firmware.with(|fw| fw.booting = Some(1));
+    let running = bench.idle_gateway().await;
+    let pushalls = (bench.firmware.commands().into_iter())
+        .filter(|c| c == "pushall")
+        .count();
+    assert_eq!(pushalls, 2, "asked again once, then answered");
     running.stop().await;
 }
 

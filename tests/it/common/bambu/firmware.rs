@@ -36,6 +36,9 @@ pub struct Fw {
     pub step: u64,
     /// The firmware's authorization control: control commands are refused.
     pub refuse_control: bool,
+    /// Still booting: reports nothing and ignores this many `pushall`s more; the next one
+    /// is answered and ends it.
+    pub booting: Option<u32>,
     /// Every request received, in order.
     pub requests: Vec<Value>,
     /// The file each started print read from the printer's storage.
@@ -123,6 +126,7 @@ impl Firmware {
             hms: Vec::new(),
             step: 10,
             refuse_control: false,
+            booting: None,
             requests: Vec::new(),
             printed: Vec::new(),
             nozzle_target: 220.0,
@@ -249,7 +253,13 @@ impl FirmwareLoop {
 
     /// Publishes the status: everything (X1, `pushall`) or what changed (P1).
     fn push(&mut self, client: &AsyncClient, everything: bool) {
-        let status = self.state.lock().unwrap().status();
+        let status = {
+            let fw = self.state.lock().unwrap();
+            if fw.booting.is_some() {
+                return;
+            }
+            fw.status()
+        };
         let mut body = Map::new();
         for (key, value) in &status {
             let full = everything || self.reports == Reports::Full;
@@ -279,6 +289,12 @@ impl FirmwareLoop {
         self.state.lock().unwrap().requests.push(request.clone());
         self.changed.send_modify(|n| *n += 1);
         if request["pushing"]["command"] == "pushall" {
+            let mut fw = self.state.lock().unwrap();
+            match fw.booting {
+                Some(0) | None => fw.booting = None,
+                Some(n) => return fw.booting = Some(n - 1),
+            }
+            drop(fw);
             return self.push(client, true);
         }
         let body = &request["print"];
