@@ -5,10 +5,14 @@
 //! same server name: the control connection's tickets (TLS 1.3) or session id (TLS 1.2)
 //! are in the config's session store when the data connection starts.
 //!
-//! Only what the driver needs: log in as `bblp`, store a file, delete a file, quit.
+//! Only what the driver needs: log in as `bblp`, store a file, delete a file, quit. Each
+//! connection, handshake and reply must come within a patience (30 s for the printers): a
+//! server that stops answering fails the step that waited, not the whole upload ten minutes on.
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
@@ -23,6 +27,8 @@ use crate::config::Secret;
 const UPLOAD_BUFFER: usize = 256 * 1024;
 /// A reply line longer than this is not FTP.
 const MAX_REPLY_LINE: usize = 4096;
+/// How long a connection, a handshake or a reply may take.
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FtpsError {
@@ -38,6 +44,8 @@ pub enum FtpsError {
         code: u16,
         text: String,
     },
+    #[error("the printer's FTPS server did not answer {step} within {} s", after.as_secs_f32())]
+    Silent { step: String, after: Duration },
     #[error("the printer's FTPS server broke the protocol: {0}")]
     Protocol(String),
     #[error("FTPS transfer failed: {0}")]
@@ -50,31 +58,34 @@ pub struct Ftps {
     connector: TlsConnector,
     name: ServerName<'static>,
     host: String,
+    patience: Duration,
 }
 
 impl Ftps {
-    /// Connects to `host:port` (implicit TLS), logs in and sets up private binary transfers.
+    /// Connects to `host:port` (implicit TLS), logs in and sets up private binary transfers;
+    /// each step within `patience`.
     pub async fn connect(
-        host: &str,
-        port: u16,
+        (host, port): (&str, u16),
         tls: Arc<ClientConfig>,
         name: ServerName<'static>,
         access_code: &Secret,
+        patience: Duration,
     ) -> Result<Ftps, FtpsError> {
-        let tcp = TcpStream::connect((host, port))
-            .await
+        let tcp = within(patience, "the connection", TcpStream::connect((host, port)))
+            .await?
             .map_err(FtpsError::Connect)?;
         tcp.set_nodelay(true).map_err(FtpsError::Connect)?;
         let connector = TlsConnector::from(tls);
-        let stream = connector
-            .connect(name.clone(), tcp)
-            .await
+        let handshake = connector.connect(name.clone(), tcp);
+        let stream = within(patience, "the TLS handshake", handshake)
+            .await?
             .map_err(FtpsError::Tls)?;
         let mut ftps = Ftps {
             control: BufReader::new(stream),
             connector,
             name,
             host: host.to_owned(),
+            patience,
         };
         ftps.expect("the greeting", None, 220).await?;
         let (code, text) = ftps.command("USER bblp").await?;
@@ -107,11 +118,14 @@ impl Ftps {
                 text,
             });
         }
-        let mut data = self
-            .connector
-            .connect(self.name.clone(), data)
-            .await
-            .map_err(FtpsError::Tls)?;
+        let handshake = self.connector.connect(self.name.clone(), data);
+        let mut data = within(
+            self.patience,
+            "the data connection's TLS handshake",
+            handshake,
+        )
+        .await?
+        .map_err(FtpsError::Tls)?;
         let mut reader = BufReader::with_capacity(UPLOAD_BUFFER, file);
         let sent = tokio::io::copy_buf(&mut reader, &mut data).await?;
         // close_notify, then FIN: the server takes the file as complete only then.
@@ -144,8 +158,9 @@ impl Ftps {
         let (code, text) = self.command("PASV").await?;
         check("passive mode", code, 227, text.clone())?;
         let port = pasv_port(&text).ok_or_else(|| FtpsError::Protocol(text.clone()))?;
-        let tcp = TcpStream::connect((self.host.as_str(), port))
-            .await
+        let connect = TcpStream::connect((self.host.as_str(), port));
+        let tcp = within(self.patience, "the data connection", connect)
+            .await?
             .map_err(FtpsError::Connect)?;
         tcp.set_nodelay(true).map_err(FtpsError::Connect)?;
         Ok(tcp)
@@ -159,7 +174,7 @@ impl Ftps {
     ) -> Result<(), FtpsError> {
         let (code, text) = match line {
             Some(line) => self.command(line).await?,
-            None => self.reply().await?,
+            None => within(self.patience, step, self.reply()).await??,
         };
         check(step, code, wanted, text)
     }
@@ -168,7 +183,10 @@ impl Ftps {
         let stream = self.control.get_mut();
         stream.write_all(format!("{line}\r\n").as_bytes()).await?;
         stream.flush().await?;
-        self.reply().await
+        // The verb only: a PASS line holds the access code.
+        let verb = line.split(' ').next().unwrap_or(line);
+        let patience = self.patience;
+        within(patience, verb, self.reply()).await?
     }
 
     /// One reply, multi-line ones (`123-…` up to `123 …`) read to their end.
@@ -197,6 +215,20 @@ impl Ftps {
     }
 }
 
+/// `work`, or [`FtpsError::Silent`] naming `step` when it takes longer than `patience`.
+async fn within<T>(
+    patience: Duration,
+    step: &str,
+    work: impl Future<Output = T>,
+) -> Result<T, FtpsError> {
+    tokio::time::timeout(patience, work)
+        .await
+        .map_err(|_| FtpsError::Silent {
+            step: step.to_owned(),
+            after: patience,
+        })
+}
+
 fn check(step: &'static str, code: u16, wanted: u16, text: String) -> Result<(), FtpsError> {
     if code == wanted {
         Ok(())
@@ -220,7 +252,7 @@ fn pasv_port(text: &str) -> Option<u16> {
 
 #[cfg(test)]
 mod tests {
-    use super::pasv_port;
+    use super::*;
 
     #[test]
     fn the_passive_port_is_read_from_the_reply() {
@@ -230,5 +262,39 @@ mod tests {
         );
         assert_eq!(pasv_port("Entering Passive Mode (127,0,0,1,300,64)"), None);
         assert_eq!(pasv_port("nothing"), None);
+    }
+
+    /// A server that takes the connection and never says a word: the handshake step fails
+    /// after the patience, naming itself, instead of hanging the upload.
+    #[tokio::test]
+    async fn a_silent_server_fails_the_step_that_waited() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silent = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(socket);
+        });
+        crate::cloud::tls::install_crypto_provider();
+        let tls = ClientConfig::builder()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let name = ServerName::try_from("01P00A000000001").unwrap();
+        let code = Secret::new("12345678");
+        let patience = Duration::from_millis(200);
+        let connected =
+            Ftps::connect(("127.0.0.1", port), Arc::new(tls), name, &code, patience).await;
+        let error = connected
+            .err()
+            .expect("no FTPS session with a silent server");
+        assert!(
+            matches!(&error, FtpsError::Silent { step, .. } if step == "the TLS handshake"),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "the printer's FTPS server did not answer the TLS handshake within 0.2 s"
+        );
+        silent.abort();
     }
 }

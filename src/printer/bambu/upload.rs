@@ -13,7 +13,7 @@ use rustls_pki_types::ServerName;
 use tokio::io::AsyncReadExt;
 
 use super::BambuSettings;
-use super::ftps::{Ftps, FtpsError};
+use super::ftps::{Ftps, FtpsError, PATIENCE};
 use super::request::PrintFile;
 use super::track::print_name;
 use crate::domain::JobId;
@@ -74,7 +74,7 @@ pub fn upload(
     let name = server_name(settings);
     Box::pin(async move {
         let sent = tokio::time::timeout(FTPS_PATIENCE, async {
-            let mut ftps = Ftps::connect(&host, port, tls, name, &code).await?;
+            let mut ftps = Ftps::connect((&host, port), tls, name, &code, PATIENCE).await?;
             let sent = ftps.store(&file, print_file.name()).await?;
             ftps.quit().await;
             Ok(sent)
@@ -94,7 +94,8 @@ pub async fn delete(
     let server = server_name(settings);
     let (host, port) = (settings.host.as_str(), settings.ftps_port);
     tokio::time::timeout(FTPS_PATIENCE, async {
-        let mut ftps = Ftps::connect(host, port, tls, server, &settings.access_code).await?;
+        let code = &settings.access_code;
+        let mut ftps = Ftps::connect((host, port), tls, server, code, PATIENCE).await?;
         ftps.delete(name).await?;
         ftps.quit().await;
         Ok(())
