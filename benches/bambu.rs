@@ -15,27 +15,28 @@
 #[path = "../tests/it/common/mod.rs"]
 #[allow(dead_code)] // each benchmark uses a different part of the test harness
 mod common;
+#[path = "common/gateway.rs"]
+mod gateway;
 #[path = "common/stats.rs"]
 mod stats;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::bambu::{ACCESS_CODE, Firmware, Printer, Reports};
-use fluxprint_gateway::app;
+use common::wait::Patience;
 use fluxprint_gateway::config::{DriverConfig, PrinterConfig, Secret};
 use fluxprint_gateway::domain::{JobId, JobStatus, PrinterState};
 use fluxprint_gateway::events::EventKind;
 use fluxprint_gateway::gateway::Gateway;
-use fluxprint_gateway::printer::BuiltinDrivers;
-use stats::{percentiles, rss_kib};
-use tokio_util::sync::CancellationToken;
+use gateway::{resident_with, start};
+use stats::percentiles_ms;
 
 const REPETITIONS: usize = 30;
 const MEMORY_PRINTERS: usize = 8;
 const UPLOAD_BYTES: usize = 50 * 1000 * 1000;
 const PATIENCE: Duration = Duration::from_secs(120);
+const WAIT: Patience = Patience::of(PATIENCE);
 
 fn bambu(id: &str, printer: &Printer) -> PrinterConfig {
     let mut p = common::printer(id, [256.0, 256.0, 256.0], true);
@@ -51,25 +52,6 @@ fn bambu(id: &str, printer: &Printer) -> PrinterConfig {
     p
 }
 
-async fn start(state: &Path, printers: Vec<PrinterConfig>) -> app::Running {
-    let drivers = BuiltinDrivers {
-        state_dir: state.to_path_buf(),
-    };
-    let mut config = common::config(state, printers);
-    config.gateway.log_level = "warn".into();
-    app::start(config, Arc::new(drivers), CancellationToken::new())
-        .await
-        .expect("start the gateway")
-}
-
-async fn wait_state(gw: &Gateway, what: &str, ok: impl Fn(&PrinterState) -> bool) {
-    let mut watch = gw.printers()[0].watch();
-    tokio::time::timeout(PATIENCE, watch.wait_for(|s| ok(&s.state)))
-        .await
-        .unwrap_or_else(|_| panic!("the printer never became {what}"))
-        .expect("printer actor stopped");
-}
-
 /// Submits a job whose file is `text` and returns its id.
 async fn submit(gw: &Gateway, dir: &Path, name: &str, text: &[u8]) -> JobId {
     let new = common::job_with_file(gw, dir, name).await;
@@ -82,9 +64,9 @@ async fn latency(printer: &Printer, firmware: &Firmware) {
     firmware.with(|fw| fw.step = 0);
     let running = start(dir.path(), vec![bambu("x1c", printer)]).await;
     let gw = &running.gateway;
-    wait_state(gw, "idle", |s| *s == PrinterState::Idle).await;
+    WAIT.printer(gw, "idle", |s| *s == PrinterState::Idle).await;
     let job = submit(gw, dir.path(), "long", b"G28\nG1 X10\n").await;
-    wait_state(gw, "printing", |s| {
+    WAIT.printer(gw, "printing", |s| {
         matches!(s, PrinterState::Printing { .. })
     })
     .await;
@@ -96,13 +78,11 @@ async fn latency(printer: &Printer, firmware: &Firmware) {
         pauses.push(change(firmware, gw, job, "PAUSE").await);
         resumes.push(change(firmware, gw, job, "RUNNING").await);
     }
-    for (name, mut samples) in [("pause", pauses), ("resume", resumes)] {
-        let (p50, p99, max) = percentiles(&mut samples);
+    for (name, samples) in [("pause", pauses), ("resume", resumes)] {
+        let (p50, p99, max) = percentiles_ms(&samples);
         println!(
-            "printer {name} -> gateway event: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} runs)",
-            p50 as f64 / 1e3,
-            p99 as f64 / 1e3,
-            max as f64 / 1e3,
+            "printer {name} -> gateway event: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms \
+             ({} runs)",
             samples.len()
         );
     }
@@ -110,9 +90,9 @@ async fn latency(printer: &Printer, firmware: &Firmware) {
     running.stop().await;
 }
 
-/// Sets the firmware's state and returns the microseconds until the gateway stored the
-/// job's event for it.
-async fn change(firmware: &Firmware, gw: &Gateway, job: JobId, state: &'static str) -> u64 {
+/// Sets the firmware's state and returns the time until the gateway stored the job's event
+/// for it.
+async fn change(firmware: &Firmware, gw: &Gateway, job: JobId, state: &'static str) -> Duration {
     let paused = state == "PAUSE";
     let mut events = gw.subscribe();
     let begun = Instant::now();
@@ -131,7 +111,7 @@ async fn change(firmware: &Firmware, gw: &Gateway, job: JobId, state: &'static s
             _ => false,
         };
         if seen {
-            return begun.elapsed().as_micros() as u64;
+            return begun.elapsed();
         }
     }
 }
@@ -142,7 +122,7 @@ async fn upload(printer: &Printer, firmware: &Firmware) {
     let text: Vec<u8> = line.iter().copied().cycle().take(UPLOAD_BYTES).collect();
     let running = start(dir.path(), vec![bambu("x1c", printer)]).await;
     let gw = &running.gateway;
-    wait_state(gw, "idle", |s| *s == PrinterState::Idle).await;
+    WAIT.printer(gw, "idle", |s| *s == PrinterState::Idle).await;
     firmware.with(|fw| fw.step = 100);
     let starts = || firmware.with(|fw| fw.printed.len());
     let before = starts();
@@ -200,36 +180,25 @@ async fn ended(gw: &Gateway, job: JobId) -> JobStatus {
 async fn warm_up(printer: &Printer) {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), vec![bambu("warm", printer)]).await;
-    wait_state(&running.gateway, "idle", |s| *s == PrinterState::Idle).await;
+    WAIT.printer(&running.gateway, "idle", |s| *s == PrinterState::Idle)
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     running.stop().await;
 }
 
 async fn memory(printer: &Printer) {
     warm_up(printer).await;
-    let dir = tempfile::tempdir().unwrap();
-    let baseline = rss_kib();
     let printers = (0..MEMORY_PRINTERS)
         .map(|i| bambu(&format!("bambu{i}"), printer))
         .collect();
-    let running = start(dir.path(), printers).await;
-    for handle in running.gateway.printers() {
-        let mut watch = handle.watch();
-        tokio::time::timeout(PATIENCE, watch.wait_for(|s| s.state == PrinterState::Idle))
-            .await
-            .expect("every printer connects")
-            .unwrap();
-    }
     // A few seconds of status reports through every printer.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let connected = rss_kib();
+    let (baseline, connected) = resident_with(printers, PATIENCE, Duration::from_secs(5)).await;
     println!(
         "RSS: {baseline} KiB before, {connected} KiB with {MEMORY_PRINTERS} Bambu printers \
          connected: about {} KiB per printer (after one printer's warm-up: code and \
          process-wide state already resident)",
         connected.saturating_sub(baseline) / MEMORY_PRINTERS as u64
     );
-    running.stop().await;
 }
 
 #[tokio::main]

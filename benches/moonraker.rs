@@ -14,24 +14,25 @@
 #[path = "../tests/it/common/mod.rs"]
 #[allow(dead_code)] // each benchmark uses a different part of the test harness
 mod common;
+#[path = "common/gateway.rs"]
+mod gateway;
 #[path = "common/stats.rs"]
 mod stats;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::moonraker::{Peer, moves_gcode};
-use fluxprint_gateway::app;
+use common::wait::Patience;
 use fluxprint_gateway::config::{DriverConfig, PrinterConfig, Secret};
 use fluxprint_gateway::domain::{JobId, JobStatus, PrinterState};
 use fluxprint_gateway::events::EventKind;
 use fluxprint_gateway::gateway::Gateway;
-use fluxprint_gateway::printer::BuiltinDrivers;
 use fluxprint_gateway::printer::driver::{DriverCommand, DriverReport};
 use fluxprint_gateway::printer::moonraker::{self, KlipperSafety, MoonrakerSettings};
 use futures_util::StreamExt;
-use stats::{percentiles, rss_kib};
+use gateway::{resident_with, start};
+use stats::percentiles_ms;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -39,6 +40,7 @@ const REPETITIONS: usize = 30;
 const MEMORY_PRINTERS: usize = 8;
 const UPLOAD_BYTES: usize = 50 * 1000 * 1000;
 const PATIENCE: Duration = Duration::from_secs(120);
+const WAIT: Patience = Patience::of(PATIENCE);
 
 fn klipper(id: &str, peer: &Peer) -> PrinterConfig {
     let mut p = common::printer(id, [250.0, 210.0, 200.0], true);
@@ -51,34 +53,15 @@ fn klipper(id: &str, peer: &Peer) -> PrinterConfig {
     p
 }
 
-async fn start(state: &Path, printers: Vec<PrinterConfig>) -> app::Running {
-    let drivers = BuiltinDrivers {
-        state_dir: state.to_path_buf(),
-    };
-    let mut config = common::config(state, printers);
-    config.gateway.log_level = "warn".into();
-    app::start(config, Arc::new(drivers), CancellationToken::new())
-        .await
-        .expect("start the gateway")
-}
-
-async fn wait_state(gw: &Gateway, what: &str, ok: impl Fn(&PrinterState) -> bool) {
-    let mut watch = gw.printers()[0].watch();
-    tokio::time::timeout(PATIENCE, watch.wait_for(|s| ok(&s.state)))
-        .await
-        .unwrap_or_else(|_| panic!("the printer never became {what}"))
-        .expect("printer actor stopped");
-}
-
 async fn latency(peer: &Peer) {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), vec![klipper("klipper", peer)]).await;
     let gw = &running.gateway;
-    wait_state(gw, "idle", |s| *s == PrinterState::Idle).await;
+    WAIT.printer(gw, "idle", |s| *s == PrinterState::Idle).await;
     let new = common::job_with_file(gw, dir.path(), "long").await;
     std::fs::write(dir.path().join("long.gcode"), moves_gcode(20_000, 1500)).unwrap();
     let job = gw.submit(new).await.unwrap().id;
-    wait_state(gw, "printing", |s| {
+    WAIT.printer(gw, "printing", |s| {
         matches!(s, PrinterState::Printing { .. })
     })
     .await;
@@ -94,19 +77,12 @@ async fn latency(peer: &Peer) {
     }
     for (name, samples) in [("pause", pauses), ("resume", resumes)] {
         let (total, lag): (Vec<_>, Vec<_>) = samples.into_iter().unzip();
-        let (mut total, mut lag): (Vec<u64>, Vec<u64>) = (
-            total.iter().map(|d| d.as_micros() as u64).collect(),
-            lag.iter().map(|d| d.as_micros() as u64).collect(),
-        );
-        let (t50, t99, _) = percentiles(&mut total);
-        let (l50, l99, _) = percentiles(&mut lag);
+        let (t50, t99, _) = percentiles_ms(&total);
+        let (l50, l99, _) = percentiles_ms(&lag);
         println!(
-            "Klipper {name}: request -> gateway event p50 {:.1} ms, p99 {:.1} ms; \
-             Moonraker's query showing it -> gateway event p50 {:.1} ms, p99 {:.1} ms ({} runs)",
-            t50 as f64 / 1e3,
-            t99 as f64 / 1e3,
-            l50 as f64 / 1e3,
-            l99 as f64 / 1e3,
+            "Klipper {name}: request -> gateway event p50 {t50:.1} ms, p99 {t99:.1} ms; \
+             Moonraker's query showing it -> gateway event p50 {l50:.1} ms, p99 {l99:.1} ms \
+             ({} runs)",
             total.len()
         );
     }
@@ -267,29 +243,17 @@ async fn bare_upload(peer: &Peer, file: &Path) -> Duration {
 }
 
 async fn memory(peer: &Peer) {
-    let dir = tempfile::tempdir().unwrap();
-    let baseline = rss_kib();
     let printers = (0..MEMORY_PRINTERS)
         .map(|i| klipper(&format!("klipper{i}"), peer))
         .collect();
-    let running = start(dir.path(), printers).await;
-    for handle in running.gateway.printers() {
-        let mut watch = handle.watch();
-        tokio::time::timeout(PATIENCE, watch.wait_for(|s| s.state == PrinterState::Idle))
-            .await
-            .expect("every printer connects")
-            .unwrap();
-    }
     // A few seconds of status updates (temperatures) through every printer.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let connected = rss_kib();
+    let (baseline, connected) = resident_with(printers, PATIENCE, Duration::from_secs(5)).await;
     println!(
         "RSS: {baseline} KiB before, {connected} KiB with {MEMORY_PRINTERS} Moonraker printers \
          connected: about {} KiB per printer (includes the gateway's store and first-use \
          allocations)",
         connected.saturating_sub(baseline) / MEMORY_PRINTERS as u64
     );
-    running.stop().await;
 }
 
 #[tokio::main]

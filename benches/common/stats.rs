@@ -16,6 +16,14 @@ pub fn percentiles(values: &mut [u64]) -> (u64, u64, u64) {
     (at(0.5), at(0.99), values[values.len() - 1])
 }
 
+/// The median, the 99th percentile and the largest of `samples`, in milliseconds (to the
+/// microsecond); zeros when there are none.
+pub fn percentiles_ms(samples: &[Duration]) -> (f64, f64, f64) {
+    let mut micros: Vec<u64> = samples.iter().map(|d| d.as_micros() as u64).collect();
+    let (p50, p99, max) = percentiles(&mut micros);
+    (p50 as f64 / 1e3, p99 as f64 / 1e3, max as f64 / 1e3)
+}
+
 /// CPU time (user + system) this process has used.
 pub fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::domain::{JobId, PrinterId};
+use crate::events::{Event, EventKind, JobRef};
 use crate::printer::ExternalPrint;
 
 #[test]

@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::bambu::{ACCESS_CODE, Firmware, Printer, Reports};
+use crate::common::stored::{assert_never_external, job_statuses};
+use crate::common::wait::Patience;
 use crate::common::*;
 use fluxprint_gateway::app;
 use fluxprint_gateway::config::{DriverConfig, PrinterConfig, Secret};
 use fluxprint_gateway::domain::{JobId, JobStatus, PrinterId, PrinterState};
-use fluxprint_gateway::events::EventKind;
 use fluxprint_gateway::gateway::Gateway;
 use fluxprint_gateway::printer::BuiltinDrivers;
 use tempfile::TempDir;
@@ -26,6 +27,8 @@ mod restarts;
 
 /// Jobs last about a second; a broken driver is caught well within this.
 const JOB_PATIENCE: Duration = Duration::from_secs(60);
+/// How long a test here waits for a job or the printer.
+const WAIT: Patience = Patience::of(JOB_PATIENCE);
 
 /// One test's printer (broker, file server, firmware) and the gateway's state directory.
 pub struct Bench {
@@ -80,7 +83,8 @@ impl Bench {
 
     pub async fn idle_gateway(&self) -> app::Running {
         let running = self.gateway(self.good_config()).await;
-        wait_printer(&running.gateway, "idle", |s| *s == PrinterState::Idle).await;
+        WAIT.printer(&running.gateway, "idle", |s| *s == PrinterState::Idle)
+            .await;
         running
     }
 
@@ -95,7 +99,7 @@ impl Bench {
     /// Submits a job and waits until the gateway and the firmware say it prints.
     pub async fn submit_printing(&self, gw: &Gateway, name: &str) -> JobId {
         let id = self.submit(gw, name, &part(name)).await;
-        wait_job(gw, id, "printing", |s| {
+        WAIT.job(gw, id, "printing", |s| {
             matches!(s, JobStatus::Printing { .. })
         })
         .await;
@@ -117,82 +121,14 @@ pub fn part(name: &str) -> String {
     format!("; {name}\nM104 S220\nM140 S60\nG28\n{moves}M104 S0\n")
 }
 
-pub async fn wait_job(
-    gw: &Gateway,
-    id: JobId,
-    what: &str,
-    ok: impl Fn(&JobStatus) -> bool,
-) -> JobStatus {
-    let deadline = tokio::time::Instant::now() + JOB_PATIENCE;
-    let mut events = gw.subscribe();
-    loop {
-        let status = gw.job(id).await.unwrap().status;
-        if ok(&status) {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "job {id} never became {what}; it is {status:?}"
-        );
-        let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
-    }
-}
-
-pub async fn wait_printer(
-    gw: &Gateway,
-    what: &str,
-    ok: impl Fn(&PrinterState) -> bool,
-) -> PrinterState {
-    let mut watch = gw.printers()[0].watch();
-    let seen = tokio::time::timeout(JOB_PATIENCE, watch.wait_for(|s| ok(&s.state)))
-        .await
-        .map(|r| r.map(|s| s.state.clone()));
-    match seen {
-        Ok(state) => state.expect("printer actor stopped"),
-        Err(_) => panic!(
-            "printer never became {what}; it is {:?} after {:?}",
-            watch.borrow().state,
-            printer_states(gw).await
-        ),
-    }
-}
-
-async fn events(gw: &Gateway) -> Vec<EventKind> {
-    let events = gw.events_after(0, 10_000).await.unwrap();
-    events.into_iter().map(|e| e.kind).collect()
-}
-
-pub async fn job_statuses(gw: &Gateway, id: JobId) -> Vec<JobStatus> {
-    (events(gw).await.into_iter())
-        .filter_map(|e| match e {
-            EventKind::JobStatus(job) if job.id == id => Some(job.status),
-            _ => None,
-        })
-        .collect()
-}
-
-pub async fn printer_states(gw: &Gateway) -> Vec<PrinterState> {
-    (events(gw).await.into_iter())
-        .filter_map(|e| match e {
-            EventKind::PrinterState { state, .. } => Some(state),
-            _ => None,
-        })
-        .collect()
-}
-
-pub async fn assert_never_external(gw: &Gateway, why: &str) {
-    let states = printer_states(gw).await;
-    let external = (states.iter()).any(|s| matches!(s, PrinterState::PrintingExternal { .. }));
-    assert!(!external, "{why}, not external: {states:?}");
-}
-
 #[tokio::test]
 async fn a_job_is_uploaded_over_ftps_printed_with_progress_from_p1_deltas_and_completes() {
     let bench = Bench::start("01P00A000000001", Reports::Deltas);
     let running = bench.idle_gateway().await;
     let gw = &running.gateway;
     let id = bench.submit(gw, "benchy", &part("benchy")).await;
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
 
     let progress: Vec<u8> = (job_statuses(gw, id).await.into_iter())
         .filter_map(|s| match s {
@@ -226,12 +162,12 @@ async fn a_job_is_uploaded_over_ftps_printed_with_progress_from_p1_deltas_and_co
         (status.temperatures.hotends.first()).is_some_and(|t| [25.0, 219.5].contains(&t.actual_c)),
         "temperatures from the reports: {status:?}"
     );
-    wait_printer(gw, "awaiting bed clear", |s| {
+    WAIT.printer(gw, "awaiting bed clear", |s| {
         *s == PrinterState::AwaitingBedClear { last_job: Some(id) }
     })
     .await;
     gw.bed_cleared(&PrinterId("bambu".into())).await.unwrap();
-    wait_printer(gw, "idle", |s| *s == PrinterState::Idle).await;
+    WAIT.printer(gw, "idle", |s| *s == PrinterState::Idle).await;
     assert_never_external(gw, "our job is ours").await;
     running.stop().await;
 }
@@ -244,20 +180,22 @@ async fn pause_resume_and_cancel_reach_the_printer_and_the_file_is_deleted() {
         .gateway(bench.config(&bench.printer.ca, ACCESS_CODE, true))
         .await;
     let gw = &running.gateway;
-    wait_printer(gw, "idle", |s| *s == PrinterState::Idle).await;
+    WAIT.printer(gw, "idle", |s| *s == PrinterState::Idle).await;
     let id = bench.submit_printing(gw, "long").await;
 
     gw.pause(id).await.unwrap();
-    wait_job(gw, id, "paused", |s| matches!(s, JobStatus::Paused { .. })).await;
+    WAIT.job(gw, id, "paused", |s| matches!(s, JobStatus::Paused { .. }))
+        .await;
     assert_eq!(bench.firmware.with(|fw| fw.gcode_state), "PAUSE");
     gw.resume(id).await.unwrap();
-    wait_job(gw, id, "printing again", |s| {
+    WAIT.job(gw, id, "printing again", |s| {
         matches!(s, JobStatus::Printing { .. })
     })
     .await;
     assert_eq!(bench.firmware.with(|fw| fw.gcode_state), "RUNNING");
     gw.cancel(id).await.unwrap();
-    wait_job(gw, id, "cancelled", |s| *s == JobStatus::Cancelled).await;
+    WAIT.job(gw, id, "cancelled", |s| *s == JobStatus::Cancelled)
+        .await;
     assert_eq!(bench.firmware.with(|fw| fw.gcode_state), "FAILED");
 
     let file = bench
@@ -285,10 +223,11 @@ async fn a_print_started_on_the_printer_shows_as_external_then_needs_bed_clear()
     bench
         .firmware
         .with(|fw| fw.print("Benchy_PLA", "/data/Metadata/plate_1.gcode"));
-    let state = wait_printer(gw, "printing external", |s| {
-        matches!(s, PrinterState::PrintingExternal { .. })
-    })
-    .await;
+    let state = WAIT
+        .printer(gw, "printing external", |s| {
+            matches!(s, PrinterState::PrintingExternal { .. })
+        })
+        .await;
     assert_eq!(
         state,
         PrinterState::PrintingExternal {
@@ -296,7 +235,7 @@ async fn a_print_started_on_the_printer_shows_as_external_then_needs_bed_clear()
         }
     );
     let second = bench.submit(gw, "after", &part("after")).await;
-    wait_printer(gw, "awaiting bed clear after the external print", |s| {
+    WAIT.printer(gw, "awaiting bed clear after the external print", |s| {
         *s == PrinterState::AwaitingBedClear { last_job: None }
     })
     .await;

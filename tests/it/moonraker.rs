@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use crate::common::moonraker::{Peer, moves_gcode};
+use crate::common::stored::{assert_never_external, job_statuses, printer_states, progress_events};
+use crate::common::wait::Patience;
 use crate::common::*;
 use fluxprint_gateway::config::{DriverConfig, PrinterConfig, Secret};
 use fluxprint_gateway::domain::{JobId, JobStatus, PrinterId, PrinterState};
-use fluxprint_gateway::events::EventKind;
 use fluxprint_gateway::gateway::Gateway;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +23,8 @@ use bench::*;
 
 /// Jobs last seconds; a broken driver is caught well within this.
 const JOB_PATIENCE: Duration = Duration::from_secs(120);
+/// How long a test here waits for a job or the printer.
+const WAIT: Patience = Patience::of(JOB_PATIENCE);
 
 /// A print of 7-10 s on the simulated printer, heating included.
 fn short_job() -> String {
@@ -40,7 +43,8 @@ async fn a_queued_job_is_uploaded_printed_to_complete_with_progress_and_awaits_b
     let running = bench.idle_gateway(bench.printer()).await;
     let gw = &running.gateway;
     let id = bench.submit(gw, "part", &short_job()).await;
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     let progress = progress_events(gw, id).await;
     assert!(
         progress.iter().filter(|p| (1..100).contains(*p)).count() >= 3,
@@ -64,12 +68,12 @@ async fn a_queued_job_is_uploaded_printed_to_complete_with_progress_and_awaits_b
         identified,
         "the driver follows Moonraker through its websocket, identified as an agent"
     );
-    wait_printer(gw, "awaiting bed clear", |s| {
+    WAIT.printer(gw, "awaiting bed clear", |s| {
         matches!(s, PrinterState::AwaitingBedClear { .. })
     })
     .await;
     gw.bed_cleared(&PrinterId("klipper".into())).await.unwrap();
-    wait_printer(gw, "idle", |s| *s == PrinterState::Idle).await;
+    WAIT.printer(gw, "idle", |s| *s == PrinterState::Idle).await;
     running.stop().await;
 }
 
@@ -83,18 +87,20 @@ async fn pause_resume_and_cancel_from_the_gateway_reach_klipper_and_the_file_is_
     let id = bench.submit_printing(gw, "long", &long_job()).await;
 
     gw.pause(id).await.unwrap();
-    wait_job(gw, id, "paused", |s| matches!(s, JobStatus::Paused { .. })).await;
+    WAIT.job(gw, id, "paused", |s| matches!(s, JobStatus::Paused { .. }))
+        .await;
     assert_eq!(peer.print_stats().await.0, "paused");
 
     gw.resume(id).await.unwrap();
-    wait_job(gw, id, "printing again", |s| {
+    WAIT.job(gw, id, "printing again", |s| {
         matches!(s, JobStatus::Printing { .. })
     })
     .await;
     assert_eq!(peer.print_stats().await.0, "printing");
 
     gw.cancel(id).await.unwrap();
-    wait_job(gw, id, "cancelled", |s| *s == JobStatus::Cancelled).await;
+    WAIT.job(gw, id, "cancelled", |s| *s == JobStatus::Cancelled)
+        .await;
     assert_eq!(peer.print_stats().await.0, "cancelled");
     assert_never_external(gw, "our cancelled job is ours").await;
     // The ended job's upload is deleted (`delete_after_job`).
@@ -119,18 +125,20 @@ async fn a_klippy_shutdown_mid_print_fails_the_job_with_klippys_message() {
     let id = bench.submit_printing(gw, "long", &long_job()).await;
 
     peer.gcode("M112").await;
-    let status = wait_job(gw, id, "failed", JobStatus::is_final).await;
+    let status = WAIT.job(gw, id, "failed", JobStatus::is_final).await;
     assert_eq!(
         status,
         JobStatus::Failed {
             error: "Klipper: Shutdown due to M112 command".into()
         }
     );
-    let state = wait_printer(gw, "in error", |s| matches!(s, PrinterState::Error { .. })).await;
+    let state = WAIT
+        .printer(gw, "in error", |s| matches!(s, PrinterState::Error { .. }))
+        .await;
     assert!(format!("{state:?}").contains("M112"), "{state:?}");
 
     peer.post("printer/firmware_restart").await;
-    wait_printer(gw, "awaiting bed clear after the restart", |s| {
+    WAIT.printer(gw, "awaiting bed clear after the restart", |s| {
         *s == PrinterState::AwaitingBedClear { last_job: Some(id) }
     })
     .await;
@@ -148,7 +156,7 @@ async fn the_gateways_emergency_stop_shuts_klipper_down_and_fails_the_job() {
     gw.emergency_stop(&PrinterId("klipper".into()))
         .await
         .unwrap();
-    let status = wait_job(gw, id, "failed", JobStatus::is_final).await;
+    let status = WAIT.job(gw, id, "failed", JobStatus::is_final).await;
     assert_eq!(
         status,
         JobStatus::Failed {
@@ -156,7 +164,8 @@ async fn the_gateways_emergency_stop_shuts_klipper_down_and_fails_the_job() {
         }
     );
     peer.wait_klippy("shutdown").await;
-    wait_printer(gw, "in error", |s| matches!(s, PrinterState::Error { .. })).await;
+    WAIT.printer(gw, "in error", |s| matches!(s, PrinterState::Error { .. }))
+        .await;
     running.stop().await;
 }
 
@@ -168,7 +177,7 @@ async fn a_job_breaking_the_safety_caps_fails_before_it_reaches_moonraker() {
     // Klipper's own way to set a heater, which Marlin's M104 check alone would not see.
     let text = "; too hot\nG28\nSET_HEATER_TEMPERATURE HEATER=extruder TARGET=900\nG1 X10 F3000\n";
     let id = bench.submit(gw, "hot", text).await;
-    let status = wait_job(gw, id, "failed", JobStatus::is_final).await;
+    let status = WAIT.job(gw, id, "failed", JobStatus::is_final).await;
     let JobStatus::Failed { error } = status else {
         panic!("expected a refusal, got {status:?}");
     };
@@ -198,12 +207,13 @@ async fn a_wrong_api_key_is_reported_once_and_not_retried_in_a_storm() {
     let printer = moonraker_printer(peer, Some("not-the-key"), false);
     let running = bench.gateway(printer).await;
     let gw = &running.gateway;
-    let state = wait_printer(
-        gw,
-        "disconnected by 401",
-        |s| matches!(s, PrinterState::Disconnected { reason } if reason.contains("401")),
-    )
-    .await;
+    let state = WAIT
+        .printer(
+            gw,
+            "disconnected by 401",
+            |s| matches!(s, PrinterState::Disconnected { reason } if reason.contains("401")),
+        )
+        .await;
     assert_eq!(
         state,
         PrinterState::Disconnected {

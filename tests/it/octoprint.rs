@@ -6,10 +6,11 @@ use crate::common;
 use std::time::Duration;
 
 use common::octoprint::{API_KEY, OctoPrint, VirtualPrinter};
+use common::stored::{assert_never_external, printer_states, progress_events};
+use common::wait::Patience;
 use common::*;
 use fluxprint_gateway::config::{DriverConfig, PrinterConfig, Secret};
 use fluxprint_gateway::domain::{JobId, JobStatus, PrinterState};
-use fluxprint_gateway::events::EventKind;
 use fluxprint_gateway::gateway::Gateway;
 use fluxprint_gateway::printer::driver::{DriverCommand, DriverReport, Outcome};
 use fluxprint_gateway::printer::octoprint::{self, OctoPrintSettings};
@@ -25,6 +26,8 @@ use bench::Bench;
 
 /// Jobs last seconds; a broken driver is caught well within this.
 const JOB_PATIENCE: Duration = Duration::from_secs(90);
+/// How long a test here waits for a job or the printer.
+const WAIT: Patience = Patience::of(JOB_PATIENCE);
 
 fn octo_printer(octo: &OctoPrint, key: &str) -> PrinterConfig {
     let mut p = printer("octo", [200.0, 200.0, 200.0], false);
@@ -46,80 +49,6 @@ fn dwell_gcode(lines: usize, ms: u32) -> String {
     g
 }
 
-async fn wait_job(
-    gw: &Gateway,
-    id: JobId,
-    what: &str,
-    ok: impl Fn(&JobStatus) -> bool,
-) -> JobStatus {
-    let deadline = tokio::time::Instant::now() + JOB_PATIENCE;
-    let mut events = gw.subscribe();
-    loop {
-        let status = gw.job(id).await.unwrap().status;
-        if ok(&status) {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "job {id} never became {what}; it is {status:?}"
-        );
-        let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
-    }
-}
-
-async fn wait_printer(
-    gw: &Gateway,
-    what: &str,
-    ok: impl Fn(&PrinterState) -> bool,
-) -> PrinterState {
-    let mut watch = gw.printers()[0].watch();
-    let seen = tokio::time::timeout(JOB_PATIENCE, watch.wait_for(|s| ok(&s.state)))
-        .await
-        .map(|r| r.map(|s| s.state.clone()));
-    match seen {
-        Ok(state) => state.expect("printer actor stopped"),
-        Err(_) => panic!(
-            "printer never became {what}; it is {:?}",
-            watch.borrow().state
-        ),
-    }
-}
-
-/// Progress values the job's status events carried, in order.
-async fn progress_events(gw: &Gateway, id: JobId) -> Vec<u8> {
-    let events = gw.events_after(0, 10_000).await.unwrap();
-    events
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EventKind::JobStatus(job) if job.id == id => match job.status {
-                JobStatus::Printing { progress } => Some(progress.get()),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect()
-}
-
-/// The states of the `printer:state` events stored so far, in order.
-async fn printer_states(gw: &Gateway) -> Vec<PrinterState> {
-    let events = gw.events_after(0, 10_000).await.unwrap();
-    events
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EventKind::PrinterState { state, .. } => Some(state),
-            _ => None,
-        })
-        .collect()
-}
-
-async fn assert_never_external(gw: &Gateway, why: &str) {
-    let states = printer_states(gw).await;
-    let external = states
-        .iter()
-        .any(|s| matches!(s, PrinterState::PrintingExternal { .. }));
-    assert!(!external, "{why}, not external: {states:?}");
-}
-
 #[tokio::test]
 async fn a_queued_job_is_uploaded_printed_through_resends_and_completed_with_progress() {
     let bench = Bench::start(VirtualPrinter {
@@ -131,7 +60,8 @@ async fn a_queued_job_is_uploaded_printed_through_resends_and_completed_with_pro
     let running = bench.idle_gateway(bench.printer()).await;
     let gw = &running.gateway;
     let id = bench.submit(gw, "part", &dwell_gcode(300, 15)).await;
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     let progress = progress_events(gw, id).await;
     assert!(
         progress.iter().any(|p| (1..100).contains(p)),
@@ -152,7 +82,7 @@ async fn a_queued_job_is_uploaded_printed_through_resends_and_completed_with_pro
             .contains("User fluxprint logged in on the socket"),
         "the driver follows OctoPrint through its push channel"
     );
-    wait_printer(gw, "awaiting bed clear", |s| {
+    WAIT.printer(gw, "awaiting bed clear", |s| {
         matches!(s, PrinterState::AwaitingBedClear { .. })
     })
     .await;
@@ -177,18 +107,20 @@ async fn pause_resume_and_cancel_from_the_gateway_reach_octoprint() {
         .await;
 
     gw.pause(id).await.unwrap();
-    wait_job(gw, id, "paused", |s| matches!(s, JobStatus::Paused { .. })).await;
+    WAIT.job(gw, id, "paused", |s| matches!(s, JobStatus::Paused { .. }))
+        .await;
     assert_eq!(octo.state().await, "Paused");
 
     gw.resume(id).await.unwrap();
-    wait_job(gw, id, "printing again", |s| {
+    WAIT.job(gw, id, "printing again", |s| {
         matches!(s, JobStatus::Printing { .. })
     })
     .await;
     octo.wait_state("printing again", |s| s == "Printing").await;
 
     gw.cancel(id).await.unwrap();
-    wait_job(gw, id, "cancelled", |s| *s == JobStatus::Cancelled).await;
+    WAIT.job(gw, id, "cancelled", |s| *s == JobStatus::Cancelled)
+        .await;
     octo.wait_state("operational", |s| s == "Operational").await;
     assert_never_external(gw, "the cancelling tail of our job is ours").await;
     // The ended job's upload is deleted (`delete_after_job`).
@@ -214,7 +146,7 @@ async fn octoprint_killed_mid_print_shows_disconnected_then_the_job_gets_its_rea
         .await;
 
     bench.octo.kill();
-    wait_printer(gw, "disconnected", |s| {
+    WAIT.printer(gw, "disconnected", |s| {
         matches!(s, PrinterState::Disconnected { .. })
     })
     .await;
@@ -225,12 +157,12 @@ async fn octoprint_killed_mid_print_shows_disconnected_then_the_job_gets_its_rea
     );
 
     bench.octo.restart().await;
-    let status = wait_job(gw, id, "ended", JobStatus::is_final).await;
+    let status = WAIT.job(gw, id, "ended", JobStatus::is_final).await;
     let JobStatus::Interrupted { reason } = status else {
         panic!("the print died with OctoPrint; expected interrupted, got {status:?}");
     };
     assert!(reason.contains("no record"), "{reason}");
-    wait_printer(gw, "awaiting bed clear", |s| {
+    WAIT.printer(gw, "awaiting bed clear", |s| {
         matches!(s, PrinterState::AwaitingBedClear { .. })
     })
     .await;
@@ -253,7 +185,8 @@ async fn a_gateway_restarted_mid_print_re_attaches_and_the_job_completes() {
         status.is_on_printer(),
         "not interrupted by the restart: {status:?}"
     );
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     assert_never_external(gw, "the re-attached job is ours").await;
     running.stop().await;
 }
@@ -264,12 +197,13 @@ async fn a_wrong_api_key_is_reported_once_and_not_retried_in_a_storm() {
     let octo = &bench.octo;
     let running = bench.gateway(octo_printer(octo, "not-the-key")).await;
     let gw = &running.gateway;
-    let state = wait_printer(
-        gw,
-        "disconnected by 403",
-        |s| matches!(s, PrinterState::Disconnected { reason } if reason.contains("403")),
-    )
-    .await;
+    let state = WAIT
+        .printer(
+            gw,
+            "disconnected by 403",
+            |s| matches!(s, PrinterState::Disconnected { reason } if reason.contains("403")),
+        )
+        .await;
     assert_eq!(
         state,
         PrinterState::Disconnected {

@@ -26,15 +26,16 @@ async fn an_unplugged_print_resumes_at_its_layer_with_the_prologue_then_the_file
     let gw = &r.running.gateway;
     let text = layered(LAYERS, MOVES);
     let id = submit(gw, r.dir.path(), "part", &text).await;
-    wait_job(gw, id, "40 % printed", |s| s.progress().get() >= 40).await;
+    WAIT.job(gw, id, "40 % printed", |s| s.progress().get() >= 40)
+        .await;
     let device = r.sims.device("sim");
     device.unplug();
-    wait_job(gw, id, "interrupted", |s| {
+    WAIT.job(gw, id, "interrupted", |s| {
         matches!(s, JobStatus::Interrupted { .. })
     })
     .await;
     device.replug().unwrap();
-    wait_printer(gw, "awaiting bed clear", |s| {
+    WAIT.printer(gw, "awaiting bed clear", |s| {
         matches!(s, PrinterState::AwaitingBedClear { .. })
     })
     .await;
@@ -58,11 +59,12 @@ async fn an_unplugged_print_resumes_at_its_layer_with_the_prologue_then_the_file
         (job.id, from.layer, from.line),
         (id, plan.layer.number, plan.layer.line)
     );
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     let record = job_commands(device.accepted_commands()[before..].to_vec());
     assert_eq!(record, resumed_record(&text, &plan));
     // The part is on the bed again: the interlock holds the next job back.
-    wait_printer(
+    WAIT.printer(
         gw,
         "awaiting bed clear",
         |s| matches!(s, PrinterState::AwaitingBedClear { last_job: Some(j) } if *j == id),
@@ -81,9 +83,10 @@ async fn a_bed_marked_cleared_or_nothing_journaled_is_refused_and_nothing_prints
         .map(|i| format!("G1 X{} Y5 F3000\n", i % 90))
         .collect();
     let flat_id = submit(gw, r.dir.path(), "flat", &flat).await;
-    wait_job(gw, flat_id, "20 % printed", |s| s.progress().get() >= 20).await;
+    WAIT.job(gw, flat_id, "20 % printed", |s| s.progress().get() >= 20)
+        .await;
     device.unplug();
-    wait_job(gw, flat_id, "interrupted", |s| {
+    WAIT.job(gw, flat_id, "interrupted", |s| {
         matches!(s, JobStatus::Interrupted { .. })
     })
     .await;
@@ -93,7 +96,7 @@ async fn a_bed_marked_cleared_or_nothing_journaled_is_refused_and_nothing_prints
         .unwrap_err();
     assert_eq!(err.code(), "nothing_journaled", "{err}");
     device.replug().unwrap();
-    wait_printer(gw, "awaiting bed clear", |s| {
+    WAIT.printer(gw, "awaiting bed clear", |s| {
         matches!(s, PrinterState::AwaitingBedClear { .. })
     })
     .await;
@@ -101,14 +104,15 @@ async fn a_bed_marked_cleared_or_nothing_journaled_is_refused_and_nothing_prints
 
     let text = layered(LAYERS, MOVES);
     let id = submit(gw, r.dir.path(), "part", &text).await;
-    wait_job(gw, id, "30 % printed", |s| s.progress().get() >= 30).await;
+    WAIT.job(gw, id, "30 % printed", |s| s.progress().get() >= 30)
+        .await;
     device.unplug();
-    wait_job(gw, id, "interrupted", |s| {
+    WAIT.job(gw, id, "interrupted", |s| {
         matches!(s, JobStatus::Interrupted { .. })
     })
     .await;
     device.replug().unwrap();
-    wait_printer(gw, "awaiting bed clear", |s| {
+    WAIT.printer(gw, "awaiting bed clear", |s| {
         matches!(s, PrinterState::AwaitingBedClear { .. })
     })
     .await;
@@ -178,7 +182,7 @@ async fn a_job_on_a_printer_whose_driver_does_not_journal_is_not_recoverable() {
     assert_eq!(started, id);
     let outcome = Outcome::Interrupted("unplugged".into());
     report(&end, DriverReport::Finished { job: id, outcome }).await;
-    wait_job(gw, id, "interrupted", |s| {
+    WAIT.job(gw, id, "interrupted", |s| {
         matches!(s, JobStatus::Interrupted { .. })
     })
     .await;

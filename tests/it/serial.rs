@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::sim::SimDrivers;
+use common::wait::Patience;
 use common::*;
 use fluxprint_gateway::app;
 use fluxprint_gateway::config::{DriverConfig, FlowControlMode, PrinterConfig};
@@ -20,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Commands the gateway itself sends (handshake, firmware info, temperatures).
 const HOST_COMMANDS: [&str; 4] = ["M110", "M115", "M155", "M105"];
+/// How long a test here waits for a job.
+const WAIT: Patience = Patience::of(Duration::from_secs(60));
 
 fn sim_printer(id: &str, sim: SimConfig, flow: FlowControlMode) -> PrinterConfig {
     let mut p = printer(id, [250.0, 210.0, 210.0], false);
@@ -94,27 +97,6 @@ async fn submit_text(gw: &Gateway, dir: &std::path::Path, name: &str, text: &str
     gw.submit(new).await.unwrap().id
 }
 
-async fn wait_job(
-    gw: &Gateway,
-    id: JobId,
-    what: &str,
-    ok: impl Fn(&JobStatus) -> bool,
-) -> JobStatus {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let mut events = gw.subscribe();
-    loop {
-        let status = gw.job(id).await.unwrap().status;
-        if ok(&status) {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "job {id} never became {what}; it is {status:?}"
-        );
-        let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
-    }
-}
-
 async fn prints_exactly_the_file(
     sim: SimConfig,
     flow: FlowControlMode,
@@ -124,7 +106,8 @@ async fn prints_exactly_the_file(
     let gw = &r.running.gateway;
     let text = gcode(segments);
     let id = submit_text(gw, r.dir.path(), "part", &text).await;
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     assert_eq!(
         job_commands(r.sims.device("sim").accepted_commands()),
         expected(&text)
@@ -191,7 +174,8 @@ async fn a_line_lost_in_ping_pong_mode_is_sent_again_after_the_ok_timeout() {
     let gw = &r.running.gateway;
     let text = gcode(200);
     let id = submit_text(gw, r.dir.path(), "lost", &text).await;
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     assert_eq!(
         job_commands(r.sims.device("sim").accepted_commands()),
         expected(&text)
@@ -214,7 +198,8 @@ async fn an_m600_filament_change_with_a_long_busy_wait_does_not_time_out() {
     let mut text = gcode(100);
     text.push_str("M600\nG1 X10 Y10 F3000\n");
     let id = submit_text(gw, r.dir.path(), "m600", &text).await;
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     assert_eq!(
         job_commands(r.sims.device("sim").accepted_commands()),
         expected(&text)
@@ -253,11 +238,14 @@ async fn pause_and_resume_run_the_scripts_and_continue_at_the_exact_line() {
     let gw = &r.running.gateway;
     let text = slow_part(600);
     let id = submit_text(gw, r.dir.path(), "pause", &text).await;
-    wait_job(gw, id, "printing 5%", |s| s.progress().get() >= 5).await;
+    WAIT.job(gw, id, "printing 5%", |s| s.progress().get() >= 5)
+        .await;
     gw.pause(id).await.unwrap();
-    wait_job(gw, id, "paused", |s| matches!(s, JobStatus::Paused { .. })).await;
+    WAIT.job(gw, id, "paused", |s| matches!(s, JobStatus::Paused { .. }))
+        .await;
     gw.resume(id).await.unwrap();
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
 
     let got = job_commands(r.sims.device("sim").accepted_commands());
     let at = got
@@ -286,9 +274,11 @@ async fn cancel_stops_feeding_and_runs_the_cancel_script() {
     let gw = &r.running.gateway;
     let text = slow_part(800);
     let id = submit_text(gw, r.dir.path(), "cancel", &text).await;
-    wait_job(gw, id, "printing 5%", |s| s.progress().get() >= 5).await;
+    WAIT.job(gw, id, "printing 5%", |s| s.progress().get() >= 5)
+        .await;
     gw.cancel(id).await.unwrap();
-    wait_job(gw, id, "cancelled", |s| *s == JobStatus::Cancelled).await;
+    WAIT.job(gw, id, "cancelled", |s| *s == JobStatus::Cancelled)
+        .await;
     let got = job_commands(r.sims.device("sim").accepted_commands());
     let script = ["M104 S0", "M140 S0", "M107", "M84"];
     assert_eq!(&got[got.len() - 4..], script, "the cancel script ran last");
@@ -306,7 +296,9 @@ async fn a_temperature_above_the_cap_is_refused_and_fails_the_job() {
     let gw = &r.running.gateway;
     let text = format!("{}M104 S300\n{}", gcode(20), gcode(20));
     let id = submit_text(gw, r.dir.path(), "hot", &text).await;
-    let status = wait_job(gw, id, "failed", |s| matches!(s, JobStatus::Failed { .. })).await;
+    let status = WAIT
+        .job(gw, id, "failed", |s| matches!(s, JobStatus::Failed { .. }))
+        .await;
     let error = status.error().unwrap();
     assert!(error.contains("300") && error.contains("250"), "{error}");
     let got = r.sims.device("sim").accepted_commands();
@@ -331,7 +323,9 @@ async fn a_thermal_runaway_mid_print_fails_the_job_and_puts_the_printer_in_error
     let r = rig(vec![sim_printer("sim", sim, FlowControlMode::Windowed)]).await;
     let gw = &r.running.gateway;
     let id = submit_text(gw, r.dir.path(), "runaway", &slow_part(300)).await;
-    let status = wait_job(gw, id, "failed", |s| matches!(s, JobStatus::Failed { .. })).await;
+    let status = WAIT
+        .job(gw, id, "failed", |s| matches!(s, JobStatus::Failed { .. }))
+        .await;
     assert!(
         status.error().unwrap().contains("Thermal Runaway"),
         "{status:?}"
@@ -354,13 +348,15 @@ async fn unplugging_mid_print_interrupts_the_job_and_replugging_reconnects() {
     .await;
     let gw = &r.running.gateway;
     let first = submit_text(gw, r.dir.path(), "first", &slow_part(800)).await;
-    wait_job(gw, first, "printing 5%", |s| s.progress().get() >= 5).await;
+    WAIT.job(gw, first, "printing 5%", |s| s.progress().get() >= 5)
+        .await;
     let device = r.sims.device("sim");
     device.unplug();
-    let status = wait_job(gw, first, "interrupted", |s| {
-        matches!(s, JobStatus::Interrupted { .. })
-    })
-    .await;
+    let status = WAIT
+        .job(gw, first, "interrupted", |s| {
+            matches!(s, JobStatus::Interrupted { .. })
+        })
+        .await;
     assert!(
         status.error().unwrap().contains("serial"),
         "the cause is given: {status:?}"
@@ -377,7 +373,8 @@ async fn unplugging_mid_print_interrupts_the_job_and_replugging_reconnects() {
     })
     .await;
     gw.bed_cleared(&PrinterId("sim".into())).await.unwrap();
-    wait_job(gw, second, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, second, "completed", |s| *s == JobStatus::Completed)
+        .await;
     r.running.stop().await;
 }
 
@@ -391,9 +388,12 @@ async fn an_emergency_stop_kills_the_printer_at_once() {
     .await;
     let gw = &r.running.gateway;
     let id = submit_text(gw, r.dir.path(), "estop", &slow_part(800)).await;
-    wait_job(gw, id, "printing 5%", |s| s.progress().get() >= 5).await;
+    WAIT.job(gw, id, "printing 5%", |s| s.progress().get() >= 5)
+        .await;
     gw.emergency_stop(&PrinterId("sim".into())).await.unwrap();
-    let status = wait_job(gw, id, "failed", |s| matches!(s, JobStatus::Failed { .. })).await;
+    let status = WAIT
+        .job(gw, id, "failed", |s| matches!(s, JobStatus::Failed { .. }))
+        .await;
     assert_eq!(status.error(), Some("emergency stop"));
     let device = r.sims.device("sim");
     wait_status(gw.printers()[0].watch(), "error", |s| {
@@ -430,7 +430,8 @@ async fn a_board_that_resets_on_open_is_waited_for_and_one_that_does_not_still_c
         ids.push((gw.submit(new).await.unwrap().id, printer, text));
     }
     for (id, printer, text) in ids {
-        wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+        WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+            .await;
         assert_eq!(
             job_commands(r.sims.device(printer).accepted_commands()),
             expected(&text)

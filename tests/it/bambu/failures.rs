@@ -8,12 +8,13 @@ use crate::common::bambu::Fw;
 /// The printer's state once it is disconnected, with the reason.
 async fn disconnected(bench: &Bench, printer: PrinterConfig) -> String {
     let running = bench.gateway(printer).await;
-    let state = wait_printer(
-        &running.gateway,
-        "disconnected with a reason",
-        |s| matches!(s, PrinterState::Disconnected { reason } if reason.contains("printer")),
-    )
-    .await;
+    let state = WAIT
+        .printer(
+            &running.gateway,
+            "disconnected with a reason",
+            |s| matches!(s, PrinterState::Disconnected { reason } if reason.contains("printer")),
+        )
+        .await;
     // Never connected: the firmware never got a request from the gateway.
     assert!(
         bench.firmware.commands().is_empty(),
@@ -65,22 +66,23 @@ async fn a_printer_refusing_lan_control_is_monitor_only_and_not_asked_again() {
     let running = bench.idle_gateway().await;
     let gw = &running.gateway;
     let first = bench.submit(gw, "refused", &part("refused")).await;
-    let status = wait_job(gw, first, "failed", JobStatus::is_final).await;
+    let status = WAIT.job(gw, first, "failed", JobStatus::is_final).await;
     assert!(
         matches!(&status, JobStatus::Failed { error } if error.contains("developer mode")),
         "{status:?}"
     );
-    let state = wait_printer(gw, "monitor-only", |s| {
-        matches!(s, PrinterState::MonitorOnly { .. })
-    })
-    .await;
+    let state = WAIT
+        .printer(gw, "monitor-only", |s| {
+            matches!(s, PrinterState::MonitorOnly { .. })
+        })
+        .await;
     assert!(format!("{state:?}").contains("verify failed"), "{state:?}");
 
     // It still shows what the printer does.
     bench
         .firmware
         .change(|fw| fw.print("Cube", "cube.gcode.3mf"));
-    wait_printer(gw, "printing external", |s| {
+    WAIT.printer(gw, "printing external", |s| {
         matches!(s, PrinterState::PrintingExternal { .. })
     })
     .await;
@@ -88,7 +90,7 @@ async fn a_printer_refusing_lan_control_is_monitor_only_and_not_asked_again() {
         fw.gcode_state = "FINISH";
         fw.percent = 100;
     });
-    wait_printer(gw, "monitor-only again", |s| {
+    WAIT.printer(gw, "monitor-only again", |s| {
         matches!(s, PrinterState::MonitorOnly { .. })
     })
     .await;
@@ -118,7 +120,7 @@ async fn a_print_failing_with_an_hms_error_fails_the_job_with_its_meaning() {
     bench
         .firmware
         .with(|fw| fw.fail(0x0700_8012, (0x0700_2000, 0x0002_0001)));
-    let status = wait_job(gw, id, "failed", JobStatus::is_final).await;
+    let status = WAIT.job(gw, id, "failed", JobStatus::is_final).await;
     let JobStatus::Failed { error } = status else {
         panic!("{status:?}");
     };

@@ -86,14 +86,16 @@ async fn a_sliced_project_uploaded_through_the_lan_api_prints_on_its_plate() {
     let bench = Bench::start("01S00C000000041", Reports::Full);
     let (running, base) = gateway(&bench).await;
     let gw = running.gateway.clone();
-    wait_printer(&gw, "idle", |s| *s == PrinterState::Idle).await;
+    WAIT.printer(&gw, "idle", |s| *s == PrinterState::Idle)
+        .await;
 
     let file = project("benchy");
     let job = upload(&base, "benchy.gcode.3mf", &file, Some("bambu")).await;
     assert_eq!(job["status"], "queued", "{job}");
     assert!(job["estimated_time"].as_u64().unwrap_or(0) > 0, "{job}");
     let id = job_id(&job);
-    wait_job(&gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(&gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
 
     let request = bench.firmware.with(|fw| {
         (fw.requests.iter())
@@ -126,7 +128,7 @@ async fn a_sliced_project_uploaded_through_the_lan_api_prints_on_its_plate() {
     // waits for it, and the idle `mk3s` passes it over for the G-code queued behind it.
     let waiting = upload(&base, "any.gcode.3mf", &project("any"), None).await;
     let gcode = upload(&base, "part.gcode", part("part").as_bytes(), None).await;
-    wait_job(&gw, job_id(&gcode), "taken by mk3s", |s| {
+    WAIT.job(&gw, job_id(&gcode), "taken by mk3s", |s| {
         !matches!(s, JobStatus::Queued(_))
     })
     .await;
@@ -135,7 +137,7 @@ async fn a_sliced_project_uploaded_through_the_lan_api_prints_on_its_plate() {
     let still = gw.job(job_id(&waiting)).await.unwrap();
     assert_eq!(still.status, JobStatus::Queued(QueuedStage::Ready));
     gw.bed_cleared(&PrinterId("bambu".into())).await.unwrap();
-    wait_job(&gw, job_id(&waiting), "completed", |s| {
+    WAIT.job(&gw, job_id(&waiting), "completed", |s| {
         *s == JobStatus::Completed
     })
     .await;
@@ -152,10 +154,11 @@ async fn a_model_for_a_bambu_printer_and_a_project_for_another_printer_fail_with
 
     let model = zip_packed(&[("3D/3dmodel.model", b"<model/>".as_slice())], true);
     let job = upload(&base, "model.3mf", &model, Some("bambu")).await;
-    let status = wait_job(&gw, job_id(&job), "failed", |s| {
-        matches!(s, JobStatus::Failed { .. })
-    })
-    .await;
+    let status = WAIT
+        .job(&gw, job_id(&job), "failed", |s| {
+            matches!(s, JobStatus::Failed { .. })
+        })
+        .await;
     let JobStatus::Failed { error } = status else {
         unreachable!()
     };
@@ -165,10 +168,11 @@ async fn a_model_for_a_bambu_printer_and_a_project_for_another_printer_fail_with
     );
 
     let job = upload(&base, "p.gcode.3mf", &project("p"), Some("mk3s")).await;
-    let status = wait_job(&gw, job_id(&job), "failed", |s| {
-        matches!(s, JobStatus::Failed { .. })
-    })
-    .await;
+    let status = WAIT
+        .job(&gw, job_id(&job), "failed", |s| {
+            matches!(s, JobStatus::Failed { .. })
+        })
+        .await;
     let JobStatus::Failed { error } = status else {
         unreachable!()
     };
@@ -186,7 +190,8 @@ async fn a_downloaded_project_goes_to_the_bambu_printer_or_fails_for_another() {
     let bench = Bench::start("01S00C000000044", Reports::Full);
     let (running, _base) = gateway(&bench).await;
     let gw = running.gateway.clone();
-    wait_printer(&gw, "idle", |s| *s == PrinterState::Idle).await;
+    WAIT.printer(&gw, "idle", |s| *s == PrinterState::Idle)
+        .await;
     let fetching = |printer: Option<&str>| NewJob {
         file_name: "cloud.gcode.3mf".into(),
         stage: Some(QueuedStage::Fetching),
@@ -216,7 +221,7 @@ async fn a_downloaded_project_goes_to_the_bambu_printer_or_fails_for_another() {
         .attach_download(anywhere.id, None, download("anywhere"))
         .await;
     assert_eq!(ready.unwrap().status, JobStatus::Queued(QueuedStage::Ready));
-    wait_job(&gw, anywhere.id, "completed", |s| {
+    WAIT.job(&gw, anywhere.id, "completed", |s| {
         *s == JobStatus::Completed
     })
     .await;

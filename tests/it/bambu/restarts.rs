@@ -17,7 +17,8 @@ async fn a_gateway_restarted_mid_print_re_attaches_and_the_job_completes() {
     let gw = &running.gateway;
     let status = gw.job(id).await.unwrap().status;
     assert!(status.is_on_printer(), "kept over the restart: {status:?}");
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     assert_never_external(gw, "the re-attached job is ours").await;
     running.stop().await;
 }
@@ -44,7 +45,7 @@ async fn a_printer_restarted_mid_print_shows_unreachable_then_interrupts_the_job
     let id = bench.submit_printing(gw, "part").await;
 
     bench.printer.stop_broker();
-    wait_printer(gw, "disconnected", |s| {
+    WAIT.printer(gw, "disconnected", |s| {
         matches!(s, PrinterState::Disconnected { .. })
     })
     .await;
@@ -58,7 +59,7 @@ async fn a_printer_restarted_mid_print_shows_unreachable_then_interrupts_the_job
         fw.percent = 0;
     });
     bench.printer.start_broker();
-    let status = wait_job(gw, id, "ended", JobStatus::is_final).await;
+    let status = WAIT.job(gw, id, "ended", JobStatus::is_final).await;
     assert!(
         matches!(status, JobStatus::Interrupted { .. }),
         "{status:?}"
@@ -80,7 +81,7 @@ async fn a_printer_restarted_as_it_takes_the_print_interrupts_the_job() {
         .wait("the print taken", |fw| fw.subtask == subtask)
         .await;
     bench.printer.stop_broker();
-    wait_printer(gw, "disconnected", |s| {
+    WAIT.printer(gw, "disconnected", |s| {
         matches!(s, PrinterState::Disconnected { .. })
     })
     .await;
@@ -89,7 +90,7 @@ async fn a_printer_restarted_as_it_takes_the_print_interrupts_the_job() {
         fw.percent = 0;
     });
     bench.printer.start_broker();
-    let status = wait_job(gw, id, "ended", JobStatus::is_final).await;
+    let status = WAIT.job(gw, id, "ended", JobStatus::is_final).await;
     assert!(
         matches!(status, JobStatus::Interrupted { .. }),
         "{status:?}"

@@ -12,8 +12,10 @@ pub mod provision;
 pub mod rabbitmq;
 pub mod sim;
 pub mod slicing;
+pub mod stored;
 pub mod tls_proxy;
 pub mod virtual_printer;
+pub mod wait;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -56,7 +56,8 @@ impl Bench {
     /// A gateway as [`Bench::gateway`], once its printer has connected and is idle.
     pub async fn idle_gateway(&self, printer: PrinterConfig) -> app::Running {
         let running = self.gateway(printer).await;
-        wait_printer(&running.gateway, "idle", |s| *s == PrinterState::Idle).await;
+        WAIT.printer(&running.gateway, "idle", |s| *s == PrinterState::Idle)
+            .await;
         running
     }
 
@@ -72,7 +73,7 @@ impl Bench {
     /// say it is printing.
     pub async fn submit_printing(&self, gw: &Gateway, name: &str, text: &str) -> JobId {
         let id = self.submit(gw, name, text).await;
-        wait_job(gw, id, "printing", |s| {
+        WAIT.job(gw, id, "printing", |s| {
             matches!(s, JobStatus::Printing { .. })
         })
         .await;
@@ -90,93 +91,4 @@ pub fn moonraker_printer(peer: &Peer, key: Option<&str>, delete_after_job: bool)
         ca_file: None,
     };
     p
-}
-
-pub async fn wait_job(
-    gw: &Gateway,
-    id: JobId,
-    what: &str,
-    ok: impl Fn(&JobStatus) -> bool,
-) -> JobStatus {
-    let deadline = tokio::time::Instant::now() + JOB_PATIENCE;
-    let mut events = gw.subscribe();
-    loop {
-        let status = gw.job(id).await.unwrap().status;
-        if ok(&status) {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "job {id} never became {what}; it is {status:?}"
-        );
-        let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
-    }
-}
-
-pub async fn wait_printer(
-    gw: &Gateway,
-    what: &str,
-    ok: impl Fn(&PrinterState) -> bool,
-) -> PrinterState {
-    let mut watch = gw.printers()[0].watch();
-    let seen = tokio::time::timeout(JOB_PATIENCE, watch.wait_for(|s| ok(&s.state)))
-        .await
-        .map(|r| r.map(|s| s.state.clone()));
-    match seen {
-        Ok(state) => state.expect("printer actor stopped"),
-        Err(_) => panic!(
-            "printer never became {what}; it is {:?}",
-            watch.borrow().state
-        ),
-    }
-}
-
-/// Every stored event so far.
-async fn events(gw: &Gateway) -> Vec<EventKind> {
-    let events = gw.events_after(0, 10_000).await.unwrap();
-    events.into_iter().map(|e| e.kind).collect()
-}
-
-/// The job's status events, in order.
-pub async fn job_statuses(gw: &Gateway, id: JobId) -> Vec<JobStatus> {
-    events(gw)
-        .await
-        .into_iter()
-        .filter_map(|e| match e {
-            EventKind::JobStatus(job) if job.id == id => Some(job.status),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Progress values the job's status events carried, in order.
-pub async fn progress_events(gw: &Gateway, id: JobId) -> Vec<u8> {
-    job_statuses(gw, id)
-        .await
-        .into_iter()
-        .filter_map(|s| match s {
-            JobStatus::Printing { progress } => Some(progress.get()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The states of the `printer:state` events stored so far, in order.
-pub async fn printer_states(gw: &Gateway) -> Vec<PrinterState> {
-    events(gw)
-        .await
-        .into_iter()
-        .filter_map(|e| match e {
-            EventKind::PrinterState { state, .. } => Some(state),
-            _ => None,
-        })
-        .collect()
-}
-
-pub async fn assert_never_external(gw: &Gateway, why: &str) {
-    let states = printer_states(gw).await;
-    let external = states
-        .iter()
-        .any(|s| matches!(s, PrinterState::PrintingExternal { .. }));
-    assert!(!external, "{why}, not external: {states:?}");
 }

@@ -17,7 +17,8 @@ async fn a_print_started_through_moonraker_is_external_and_holds_the_queue_until
     let external = PrinterState::PrintingExternal {
         file: "benchy.gcode".into(),
     };
-    wait_printer(gw, "printing the external file", |s| *s == external).await;
+    WAIT.printer(gw, "printing the external file", |s| *s == external)
+        .await;
     let mut watch = gw.printers()[0].watch();
     let with_progress = tokio::time::timeout(
         JOB_PATIENCE,
@@ -49,7 +50,7 @@ async fn a_print_started_through_moonraker_is_external_and_holds_the_queue_until
 
     let (status, _) = peer.post("printer/print/cancel").await;
     assert_eq!(status, 200, "Moonraker cancels its own print");
-    wait_printer(gw, "awaiting bed clear after the external print", |s| {
+    WAIT.printer(gw, "awaiting bed clear after the external print", |s| {
         *s == PrinterState::AwaitingBedClear { last_job: None }
     })
     .await;
@@ -67,6 +68,7 @@ async fn a_print_started_through_moonraker_is_external_and_holds_the_queue_until
     );
 
     gw.bed_cleared(&printer).await.unwrap();
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     running.stop().await;
 }

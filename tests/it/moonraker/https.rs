@@ -23,7 +23,8 @@ fn upstream(peer: &Peer) -> std::net::SocketAddr {
 /// The job prints to its end with progress on the way.
 async fn prints_to_complete(bench: &Bench, gw: &Gateway) {
     let id = bench.submit(gw, "part", &short_job()).await;
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     let progress = progress_events(gw, id).await;
     assert!(
         progress.iter().any(|p| (1..100).contains(p)),
@@ -75,7 +76,7 @@ async fn a_moonraker_whose_certificate_the_printers_cas_do_not_vouch_for_is_refu
         *ca_file = Some(proxy.stranger_ca_file.clone());
     }
     let running = bench.gateway(printer).await;
-    let state = wait_printer(
+    let state = WAIT.printer(
         &running.gateway,
         "disconnected by TLS",
         |s| matches!(s, PrinterState::Disconnected { reason } if reason.contains("certificate")),

@@ -17,7 +17,7 @@ async fn moonraker_restarted_mid_print_shows_disconnected_and_the_job_completes(
     let id = bench.submit_printing(gw, "part", &medium_job()).await;
 
     peer.restart_moonraker().await;
-    let status = wait_job(gw, id, "ended", JobStatus::is_final).await;
+    let status = WAIT.job(gw, id, "ended", JobStatus::is_final).await;
     assert_eq!(status, JobStatus::Completed);
     let states = printer_states(gw).await;
     assert!(
@@ -53,7 +53,8 @@ async fn a_gateway_restarted_mid_print_re_attaches_and_the_job_completes() {
         status.is_on_printer(),
         "not interrupted by the restart: {status:?}"
     );
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     assert_never_external(gw, "the re-attached job is ours").await;
     running.stop().await;
 }
@@ -77,7 +78,7 @@ async fn a_job_that_ended_while_the_gateway_was_away_gets_its_outcome_from_moonr
 
     let running = bench.gateway(bench.printer()).await;
     let gw = &running.gateway;
-    let status = wait_job(gw, id, "ended", JobStatus::is_final).await;
+    let status = WAIT.job(gw, id, "ended", JobStatus::is_final).await;
     assert_eq!(status, JobStatus::Cancelled);
     running.stop().await;
 }

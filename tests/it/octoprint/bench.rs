@@ -55,7 +55,8 @@ impl Bench {
     /// A gateway as [`Bench::gateway`], once its printer has connected and is idle.
     pub async fn idle_gateway(&self, printer: PrinterConfig) -> app::Running {
         let running = self.gateway(printer).await;
-        wait_printer(&running.gateway, "idle", |s| *s == PrinterState::Idle).await;
+        WAIT.printer(&running.gateway, "idle", |s| *s == PrinterState::Idle)
+            .await;
         running
     }
 
@@ -71,7 +72,7 @@ impl Bench {
     /// say it is printing.
     pub async fn submit_printing(&self, gw: &Gateway, name: &str, text: &str) -> JobId {
         let id = self.submit(gw, name, text).await;
-        wait_job(gw, id, "printing", |s| {
+        WAIT.job(gw, id, "printing", |s| {
             matches!(s, JobStatus::Printing { .. })
         })
         .await;

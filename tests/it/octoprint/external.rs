@@ -18,7 +18,8 @@ async fn a_print_started_on_octoprint_is_external_and_holds_the_queue_until_it_e
     let external = PrinterState::PrintingExternal {
         file: "benchy.gcode".into(),
     };
-    wait_printer(gw, "printing the external file", |s| *s == external).await;
+    WAIT.printer(gw, "printing the external file", |s| *s == external)
+        .await;
     let mut watch = gw.printers()[0].watch();
     let with_progress = tokio::time::timeout(
         JOB_PATIENCE,
@@ -48,7 +49,7 @@ async fn a_print_started_on_octoprint_is_external_and_holds_the_queue_until_it_e
         .await
         .unwrap();
     assert_eq!(status, 204, "OctoPrint cancels its own print");
-    wait_printer(gw, "awaiting bed clear after the external print", |s| {
+    WAIT.printer(gw, "awaiting bed clear after the external print", |s| {
         *s == PrinterState::AwaitingBedClear { last_job: None }
     })
     .await;
@@ -71,6 +72,7 @@ async fn a_print_started_on_octoprint_is_external_and_holds_the_queue_until_it_e
     );
 
     gw.bed_cleared(&printer).await.unwrap();
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     running.stop().await;
 }

@@ -30,7 +30,8 @@ async fn an_https_octoprint_with_its_own_ca_is_followed_over_a_wss_push_channel(
     let running = bench.idle_gateway(printer).await;
     let gw = &running.gateway;
     let id = bench.submit(gw, "part", &dwell_gcode(300, 15)).await;
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     let progress = progress_events(gw, id).await;
     assert!(
         progress.iter().any(|p| (1..100).contains(p)),
@@ -57,7 +58,7 @@ async fn an_https_octoprint_whose_certificate_no_trusted_ca_signed_is_refused_wi
     let printer = https_printer(octo, &proxy, &proxy.stranger_ca_file);
     let running = bench.gateway(printer).await;
     let gw = &running.gateway;
-    let state = wait_printer(
+    let state = WAIT.printer(
         gw,
         "disconnected by the certificate",
         |s| matches!(s, PrinterState::Disconnected { reason } if reason.contains("certificate")),

@@ -30,7 +30,8 @@ async fn child_gateway_printing_a_layered_part() {
     let gw = &running.gateway;
     let id = submit(gw, &dir, "part", &layered(LAYERS, MOVES)).await;
     println!("JOB {}", id.0);
-    wait_job(gw, id, "far enough", |s| s.progress().get() >= at).await;
+    WAIT.job(gw, id, "far enough", |s| s.progress().get() >= at)
+        .await;
     println!("{READY}");
     std::future::pending::<()>().await;
 }
@@ -92,7 +93,7 @@ async fn restart_and_recover(dir: &std::path::Path, job: JobId) {
         matches!(status, JobStatus::Interrupted { .. }),
         "{status:?}"
     );
-    wait_printer(gw, "awaiting bed clear", |s| {
+    WAIT.printer(gw, "awaiting bed clear", |s| {
         matches!(s, PrinterState::AwaitingBedClear { .. })
     })
     .await;
@@ -129,7 +130,8 @@ async fn restart_and_recover(dir: &std::path::Path, job: JobId) {
         line >= journaled,
         "resumed at {line}, before the journaled layer {journaled}"
     );
-    wait_job(gw, job, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, job, "completed", |s| *s == JobStatus::Completed)
+        .await;
     let layer = body["recovery"]["layer"].as_u64().unwrap() as u32;
     let plan = fluxprint_gateway::printer::Recovery {
         prologue: body["recovery"]["prologue"]

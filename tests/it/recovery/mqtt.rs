@@ -41,15 +41,16 @@ async fn the_cloud_recovers_an_unplugged_print_with_job_recover() {
     let gw = &running.gateway;
     let text = layered(LAYERS, MOVES);
     let id = submit(gw, dir.path(), "part", &text).await;
-    wait_job(gw, id, "40 % printed", |s| s.progress().get() >= 40).await;
+    WAIT.job(gw, id, "40 % printed", |s| s.progress().get() >= 40)
+        .await;
     let device = sims.device("sim");
     device.unplug();
-    wait_job(gw, id, "interrupted", |s| {
+    WAIT.job(gw, id, "interrupted", |s| {
         matches!(s, JobStatus::Interrupted { .. })
     })
     .await;
     device.replug().unwrap();
-    wait_printer(gw, "awaiting bed clear", |s| {
+    WAIT.printer(gw, "awaiting bed clear", |s| {
         matches!(s, PrinterState::AwaitingBedClear { .. })
     })
     .await;
@@ -75,7 +76,8 @@ async fn the_cloud_recovers_an_unplugged_print_with_job_recover() {
     let recovery = &answer["result"]["recovery"];
     assert_eq!(recovery["layer"], plan.layer.number, "{answer}");
     assert_eq!(recovery["line"], plan.layer.line, "{answer}");
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     let record = job_commands(device.accepted_commands()[before..].to_vec());
     assert_eq!(record, resumed_record(&text, &plan));
     running.stop().await;

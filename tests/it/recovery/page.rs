@@ -27,15 +27,16 @@ async fn an_interrupted_job_offers_resume_from_its_layer_and_resumes_when_confir
         .unwrap();
     let gw = &running.gateway;
     let id = submit(gw, dir.path(), "part", &layered(LAYERS, MOVES)).await;
-    wait_job(gw, id, "40 % printed", |s| s.progress().get() >= 40).await;
+    WAIT.job(gw, id, "40 % printed", |s| s.progress().get() >= 40)
+        .await;
     let device = sims.device("sim");
     device.unplug();
-    wait_job(gw, id, "interrupted", |s| {
+    WAIT.job(gw, id, "interrupted", |s| {
         matches!(s, JobStatus::Interrupted { .. })
     })
     .await;
     device.replug().unwrap();
-    wait_printer(gw, "awaiting bed clear", |s| {
+    WAIT.printer(gw, "awaiting bed clear", |s| {
         matches!(s, PrinterState::AwaitingBedClear { .. })
     })
     .await;
@@ -101,7 +102,8 @@ async fn an_interrupted_job_offers_resume_from_its_layer_and_resumes_when_confir
     )
     .await
     .unwrap();
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     browser.close().await;
     running.stop().await;
 }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::sim::SimDrivers;
+use crate::common::wait::Patience;
 use crate::common::*;
 use fluxprint_gateway::app;
 use fluxprint_gateway::config::{DriverConfig, PrinterConfig};
-use fluxprint_gateway::domain::{JobId, JobStatus, PrinterState};
+use fluxprint_gateway::domain::JobId;
 use fluxprint_gateway::events::{Event, EventKind};
 use fluxprint_gateway::gateway::{CommandError, Gateway};
 use fluxprint_gateway::jobs::Job;
@@ -21,6 +22,12 @@ pub const MOVES: u32 = 60;
 
 /// Commands the gateway itself sends (handshake, firmware info, temperatures).
 const HOST_COMMANDS: [&str; 4] = ["M110", "M115", "M155", "M105"];
+
+/// How long a recovery test waits for a job, and for the printer.
+pub const WAIT: Patience = Patience {
+    job: Duration::from_secs(60),
+    printer: Duration::from_secs(30),
+};
 
 /// A simulated printer slow enough (2 ms per line) to be stopped mid-print.
 pub fn sim_printer() -> PrinterConfig {
@@ -84,43 +91,6 @@ pub async fn submit(gw: &Gateway, dir: &std::path::Path, name: &str, text: &str)
     std::fs::write(dir.join(format!("{name}.gcode")), text).unwrap();
     new.printer = None;
     gw.submit(new).await.unwrap().id
-}
-
-pub async fn wait_job(
-    gw: &Gateway,
-    id: JobId,
-    what: &str,
-    ok: impl Fn(&JobStatus) -> bool,
-) -> JobStatus {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let mut events = gw.subscribe();
-    loop {
-        let status = gw.job(id).await.unwrap().status;
-        if ok(&status) {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "job {id} never became {what}; it is {status:?}"
-        );
-        let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
-    }
-}
-
-pub async fn wait_printer(gw: &Gateway, what: &str, ok: impl Fn(&PrinterState) -> bool) {
-    let mut watch = gw.printers()[0].watch();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let state = watch.borrow_and_update().state.clone();
-        if ok(&state) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the printer never became {what}; it is {state:?}"
-        );
-        let _ = tokio::time::timeout(Duration::from_millis(200), watch.changed()).await;
-    }
 }
 
 /// Recovers `id` once the printer is connected again (until then it answers

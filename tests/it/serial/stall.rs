@@ -21,7 +21,8 @@ async fn prints_once(p: PrinterConfig, text: &str) -> SimDrivers {
     let r = rig(vec![p]).await;
     let gw = &r.running.gateway;
     let id = submit_text(gw, r.dir.path(), "stall", text).await;
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     assert_eq!(
         job_commands(r.sims.device("sim").accepted_commands()),
         expected(text),

@@ -38,7 +38,8 @@ async fn a_3000_line_job_survives_the_default_simulated_errors_with_every_line_o
     let gw = &running.gateway;
     let text = half_millimetre_moves(2_999);
     let id = submit_text(gw, dir.path(), "moves", &text).await;
-    wait_job(gw, id, "completed", |s| *s == JobStatus::Completed).await;
+    WAIT.job(gw, id, "completed", |s| *s == JobStatus::Completed)
+        .await;
     running.stop().await;
 
     let executed = peer.executed();

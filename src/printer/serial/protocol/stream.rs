@@ -19,11 +19,10 @@
 
 use std::collections::VecDeque;
 
-use super::event::{
-    Action, FallbackReason, FlowControl, ProtocolError, SessionConfig, SessionEvent, StallCause,
-};
+use super::event::{Action, FallbackReason, FlowControl, SessionConfig, SessionEvent, StallCause};
 use super::liveness::Liveness;
 
+mod resend;
 mod stall;
 
 /// Marlin prints `Error:`, `Resend:` and `ok` back to back: this long without a `Resend:`
@@ -237,44 +236,6 @@ impl Stream {
         }
     }
 
-    /// `Resend: n`: start (or extend) a rewind episode to line `n`.
-    pub(super) fn on_resend(
-        &mut self,
-        n: u32,
-        now: u64,
-        out: &mut Vec<Action>,
-    ) -> Result<(), ProtocolError> {
-        if let Some(rewind) = &mut self.rewind {
-            if rewind.to == n {
-                rewind.owed_oks += 1;
-                rewind.quiet_until = now + self.quiet_ms;
-                return Ok(());
-            }
-        }
-        self.check_resend_target(n)?;
-        self.complaint = false;
-        if self.stalled_since.is_some() {
-            // The answer to the probe: the firmware's line check holds every line before `n`.
-            self.confirm_through(n.saturating_sub(1), out);
-            self.end_stall(now, out);
-        }
-        let stale = self.in_flight.iter().filter(|f| f.number >= n).count();
-        self.in_flight.retain(|f| f.number < n);
-        self.bytes_in_flight = self.in_flight.iter().map(|f| f.len).sum();
-        self.next_send = n;
-        self.buffer_credit = None;
-        let owed_before = self.rewind.take().map_or(0, |r| r.owed_oks);
-        self.rewind = Some(Rewind {
-            to: n,
-            owed_oks: owed_before + 1,
-            wait_for_quiet: stale > 1,
-            quiet_until: now + self.quiet_ms,
-        });
-        self.fall_back(FallbackReason::Resend, out);
-        self.refresh_deadline(now);
-        Ok(())
-    }
-
     /// Timeouts: the quiet end of a rewind episode, and the stall deadline.
     pub(super) fn tick(&mut self, now: u64, out: &mut Vec<Action>) {
         self.finish_rewind_if_done(now, out);
@@ -289,36 +250,6 @@ impl Stream {
             self.ok_deadline = None;
         }
         self.pump(now, out);
-    }
-
-    fn check_resend_target(&self, n: u32) -> Result<(), ProtocolError> {
-        let last_sent = self.highest_sent;
-        if n > last_sent + 1 {
-            return Err(ProtocolError::ResendBeyondSent {
-                requested: n,
-                last_sent,
-            });
-        }
-        let oldest = self.history.front().map_or(self.next_number, |s| s.number);
-        if n < oldest {
-            return Err(ProtocolError::ResendOutOfHistory {
-                requested: n,
-                oldest,
-            });
-        }
-        Ok(())
-    }
-
-    fn finish_rewind_if_done(&mut self, now: u64, out: &mut Vec<Action>) {
-        let done = self.rewind.as_ref().is_some_and(|rewind| {
-            let counted = rewind.owed_oks == 0 && !rewind.wait_for_quiet;
-            self.in_flight.is_empty() && (counted || now >= rewind.quiet_until)
-        });
-        if done {
-            self.rewind = None;
-            self.resending = true;
-            self.pump(now, out);
-        }
     }
 
     fn fall_back(&mut self, reason: FallbackReason, out: &mut Vec<Action>) {
