@@ -10,7 +10,7 @@ mod virtual_printer;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::sim::SimDrivers;
+use common::sim::{SimDrivers, job_commands};
 use common::wait::Patience;
 use common::*;
 use fluxprint_gateway::app;
@@ -21,7 +21,6 @@ use fluxprint_gateway::printer::sim::SimConfig;
 use tokio_util::sync::CancellationToken;
 
 /// Commands the gateway itself sends (handshake, firmware info, temperatures).
-const HOST_COMMANDS: [&str; 4] = ["M110", "M115", "M155", "M105"];
 /// How long a test here waits for a job.
 const WAIT: Patience = Patience::of(Duration::from_secs(60));
 
@@ -63,12 +62,6 @@ fn expected(text: &str) -> Vec<String> {
     text.lines()
         .map(|l| l.split(';').next().unwrap_or("").trim().to_owned())
         .filter(|l| !l.is_empty())
-        .collect()
-}
-
-fn job_commands(all: Vec<String>) -> Vec<String> {
-    all.into_iter()
-        .filter(|c| !HOST_COMMANDS.contains(&c.split_whitespace().next().unwrap_or("")))
         .collect()
 }
 

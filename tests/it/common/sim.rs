@@ -66,3 +66,13 @@ impl DriverFactory for SimDrivers {
         Ok(link)
     }
 }
+
+/// What the gateway asks the firmware on its own (line numbers, capabilities, reports).
+const HOST_COMMANDS: [&str; 4] = ["M110", "M115", "M155", "M105"];
+
+/// The firmware's record without the gateway's own queries.
+pub fn job_commands(all: Vec<String>) -> Vec<String> {
+    all.into_iter()
+        .filter(|c| !HOST_COMMANDS.contains(&c.split_whitespace().next().unwrap_or("")))
+        .collect()
+}

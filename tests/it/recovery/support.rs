@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::sim::SimDrivers;
+pub use crate::common::sim::job_commands;
 use crate::common::wait::Patience;
 use crate::common::*;
 use fluxprint_gateway::app;
@@ -19,9 +20,6 @@ use tokio_util::sync::CancellationToken;
 
 pub const LAYERS: u32 = 12;
 pub const MOVES: u32 = 60;
-
-/// Commands the gateway itself sends (handshake, firmware info, temperatures).
-const HOST_COMMANDS: [&str; 4] = ["M110", "M115", "M155", "M105"];
 
 /// How long a recovery test waits for a job, and for the printer.
 pub const WAIT: Patience = Patience {
@@ -126,13 +124,6 @@ pub async fn recv_event(
             return event.kind;
         }
     }
-}
-
-/// The firmware's record without the gateway's own queries.
-pub fn job_commands(all: Vec<String>) -> Vec<String> {
-    all.into_iter()
-        .filter(|c| !HOST_COMMANDS.contains(&c.split_whitespace().next().unwrap_or("")))
-        .collect()
 }
 
 /// What the firmware must accept for a resumed print: the prologue, then every command of
