@@ -6,13 +6,21 @@
 //! analysis of a file found (`file_analysis`: estimates, progress table, thumbnail) and, per
 //! job, the remaining time while printing and the actual print time once completed, for the
 //! per-printer estimate accuracy. Version 4 indexes the queue position; version 5 adds the
-//! serial resume journal. Migrations only ever add;
+//! serial resume journal; version 6 keeps a job's print options (`print_options`, JSON of
+//! `domain::PrintOptions`, NULL when none were given). Migrations only ever add;
 //! a database from any earlier version opens, one from a newer version is refused untouched.
 
 use rusqlite::Connection;
 
 /// Each entry migrates from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[V1_SEED, V2_GATEWAY, V3_INTEL, V4_QUEUE_END, V5_JOURNAL];
+const MIGRATIONS: &[&str] = &[
+    V1_SEED,
+    V2_GATEWAY,
+    V3_INTEL,
+    V4_QUEUE_END,
+    V5_JOURNAL,
+    V6_PRINT_OPTIONS,
+];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -132,6 +140,12 @@ CREATE TABLE job_journal (
     tool            INTEGER NOT NULL,
     updated_at      TEXT NOT NULL
 );
+";
+
+/// Version 6: how a Bambu printer is to print the job's project (plate, AMS, timelapse, bed
+/// levelling), as the submitter asked; NULL for every earlier job and for jobs without options.
+const V6_PRINT_OPTIONS: &str = "
+ALTER TABLE print_jobs ADD COLUMN print_options TEXT;
 ";
 
 /// What the database's version says about it.

@@ -67,6 +67,7 @@ impl Submit {
 fn accepted(id: &str, job: &Job, retry_budget_s: u64) -> Reply {
     let mut result = json!(JobJson::from(job));
     result["fetch_retry_budget_s"] = json!(retry_budget_s);
+    result["options"] = json!(job.options);
     Reply::ok(id, result)
 }
 
@@ -80,6 +81,7 @@ fn new_job(a: SubmitArgs, envelope_printer: Option<String>) -> NewJob {
         material: a.material,
         quality: a.quality,
         print_settings: a.settings.map(|s| s.to_string()),
+        options: a.options,
         source: Some(JobSource::Cloud),
         ..NewJob::default()
     }

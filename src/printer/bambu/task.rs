@@ -3,7 +3,6 @@
 //! the actor's commands published as requests, and job files uploaded over FTPS while the
 //! MQTT connection keeps being served (an upload of a big project takes seconds).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ use super::ftps::FtpsError;
 use super::report::{Answer, Message, Report};
 use super::request::{self, PrintFile};
 use super::track::{Step, Tracker, print_name};
-use super::upload::{self, Upload};
+use super::upload::{self, Start, Upload};
 use crate::domain::JobId;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport};
 
@@ -241,7 +240,9 @@ impl Driver {
         upload: &mut Option<Upload>,
     ) {
         let control = match command {
-            DriverCommand::Start { job, file } => return self.start(job, file, upload).await,
+            DriverCommand::Start { job, file, options } => {
+                return self.start(job, (file, options), upload).await;
+            }
             DriverCommand::Reattach { job } => {
                 self.tracker.track(job, true);
                 if let Some(snapshot) = self.report.snapshot() {
@@ -277,7 +278,9 @@ impl Driver {
 
     /// Checks the file, then uploads it in the background; the print starts when it is on
     /// the printer ([`Driver::uploaded`]).
-    async fn start(&mut self, job: JobId, file: PathBuf, upload: &mut Option<Upload>) {
+    /// Uploads the job's file (with its print options) and starts it once uploaded.
+    async fn start(&mut self, job: JobId, start: Start, upload: &mut Option<Upload>) {
+        let (file, options) = start;
         self.tracker.track(job, false);
         let refusal = if self.tracker.monitor_only() {
             Some("the printer is monitor-only: it refuses the gateway's commands".to_owned())
@@ -290,7 +293,7 @@ impl Driver {
         };
         let print_file = match refusal {
             Some(reason) => Err(reason),
-            None => upload::print_file(self.settings.safety.clone(), job, &file).await,
+            None => upload::print_file(self.settings.safety.clone(), job, &file, options).await,
         };
         let print_file = match print_file {
             Ok(print_file) => print_file,
