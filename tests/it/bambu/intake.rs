@@ -15,7 +15,7 @@ use fluxprint_gateway::jobs::NewJob;
 
 /// A gateway with the Bench's Bambu printer (`bambu`) and a simulated one (`mk3s`), its
 /// LAN API open with `KEY`.
-async fn gateway(bench: &Bench) -> (app::Running, String) {
+pub(super) async fn gateway(bench: &Bench) -> (app::Running, String) {
     fluxprint_gateway::cloud::tls::install_crypto_provider();
     let sim = printer("mk3s", [250.0, 210.0, 210.0], false);
     let mut config = config(bench.dir.path(), vec![bench.good_config(), sim]);
@@ -49,7 +49,7 @@ async fn upload(base: &str, name: &str, file: &[u8], printer: Option<&str>) -> s
     response.json().await.unwrap()
 }
 
-fn job_id(job: &serde_json::Value) -> JobId {
+pub(super) fn job_id(job: &serde_json::Value) -> JobId {
     JobId(job["id"].as_i64().expect("a job id"))
 }
 
