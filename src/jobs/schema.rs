@@ -230,6 +230,27 @@ mod tests {
     }
 
     #[test]
+    fn a_version_5_database_keeps_its_jobs_without_print_options() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (version, sql) in MIGRATIONS[..5].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", version as i64 + 1)
+                .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO print_jobs (file_name, status, queued_at) \
+             VALUES ('a.gcode.3mf', 'queued', '2024-01-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), Version::Migrated { from: 5 });
+        let options: Option<String> = conn
+            .query_row("SELECT print_options FROM print_jobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(options, None);
+    }
+
+    #[test]
     fn a_newer_database_is_reported_and_left_alone() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", LATEST_VERSION + 1)
