@@ -147,13 +147,23 @@ async fn a_project_uploaded_with_options_prints_its_plate_as_asked_and_shows_the
     running.stop().await;
 }
 
+/// A refused upload: file name, bytes, fields; the status, code and a part of the message.
+type Refused<'a> = (
+    &'a str,
+    &'a [u8],
+    &'a [(&'a str, &'a str)],
+    u16,
+    &'a str,
+    &'a str,
+);
+
 #[tokio::test]
 async fn bad_options_are_refused_with_their_code_and_nothing_is_stored() {
     let bench = Bench::start("01S00C000000062", Reports::Full);
     let (running, base) = gateway(&bench).await;
     let project = two_plates();
     let gcode = plate_gcode(2);
-    let cases: [(&str, &[u8], &[(&str, &str)], u16, &str, &str); 7] = [
+    let cases: [Refused; 7] = [
         (
             "p.gcode.3mf",
             &project,
