@@ -241,7 +241,7 @@ impl Driver {
     ) {
         let control = match command {
             DriverCommand::Start { job, file, options } => {
-                return self.start(job, (file, options), upload).await;
+                return self.start(job, Start { file, options }, upload).await;
             }
             DriverCommand::Reattach { job } => {
                 self.tracker.track(job, true);
@@ -276,11 +276,10 @@ impl Driver {
         self.publish(client, request::control(seq, control));
     }
 
-    /// Checks the file, then uploads it in the background; the print starts when it is on
-    /// the printer ([`Driver::uploaded`]).
-    /// Uploads the job's file (with its print options) and starts it once uploaded.
+    /// Checks the file, then uploads it in the background; the print starts (as its options
+    /// say) when it is on the printer ([`Driver::uploaded`]).
     async fn start(&mut self, job: JobId, start: Start, upload: &mut Option<Upload>) {
-        let (file, options) = start;
+        let Start { file, options } = start;
         self.tracker.track(job, false);
         let refusal = if self.tracker.monitor_only() {
             Some("the printer is monitor-only: it refuses the gateway's commands".to_owned())

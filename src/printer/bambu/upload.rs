@@ -25,7 +25,10 @@ use crate::printer::safety::{Safety, check_file};
 const FTPS_PATIENCE: Duration = Duration::from_secs(600);
 
 /// What the driver is asked to start: the job's file and its print options.
-pub type Start = (PathBuf, PrintOptions);
+pub struct Start {
+    pub file: PathBuf,
+    pub options: PrintOptions,
+}
 
 /// An upload under way: the job, its file on the printer, and the bytes sent.
 pub type Upload = Pin<Box<dyn Future<Output = (JobId, PrintFile, Result<u64, FtpsError>)> + Send>>;
