@@ -11,8 +11,8 @@
 //!    the STL's quick estimate, which also decides which printers it fits;
 //! 3. **choose the first stage** (`Gateway::placement`, from `first_stage`): `ready`,
 //!    `slicing`, or the reason the file cannot print here — a 3MF with a sliced plate is a
-//!    ready Bambu project (`files::refine`), analysed on its plate's G-code, for Bambu
-//!    printers only;
+//!    ready Bambu project (`files::refine`), analysed on its plate's G-code (the plate its
+//!    print options choose, which `gateway::options` checks first), for Bambu printers only;
 //! 4. **queue or fail the job** in one transaction with the file and its analysis: a new job
 //!    is queued, or queued and failed with the reason (never claimable in between); a job
 //!    waiting for its file (`fetching`, `slicing`) takes it and moves on, which is refused if
@@ -147,7 +147,8 @@ impl Gateway {
 
     /// A file that becomes a new job: stored under its hash, analysed, and queued in the
     /// stage `first_stage` gives — or queued and failed with the reason, in one transaction,
-    /// when it cannot print here. An unknown printer is refused before anything is stored.
+    /// when it cannot print here. An unknown printer, or print options that do not fit the
+    /// file or printer (`gateway::options`), are refused and nothing is kept.
     pub async fn queue_file(
         &self,
         mut file: IncomingFile,
@@ -173,7 +174,8 @@ impl Gateway {
 
     /// The download of a job waiting in `fetching` arrived: analysed (G-code), attached with
     /// its analysis, and the job moved to its first stage — or failed with the reason when the
-    /// file cannot print here — in one transaction; refused if the job left the queue.
+    /// file cannot print here or its print options do not fit it — in one transaction;
+    /// refused if the job left the queue.
     pub async fn attach_download(
         &self,
         job: JobId,
@@ -183,12 +185,14 @@ impl Gateway {
         file.kind = files::refine(&file.path, file.kind).await;
         let waiting = self.job(job).await?;
         let (options, printer) = (waiting.options.as_ref(), waiting.printer.as_ref());
+        let checked = self.check_options(options, file.kind, &file.path, printer);
+        let checked = checked.await.map_err(|e| e.to_string());
+        // A file its options do not fit fails the job: not worth analysing.
         let plate = options.and_then(|o| o.plate);
-        let intel = analyse_gcode(&file, plate, material, None).await;
-        let checked = (self
-            .check_options(options, file.kind, &file.path, printer)
-            .await)
-            .map_err(|e| e.to_string());
+        let intel = match checked {
+            Ok(()) => analyse_gcode(&file, plate, material, None).await,
+            Err(_) => None,
+        };
         let next = match checked.and_then(|()| self.placement(file.kind, printer)) {
             Ok(stage) => Transition::Stage(stage),
             Err(reason) => Transition::Fail(reason),
