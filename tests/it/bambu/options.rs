@@ -4,27 +4,18 @@
 //! 2's G-code and shows its options; bad options are refused with their code and leave
 //! nothing stored; the estimate answers for the project's chosen plate.
 
-use super::intake::{gateway, job_id};
+use super::intake::{analysed_layers, downloaded, gateway, job_id, layered_part, post};
 use super::project::zip_packed;
 use super::*;
-use crate::web_harness::{Form, KEY};
+use crate::web_harness::KEY;
 use fluxprint_gateway::domain::{PrintOptions, QueuedStage};
-use fluxprint_gateway::files::FileKind;
-use fluxprint_gateway::gateway::PlacedFile;
 use fluxprint_gateway::jobs::NewJob;
 use serde_json::{Value, json};
 
-/// `layers` layers of a small part: a Z move, then extruding moves.
+/// A plate's G-code: `layers` layers of a small part, with the slicer's layer count.
 fn plate_gcode(layers: u32) -> String {
-    let body: String = (1..=layers)
-        .map(|z| {
-            let moves: String = (0..30)
-                .map(|i| format!("G1 X{} Y{} E{}.5 F3000\n", i % 50, i % 40, z * 30 + i))
-                .collect();
-            format!(";LAYER_CHANGE\nG1 Z{:.1} F600\n{moves}", f64::from(z) * 0.2)
-        })
-        .collect();
-    format!("; total layer number: {layers}\nM104 S220\nG28\nG92 E0\n{body}M104 S0\n")
+    let part = layered_part("plate", layers);
+    format!("; total layer number: {layers}\n{part}")
 }
 
 /// A project with two sliced plates: plate 1 of 7 layers, plate 2 of 3.
@@ -38,30 +29,6 @@ fn two_plates() -> Vec<u8> {
         ],
         true,
     )
-}
-
-/// `POST {path}` with `file` as `name` and `fields`; the status and the JSON answer.
-async fn post(
-    base: &str,
-    path: &str,
-    name: &str,
-    file: &[u8],
-    fields: &[(&str, &str)],
-) -> (u16, Value) {
-    let mut form = Form::curl().file(name, Some("application/octet-stream"), file);
-    for (field, value) in fields {
-        form = form.text(field, value);
-    }
-    let (content_type, body) = form.finish();
-    let response = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .header("X-Api-Key", KEY)
-        .header(reqwest::header::CONTENT_TYPE, content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
 }
 
 /// The `project_file` request the firmware took for `job`.
@@ -84,22 +51,6 @@ fn assert_asked_as_submitted(request: &Value) {
     assert_eq!(print["ams_mapping"], json!([1, -1]), "{request}");
     assert_eq!(print["timelapse"], true, "{request}");
     assert_eq!(print["bed_levelling"], false, "{request}");
-}
-
-/// The layers the job's file analysis counted (the plate it was analysed on).
-async fn analysed_layers(running: &app::Running, job: JobId) -> Option<i64> {
-    running
-        .store()
-        .call(move |db| {
-            Ok(db.conn().query_row(
-                "SELECT layers FROM file_analysis JOIN print_jobs \
-                 ON file_analysis.file_id = print_jobs.file_id WHERE print_jobs.id = ?1",
-                [job.0],
-                |r| r.get(0),
-            )?)
-        })
-        .await
-        .unwrap()
 }
 
 const SUBMITTED: [(&str, &str); 5] = [
@@ -271,22 +222,7 @@ async fn a_downloaded_project_prints_with_the_options_its_cloud_job_gave() {
         }),
         ..NewJob::default()
     };
-    let download = |name: &str| {
-        let bytes = two_plates();
-        let path = bench
-            .dir
-            .path()
-            .join("files")
-            .join(format!("{name}.gcode.3mf"));
-        std::fs::write(&path, &bytes).unwrap();
-        PlacedFile {
-            path,
-            display_name: format!("{name}.gcode.3mf"),
-            kind: FileKind::ThreeMf,
-            sha256: "0".repeat(64),
-            size: bytes.len() as u64,
-        }
-    };
+    let download = |name: &str| downloaded(&bench, name, &two_plates());
 
     let missing = gw.submit(fetching(3)).await.unwrap();
     let failed = gw
