@@ -219,6 +219,7 @@ impl Gateway {
         if new.printer.is_some() || new.stage != Some(QueuedStage::Fetching) {
             self.choose_printer(&mut new, false)?;
         }
+        self.options_fit_printer(new.options.as_ref(), new.printer.as_ref())?;
         let job = self
             .store
             .call(move |db| {

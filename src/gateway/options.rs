@@ -32,13 +32,7 @@ impl Gateway {
                 kind.description()
             )));
         }
-        if let Some(id) = printer
-            && !(self.printer(id)?).prints_projects()
-        {
-            return Err(bad(format!(
-                "printer {id} is not a Bambu printer: print options apply to Bambu printers only"
-            )));
-        }
+        self.options_fit_printer(Some(options), printer)?;
         let Some(wanted) = options.plate else {
             return Ok(());
         };
@@ -52,6 +46,23 @@ impl Gateway {
         }
         let has = plates;
         Err(bad(ProjectError::NoSuchPlate { wanted, has }.to_string()))
+    }
+}
+
+impl Gateway {
+    /// Whether a job with `options` may name `printer`: a Bambu printer only (also checked
+    /// when a cloud job is submitted, before its file is in).
+    pub(super) fn options_fit_printer(
+        &self,
+        options: Option<&PrintOptions>,
+        printer: Option<&PrinterId>,
+    ) -> Result<(), CommandError> {
+        match (options, printer) {
+            (Some(_), Some(id)) if !(self.printer(id)?).prints_projects() => Err(bad(format!(
+                "printer {id} is not a Bambu printer: print options apply to Bambu printers only"
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 

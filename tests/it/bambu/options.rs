@@ -201,8 +201,10 @@ async fn bad_options_are_refused_with_their_code_and_nothing_is_stored() {
     running.stop().await;
 }
 
-/// A cloud job (`job.submit` with `options`, then its download): the options are kept with
-/// the job, checked against the downloaded project, and carried to the printer.
+/// A cloud job (`job.submit` with `options`, then its download, through the same gateway
+/// calls the cloud link makes): refused for a printer that is not a Bambu printer; else the
+/// options are kept with the job, checked against the downloaded project, and carried to the
+/// printer.
 #[tokio::test]
 async fn a_downloaded_project_prints_with_the_options_its_cloud_job_gave() {
     let bench = Bench::start("01S00C000000063", Reports::Full);
@@ -223,6 +225,19 @@ async fn a_downloaded_project_prints_with_the_options_its_cloud_job_gave() {
         ..NewJob::default()
     };
     let download = |name: &str| downloaded(&bench, name, &two_plates());
+
+    // A cloud job with options for the simulated printer is refused before it is stored.
+    let for_mk3s = NewJob {
+        printer: Some(PrinterId("mk3s".into())),
+        ..fetching(2)
+    };
+    let refused = gw.submit(for_mk3s).await.unwrap_err();
+    assert_eq!(refused.code(), "invalid_options", "{refused}");
+    assert!(
+        refused.to_string().contains("not a Bambu printer"),
+        "{refused}"
+    );
+    assert!(gw.jobs(Default::default()).await.unwrap().is_empty());
 
     let missing = gw.submit(fetching(3)).await.unwrap();
     let failed = gw
