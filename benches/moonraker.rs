@@ -187,6 +187,7 @@ async fn upload(peer: &Peer) {
     let command = DriverCommand::Start {
         job: JobId(900_001),
         file,
+        options: Default::default(),
     };
     commands.send(command).await.unwrap();
     while peer.print_stats().await != ("printing".into(), "fluxprint/job-900001.gcode".into()) {

@@ -136,6 +136,7 @@ async fn queue_sample(gateway: &Gateway, state_dir: &Path) -> anyhow::Result<Job
         analysed: None,
     };
     let request = QueueRequest {
+        options: None,
         printer: None,
         material: None,
         quality: None,

@@ -73,7 +73,7 @@ impl FileKind {
         }
     }
 
-    fn description(self) -> &'static str {
+    pub fn description(self) -> &'static str {
         match self {
             FileKind::GcodeText => "G-code text",
             FileKind::BinaryGcode => "binary G-code",

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::commands::Failure;
 use super::fetch::FileSpec;
 use super::payload::Refusal;
-use crate::domain::JobId;
+use crate::domain::{JobId, PrintOptions};
 use crate::gateway::Gateway;
 
 /// Longest id or name field accepted.
@@ -46,6 +46,8 @@ pub struct SubmitArgs {
     pub quality: Option<String>,
     pub settings: Option<Value>,
     pub printer: Option<String>,
+    /// How a Bambu printer prints the project (`domain::PrintOptions`).
+    pub options: Option<PrintOptions>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +64,8 @@ pub struct FileArgs {
 #[serde(deny_unknown_fields)]
 pub struct EstimateArgs {
     pub file: FileArgs,
+    /// The plate of a sliced project to estimate (default: its first).
+    pub plate: Option<u32>,
     pub material: Option<String>,
     pub quality: Option<String>,
 }
@@ -167,6 +171,22 @@ impl SubmitArgs {
         }
         if self.settings.as_ref().is_some_and(|s| !s.is_object()) {
             return bad("args.settings must be an object");
+        }
+        self.check_options()
+    }
+
+    /// Options are checked here as far as the file's name tells; against the project's
+    /// plates once it is downloaded (`gateway::options`, the job then fails with the reason).
+    fn check_options(&self) -> Result<(), Refusal> {
+        let Some(options) = &self.options else {
+            return Ok(());
+        };
+        let field = |e: String| Refusal::Field(format!("args.options: {e}"));
+        options.check().map_err(|e| field(e.to_string()))?;
+        if !self.file.name.to_ascii_lowercase().ends_with(".3mf") {
+            return Err(field(
+                "print options apply to a sliced Bambu project (.gcode.3mf) only".into(),
+            ));
         }
         Ok(())
     }

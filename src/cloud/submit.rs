@@ -68,11 +68,13 @@ impl Submissions {
         Ok(failed.await?.into_iter().map(|job| job.id).collect())
     }
 
-    /// Fetches the file (checked like a job's), estimates it on a blocking thread and
-    /// removes it again: an estimate stores nothing.
+    /// Fetches the file (checked like a job's), estimates it (a sliced project on its plate
+    /// `plate`, else the first) on a blocking thread and removes it again: an estimate stores
+    /// nothing.
     pub async fn estimate(
         &self,
         spec: &FileSpec,
+        plate: Option<u32>,
         material: String,
         quality: Quality,
         volumes: &[BuildVolume],
@@ -85,7 +87,7 @@ impl Submissions {
         let volumes = volumes.to_vec();
         let path = fetched.path.clone();
         let estimated = tokio::task::spawn_blocking(move || {
-            estimate::for_printers(&path, fetched.kind, &material, quality, &volumes)
+            estimate::for_printers(&path, fetched.kind, plate, &material, quality, &volumes)
         })
         .await;
         if let Err(e) = std::fs::remove_file(&fetched.path) {

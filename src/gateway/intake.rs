@@ -11,8 +11,8 @@
 //!    the STL's quick estimate, which also decides which printers it fits;
 //! 3. **choose the first stage** (`Gateway::placement`, from `first_stage`): `ready`,
 //!    `slicing`, or the reason the file cannot print here — a 3MF with a sliced plate is a
-//!    ready Bambu project (`files::refine`), analysed on its plate's G-code, for Bambu
-//!    printers only;
+//!    ready Bambu project (`files::refine`), analysed on its plate's G-code (the plate its
+//!    print options choose, which `gateway::options` checks first), for Bambu printers only;
 //! 4. **queue or fail the job** in one transaction with the file and its analysis: a new job
 //!    is queued, or queued and failed with the reason (never claimable in between); a job
 //!    waiting for its file (`fetching`, `slicing`) takes it and moves on, which is refused if
@@ -24,13 +24,11 @@
 
 use std::path::PathBuf;
 
+use super::analyse::{analyse_gcode, model_estimate};
 use super::{CommandError, Gateway};
-use crate::config::BuildVolume;
-use crate::domain::{JobId, PrinterId, QueuedStage};
+use crate::domain::{JobId, PrintOptions, PrinterId, QueuedStage};
 use crate::files::{self, FileGuard, FileKind};
-use crate::gcode::estimate::{self, Estimate, Quality};
-use crate::gcode::materials::Materials;
-use crate::gcode::{FileIntel, LinesRead, analyse_project_in_background, intel_in_background};
+use crate::gcode::LinesRead;
 use crate::jobs::{Job, JobSource, NewJob, SlicedFile, StoreError, StoredFile, Transition};
 
 /// Why a file did not become (or join) a job. Nothing of it is kept.
@@ -80,6 +78,8 @@ pub struct QueueRequest {
     pub printer: Option<PrinterId>,
     pub material: Option<String>,
     pub quality: Option<String>,
+    /// How a Bambu printer prints the project (`gateway::options` checks them).
+    pub options: Option<PrintOptions>,
     pub source: JobSource,
 }
 
@@ -147,7 +147,8 @@ impl Gateway {
 
     /// A file that becomes a new job: stored under its hash, analysed, and queued in the
     /// stage `first_stage` gives — or queued and failed with the reason, in one transaction,
-    /// when it cannot print here. An unknown printer is refused before anything is stored.
+    /// when it cannot print here. An unknown printer, or print options that do not fit the
+    /// file or printer (`gateway::options`), are refused and nothing is kept.
     pub async fn queue_file(
         &self,
         mut file: IncomingFile,
@@ -159,6 +160,8 @@ impl Gateway {
         let analysed = file.analysed.take();
         let (guard, mut placed) = file.store_under_hash().await?;
         placed.kind = files::refine(&placed.path, placed.kind).await;
+        let (options, printer) = (request.options.as_ref(), request.printer.as_ref());
+        (self.check_options(options, placed.kind, &placed.path, printer)).await?;
         let (file, job) = match self.placement(placed.kind, request.printer.as_ref()) {
             Err(reason) => self.queue_failed(placed, request, reason).await?,
             Ok(stage) => {
@@ -171,7 +174,8 @@ impl Gateway {
 
     /// The download of a job waiting in `fetching` arrived: analysed (G-code), attached with
     /// its analysis, and the job moved to its first stage — or failed with the reason when the
-    /// file cannot print here — in one transaction; refused if the job left the queue.
+    /// file cannot print here or its print options do not fit it — in one transaction;
+    /// refused if the job left the queue.
     pub async fn attach_download(
         &self,
         job: JobId,
@@ -179,9 +183,17 @@ impl Gateway {
         mut file: PlacedFile,
     ) -> Result<Job, IntakeError> {
         file.kind = files::refine(&file.path, file.kind).await;
-        let printer = self.job(job).await?.printer;
-        let intel = analyse_gcode(&file, material, None).await;
-        let next = match self.placement(file.kind, printer.as_ref()) {
+        let waiting = self.job(job).await?;
+        let (options, printer) = (waiting.options.as_ref(), waiting.printer.as_ref());
+        let checked = self.check_options(options, file.kind, &file.path, printer);
+        let checked = checked.await.map_err(|e| e.to_string());
+        // A file its options do not fit fails the job: not worth analysing.
+        let plate = options.and_then(|o| o.plate);
+        let intel = match checked {
+            Ok(()) => analyse_gcode(&file, plate, material, None).await,
+            Err(_) => None,
+        };
+        let next = match checked.and_then(|()| self.placement(file.kind, printer)) {
             Ok(stage) => Transition::Stage(stage),
             Err(reason) => Transition::Fail(reason),
         };
@@ -203,7 +215,7 @@ impl Gateway {
     pub async fn attach_sliced(&self, job: &Job, file: IncomingFile) -> Result<Job, IntakeError> {
         let (guard, placed) = file.store_under_hash().await?;
         let sliced = SlicedFile {
-            intel: analyse_gcode(&placed, job.material.clone(), None).await,
+            intel: analyse_gcode(&placed, None, job.material.clone(), None).await,
             display_name: placed.display_name,
             path: placed.path,
             sha256: placed.sha256,
@@ -280,7 +292,8 @@ impl Gateway {
     ) -> Result<(StoredFile, Job), IntakeError> {
         let (intel, estimates) = match file.kind {
             FileKind::GcodeText | FileKind::SlicedProject => {
-                let intel = analyse_gcode(&file, request.material.clone(), analysed).await;
+                let plate = request.options.as_ref().and_then(|o| o.plate);
+                let intel = analyse_gcode(&file, plate, request.material.clone(), analysed).await;
                 let estimates = (intel.as_ref())
                     .map(|i| (i.estimated_time_s, i.estimated_cost, i.model_size_mm));
                 (intel, estimates)
@@ -332,6 +345,7 @@ fn new_job(file: &PlacedFile, request: QueueRequest) -> NewJob {
         printer: request.printer,
         material: request.material,
         quality: request.quality,
+        options: request.options,
         source: Some(request.source),
         ..NewJob::default()
     }
@@ -343,55 +357,4 @@ fn kept(guard: FileGuard, file: StoredFile) -> KeptFile {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     KeptFile { file, stored_name }
-}
-
-/// Step 2 for G-code: the one analysis a job file gets (finishing the pass that read an
-/// upload as it arrived, else on a blocking thread; a sliced project's is its plate's G-code;
-/// `None` for other kinds and for G-code it cannot analyse).
-async fn analyse_gcode(
-    file: &PlacedFile,
-    material: Option<String>,
-    analysed: Option<LinesRead>,
-) -> Option<FileIntel> {
-    match file.kind {
-        FileKind::GcodeText => intel_in_background(file.path.clone(), material, analysed).await,
-        FileKind::SlicedProject => analyse_project_in_background(file.path.clone(), material).await,
-        FileKind::Stl | FileKind::ThreeMf | FileKind::BinaryGcode => None,
-    }
-}
-
-/// The quick estimate of an STL model (time, cost, model size), on a blocking thread so
-/// the analysis never holds up the caller; a file it cannot analyse is queued without one.
-async fn model_estimate(path: PathBuf, request: &QueueRequest) -> Option<Estimate> {
-    let material = request.material.clone().unwrap_or_else(|| "PLA".to_owned());
-    let quality = (request.quality.as_deref()).and_then(|q| Quality::parse(q).ok());
-    let analysed = tokio::task::spawn_blocking(move || {
-        // The build volume only decides `fits`; the gateway checks fits per printer itself.
-        let any = BuildVolume {
-            x_mm: f64::MAX,
-            y_mm: f64::MAX,
-            z_mm: f64::MAX,
-        };
-        let materials = Materials::default();
-        estimate::for_file(
-            &path,
-            FileKind::Stl,
-            &material,
-            quality.unwrap_or(Quality::Standard),
-            &materials,
-            &any,
-        )
-    })
-    .await;
-    match analysed {
-        Ok(Ok(estimate)) => Some(estimate),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "no estimate for an uploaded file");
-            None
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "the estimate task failed");
-            None
-        }
-    }
 }

@@ -6,13 +6,16 @@
 //!   `CommandError`, whose `code()` both doors put on the wire;
 //! - [`intake`]: the one pipeline by which a file becomes a job's file (LAN upload, cloud
 //!   download, slicer output);
+//! - [`options`]: a job's print options checked against its file and printer;
 //! - [`reads`]: typed reads of jobs, files and thumbnails;
 //! - [`recover`]: recovering an interrupted serial job from its journal;
 //! - [`events`]: the events outbox (subscribe, replay, acknowledge, saved positions) and the
 //!   cloud's stored command replies.
 
+mod analyse;
 mod events;
 mod intake;
+mod options;
 mod placement;
 mod reads;
 mod recover;
@@ -47,6 +50,9 @@ pub enum CommandError {
     FitsNoPrinter { x: f64, y: f64, z: f64 },
     #[error("{0}")]
     Conflict(String),
+    /// The job's print options do not fit its file or printer (`gateway::options`).
+    #[error("{0}")]
+    BadOptions(String),
     #[error(transparent)]
     Recover(RecoverError),
     #[error(transparent)]
@@ -62,6 +68,7 @@ impl CommandError {
             CommandError::UnknownPrinter(_) => "unknown_printer",
             CommandError::FitsNoPrinter { .. } => "does_not_fit",
             CommandError::Conflict(_) => "conflict",
+            CommandError::BadOptions(_) => "invalid_options",
             CommandError::Recover(e) => e.code(),
             CommandError::Printer(_) => "printer_unavailable",
             CommandError::Store(_) => "internal",
@@ -212,6 +219,7 @@ impl Gateway {
         if new.printer.is_some() || new.stage != Some(QueuedStage::Fetching) {
             self.choose_printer(&mut new, false)?;
         }
+        self.options_fit_printer(new.options.as_ref(), new.printer.as_ref())?;
         let job = self
             .store
             .call(move |db| {

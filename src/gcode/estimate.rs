@@ -5,9 +5,10 @@
 
 use std::path::Path;
 
-use super::analysis::{AnalysisError, DoesNotFit, analyse_file};
+use super::analysis::{self, Analysis, AnalysisError, DoesNotFit, analyse_file};
 use super::limits::MachineLimits;
-use super::materials::{Materials, MaterialsError};
+use super::materials::{Material, Materials, MaterialsError};
+use super::project::{self, ProjectError};
 use super::stl::{self, StlError};
 use super::thumbnails::Thumbnail;
 use crate::config::BuildVolume;
@@ -107,15 +108,39 @@ pub enum EstimateError {
     Gcode(#[from] AnalysisError),
     #[error(transparent)]
     Stl(#[from] StlError),
-    #[error("no estimate for {} files: this gateway estimates G-code and STL", .0.as_str())]
+    /// A sliced project's plate could not be read (or is not in it).
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error(
+        "no estimate for {} files: this gateway estimates G-code, sliced projects and STL",
+        .0.as_str()
+    )]
     Unsupported(FileKind),
 }
 
+/// The analysis of plate `plate` (`None`: the first) of the sliced project at `path`: its
+/// G-code inflated as it is read. Blocking.
+pub fn analyse_plate(
+    path: &Path,
+    plate: Option<u32>,
+    material: &Material,
+) -> Result<Analysis, EstimateError> {
+    let (plate, gcode) = project::open_plate(path, plate)?;
+    analysis::analyse(gcode, plate.size, &MachineLimits::default(), material).map_err(|source| {
+        EstimateError::Gcode(AnalysisError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    })
+}
+
 /// The estimate both doors answer: the built-in material table, checked against the first of
-/// `volumes` (callers pass the chosen printer's, or every printer's, build volume).
+/// `volumes` (callers pass the chosen printer's, or every printer's, build volume). A sliced
+/// project is estimated on its plate `plate` (`None`: its first); other kinds take no plate.
 pub fn for_printers(
     path: &Path,
     kind: FileKind,
+    plate: Option<u32>,
     material: &str,
     quality: Quality,
     volumes: &[BuildVolume],
@@ -126,6 +151,13 @@ pub fn for_printers(
         z_mm: f64::MAX,
     };
     let volume = volumes.first().copied().unwrap_or(any);
+    // A `.gcode.3mf` arrives as a 3MF; its sliced plate makes it a project (`files::refine`).
+    let sliced = kind == FileKind::ThreeMf && matches!(project::plate_of(path), Ok(Some(_)));
+    if sliced || kind == FileKind::SlicedProject {
+        let materials = Materials::default();
+        let analysis = analyse_plate(path, plate, materials.get(material)?)?;
+        return Ok(of_gcode(analysis, &volume));
+    }
     for_file(
         path,
         kind,
@@ -151,19 +183,9 @@ pub fn for_file(
     match kind {
         FileKind::GcodeText => {
             let analysis = analyse_file(path, &MachineLimits::default(), material)?;
-            Ok(Estimate {
-                source: EstimateSource::Gcode,
-                estimated_time_s: analysis.estimated_time_s.round() as u64,
-                filament_mm: analysis.filament_total_mm(),
-                filament_g: analysis.filament_g,
-                estimated_cost: analysis.cost,
-                model_size_mm: analysis.model_size_mm(),
-                fits: analysis.fits(build_volume),
-                slicer_estimate_s: analysis.slicer.time_s(),
-                layers: Some(analysis.layers),
-                thumbnail: analysis.thumbnail,
-            })
+            Ok(of_gcode(analysis, build_volume))
         }
+        FileKind::SlicedProject => Ok(of_gcode(analyse_plate(path, None, material)?, build_volume)),
         FileKind::Stl => {
             let report = stl::analyse(path)?;
             let extruded = extruded_volume_mm3(report.volume_mm3, report.surface_mm2, quality);
@@ -182,9 +204,22 @@ pub fn for_file(
                 thumbnail: None,
             })
         }
-        FileKind::BinaryGcode | FileKind::ThreeMf | FileKind::SlicedProject => {
-            Err(EstimateError::Unsupported(kind))
-        }
+        FileKind::BinaryGcode | FileKind::ThreeMf => Err(EstimateError::Unsupported(kind)),
+    }
+}
+
+fn of_gcode(analysis: Analysis, build_volume: &BuildVolume) -> Estimate {
+    Estimate {
+        source: EstimateSource::Gcode,
+        estimated_time_s: analysis.estimated_time_s.round() as u64,
+        filament_mm: analysis.filament_total_mm(),
+        filament_g: analysis.filament_g,
+        estimated_cost: analysis.cost,
+        model_size_mm: analysis.model_size_mm(),
+        fits: analysis.fits(build_volume),
+        slicer_estimate_s: analysis.slicer.time_s(),
+        layers: Some(analysis.layers),
+        thumbnail: analysis.thumbnail,
     }
 }
 

@@ -6,12 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::analysis::{self, Analysis, AnalysisError, DoesNotFit, LinesRead};
-use super::estimate::EstimateError;
+use super::analysis::{self, Analysis, DoesNotFit, LinesRead};
+use super::estimate::{self, EstimateError};
 use super::limits::MachineLimits;
 use super::materials::Materials;
 use super::progress::ProgressTable;
-use super::project;
 use super::thumbnails::Thumbnail;
 use crate::config::BuildVolume;
 
@@ -57,25 +56,16 @@ pub fn finish_lines(read: LinesRead, material: &str) -> Option<Result<FileIntel,
     Some(Ok(intel(read.finish(material)?, &[])))
 }
 
-/// As [`analyse_file`] for the sliced plate's G-code inside a Bambu project
-/// (`.gcode.3mf`), inflated as it is read. Blocking.
+/// As [`analyse_file`] for plate `plate` (`None`: the first) of a sliced Bambu project
+/// (`.gcode.3mf`), its G-code inflated as it is read. Blocking.
 pub fn analyse_project(
     path: &Path,
+    plate: Option<u32>,
     material: &str,
     volumes: &[BuildVolume],
 ) -> Result<FileIntel, EstimateError> {
     let materials = Materials::default();
-    let material = materials.get(material)?;
-    let io = |source| AnalysisError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let (plate, gcode) = project::open_plate(path).map_err(|e| match e {
-        project::ProjectError::Io(e) => io(e),
-        other => io(std::io::Error::new(std::io::ErrorKind::InvalidData, other)),
-    })?;
-    let found =
-        analysis::analyse(gcode, plate.size, &MachineLimits::default(), material).map_err(io)?;
+    let found = estimate::analyse_plate(path, plate, materials.get(material)?)?;
     Ok(intel(found, volumes))
 }
 
@@ -129,15 +119,21 @@ pub async fn analyse_in_background(path: PathBuf, material: Option<String>) -> O
 /// [`analyse_project`] on a blocking thread, as [`analyse_in_background`].
 pub async fn analyse_project_in_background(
     path: PathBuf,
+    plate: Option<u32>,
     material: Option<String>,
 ) -> Option<FileIntel> {
-    in_background(path, material, analyse_project).await
+    let analyse = move |path: &Path, material: &str, volumes: &[BuildVolume]| {
+        analyse_project(path, plate, material, volumes)
+    };
+    in_background(path, material, analyse).await
 }
 
 async fn in_background(
     path: PathBuf,
     material: Option<String>,
-    analyse: fn(&Path, &str, &[BuildVolume]) -> Result<FileIntel, EstimateError>,
+    analyse: impl FnOnce(&Path, &str, &[BuildVolume]) -> Result<FileIntel, EstimateError>
+    + Send
+    + 'static,
 ) -> Option<FileIntel> {
     let material = material.unwrap_or_else(|| "PLA".to_owned());
     let shown = path.clone();

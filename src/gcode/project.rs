@@ -30,6 +30,20 @@ pub enum ProjectError {
     NotAZip(&'static str),
     #[error("the 3MF's plate G-code is stored in a way the gateway cannot read: {0}")]
     Unsupported(&'static str),
+    #[error(
+        "the project has no plate {wanted}; its sliced plates are {}",
+        plate_list(has)
+    )]
+    NoSuchPlate { wanted: u32, has: Vec<u32> },
+}
+
+/// `1, 2` (or `none`) for a message.
+fn plate_list(plates: &[u32]) -> String {
+    if plates.is_empty() {
+        return "none".into();
+    }
+    let names: Vec<String> = plates.iter().map(u32::to_string).collect();
+    names.join(", ")
 }
 
 /// The sliced plate of a project: its number and where its G-code is in the zip.
@@ -52,13 +66,30 @@ pub fn plate_of(path: &Path) -> Result<Option<Plate>, ProjectError> {
     Ok(plates(&directory)?.into_iter().next())
 }
 
-/// The plate's G-code, inflated as it is read, with its size.
-pub fn open_plate(path: &Path) -> Result<(Plate, impl Read), ProjectError> {
+/// The numbers of the sliced plates in the project at `path`, in the zip's order.
+pub fn plate_numbers(path: &Path) -> Result<Vec<u32>, ProjectError> {
     let mut file = File::open(path)?;
     let directory = central_directory(&mut file)?;
-    let Some(plate) = plates(&directory)?.into_iter().next() else {
-        return Err(ProjectError::NotAZip("no Metadata/plate_N.gcode in it"));
-    };
+    Ok(plates(&directory)?.iter().map(|p| p.number).collect())
+}
+
+/// Plate `wanted` of the project (`None`: its first plate), or why there is none.
+fn choose(all: Vec<Plate>, wanted: Option<u32>) -> Result<Plate, ProjectError> {
+    let has = || all.iter().map(|p| p.number).collect();
+    match wanted {
+        None => {
+            (all.first().cloned()).ok_or(ProjectError::NotAZip("no Metadata/plate_N.gcode in it"))
+        }
+        Some(wanted) => (all.iter().find(|p| p.number == wanted).cloned())
+            .ok_or_else(|| ProjectError::NoSuchPlate { wanted, has: has() }),
+    }
+}
+
+/// Plate `wanted`'s G-code (`None`: the first plate's), inflated as it is read, with its size.
+pub fn open_plate(path: &Path, wanted: Option<u32>) -> Result<(Plate, impl Read), ProjectError> {
+    let mut file = File::open(path)?;
+    let directory = central_directory(&mut file)?;
+    let plate = choose(plates(&directory)?, wanted)?;
     if plate.flags & 1 != 0 {
         return Err(ProjectError::Unsupported("the plate is encrypted"));
     }
@@ -244,6 +275,28 @@ mod tests {
         assert_eq!(plate_number(b"Metadata/plate_2.png"), None);
         assert_eq!(plate_number(b"Metadata/plate_.gcode"), None);
         assert_eq!(plate_number(b"3D/3dmodel.model"), None);
+    }
+
+    fn plate(number: u32) -> Plate {
+        Plate {
+            number,
+            size: 0,
+            method: 0,
+            flags: 0,
+            compressed: 0,
+            local_header: 0,
+        }
+    }
+
+    #[test]
+    fn a_plate_is_chosen_by_number_and_a_missing_one_names_those_there_are() {
+        assert_eq!(choose(vec![plate(1), plate(2)], Some(2)).unwrap().number, 2);
+        assert_eq!(choose(vec![plate(3), plate(1)], None).unwrap().number, 3);
+        let missing = choose(vec![plate(1), plate(2)], Some(5)).unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "the project has no plate 5; its sliced plates are 1, 2"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::config::BuildVolume;
-use crate::domain::{JobId, JobStatus, PrinterId};
+use crate::domain::{JobId, JobStatus, PrintOptions, PrinterId};
 use crate::events::JobRef;
 
 pub use accuracy::Accuracy;
@@ -92,6 +92,8 @@ pub struct Job {
     pub quality: Option<String>,
     /// Free-form settings JSON from the submitter (`print_settings` in the seed schema).
     pub print_settings: Option<String>,
+    /// How a Bambu printer prints the job's project, when the submitter said.
+    pub options: Option<PrintOptions>,
     pub source: JobSource,
     /// Order in the queue; smaller prints first.
     pub position: i64,
@@ -149,6 +151,7 @@ pub struct NewJob {
     pub material: Option<String>,
     pub quality: Option<String>,
     pub print_settings: Option<String>,
+    pub options: Option<PrintOptions>,
     pub source: Option<JobSource>,
     pub model_size_mm: Option<[f64; 3]>,
     pub estimated_time_s: Option<u64>,

@@ -47,9 +47,9 @@ impl Writer<'_> {
         self.tx.exec(
             "INSERT INTO print_jobs (cloud_job_id, project_id, file_name, file_id, status, stage, \
              progress, printer_id, material_type, quality, print_settings, source, queue_position, \
-             model_size, estimated_time, estimated_cost, queued_at, updated_at) \
+             model_size, estimated_time, estimated_cost, queued_at, updated_at, print_options) \
              VALUES (?1, ?2, ?3, ?4, 'queued', ?5, 0, ?6, ?7, ?8, ?9, ?10, \
-             (SELECT coalesce(max(queue_position), 0) + 1 FROM print_jobs), ?11, ?12, ?13, ?14, ?14)",
+             (SELECT coalesce(max(queue_position), 0) + 1 FROM print_jobs), ?11, ?12, ?13, ?14, ?14, ?15)",
             params![
                 new.cloud_job_id,
                 new.project_id,
@@ -65,6 +65,7 @@ impl Writer<'_> {
                 new.estimated_time_s.map(|t| t as i64),
                 new.estimated_cost,
                 now,
+                (new.options.as_ref()).map(|o| serde_json::json!(o).to_string()),
             ],
         )?;
         let job = self.job(JobId(self.tx.last_insert_rowid()))?;

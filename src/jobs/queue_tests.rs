@@ -45,3 +45,31 @@ fn a_project_assigned_to_a_printer_that_cannot_print_it_is_not_claimed() {
     db.write(|w| w.set_printer(project, &mk3s)).unwrap();
     assert_eq!(db.claim_next(&mk3s, &VOLUME, false).unwrap(), None);
 }
+
+#[test]
+fn a_jobs_print_options_are_kept_and_a_job_without_reads_back_none() {
+    let mut db = db();
+    let options = crate::domain::PrintOptions {
+        plate: Some(2),
+        use_ams: true,
+        ams_mapping: vec![1, -1],
+        timelapse: true,
+        bed_levelling: false,
+    };
+    let (with, without) = db
+        .write(|w| {
+            let with = w.insert_job(NewJob {
+                file_name: "p.gcode.3mf".into(),
+                options: Some(options.clone()),
+                ..NewJob::default()
+            })?;
+            let without = w.insert_job(NewJob {
+                file_name: "q.gcode".into(),
+                ..NewJob::default()
+            })?;
+            Ok((with.id, without.id))
+        })
+        .unwrap();
+    assert_eq!(db.job(with).unwrap().options, Some(options));
+    assert_eq!(db.job(without).unwrap().options, None);
+}

@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{FileId, Job, JobSource, StoreError};
-use crate::domain::{JobId, JobStatus, Percent, PrinterId, PrinterState, QueuedStage};
+use crate::domain::{
+    JobId, JobStatus, Percent, PrintOptions, PrinterId, PrinterState, QueuedStage,
+};
 use crate::events::{EventKind, JobRef, ResumedFrom};
 
 pub const JOB_COLUMNS: &str = "id, cloud_job_id, project_id, file_name, file_id, status, stage, \
@@ -15,7 +17,8 @@ pub const JOB_COLUMNS: &str = "id, cloud_job_id, project_id, file_name, file_id,
      model_size, estimated_time, estimated_cost, queued_at, started_at, completed_at, updated_at, \
      remaining_time, actual_print_time, \
      (SELECT a.slicer_estimated_time FROM file_analysis a WHERE a.file_id = print_jobs.file_id), \
-     (SELECT a.thumbnail IS NOT NULL FROM file_analysis a WHERE a.file_id = print_jobs.file_id)";
+     (SELECT a.thumbnail IS NOT NULL FROM file_analysis a WHERE a.file_id = print_jobs.file_id), \
+     print_options";
 
 pub fn time_text(t: OffsetDateTime) -> String {
     t.format(&Rfc3339)
@@ -88,6 +91,7 @@ pub fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Job, StoreError>> 
         position: row.get(14)?,
         estimated_time: row.get(16)?,
         times: [row.get(18)?, row.get(19)?, row.get(20)?, row.get(21)?],
+        options: row.get(26)?,
     };
     let job = Job {
         id: raw.id,
@@ -100,6 +104,7 @@ pub fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Job, StoreError>> 
         material: row.get(10)?,
         quality: row.get(11)?,
         print_settings: row.get(12)?,
+        options: None, // replaced by `decode`
         source: JobSource::parse(&raw.source),
         position: raw.position.unwrap_or(raw.id.0),
         model_size_mm: raw
@@ -124,6 +129,11 @@ pub fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Job, StoreError>> 
     Ok(raw.decode(job))
 }
 
+/// A job's stored print options (`print_options`, the JSON of `PrintOptions`).
+fn decode_options(text: &str) -> Result<PrintOptions, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Decode(format!("print options: {e}")))
+}
+
 /// The columns of a job row that need more than a plain read.
 struct RawJob {
     id: JobId,
@@ -137,6 +147,7 @@ struct RawJob {
     estimated_time: Option<i64>,
     /// queued_at, started_at, completed_at, updated_at
     times: [Option<String>; 4],
+    options: Option<String>,
 }
 
 impl RawJob {
@@ -149,6 +160,7 @@ impl RawJob {
         let queued_at = parse_time(queued_at.as_deref().unwrap_or_default())?;
         Ok(Job {
             status,
+            options: self.options.as_deref().map(decode_options).transpose()?,
             queued_at,
             started_at: parse_opt_time(started_at)?,
             completed_at: parse_opt_time(completed_at)?,

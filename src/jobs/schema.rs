@@ -6,13 +6,21 @@
 //! analysis of a file found (`file_analysis`: estimates, progress table, thumbnail) and, per
 //! job, the remaining time while printing and the actual print time once completed, for the
 //! per-printer estimate accuracy. Version 4 indexes the queue position; version 5 adds the
-//! serial resume journal. Migrations only ever add;
+//! serial resume journal; version 6 keeps a job's print options (`print_options`, JSON of
+//! `domain::PrintOptions`, NULL when none were given). Migrations only ever add;
 //! a database from any earlier version opens, one from a newer version is refused untouched.
 
 use rusqlite::Connection;
 
 /// Each entry migrates from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[V1_SEED, V2_GATEWAY, V3_INTEL, V4_QUEUE_END, V5_JOURNAL];
+const MIGRATIONS: &[&str] = &[
+    V1_SEED,
+    V2_GATEWAY,
+    V3_INTEL,
+    V4_QUEUE_END,
+    V5_JOURNAL,
+    V6_PRINT_OPTIONS,
+];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -134,6 +142,12 @@ CREATE TABLE job_journal (
 );
 ";
 
+/// Version 6: how a Bambu printer is to print the job's project (plate, AMS, timelapse, bed
+/// levelling), as the submitter asked; NULL for every earlier job and for jobs without options.
+const V6_PRINT_OPTIONS: &str = "
+ALTER TABLE print_jobs ADD COLUMN print_options TEXT;
+";
+
 /// What the database's version says about it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Version {
@@ -213,6 +227,27 @@ mod tests {
             .query_row("SELECT count(*) FROM file_analysis", [], |r| r.get(0))
             .unwrap();
         assert_eq!(analyses, 0);
+    }
+
+    #[test]
+    fn a_version_5_database_keeps_its_jobs_without_print_options() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (version, sql) in MIGRATIONS[..5].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", version as i64 + 1)
+                .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO print_jobs (file_name, status, queued_at) \
+             VALUES ('a.gcode.3mf', 'queued', '2024-01-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), Version::Migrated { from: 5 });
+        let options: Option<String> = conn
+            .query_row("SELECT print_options FROM print_jobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(options, None);
     }
 
     #[test]

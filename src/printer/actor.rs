@@ -14,10 +14,10 @@ use super::driver::{DriverCommand, DriverLink, DriverReport, Outcome};
 use super::handle::{COMMAND_CAPACITY, Control, PrinterCommand, PrinterError, PrinterHandle};
 use super::status::{Current, ExternalPrint, Link, PrinterStatus, derive_state};
 use super::timing::Tracking;
-use super::tracked::{current_of, left_on_printer, progress_table};
-use crate::config::{DriverConfig, PrinterConfig};
+use super::tracked::left_on_printer;
+use crate::config::PrinterConfig;
 use crate::domain::{JobId, Percent, PrinterState, Temperatures};
-use crate::jobs::{Accuracy, ActualTime, BedState, Job, JobStore, StoreError, Transition};
+use crate::jobs::{Accuracy, ActualTime, BedState, JobStore, StoreError, Transition};
 
 /// Starts the actor for `config`, driving the printer through `driver`.
 pub async fn spawn(
@@ -81,6 +81,9 @@ pub async fn spawn(
 }
 
 mod recover;
+mod start;
+
+use start::prints_projects;
 
 struct Actor {
     config: PrinterConfig,
@@ -335,51 +338,6 @@ impl Actor {
             .map(drop)
     }
 
-    /// Starts the next job when the printer is up, empty and its bed clear.
-    async fn start_next_job(&mut self) -> Result<(), StoreError> {
-        let bed_ok = self.bed == BedState::Clear || self.config.auto_start;
-        while self.current.is_none() && self.link == Link::Ready && bed_ok {
-            let (printer, volume) = (self.config.id.clone(), self.config.build_volume);
-            let projects = prints_projects(&self.config);
-            let Some(job) = self
-                .store
-                .call(move |db| db.claim_next(&printer, &volume, projects))
-                .await?
-            else {
-                break;
-            };
-            let table = progress_table(&self.store, &job).await?;
-            let tracking = Tracking::started(table, &self.accuracy, Instant::now());
-            self.current = Some(current_of(&job, &tracking));
-            self.tracking = Some(tracking);
-            if let Err(reason) = self.hand_to_driver(&job).await {
-                tracing::warn!(printer = %self.config.id, job = %job.id, %reason, "job could not start");
-                self.current = None;
-                self.tracking = None;
-                self.apply(job.id, Transition::Fail(reason)).await?;
-            }
-        }
-        self.publish(false).await
-    }
-
-    async fn hand_to_driver(&self, job: &Job) -> Result<(), String> {
-        let file_id = job.file.ok_or("the job has no file")?;
-        let file = self
-            .store
-            .call(move |db| db.file(file_id))
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("the job's file is not in the store")?;
-        if !file.path.is_file() {
-            return Err(format!("the job's file {} is missing", file.path.display()));
-        }
-        self.tell_driver(DriverCommand::Start {
-            job: job.id,
-            file: file.path,
-        })
-        .map_err(|e| e.to_string())
-    }
-
     /// Updates the status watch; stores a `printer:state` event when the state changed
     /// (and the bed with it when `bed_changed`).
     async fn publish(&mut self, bed_changed: bool) -> Result<(), StoreError> {
@@ -409,9 +367,4 @@ impl Actor {
         });
         Ok(())
     }
-}
-
-/// Whether the printer's driver starts sliced Bambu projects (`.gcode.3mf`).
-fn prints_projects(config: &PrinterConfig) -> bool {
-    matches!(config.driver, DriverConfig::Bambu { .. })
 }

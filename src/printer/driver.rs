@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use super::figures::LinkFigures;
 use crate::config::PrinterConfig;
-use crate::domain::{JobId, LayerStart, Percent, ResumePoint, Temperatures};
+use crate::domain::{JobId, LayerStart, Percent, PrintOptions, ResumePoint, Temperatures};
 
 /// Commands are few and rare (one per person's click); a full channel means the driver is
 /// wedged, and the actor reports that instead of waiting.
@@ -26,9 +26,12 @@ pub const REPORT_CAPACITY: usize = 64;
 #[derive(Debug, Clone, PartialEq)]
 pub enum DriverCommand {
     /// Print this file. The driver answers with `Progress` reports and one `Finished`.
+    /// `options` are the job's print options (defaults when it has none); only the Bambu
+    /// driver reads them: the intake lets options only on a project, for a Bambu printer.
     Start {
         job: JobId,
         file: PathBuf,
+        options: PrintOptions,
     },
     Pause,
     Resume,

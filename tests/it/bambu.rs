@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 mod failures;
 mod intake;
+mod options;
 mod project;
 mod restarts;
 

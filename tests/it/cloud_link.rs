@@ -328,9 +328,15 @@ async fn estimate_fetches_the_file_and_answers_what_the_lan_route_answers_storin
     let path = local.path().join("square.gcode");
     std::fs::write(&path, part).unwrap();
     let volumes = [*w.running.gateway.printers()[0].build_volume()];
-    let expected =
-        estimate::for_printers(&path, FileKind::GcodeText, "PETG", Quality::Fine, &volumes)
-            .unwrap();
+    let expected = estimate::for_printers(
+        &path,
+        FileKind::GcodeText,
+        None,
+        "PETG",
+        Quality::Fine,
+        &volumes,
+    )
+    .unwrap();
     assert_eq!(
         reply["result"],
         json!(EstimateJson::new(expected, &volumes))

@@ -249,7 +249,11 @@ async fn a_start_octoprint_refuses_with_409_fails_the_job_with_octoprints_reason
     std::fs::write(&file, dwell_gcode(5, 1)).unwrap();
     let job = JobId(41);
     link.commands
-        .send(DriverCommand::Start { job, file })
+        .send(DriverCommand::Start {
+            job,
+            file,
+            options: Default::default(),
+        })
         .await
         .unwrap();
     let report = loop {

@@ -17,6 +17,7 @@ use crate::wire::EstimateJson;
 pub struct Estimate {
     pub(super) printer: Option<String>,
     pub(super) file: FileSpec,
+    pub(super) plate: Option<u32>,
     pub(super) material: String,
     pub(super) quality: Quality,
 }
@@ -33,6 +34,7 @@ impl Estimate {
         Ok(Estimate {
             printer: envelope.printer.clone(),
             file,
+            plate: a.plate,
             material: a.material.unwrap_or_else(|| "PLA".to_owned()),
             quality,
         })
@@ -42,7 +44,13 @@ impl Estimate {
         let volumes = executor.gateway.build_volumes(self.printer.as_deref())?;
         let estimate = executor
             .submissions
-            .estimate(&self.file, self.material, self.quality, &volumes)
+            .estimate(
+                &self.file,
+                self.plate,
+                self.material,
+                self.quality,
+                &volumes,
+            )
             .await?;
         Ok(json!(EstimateJson::new(estimate, &volumes)))
     }

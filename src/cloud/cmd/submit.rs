@@ -16,7 +16,8 @@ use crate::wire::JobJson;
 /// The job to queue and the file to download for it.
 #[derive(Debug)]
 pub struct Submit {
-    pub(super) job: NewJob,
+    /// Boxed: with its print options a job is most of the command's size.
+    pub(super) job: Box<NewJob>,
     pub(super) file: FileSpec,
 }
 
@@ -28,7 +29,7 @@ impl Submit {
         a.check()?;
         let file = a.file.spec()?;
         Ok(Submit {
-            job: new_job(a, envelope.printer.clone()),
+            job: Box::new(new_job(a, envelope.printer.clone())),
             file,
         })
     }
@@ -42,7 +43,7 @@ impl Submit {
         let budget = executor.submissions.retry_budget().as_secs();
         let committed = executor
             .gateway
-            .submit_answering(self.job, id.to_owned(), move |job| {
+            .submit_answering(*self.job, id.to_owned(), move |job| {
                 accepted(&key, job, budget).to_json()
             })
             .await;
@@ -67,6 +68,7 @@ impl Submit {
 fn accepted(id: &str, job: &Job, retry_budget_s: u64) -> Reply {
     let mut result = json!(JobJson::from(job));
     result["fetch_retry_budget_s"] = json!(retry_budget_s);
+    result["options"] = json!(job.options);
     Reply::ok(id, result)
 }
 
@@ -80,6 +82,7 @@ fn new_job(a: SubmitArgs, envelope_printer: Option<String>) -> NewJob {
         material: a.material,
         quality: a.quality,
         print_settings: a.settings.map(|s| s.to_string()),
+        options: a.options,
         source: Some(JobSource::Cloud),
         ..NewJob::default()
     }

@@ -218,3 +218,53 @@ fn submissions_estimates_and_state_reads_overlap_and_the_rest_run_alone() {
     }
     assert!(!may_overlap(&read("job.explode", json!({}))));
 }
+
+#[test]
+fn a_submission_carries_its_print_options_and_bad_ones_are_refused_as_invalid() {
+    let project =
+        json!({"name": "p.gcode.3mf", "url": "https://x.test/p", "sha256": "ab".repeat(32)});
+    let options = json!({"plate": 2, "use_ams": true, "ams_mapping": [1, -1], "timelapse": true});
+    let args = json!({"job_id": "j", "file": project, "options": options});
+    let C::Submit(s) = read("job.submit", args).unwrap().action else {
+        panic!("not a submission");
+    };
+    let taken = s.job.options.expect("options");
+    assert_eq!((taken.plate, taken.use_ams), (Some(2), true));
+    assert_eq!(taken.ams_mapping, vec![1, -1]);
+    assert!(taken.timelapse && !taken.bed_levelling);
+
+    let with = |file: &Value, options: Value| {
+        let args = json!({"job_id": "j", "file": file, "options": options});
+        read("job.submit", args).unwrap_err().refusal
+    };
+    let cases = [
+        (&project, json!({"bed_leveling": true}), "bed_leveling"),
+        (
+            &project,
+            json!({"use_ams": true, "ams_mapping": [16]}),
+            "out of range",
+        ),
+        (
+            &project,
+            json!({"use_ams": true, "ams_mapping": vec![0; 17]}),
+            "at most 16",
+        ),
+        (&project, json!({"ams_mapping": [0]}), "use_ams"),
+        (&project, json!({"plate": 0}), "start at 1"),
+        (&file(), json!({"timelapse": true}), ".gcode.3mf"),
+    ];
+    for (file, options, said) in cases {
+        let refusal = with(file, options.clone());
+        assert_eq!(refusal.code(), "invalid", "{options}");
+        assert!(refusal.to_string().contains(said), "{options}: {refusal}");
+    }
+}
+
+#[test]
+fn an_estimate_may_name_the_plate_of_a_project() {
+    let args = json!({"file": file(), "plate": 2});
+    let C::Estimate(e) = read("estimate", args).unwrap().action else {
+        panic!("not an estimate");
+    };
+    assert_eq!(e.plate, Some(2));
+}

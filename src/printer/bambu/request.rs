@@ -4,11 +4,18 @@
 
 use serde_json::{Value, json};
 
+use crate::domain::PrintOptions;
+
 /// A job's file on the printer, and how it is started.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PrintFile {
-    /// A sliced project (`.gcode.3mf`) and the plate whose G-code prints.
-    Project { name: String, plate: u32 },
+    /// A sliced project (`.gcode.3mf`), the plate whose G-code prints, and how (the AMS
+    /// and its mapping, timelapse, bed levelling; `options.plate` is already in `plate`).
+    Project {
+        name: String,
+        plate: u32,
+        options: PrintOptions,
+    },
     /// Plain G-code.
     Gcode { name: String },
 }
@@ -31,12 +38,16 @@ pub fn pushall(sequence_id: u64) -> Value {
     }})
 }
 
-/// Start `file`, named `subtask` (the tracker knows the job by it). Timelapse, bed
-/// levelling and calibrations stay off and the AMS is not used: the gateway has no way to
-/// ask for them yet.
+/// Start `file`, named `subtask` (the tracker knows the job by it). A project's timelapse,
+/// bed levelling and AMS are as its job's options say (off unless asked); flow and vibration
+/// calibrations and the layer inspection stay off.
 pub fn start(sequence_id: u64, file: &PrintFile, subtask: &str) -> Value {
     match file {
-        PrintFile::Project { name, plate } => json!({"print": {
+        PrintFile::Project {
+            name,
+            plate,
+            options,
+        } => json!({"print": {
             "sequence_id": sequence_id.to_string(),
             "command": "project_file",
             "param": format!("Metadata/plate_{plate}.gcode"),
@@ -46,14 +57,14 @@ pub fn start(sequence_id: u64, file: &PrintFile, subtask: &str) -> Value {
             "subtask_id": "0",
             "subtask_name": subtask,
             "url": format!("ftp:///{name}"),
-            "timelapse": false,
+            "timelapse": options.timelapse,
             "bed_type": "auto",
-            "bed_levelling": false,
+            "bed_levelling": options.bed_levelling,
             "flow_cali": false,
             "vibration_cali": false,
             "layer_inspect": false,
-            "use_ams": false,
-            "ams_mapping": [],
+            "use_ams": options.use_ams,
+            "ams_mapping": options.ams_mapping,
         }}),
         PrintFile::Gcode { name } => json!({"print": {
             "sequence_id": sequence_id.to_string(),
@@ -78,15 +89,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_project_starts_with_its_plate_and_name() {
+    fn a_project_starts_with_its_plate_and_name_and_everything_off_by_default() {
         let file = PrintFile::Project {
             name: "fluxprint-job-4.gcode.3mf".into(),
             plate: 1,
+            options: PrintOptions::default(),
         };
         let request = start(9, &file, "fluxprint-job-4");
         assert_eq!(request["print"]["param"], "Metadata/plate_1.gcode");
         assert_eq!(request["print"]["url"], "ftp:///fluxprint-job-4.gcode.3mf");
         assert_eq!(request["print"]["sequence_id"], "9");
-        assert_eq!(request["print"]["use_ams"], false);
+        for off in ["use_ams", "timelapse", "bed_levelling", "flow_cali"] {
+            assert_eq!(request["print"][off], false, "{off}");
+        }
+        assert_eq!(request["print"]["ams_mapping"], json!([]));
+    }
+
+    #[test]
+    fn a_project_starts_as_its_options_ask() {
+        let options = PrintOptions {
+            plate: Some(2),
+            use_ams: true,
+            ams_mapping: vec![1, -1],
+            timelapse: true,
+            bed_levelling: true,
+        };
+        let file = PrintFile::Project {
+            name: "fluxprint-job-5.gcode.3mf".into(),
+            plate: 2,
+            options,
+        };
+        let print = &start(3, &file, "fluxprint-job-5")["print"];
+        assert_eq!(print["param"], "Metadata/plate_2.gcode");
+        assert_eq!(print["use_ams"], true);
+        assert_eq!(print["ams_mapping"], json!([1, -1]));
+        assert_eq!(print["timelapse"], true);
+        assert_eq!(print["bed_levelling"], true);
+        assert_eq!(print["vibration_cali"], false);
     }
 }

@@ -3,7 +3,6 @@
 //! the actor's commands published as requests, and job files uploaded over FTPS while the
 //! MQTT connection keeps being served (an upload of a big project takes seconds).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use super::pushall::Pushall;
 use super::report::{Answer, Message, Report};
 use super::request::{self, PrintFile};
 use super::track::{Step, Tracker, print_name};
-use super::upload::{self, Upload};
+use super::upload::{self, Start, Upload};
 use crate::domain::JobId;
 use crate::printer::causes::with_causes;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport};
@@ -249,7 +248,9 @@ impl Driver {
         upload: &mut Option<Upload>,
     ) {
         let control = match command {
-            DriverCommand::Start { job, file } => return self.start(job, file, upload).await,
+            DriverCommand::Start { job, file, options } => {
+                return self.start(job, Start { file, options }, upload).await;
+            }
             DriverCommand::Reattach { job } => {
                 self.tracker.track(job, true);
                 if let Some(snapshot) = self.report.snapshot() {
@@ -283,9 +284,10 @@ impl Driver {
         self.publish(client, request::control(seq, control));
     }
 
-    /// Checks the file, then uploads it in the background; the print starts when it is on
-    /// the printer ([`Driver::uploaded`]).
-    async fn start(&mut self, job: JobId, file: PathBuf, upload: &mut Option<Upload>) {
+    /// Checks the file, then uploads it in the background; the print starts (as its options
+    /// say) when it is on the printer ([`Driver::uploaded`]).
+    async fn start(&mut self, job: JobId, start: Start, upload: &mut Option<Upload>) {
+        let Start { file, options } = start;
         self.tracker.track(job, false);
         let refusal = if self.tracker.monitor_only() {
             Some("the printer is monitor-only: it refuses the gateway's commands".to_owned())
@@ -298,7 +300,7 @@ impl Driver {
         };
         let print_file = match refusal {
             Some(reason) => Err(reason),
-            None => upload::print_file(self.settings.safety.clone(), job, &file).await,
+            None => upload::print_file(self.settings.safety.clone(), job, &file, options).await,
         };
         let print_file = match print_file {
             Ok(print_file) => print_file,

@@ -17,18 +17,31 @@ use super::ftps::{Ftps, FtpsError, PATIENCE};
 use super::request::PrintFile;
 use super::track::print_name;
 use crate::domain::JobId;
-use crate::gcode::project;
+use crate::domain::PrintOptions;
+use crate::gcode::project::{self, ProjectError};
 use crate::printer::safety::{Safety, check_file};
 
 /// Upload and delete over FTPS: a 50 MB project takes seconds on a LAN, a minute on Wi-Fi.
 const FTPS_PATIENCE: Duration = Duration::from_secs(600);
 
+/// What the driver is asked to start: the job's file and its print options.
+pub struct Start {
+    pub file: PathBuf,
+    pub options: PrintOptions,
+}
+
 /// An upload under way: the job, its file on the printer, and the bytes sent.
 pub type Upload = Pin<Box<dyn Future<Output = (JobId, PrintFile, Result<u64, FtpsError>)> + Send>>;
 
-/// What the job's file is on the printer: a sliced project with its plate, or G-code
-/// (checked against the printer's safety caps first).
-pub async fn print_file(safety: Safety, job: JobId, file: &Path) -> Result<PrintFile, String> {
+/// What the job's file is on the printer: a sliced project with its plate (the options'
+/// plate, else its first) and options, or G-code (checked against the printer's safety caps
+/// first; the intake lets no options on G-code).
+pub async fn print_file(
+    safety: Safety,
+    job: JobId,
+    file: &Path,
+    options: PrintOptions,
+) -> Result<PrintFile, String> {
     let stem = print_name(job);
     let is_zip = read_head(file).await.map_err(|e| e.to_string())? == *b"PK\x03\x04";
     if !is_zip {
@@ -41,14 +54,23 @@ pub async fn print_file(safety: Safety, job: JobId, file: &Path) -> Result<Print
     }
     // The same reading of the zip as the intake's (`files::refine`).
     let owned = file.to_owned();
-    let plate = tokio::task::spawn_blocking(move || project::plate_of(&owned))
+    let plates = tokio::task::spawn_blocking(move || project::plate_numbers(&owned))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
+    let plate = match options.plate {
+        Some(wanted) if !plates.contains(&wanted) => {
+            let has = plates;
+            return Err(ProjectError::NoSuchPlate { wanted, has }.to_string());
+        }
+        Some(wanted) => Some(wanted),
+        None => plates.first().copied(),
+    };
     match plate {
         Some(plate) => Ok(PrintFile::Project {
             name: format!("{stem}.gcode.3mf"),
-            plate: plate.number,
+            plate,
+            options,
         }),
         None => Err(
             "the 3MF holds no sliced plate (Metadata/plate_N.gcode): slice it for this \

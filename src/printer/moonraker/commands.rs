@@ -32,7 +32,7 @@ const NO_RECOVERY: &str = "a print on Klipper cannot be recovered from a journal
 impl Driver {
     pub async fn command(&mut self, command: DriverCommand) {
         match command {
-            DriverCommand::Start { job, file } => self.start(job, file),
+            DriverCommand::Start { job, file, .. } => self.start(job, file),
             DriverCommand::Reattach { job } => {
                 let path = remote_path(&self.settings.folder, job);
                 self.tracker.reattach(job, path);

@@ -242,7 +242,7 @@ impl Driver {
 
     async fn command(&mut self, command: DriverCommand) -> Result<(), RestError> {
         match command {
-            DriverCommand::Start { job, file } => self.start(job, &file).await,
+            DriverCommand::Start { job, file, .. } => self.start(job, &file).await,
             DriverCommand::Reattach { job } => {
                 self.tracker.track(job, self.remote_path(job), true);
                 self.refresh().await

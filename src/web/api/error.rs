@@ -98,7 +98,9 @@ fn size_text(bytes: u64) -> String {
 fn command_status(e: &CommandError) -> StatusCode {
     match e {
         CommandError::JobNotFound(_) | CommandError::UnknownPrinter(_) => StatusCode::NOT_FOUND,
-        CommandError::FitsNoPrinter { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        CommandError::FitsNoPrinter { .. } | CommandError::BadOptions(_) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         CommandError::Conflict(_) => StatusCode::CONFLICT,
         CommandError::Recover(e) => match e {
             RecoverError::BadOption(_) => StatusCode::BAD_REQUEST,

@@ -9,14 +9,16 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 
 use super::error::ApiError;
-use super::upload;
+use super::{options, upload};
 use crate::gcode::AnalysisError;
 use crate::gcode::estimate::{self, EstimateError, Quality};
+use crate::gcode::project::ProjectError;
 use crate::web::WebState;
 use crate::wire::EstimateJson;
 
 /// Multipart `file`, optional `material` (default PLA), `quality` (draft, standard, fine;
-/// default standard) and `printer`.
+/// default standard), `printer` and, for a sliced project (`.gcode.3mf`), `plate` (default:
+/// its first).
 pub async fn estimate(
     State(state): State<Arc<WebState>>,
     multipart: Result<Multipart, MultipartRejection>,
@@ -34,10 +36,14 @@ pub async fn estimate(
         None => Quality::Standard,
     };
     let printer = upload.field("printer");
+    let plate = (upload.field("plate").as_deref())
+        .map(options::plate)
+        .transpose()?;
     let volumes = state.gateway.build_volumes(printer.as_deref())?;
     let (path, kind) = (upload.file.guard.path().to_path_buf(), upload.file.kind);
     let analysed = tokio::task::spawn_blocking(move || {
-        estimate::for_printers(&path, kind, &material, quality, &volumes).map(|e| (e, volumes))
+        estimate::for_printers(&path, kind, plate, &material, quality, &volumes)
+            .map(|e| (e, volumes))
     })
     .await
     .map_err(std::io::Error::other)?;
@@ -52,7 +58,8 @@ pub async fn estimate(
 fn refusal(e: EstimateError) -> ApiError {
     match e {
         EstimateError::Unsupported(_) => ApiError::UnsupportedType(e.to_string()),
-        EstimateError::Gcode(AnalysisError::Io { source, .. }) => ApiError::Io(source),
+        EstimateError::Gcode(AnalysisError::Io { source, .. })
+        | EstimateError::Project(ProjectError::Io(source)) => ApiError::Io(source),
         e => ApiError::BadRequest(e.to_string()),
     }
 }

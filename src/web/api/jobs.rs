@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::upload;
-use crate::domain::{JobId, JobStatus, PrinterId};
+use super::{options, upload};
+use crate::domain::{JobId, JobStatus, PrintOptions, PrinterId};
 use crate::files::FileKind;
 use crate::gateway::{Gateway, QueueRequest};
 use crate::jobs::{Job, JobFilter, JobSource};
@@ -98,17 +98,37 @@ pub(super) fn job_id(raw: &str) -> Result<JobId, ApiError> {
         .map_err(|_| ApiError::BadRequest(format!("job id must be a number, not {raw:?}")))
 }
 
-pub async fn get(State(state): Shared, Path(id): Path<String>) -> Result<Json<JobJson>, ApiError> {
-    let job = state.gateway.job(job_id(&id)?).await?;
-    Ok(Json(shown(&state.gateway, &job)))
+/// One job as `GET /api/jobs/{id}` and the upload show it: with its print options.
+#[derive(Debug, Serialize)]
+pub struct JobDetail {
+    #[serde(flatten)]
+    job: JobJson,
+    /// `null` when the submitter gave none.
+    options: Option<PrintOptions>,
 }
 
-/// `POST /api/jobs`: multipart `file` plus optional `material`, `quality`, `printer`.
+fn detail(gateway: &Gateway, job: &Job) -> JobDetail {
+    JobDetail {
+        job: shown(gateway, job),
+        options: job.options.clone(),
+    }
+}
+
+pub async fn get(
+    State(state): Shared,
+    Path(id): Path<String>,
+) -> Result<Json<JobDetail>, ApiError> {
+    let job = state.gateway.job(job_id(&id)?).await?;
+    Ok(Json(detail(&state.gateway, &job)))
+}
+
+/// `POST /api/jobs`: multipart `file` plus optional `material`, `quality`, `printer` and the
+/// print options of a Bambu project (`options`).
 pub async fn submit(
     State(state): Shared,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<(StatusCode, Json<JobJson>), ApiError> {
+) -> Result<(StatusCode, Json<JobDetail>), ApiError> {
     let analyse = upload::Analyse::along(&headers);
     let upload =
         upload::receive(multipart, &state.files_dir, state.max_upload_bytes, analyse).await?;
@@ -119,10 +139,11 @@ pub async fn submit(
         printer: upload.field("printer").map(PrinterId),
         material: upload.field("material"),
         quality: upload.field("quality"),
+        options: options::from_fields(&upload)?,
         source: JobSource::Lan,
     };
     let (_, job) = state.gateway.queue_file(upload.file, queue).await?;
-    Ok((StatusCode::CREATED, Json(shown(&state.gateway, &job))))
+    Ok((StatusCode::CREATED, Json(detail(&state.gateway, &job))))
 }
 
 pub async fn cancel(

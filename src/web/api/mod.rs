@@ -14,6 +14,7 @@ pub mod headers;
 pub mod jobs;
 pub mod limit;
 pub mod octoprint;
+mod options;
 pub mod printers;
 mod recover;
 mod thumbnails;

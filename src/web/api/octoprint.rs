@@ -94,6 +94,7 @@ pub async fn upload(
     let display = upload.file.display_name.clone();
     let (stored, job) = if print {
         let queue = QueueRequest {
+            options: None,
             printer: None,
             material: None,
             quality: None,

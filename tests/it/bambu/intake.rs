@@ -15,7 +15,7 @@ use fluxprint_gateway::jobs::NewJob;
 
 /// A gateway with the Bench's Bambu printer (`bambu`) and a simulated one (`mk3s`), its
 /// LAN API open with `KEY`.
-async fn gateway(bench: &Bench) -> (app::Running, String) {
+pub(super) async fn gateway(bench: &Bench) -> (app::Running, String) {
     fluxprint_gateway::cloud::tls::install_crypto_provider();
     let sim = printer("mk3s", [250.0, 210.0, 210.0], false);
     let mut config = config(bench.dir.path(), vec![bench.good_config(), sim]);
@@ -30,32 +30,77 @@ async fn gateway(bench: &Bench) -> (app::Running, String) {
     (running, base)
 }
 
-/// `POST /api/jobs` with `file` as `name` for `printer` (`None`: any); the job's JSON.
-async fn upload(base: &str, name: &str, file: &[u8], printer: Option<&str>) -> serde_json::Value {
+/// `POST {path}` with `file` as `name` and the text `fields`; the status and the JSON answer.
+pub(super) async fn post(
+    base: &str,
+    path: &str,
+    name: &str,
+    file: &[u8],
+    fields: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
     let mut form = Form::curl().file(name, Some("application/octet-stream"), file);
-    if let Some(printer) = printer {
-        form = form.text("printer", printer);
+    for (field, value) in fields {
+        form = form.text(field, value);
     }
     let (content_type, body) = form.finish();
     let response = reqwest::Client::new()
-        .post(format!("{base}/api/jobs"))
+        .post(format!("{base}{path}"))
         .header("X-Api-Key", KEY)
         .header(reqwest::header::CONTENT_TYPE, content_type)
         .body(body)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 201, "POST /api/jobs {name}");
-    response.json().await.unwrap()
+    (response.status().as_u16(), response.json().await.unwrap())
 }
 
-fn job_id(job: &serde_json::Value) -> JobId {
+/// `POST /api/jobs` with `file` as `name` for `printer` (`None`: any); the job's JSON.
+async fn upload(base: &str, name: &str, file: &[u8], printer: Option<&str>) -> serde_json::Value {
+    let fields: Vec<_> = printer.map(|p| ("printer", p)).into_iter().collect();
+    let (status, job) = post(base, "/api/jobs", name, file, &fields).await;
+    assert_eq!(status, 201, "POST /api/jobs {name}: {job}");
+    job
+}
+
+/// The layers the analysis of `job`'s file counted.
+pub(super) async fn analysed_layers(running: &app::Running, job: JobId) -> Option<i64> {
+    running
+        .store()
+        .call(move |db| {
+            Ok(db.conn().query_row(
+                "SELECT layers FROM file_analysis JOIN print_jobs \
+                 ON file_analysis.file_id = print_jobs.file_id \
+                 WHERE print_jobs.id = ?1",
+                [job.0],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap()
+}
+
+pub(super) fn job_id(job: &serde_json::Value) -> JobId {
     JobId(job["id"].as_i64().expect("a job id"))
+}
+
+/// `bytes` as the download `{name}.gcode.3mf` the cloud fetch left in the files directory
+/// (its kind as the name and head said: a 3MF).
+pub(super) fn downloaded(bench: &Bench, name: &str, bytes: &[u8]) -> PlacedFile {
+    let display_name = format!("{name}.gcode.3mf");
+    let path = bench.dir.path().join("files").join(&display_name);
+    std::fs::write(&path, bytes).unwrap();
+    PlacedFile {
+        path,
+        display_name,
+        kind: FileKind::ThreeMf,
+        sha256: "0".repeat(64),
+        size: bytes.len() as u64,
+    }
 }
 
 /// A project whose plate 2 is `part`, with the plate's G-code deflated.
 fn project(name: &str) -> Vec<u8> {
-    let plate = format!("; total layer number: 7\n{}", layered_part(name));
+    let plate = format!("; total layer number: 7\n{}", layered_part(name, 7));
     zip_packed(
         &[
             ("3D/3dmodel.model", b"<model/>".as_slice()),
@@ -67,10 +112,10 @@ fn project(name: &str) -> Vec<u8> {
     )
 }
 
-/// A small part printed in seven layers (a Z move, then extruding moves), so the analysis
+/// A small part printed in `layers` layers (a Z move, then extruding moves), so the analysis
 /// has layers to count.
-fn layered_part(name: &str) -> String {
-    let layers: String = (1..=7)
+pub(super) fn layered_part(name: &str, layers: u32) -> String {
+    let layers: String = (1..=layers)
         .map(|z| {
             let moves: String = (0..40)
                 .map(|i| format!("G1 X{} Y{} E{}.5 F3000\n", i % 50, i % 40, z * 40 + i))
@@ -109,19 +154,7 @@ async fn a_sliced_project_uploaded_through_the_lan_api_prints_on_its_plate() {
     assert_eq!(bench.firmware.with(|fw| fw.printed.clone()), vec![file]);
 
     // The analysis ran on the plate's G-code inside the zip: its layers were counted.
-    let layers: Option<i64> = running
-        .store()
-        .call(move |db| {
-            Ok(db.conn().query_row(
-                "SELECT layers FROM file_analysis JOIN print_jobs \
-                 ON file_analysis.file_id = print_jobs.file_id \
-                 WHERE print_jobs.id = ?1",
-                [id.0],
-                |r| r.get(0),
-            )?)
-        })
-        .await
-        .unwrap();
+    let layers = analysed_layers(&running, id).await;
     assert_eq!(layers, Some(7));
 
     // The Bambu printer's bed needs clearing now: a project sent to no printer in particular
@@ -198,22 +231,7 @@ async fn a_downloaded_project_goes_to_the_bambu_printer_or_fails_for_another() {
         printer: printer.map(|p| PrinterId(p.into())),
         ..NewJob::default()
     };
-    let download = |name: &str| {
-        let bytes = project(name);
-        let path = bench
-            .dir
-            .path()
-            .join("files")
-            .join(format!("{name}.gcode.3mf"));
-        std::fs::write(&path, &bytes).unwrap();
-        PlacedFile {
-            path,
-            display_name: format!("{name}.gcode.3mf"),
-            kind: FileKind::ThreeMf,
-            sha256: "0".repeat(64),
-            size: bytes.len() as u64,
-        }
-    };
+    let download = |name: &str| downloaded(&bench, name, &project(name));
 
     let anywhere = gw.submit(fetching(None)).await.unwrap();
     assert_eq!(anywhere.printer, None);

@@ -5,6 +5,7 @@
 
 use super::*;
 use fluxprint_gateway::config::SafetyPolicy;
+use fluxprint_gateway::domain::PrintOptions;
 use fluxprint_gateway::printer::bambu::{self, BambuSettings};
 use fluxprint_gateway::printer::driver::{DriverCommand, DriverLink, DriverReport, Outcome};
 use fluxprint_gateway::printer::safety::Safety;
@@ -130,6 +131,7 @@ async fn a_sliced_project_starts_on_its_plate_and_a_model_3mf_is_refused_with_ad
         .send(DriverCommand::Start {
             job: JobId(7),
             file,
+            options: PrintOptions::default(),
         })
         .await
         .unwrap();
@@ -158,6 +160,7 @@ async fn a_sliced_project_starts_on_its_plate_and_a_model_3mf_is_refused_with_ad
         .send(DriverCommand::Start {
             job: JobId(8),
             file: model,
+            options: PrintOptions::default(),
         })
         .await
         .unwrap();

@@ -38,7 +38,11 @@ async fn a_file_that_changed_between_the_safety_check_and_the_upload_is_refused_
     let file = std::path::PathBuf::from("/proc/sys/kernel/random/uuid");
     let job = JobId(4242);
     link.commands
-        .send(DriverCommand::Start { job, file })
+        .send(DriverCommand::Start {
+            job,
+            file,
+            options: Default::default(),
+        })
         .await
         .unwrap();
     let report = next_report(&mut link).await;

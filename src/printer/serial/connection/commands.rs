@@ -13,7 +13,7 @@ impl Connection<'_> {
         let scripts = self.thread.settings.scripts.clone();
         let mut out = Vec::new();
         match command {
-            DriverCommand::Start { job, file } => {
+            DriverCommand::Start { job, file, .. } => {
                 let opened = ActiveJob::open(job, &file);
                 self.take_job(job, &file, opened);
             }
