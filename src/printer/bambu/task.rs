@@ -387,15 +387,10 @@ impl Driver {
                     }
                     let _ = self.reports.send(report).await;
                 }
-                Step::Delete { name } => self.delete(name).await,
+                Step::Delete { name } => {
+                    upload::delete(&self.settings, self.tls.clone(), &name).await
+                }
             }
-        }
-    }
-
-    async fn delete(&self, name: String) {
-        if let Err(e) = upload::delete(&self.settings, self.tls.clone(), &name).await {
-            tracing::warn!(printer = %self.settings.printer, file = name, error = %e,
-                "cannot delete the job's file on the printer");
         }
     }
 }

@@ -107,15 +107,12 @@ pub fn upload(
     })
 }
 
-/// Deletes `name` from the printer's storage.
-pub async fn delete(
-    settings: &BambuSettings,
-    tls: Arc<ClientConfig>,
-    name: &str,
-) -> Result<(), FtpsError> {
+/// Deletes `name` from the printer's storage; a failure is logged (the print is over
+/// either way, and the file only takes space).
+pub async fn delete(settings: &BambuSettings, tls: Arc<ClientConfig>, name: &str) {
     let server = server_name(settings);
     let (host, port) = (settings.host.as_str(), settings.ftps_port);
-    tokio::time::timeout(FTPS_PATIENCE, async {
+    let deleted = tokio::time::timeout(FTPS_PATIENCE, async {
         let code = &settings.access_code;
         let mut ftps = Ftps::connect((host, port), tls, server, code, PATIENCE).await?;
         ftps.delete(name).await?;
@@ -123,7 +120,11 @@ pub async fn delete(
         Ok(())
     })
     .await
-    .unwrap_or_else(|_| Err(timed_out("the delete took too long")))
+    .unwrap_or_else(|_| Err(timed_out("the delete took too long")));
+    if let Err(e) = deleted {
+        tracing::warn!(printer = %settings.printer, file = name, error = %e,
+            "cannot delete the job's file on the printer");
+    }
 }
 
 /// The name TLS sessions are kept under: the same for the control and data connections,
