@@ -18,9 +18,10 @@
 //! job the per-job blocks of 128 KiB and more (the analysis's 256 KiB read buffer, an
 //! upload's write buffer) came from the heaps, and the small long-lived blocks allocated
 //! between them pinned the pages. A fixed threshold ([`MMAP_THRESHOLD`], glibc's own
-//! starting value) keeps those blocks in mappings of their own, unmapped when freed: +0.8
-//! MiB from job 10 to 100 instead of +1.0 (one run each); the rest still grows inside the two
-//! arenas, among smaller blocks (BENCHMARKS.md "Footprint").
+//! starting value) keeps those blocks in mappings of their own, unmapped when freed: 0.3 MiB
+//! less at job 100 (two runs each), though most of the growth from job 10 to 100 (+0.8 MiB,
+//! was +0.9–1.0) is still inside the two arenas, among smaller blocks (BENCHMARKS.md
+//! "Footprint").
 
 use std::time::Duration;
 
