@@ -30,6 +30,8 @@ mod common;
 mod fleet;
 #[path = "footprint/process.rs"]
 mod process;
+#[path = "footprint/smaps.rs"]
+mod smaps;
 
 use std::time::{Duration, Instant};
 
@@ -38,6 +40,8 @@ use common::mosquitto::{Broker, Cloud, GATEWAY, Pki};
 use futures_util::StreamExt;
 use process::{Gateway, KEY, Memory, Setup};
 use serde_json::{Value, json};
+
+type Mappings = std::collections::BTreeMap<u64, smaps::Mapping>;
 
 /// Time a gateway is left alone before an "idle" reading.
 const SETTLE: Duration = Duration::from_secs(3);
@@ -112,7 +116,7 @@ async fn main() {
     let printing = printing_with_clients(&gateway, &pki, &mut cloud).await;
     println!("3. printing, cloud, {PAGE_CLIENTS} page clients:  {printing} (highest over 5 s)");
 
-    let readings = hundred_jobs(&gateway, &pki, &cloud).await;
+    let (readings, mappings) = hundred_jobs(&gateway, &pki, &cloud).await;
     let (first, last) = (readings[0], readings[readings.len() - 1]);
     let highest = readings.iter().fold(Memory::default(), |a, m| a.max(*m));
     println!("4. after {JOB_BATCH} cloud jobs:               {first}");
@@ -122,11 +126,20 @@ async fn main() {
         last.rss_kib as i64 - first.rss_kib as i64,
         last.anon_kib as i64 - first.anon_kib as i64,
     );
+    println!(
+        "   mappings whose anonymous memory changed from job {JOB_BATCH} to {JOBS} (/proc/PID/smaps):"
+    );
+    println!("{}", smaps::report(&mappings.0, &mappings.1, 32));
     // Idle threads of the runtime's blocking pool leave after 10 s; what stays is kept.
     tokio::time::sleep(Duration::from_secs(15)).await;
     println!(
         "   after {JOBS} cloud jobs and 15 s idle:  {}",
         gateway.memory()
+    );
+    println!("   the same against job {JOBS}:");
+    println!(
+        "{}",
+        smaps::report(&mappings.1, &smaps::read(gateway.pid()), 32)
     );
     drop(gateway);
 
@@ -169,14 +182,19 @@ async fn printing_with_clients(gateway: &Gateway, pki: &Pki, cloud: &mut Cloud) 
 }
 
 /// `JOBS` small cloud jobs in batches of `JOB_BATCH`, each batch printed to the end; the
-/// memory after each batch.
-async fn hundred_jobs(gateway: &Gateway, pki: &Pki, cloud: &Cloud) -> Vec<Memory> {
+/// memory after each batch, and the mappings after the first batch and after the last.
+async fn hundred_jobs(
+    gateway: &Gateway,
+    pki: &Pki,
+    cloud: &Cloud,
+) -> (Vec<Memory>, (Mappings, Mappings)) {
     let text = "G28\nG1 X50 Y50 F6000\nG1 X60 E1 F1200\n"
         .as_bytes()
         .to_vec();
     let file = FileServer::start(pki, "small.gcode", text).await;
     let started = Instant::now();
     let mut readings = Vec::new();
+    let mut first = Mappings::new();
     for batch in 0..JOBS / JOB_BATCH {
         for i in 0..JOB_BATCH {
             submit(cloud, &file, &format!("small-{batch}-{i}")).await;
@@ -184,12 +202,15 @@ async fn hundred_jobs(gateway: &Gateway, pki: &Pki, cloud: &Cloud) -> Vec<Memory
         wait_jobs(gateway, "completed", (batch + 1) * JOB_BATCH).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         readings.push(gateway.memory());
+        if batch == 0 {
+            first = smaps::read(gateway.pid());
+        }
     }
     println!(
         "   ({JOBS} jobs submitted, downloaded and printed in {:.1} s)",
         started.elapsed().as_secs_f64()
     );
-    readings
+    (readings, (first, smaps::read(gateway.pid())))
 }
 
 async fn submit(cloud: &Cloud, file: &FileServer, job_id: &str) {

@@ -283,6 +283,7 @@ impl Pass {
     }
 
     /// Moves the planner has finished, and new dwell time, into the progress table.
+    #[inline(always)]
     fn book(&mut self, offset: u64) {
         // Most lines finish no block (the planner works in batches): skip the drain.
         if self.machine.planner.has_done() {

@@ -5,12 +5,27 @@
 use super::limits::MachineLimits;
 use super::planner::{E, MoveKind, X, Y, Z};
 
-pub fn max_allowable_speed(acceleration: f64, target: f64, distance: f64) -> f64 {
-    (target * target - 2.0 * acceleration * distance)
-        .max(0.0)
-        .sqrt()
+/// `x.min(y)` as the standard library computes it (IEEE 754 minNum: `y` when equal, the
+/// other one when one is NaN), written out: at opt-level "z" `f64::min` is a call to
+/// `fmin`, and the analysis makes a dozen per move. Always inlined, as is everything the
+/// planner runs per move (an `#[inline]` hint is ignored at "z").
+#[inline(always)]
+pub fn min(x: f64, y: f64) -> f64 {
+    if y.is_nan() || x < y { x } else { y }
 }
 
+/// `x.max(y)` as the standard library computes it (IEEE 754 maxNum); see [`min`].
+#[inline(always)]
+pub fn max(x: f64, y: f64) -> f64 {
+    if x.is_nan() || x < y { y } else { x }
+}
+
+#[inline(always)]
+pub fn max_allowable_speed(acceleration: f64, target: f64, distance: f64) -> f64 {
+    max(target * target - 2.0 * acceleration * distance, 0.0).sqrt()
+}
+
+#[inline(always)]
 pub fn acceleration_distance(initial: f64, target: f64, acceleration: f64) -> f64 {
     if acceleration == 0.0 {
         0.0
@@ -19,6 +34,7 @@ pub fn acceleration_distance(initial: f64, target: f64, acceleration: f64) -> f6
     }
 }
 
+#[inline(always)]
 pub fn intersection_distance(initial: f64, last: f64, acceleration: f64, distance: f64) -> f64 {
     if acceleration == 0.0 {
         0.0
@@ -27,12 +43,12 @@ pub fn intersection_distance(initial: f64, last: f64, acceleration: f64, distanc
     }
 }
 
+#[inline(always)]
 pub fn speed_from_distance(initial: f64, distance: f64, acceleration: f64) -> f64 {
-    (initial * initial + 2.0 * acceleration * distance)
-        .max(0.0)
-        .sqrt()
+    max(initial * initial + 2.0 * acceleration * distance, 0.0).sqrt()
 }
 
+#[inline(always)]
 pub fn time_over_distance(initial: f64, distance: f64, acceleration: f64) -> f64 {
     if acceleration == 0.0 {
         0.0
@@ -86,6 +102,7 @@ fn lower_safe(safe: f64, v: f64, jerk: f64) -> f64 {
 }
 
 /// The move kind's acceleration, lowered so no axis exceeds its own maximum.
+#[inline(always)]
 pub fn acceleration(limits: &MachineLimits, kind: MoveKind, delta: &[f64; 4], inv: f64) -> f64 {
     let acceleration = match kind {
         MoveKind::Travel => limits.travel_acceleration,
@@ -112,16 +129,17 @@ fn lower_acceleration(acceleration: f64, d: f64, inv: f64, max: f64) -> f64 {
 
 /// The speed change an axis sees: the difference when coasting the same way, the larger
 /// of the two speeds when it reverses.
+#[inline(always)]
 pub fn axis_jerk(v_exit: f64, v_entry: f64) -> f64 {
     if v_exit > v_entry {
         if v_entry > 0.0 || v_exit < 0.0 {
             v_exit - v_entry
         } else {
-            v_exit.max(-v_entry)
+            max(v_exit, -v_entry)
         }
     } else if v_entry < 0.0 || v_exit > 0.0 {
         v_entry - v_exit
     } else {
-        (-v_exit).max(v_entry)
+        max(-v_exit, v_entry)
     }
 }

@@ -17,7 +17,12 @@ pub struct Command {
     len: usize,
     /// Bit `n` set: a word with letter `A + n` is present (so absent words cost no search).
     present: u32,
+    /// The value of the first word with letter `A + n`, where bit `n` of `present` is set:
+    /// [`Command::get`] without a search (it runs five times per move).
+    first: [f64; LETTERS],
 }
+
+const LETTERS: usize = 26;
 
 impl Command {
     /// A command with no words, to be filled by [`Command::read`].
@@ -28,6 +33,7 @@ impl Command {
             words: [(0, 0.0); MAX_WORDS],
             len: 0,
             present: 0,
+            first: [0.0; LETTERS],
         }
     }
 
@@ -68,16 +74,16 @@ impl Command {
         Ok(true)
     }
 
-    /// The value of word `letter` (upper case), if present with a number.
-    #[inline]
+    /// The value of word `letter` (upper case), if present with a number. Always inlined,
+    /// as are the other small helpers of the hot path: at opt-level "z" an `#[inline]` hint
+    /// is ignored, and the calls were a tenth of the analysis (`perf`, issue #14).
+    #[inline(always)]
     pub fn get(&self, letter: u8) -> Option<f64> {
         if !self.has(letter) {
             return None;
         }
-        self.words()
-            .iter()
-            .find(|(l, _)| *l == letter)
-            .map(|(_, v)| *v)
+        // `has`: an upper-case letter, so within the table.
+        Some(self.first[usize::from(letter - b'A')])
     }
 
     /// Whether word `letter` is present (with or without a number, as in `G28 X`).
@@ -87,10 +93,12 @@ impl Command {
     }
 
     /// `(letter, value)` for every word, in order; a bare letter has the value `NaN`.
+    #[inline(always)]
     pub fn words(&self) -> &[(u8, f64)] {
         &self.words[..self.len]
     }
 
+    #[inline(always)]
     fn push(&mut self, letter: u8, value: f64) -> Result<(), LineError> {
         let slot = self
             .words
@@ -98,6 +106,10 @@ impl Command {
             .ok_or(LineError::TooManyWords)?;
         *slot = (letter, value);
         self.len += 1;
+        let index = usize::from(letter.wrapping_sub(b'A'));
+        if index < LETTERS && self.present & letter_bit(letter) == 0 {
+            self.first[index] = value;
+        }
         self.present |= letter_bit(letter);
         Ok(())
     }
@@ -154,7 +166,7 @@ struct Cursor<'a> {
 impl Cursor<'_> {
     /// Skips spaces, tabs and `( … )` comments; stops at the end or at `;`/`*`. Inlined:
     /// it runs before every word, and most words follow a single space.
-    #[inline]
+    #[inline(always)]
     fn skip_blank(&mut self) {
         while let Some(&b) = self.line.get(self.pos) {
             match b {
@@ -215,12 +227,12 @@ impl Cursor<'_> {
     #[inline(always)]
     fn number(&mut self) -> Option<f64> {
         let rest = self.line.get(self.pos..)?;
-        let (negative, sign) = match rest.first() {
-            Some(b'-') => (true, 1),
-            Some(b'+') => (false, 1),
-            _ => (false, 0),
+        // Slice patterns, not `&rest[sign..]`: a range index is a call at opt-level "z".
+        let (negative, sign, unsigned) = match rest {
+            [b'-', tail @ ..] => (true, 1, tail),
+            [b'+', tail @ ..] => (false, 1, tail),
+            _ => (false, 0, rest),
         };
-        let unsigned = &rest[sign..];
         let (mut mantissa, integer_digits) = digits(unsigned, 0);
         let mut fraction_digits = 0;
         let mut end = integer_digits;
@@ -293,6 +305,10 @@ fn decimal(mantissa: u64, frac_digits: u32) -> f64 {
     // Through `i64`: one conversion instruction instead of the unsigned sequence, and the
     // same value, as a mantissa of at most 18 digits is below 2^63.
     let value = mantissa as i64 as f64;
+    if frac_digits == 0 {
+        // Exactly `value / 1e0`, without the division (most codes and many words).
+        return value;
+    }
     match POW10.get(frac_digits as usize) {
         Some(scale) => value / scale,
         None => value / 10f64.powi(frac_digits as i32),

@@ -45,6 +45,9 @@ pub struct Machine {
     /// mm per unit: 1 (`G21`) or 25.4 (`G20`).
     unit: f64,
     feedrate: f64,
+    /// `(F word, unit)` the current feedrate was computed from: slicers repeat the same `F`
+    /// on line after line, and the same inputs give the same quotient without dividing.
+    feedrate_from: (f64, f64),
     tool: usize,
     retraction: Retraction,
     retracted: bool,
@@ -63,6 +66,7 @@ impl Machine {
             relative_e: false,
             unit: 1.0,
             feedrate: DEFAULT_FEEDRATE,
+            feedrate_from: (f64::NAN, f64::NAN),
             tool: 0,
             retraction: DEFAULT_RETRACT,
             retracted: false,
@@ -129,12 +133,19 @@ impl Machine {
         }
     }
 
+    #[inline(always)]
     fn take_feedrate(&mut self, command: &Command) {
-        if let Some(f) = command.get(b'F').filter(|f| f.is_finite() && *f > 0.0) {
+        if let Some(f) = command.get(b'F')
+            && f.is_finite()
+            && f > 0.0
+            && (f, self.unit) != self.feedrate_from
+        {
             self.feedrate = f * self.unit / 60.0;
+            self.feedrate_from = (f, self.unit);
         }
     }
 
+    #[inline(always)]
     fn linear(&mut self, command: &Command, tag: u64) {
         self.take_feedrate(command);
         let target = self.target(command);

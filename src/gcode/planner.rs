@@ -7,8 +7,8 @@
 //! (`REFRESH_THRESHOLD + QUEUE_SIZE` blocks), so memory stays constant on any file.
 
 use super::kinematics::{
-    acceleration, acceleration_distance, axis_jerk, feedrate_factor, intersection_distance,
-    max_allowable_speed, safe_feedrate, speed_from_distance, time_over_distance,
+    acceleration, acceleration_distance, axis_jerk, feedrate_factor, intersection_distance, max,
+    max_allowable_speed, min, safe_feedrate, speed_from_distance, time_over_distance,
 };
 use super::limits::MachineLimits;
 
@@ -111,7 +111,7 @@ impl Planner {
             MoveKind::Travel => self.limits.min_travel_feedrate,
             _ => self.limits.min_extruding_feedrate,
         };
-        let (curr, block) = self.new_block(delta, distance, feedrate.max(minimum), kind, tag);
+        let (curr, block) = self.new_block(delta, distance, max(feedrate, minimum), kind, tag);
         self.blocks.push(block);
         self.prev = curr;
         if self.blocks.len() > REFRESH_THRESHOLD {
@@ -125,7 +125,7 @@ impl Planner {
     }
 
     /// Whether [`Planner::take_done`] has anything to give.
-    #[inline]
+    #[inline(always)]
     pub fn has_done(&self) -> bool {
         !self.done.is_empty()
     }
@@ -170,7 +170,7 @@ impl Planner {
         let block = Block {
             distance,
             acceleration,
-            entry: vmax_junction.min(v_allowable),
+            entry: min(vmax_junction, v_allowable),
             cruise,
             max_entry: vmax_junction,
             safe_feedrate: curr.safe_feedrate,
@@ -188,6 +188,7 @@ impl Planner {
 
     /// The highest speed at the junction with the previous block that keeps every axis's
     /// speed change within its jerk limit (Marlin's classic jerk, as PrusaSlicer models it).
+    #[inline(always)]
     fn junction_speed(&self, curr: &Junction, cruise: f64) -> f64 {
         let prev = &self.prev;
         if self.blocks.is_empty() || prev.feedrate <= PREVIOUS_FEEDRATE_THRESHOLD {
@@ -203,18 +204,21 @@ impl Planner {
         let mut v_factor = 1.0;
         let mut limited = false;
         let exit_scale = if prev_larger { smaller_factor } else { 1.0 };
-        let jerk_of = |i: usize| {
-            let exit_v = prev.feedrate * prev.direction[i] * exit_scale;
-            (cruise * curr.direction[i] - exit_v).abs()
-        };
-        let mut jerk = [jerk_of(X), jerk_of(Y), jerk_of(Z)];
-        for i in [X, Y, Z] {
-            if jerk[i] > self.limits.max_jerk[i] {
-                v_factor *= self.limits.max_jerk[i] / jerk[i];
-                jerk = [jerk[X] * v_factor, jerk[Y] * v_factor, jerk[Z] * v_factor];
-                limited = true;
-            }
-        }
+        // Axis by axis, no closure or array loop: both stay calls at opt-level "z".
+        let exit = [
+            prev.feedrate * prev.direction[X] * exit_scale,
+            prev.feedrate * prev.direction[Y] * exit_scale,
+            prev.feedrate * prev.direction[Z] * exit_scale,
+        ];
+        let mut jerk = [
+            (cruise * curr.direction[X] - exit[X]).abs(),
+            (cruise * curr.direction[Y] - exit[Y]).abs(),
+            (cruise * curr.direction[Z] - exit[Z]).abs(),
+        ];
+        let max_jerk = &self.limits.max_jerk;
+        limit_jerk(&mut jerk, X, max_jerk[X], &mut v_factor, &mut limited);
+        limit_jerk(&mut jerk, Y, max_jerk[Y], &mut v_factor, &mut limited);
+        limit_jerk(&mut jerk, Z, max_jerk[Z], &mut v_factor, &mut limited);
         let mut v_exit = prev.axis_feedrate[E] * exit_scale;
         let mut v_entry = curr.axis_feedrate[E];
         if limited {
@@ -263,13 +267,28 @@ impl Planner {
     }
 }
 
+/// One axis of the jerk limit in [`Planner::junction_speed`]: an axis over its limit lowers
+/// the factor and every axis's jerk with it.
+#[inline(always)]
+fn limit_jerk(jerk: &mut [f64; 3], axis: usize, max: f64, v_factor: &mut f64, limited: &mut bool) {
+    if jerk[axis] > max {
+        *v_factor *= max / jerk[axis];
+        *jerk = [
+            jerk[X] * *v_factor,
+            jerk[Y] * *v_factor,
+            jerk[Z] * *v_factor,
+        ];
+        *limited = true;
+    }
+}
+
+#[inline(always)]
 fn forward_pass(prev: &Block, curr: &mut Block) {
     if !prev.nominal_length && prev.entry < curr.entry {
-        let entry = curr.entry.min(max_allowable_speed(
-            -prev.acceleration,
-            prev.entry,
-            prev.distance,
-        ));
+        let entry = min(
+            curr.entry,
+            max_allowable_speed(-prev.acceleration, prev.entry, prev.distance),
+        );
         if curr.entry != entry {
             curr.entry = entry;
             curr.recalculate = true;
@@ -277,14 +296,14 @@ fn forward_pass(prev: &Block, curr: &mut Block) {
     }
 }
 
+#[inline(always)]
 fn reverse_pass(curr: &mut Block, next: &Block) {
     if curr.entry != curr.max_entry {
         curr.entry = if !curr.nominal_length && curr.max_entry > next.entry {
-            curr.max_entry.min(max_allowable_speed(
-                -curr.acceleration,
-                next.entry,
-                curr.distance,
-            ))
+            min(
+                curr.max_entry,
+                max_allowable_speed(-curr.acceleration, next.entry, curr.distance),
+            )
         } else {
             curr.max_entry
         };
@@ -309,10 +328,11 @@ fn recalculate_trapezoids(blocks: &mut [Block]) {
     }
 }
 
+#[inline(always)]
 fn trapezoid(block: &Block, exit: f64) -> Trapezoid {
     let a = block.acceleration;
-    let mut accelerate = acceleration_distance(block.entry, block.cruise, a).max(0.0);
-    let decelerate = acceleration_distance(block.cruise, exit, -a).max(0.0);
+    let mut accelerate = max(acceleration_distance(block.entry, block.cruise, a), 0.0);
+    let decelerate = max(acceleration_distance(block.cruise, exit, -a), 0.0);
     let mut cruise_distance = block.distance - accelerate - decelerate;
     let mut cruise = block.cruise;
     if cruise_distance < 0.0 {
@@ -328,6 +348,7 @@ fn trapezoid(block: &Block, exit: f64) -> Trapezoid {
     }
 }
 
+#[inline(always)]
 fn block_time(block: &Block) -> f64 {
     let t = &block.trapezoid;
     let a = block.acceleration;

@@ -116,7 +116,7 @@ impl ProgressSampler {
     }
 
     /// `seconds` more were spent by the line ending at `offset`.
-    #[inline]
+    #[inline(always)]
     pub fn add(&mut self, offset: u64, seconds: f64) {
         self.elapsed_s += seconds;
         // Most moves are neither at a sample nor on a sampled line: two comparisons, not

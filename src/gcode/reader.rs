@@ -109,7 +109,11 @@ pub fn find(haystack: &[u8], byte: u8) -> Option<usize> {
     let mut words = haystack.chunks_exact(8);
     let mut at = 0;
     for word in &mut words {
-        let word = u64::from_le_bytes(word.try_into().expect("chunks of 8"));
+        // A match, not `expect`: that is a call at opt-level "z" (the chunks are of eight).
+        let word = match <[u8; 8]>::try_from(word) {
+            Ok(word) => u64::from_le_bytes(word),
+            Err(_) => break,
+        };
         let x = word ^ pattern;
         // The lowest set high bit marks the first zero byte of `x` exactly; bits above it
         // may be false positives, which the little-endian order puts after it.
@@ -127,7 +131,8 @@ pub fn find(haystack: &[u8], byte: u8) -> Option<usize> {
         // The last eight bytes, overlapping ones already searched (which hold no `byte`):
         // one more word instead of a byte-by-byte tail.
         let from = haystack.len() - 8;
-        let word = u64::from_le_bytes(haystack[from..].try_into().expect("eight bytes"));
+        let (last, _) = haystack[from..].split_first_chunk::<8>()?;
+        let word = u64::from_le_bytes(*last);
         let x = word ^ pattern;
         let zero = x.wrapping_sub(LOW) & !x & HIGH;
         return (zero != 0).then(|| from + (zero.trailing_zeros() / 8) as usize);

@@ -2,6 +2,7 @@
 //! the layers (a layer starts where extrusion first happens at a new, higher Z) with the
 //! distinct layer heights, and the first layer's height. Fixed-size state only.
 
+use super::kinematics::{max as fmax, min as fmin};
 use super::planner::{E, MoveKind, X, Y, Z};
 
 /// Extruders counted; moves on higher tool numbers count on the last one.
@@ -25,10 +26,11 @@ impl Bounds {
     }
 
     /// Written out axis by axis: this runs for every extruding move.
+    #[inline(always)]
     pub fn include(&mut self, [x, y, z]: [f64; 3]) {
         let (min, max) = (&mut self.min, &mut self.max);
-        *min = [min[0].min(x), min[1].min(y), min[2].min(z)];
-        *max = [max[0].max(x), max[1].max(y), max[2].max(z)];
+        *min = [fmin(min[0], x), fmin(min[1], y), fmin(min[2], z)];
+        *max = [fmax(max[0], x), fmax(max[1], y), fmax(max[2], z)];
     }
 
     pub fn around(point: [f64; 3]) -> Bounds {
@@ -56,6 +58,7 @@ pub struct Tally {
 }
 
 impl Tally {
+    #[inline(always)]
     pub fn record_move(&mut self, from: &[f64; 4], to: &[f64; 4], kind: MoveKind, tool: usize) {
         let tool = tool.min(MAX_TOOLS - 1);
         let e = to[E] - from[E];
