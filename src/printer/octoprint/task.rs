@@ -15,11 +15,8 @@ use super::track::{Step, Tracker, remote_path};
 use crate::domain::JobId;
 use crate::printer::causes::with_causes;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport};
+use crate::printer::host::Backoff;
 use crate::printer::safety::check_file;
-
-/// First retry after OctoPrint could not be reached; doubles up to `MAX_BACKOFF`.
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Why a session with OctoPrint ended.
 enum SessionEnd {
@@ -33,7 +30,7 @@ pub struct Driver {
     rest: Rest,
     tracker: Tracker,
     reports: mpsc::Sender<DriverReport>,
-    backoff: Duration,
+    backoff: Backoff,
 }
 
 impl Driver {
@@ -48,7 +45,7 @@ impl Driver {
             rest,
             tracker,
             reports,
-            backoff: FIRST_BACKOFF,
+            backoff: Backoff::default(),
         }
     }
 
@@ -65,12 +62,12 @@ impl Driver {
                 SessionEnd::Broken(e) => {
                     self.lost(format!("OctoPrint is unreachable: {}", with_causes(&e)))
                         .await;
-                    self.next_backoff()
+                    self.backoff.wait()
                 }
                 SessionEnd::PushLost(reason) => {
                     self.lost(format!("OctoPrint's push channel broke: {reason}"))
                         .await;
-                    self.next_backoff()
+                    self.backoff.wait()
                 }
             };
             if !self.wait_offline(wait, &mut commands, &shutdown).await {
@@ -78,12 +75,6 @@ impl Driver {
             }
         }
         tracing::debug!(printer = %self.settings.printer, "OctoPrint driver stopped");
-    }
-
-    fn next_backoff(&mut self) -> Duration {
-        let wait = self.backoff;
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-        wait
     }
 
     async fn lost(&mut self, reason: String) {
@@ -159,7 +150,7 @@ impl Driver {
         if let Err(e) = self.refresh().await {
             return SessionEnd::Broken(e);
         }
-        self.backoff = FIRST_BACKOFF;
+        self.backoff.reset();
         let mut poll = tokio::time::interval(self.settings.poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
