@@ -275,8 +275,10 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(30)).await;
             drop(socket);
         });
-        crate::cloud::tls::install_crypto_provider();
-        let tls = ClientConfig::builder()
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth();
         let name = ServerName::try_from("01P00A000000001").unwrap();
