@@ -3,21 +3,22 @@
 //! use it. `job` is the one job the gateway follows on a host (its way to the printer, the
 //! reports while it prints, its outcome from the host's record); `link` the link and
 //! temperature reports, each sent once, when it changes; `ended` the file of a job that
-//! ended, until the host no longer prints it; `backoff` the tasks' reconnect delays.
+//! ended, until the host no longer prints it; `offline` the tasks' reconnect delays and
+//! the wait between sessions.
 //!
 //! What stays in each driver is how its host says these things: OctoPrint's state strings
 //! and events, Klipper's `print_stats` and Moonraker's history, a Bambu printer's
 //! `gcode_state`, HMS codes and authorization refusal.
 
-mod backoff;
 mod ended;
 mod job;
 mod link;
+mod offline;
 
-pub use backoff::Backoff;
 pub use ended::Ended;
 pub use job::{HostJob, Phase, Recorded};
 pub use link::{LinkState, Shown};
+pub use offline::{Backoff, Offline, wait_offline};
 
 use crate::domain::JobId;
 use crate::printer::driver::DriverReport;

@@ -8,11 +8,9 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::ClientConfig;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::MoonrakerSettings;
@@ -25,7 +23,7 @@ use super::track::Tracker;
 use crate::domain::JobId;
 use crate::printer::causes::with_causes;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport, Outcome};
-use crate::printer::host::Backoff;
+use crate::printer::host::{Backoff, wait_offline};
 
 mod session;
 
@@ -118,7 +116,7 @@ impl Driver {
                     self.backoff.wait()
                 }
             };
-            if !self.wait_offline(wait, &mut commands, &shutdown).await {
+            if !wait_offline(&mut self, wait, &mut commands, &shutdown).await {
                 break;
             }
         }
@@ -137,26 +135,6 @@ impl Driver {
         }
         let steps = self.tracker.unreachable(reason);
         self.run_steps(steps).await;
-    }
-
-    /// Waits out a backoff while still answering commands; false on shutdown.
-    async fn wait_offline(
-        &mut self,
-        wait: Duration,
-        commands: &mut mpsc::Receiver<DriverCommand>,
-        shutdown: &CancellationToken,
-    ) -> bool {
-        let deadline = Instant::now() + wait;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return false,
-                _ = tokio::time::sleep_until(deadline) => return true,
-                command = commands.recv() => match command {
-                    None => return false,
-                    Some(command) => self.offline_command(command).await,
-                },
-            }
-        }
     }
 
     async fn session(

@@ -3,7 +3,6 @@
 //! and carry out the actor's commands through the REST API.
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -15,7 +14,7 @@ use super::track::{Step, Tracker, remote_path};
 use crate::domain::JobId;
 use crate::printer::causes::with_causes;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport};
-use crate::printer::host::Backoff;
+use crate::printer::host::{Backoff, Offline, wait_offline};
 use crate::printer::safety::check_file;
 
 /// Why a session with OctoPrint ended.
@@ -70,7 +69,7 @@ impl Driver {
                     self.backoff.wait()
                 }
             };
-            if !self.wait_offline(wait, &mut commands, &shutdown).await {
+            if !wait_offline(&mut self, wait, &mut commands, &shutdown).await {
                 break;
             }
         }
@@ -80,43 +79,6 @@ impl Driver {
     async fn lost(&mut self, reason: String) {
         let steps = self.tracker.unreachable(reason);
         self.run_steps(steps).await;
-    }
-
-    /// Waits out a backoff while still answering commands; false on shutdown.
-    async fn wait_offline(
-        &mut self,
-        wait: Duration,
-        commands: &mut mpsc::Receiver<DriverCommand>,
-        shutdown: &CancellationToken,
-    ) -> bool {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return false,
-                _ = tokio::time::sleep_until(deadline) => return true,
-                command = commands.recv() => match command {
-                    None => return false,
-                    Some(command) => self.offline_command(command).await,
-                },
-            }
-        }
-    }
-
-    async fn offline_command(&mut self, command: DriverCommand) {
-        match command {
-            DriverCommand::Start { job, .. } => {
-                self.tracker.track(job, self.remote_path(job), false);
-                let steps = self.tracker.start_failed("OctoPrint is unreachable".into());
-                self.run_steps(steps).await;
-            }
-            DriverCommand::Reattach { job } => {
-                self.tracker.track(job, self.remote_path(job), true);
-            }
-            other => {
-                tracing::warn!(printer = %self.settings.printer, command = ?other,
-                    "OctoPrint is unreachable; command not carried out");
-            }
-        }
     }
 
     async fn session(
@@ -321,6 +283,25 @@ impl Driver {
                             "cannot delete the job's file on OctoPrint");
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Offline for Driver {
+    async fn offline_command(&mut self, command: DriverCommand) {
+        match command {
+            DriverCommand::Start { job, .. } => {
+                self.tracker.track(job, self.remote_path(job), false);
+                let steps = self.tracker.start_failed("OctoPrint is unreachable".into());
+                self.run_steps(steps).await;
+            }
+            DriverCommand::Reattach { job } => {
+                self.tracker.track(job, self.remote_path(job), true);
+            }
+            other => {
+                tracing::warn!(printer = %self.settings.printer, command = ?other,
+                    "OctoPrint is unreachable; command not carried out");
             }
         }
     }
