@@ -2,20 +2,21 @@
 //! a host prints the job on its own, the gateway follows it. Sans-IO, like the trackers that
 //! use it. `job` is the one job the gateway follows on a host (its way to the printer, the
 //! reports while it prints, its outcome from the host's record); `link` the link and
-//! temperature reports, each sent once, when it changes; `ended` the file of a job that
-//! ended, until the host no longer prints it; `offline` the tasks' reconnect delays and
+//! temperature reports, each sent once, when it changes; `file` a file host's job (its file,
+//! its record looked up once at a time) and the file of a job that ended, until the host no
+//! longer prints it; `offline` the tasks' reconnect delays and
 //! the wait between sessions.
 //!
 //! What stays in each driver is how its host says these things: OctoPrint's state strings
 //! and events, Klipper's `print_stats` and Moonraker's history, a Bambu printer's
 //! `gcode_state`, HMS codes and authorization refusal.
 
-mod ended;
+mod file;
 mod job;
 mod link;
 mod offline;
 
-pub use ended::Ended;
+pub use file::{Ended, FileJob};
 pub use job::{HostJob, Phase, Recorded};
 pub use link::{LinkState, Shown};
 pub use offline::{Backoff, Offline, wait_offline};

@@ -16,17 +16,14 @@ use super::state::{JobState, LinkState, Recorded, progress_percent};
 use crate::domain::JobId;
 use crate::printer::ExternalPrint;
 use crate::printer::driver::Outcome;
-use crate::printer::host::{Ended, HostJob, Phase, Shown};
+use crate::printer::host::{Ended, FileJob, Phase, Shown};
 
 pub use crate::printer::host::{Step, remote_path};
 
 #[derive(Debug)]
 struct Tracked {
     /// Until Klipper accepted the start, whatever it shows is not this job.
-    host: HostJob,
-    path: String,
-    /// A history look-up is under way.
-    resolving: bool,
+    file: FileJob,
     /// Cancelled while its start was not answered yet: cancel once it is.
     cancel_waits: bool,
 }
@@ -72,16 +69,14 @@ impl Tracker {
 
     fn track(&mut self, job: JobId, path: String, phase: Phase) {
         self.tracked = Some(Tracked {
-            host: HostJob::new(job, phase),
-            path,
-            resolving: false,
+            file: FileJob::new(job, path, phase),
             cancel_waits: false,
         });
     }
 
     /// Whether `job` is still the tracked job (it may have ended while its file uploaded).
     pub fn is_tracking(&self, job: JobId) -> bool {
-        self.tracked.as_ref().is_some_and(|t| t.host.id == job)
+        self.tracked.as_ref().is_some_and(|t| t.file.host.id == job)
     }
 
     /// The tracked job's file is on Moonraker; its start is asked for.
@@ -94,14 +89,14 @@ impl Tracker {
         self.advance(job, Phase::Started);
         self.tracked
             .as_ref()
-            .is_some_and(|t| t.host.id == job && t.cancel_waits)
+            .is_some_and(|t| t.file.host.id == job && t.cancel_waits)
     }
 
     /// A cancel for the tracked job: true when it must wait for Klipper's answer to the
     /// start (sent now, it could reach Klipper before the start does).
     pub fn cancel_waits(&mut self) -> bool {
         match self.tracked.as_mut() {
-            Some(t) if t.host.phase == Phase::Starting => {
+            Some(t) if t.file.host.phase == Phase::Starting => {
                 t.cancel_waits = true;
                 true
             }
@@ -110,8 +105,8 @@ impl Tracker {
     }
 
     fn advance(&mut self, job: JobId, phase: Phase) {
-        if let Some(t) = self.tracked.as_mut().filter(|t| t.host.id == job) {
-            t.host.advance(phase);
+        if let Some(t) = self.tracked.as_mut().filter(|t| t.file.host.id == job) {
+            t.file.host.advance(phase);
         }
     }
 
@@ -128,7 +123,7 @@ impl Tracker {
     pub fn unreachable(&mut self, reason: String) -> Vec<Step> {
         self.link = LinkState::Down(reason);
         if let Some(t) = self.tracked.as_mut() {
-            t.resolving = false;
+            t.file.settled();
         }
         let mut steps = Vec::new();
         self.sync_link(&mut steps);
@@ -173,11 +168,11 @@ impl Tracker {
         let Some(tracked) = self
             .tracked
             .as_mut()
-            .filter(|t| t.host.id == job && t.resolving)
+            .filter(|t| t.file.host.id == job && t.file.is_resolving())
         else {
             return Vec::new();
         };
-        tracked.resolving = false;
+        tracked.file.settled();
         let forgotten = || {
             format!(
                 "Klipper no longer prints job {job} and Moonraker has no record of how it \
@@ -185,7 +180,7 @@ impl Tracker {
             )
         };
         // Accepted but not shown yet as far as the last look knows: keep waiting.
-        let Some(outcome) = tracked.host.recorded(recorded, forgotten) else {
+        let Some(outcome) = tracked.file.host.recorded(recorded, forgotten) else {
             return Vec::new();
         };
         let mut steps = Vec::new();
@@ -217,12 +212,12 @@ impl Tracker {
             });
             return;
         };
-        if tracked.host.phase < Phase::Started {
+        if tracked.file.host.phase < Phase::Started {
             return;
         }
-        let job = tracked.host.id;
-        if snapshot.file.as_deref() != Some(tracked.path.as_str()) {
-            if tracked.host.is_seen() || snapshot.fresh {
+        let job = tracked.file.host.id;
+        if !tracked.file.is_shown(snapshot.file.as_deref()) {
+            if tracked.file.host.is_seen() || snapshot.fresh {
                 self.resolve(steps);
             }
             return;
@@ -231,7 +226,7 @@ impl Tracker {
         let outcome = match &snapshot.job {
             JobState::Printing | JobState::Paused => {
                 let paused = snapshot.job == JobState::Paused;
-                let reports = tracked.host.running(Some(paused), progress);
+                let reports = tracked.file.host.running(Some(paused), progress);
                 return steps.extend(reports.into_iter().map(Step::Report));
             }
             JobState::Complete => Outcome::Completed,
@@ -246,22 +241,18 @@ impl Tracker {
     }
 
     fn resolve(&mut self, steps: &mut Vec<Step>) {
-        if let Some(t) = self.tracked.as_mut().filter(|t| !t.resolving) {
-            t.resolving = true;
-            let (job, path) = (t.host.id, t.path.clone());
-            steps.push(Step::Resolve { job, path });
-        }
+        steps.extend(self.tracked.as_mut().and_then(|t| t.file.resolve()));
     }
 
     fn finish(&mut self, outcome: Outcome, steps: &mut Vec<Step>) {
         let Some(t) = self.tracked.take() else {
             return;
         };
-        steps.push(Step::Report(t.host.finished(outcome)));
+        steps.push(Step::Report(t.file.host.finished(outcome)));
         // A job given up on while its file uploaded never printed: nothing of it to
         // delete or to tell from someone else's print.
-        if t.host.phase != Phase::Uploading {
-            self.ended.job_ended(t.path);
+        if t.file.host.phase != Phase::Uploading {
+            self.ended.job_ended(t.file.path);
         }
     }
 

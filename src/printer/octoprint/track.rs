@@ -16,7 +16,7 @@ use super::state::{Activity, LinkState, OctoState, progress_percent};
 use crate::domain::{JobId, Temperatures};
 use crate::printer::ExternalPrint;
 use crate::printer::driver::Outcome;
-use crate::printer::host::{Ended, HostJob, Phase, Recorded, Shown};
+use crate::printer::host::{Ended, FileJob, Phase, Recorded, Shown};
 
 pub use crate::printer::host::{Step, remote_path};
 
@@ -43,16 +43,9 @@ pub enum PrintEvent {
 }
 
 #[derive(Debug)]
-struct Tracked {
-    /// Until seen running on OctoPrint, an idle snapshot may simply be older than the start.
-    host: HostJob,
-    path: String,
-    resolving: bool,
-}
-
-#[derive(Debug)]
 pub struct Tracker {
-    tracked: Option<Tracked>,
+    /// Until seen running on OctoPrint, an idle snapshot may simply be older than the start.
+    tracked: Option<FileJob>,
     /// A print someone started on OctoPrint outside the gateway.
     external: Option<ExternalPrint>,
     /// The job that just ended, until OctoPrint is idle: its `Cancelling` or `Finishing`
@@ -83,11 +76,7 @@ impl Tracker {
             self.external = None;
         }
         let phase = if seen { Phase::Seen } else { Phase::Started };
-        self.tracked = Some(Tracked {
-            host: HostJob::new(job, phase),
-            path,
-            resolving: false,
-        });
+        self.tracked = Some(FileJob::new(job, path, phase));
     }
 
     pub fn cancel_requested(&mut self) {
@@ -107,7 +96,7 @@ impl Tracker {
     pub fn unreachable(&mut self, reason: String) -> Vec<Step> {
         self.link = LinkState::Down(reason);
         if let Some(t) = self.tracked.as_mut() {
-            t.resolving = false;
+            t.settled();
         }
         let mut steps = Vec::new();
         self.sync_link(&mut steps);
@@ -134,7 +123,7 @@ impl Tracker {
         let ours = self
             .tracked
             .as_ref()
-            .map(|t| snapshot.file.as_deref() == Some(&t.path));
+            .map(|t| t.is_shown(snapshot.file.as_deref()));
         match (ours, activity) {
             (Some(true), Activity::Idle) | (Some(false), _) => self.resolve(&mut steps),
             (Some(true), _) => self.follow(activity, snapshot.completion, &mut steps),
@@ -204,7 +193,7 @@ impl Tracker {
         let Some(tracked) = self.tracked.as_mut().filter(|t| t.host.id == job) else {
             return steps;
         };
-        tracked.resolving = false;
+        tracked.settled();
         let recorded = match last_success {
             Some(true) => Recorded::Completed,
             Some(false) => Recorded::Failed(format!(
@@ -251,11 +240,7 @@ impl Tracker {
     }
 
     fn resolve(&mut self, steps: &mut Vec<Step>) {
-        if let Some(t) = self.tracked.as_mut().filter(|t| !t.resolving) {
-            t.resolving = true;
-            let (job, path) = (t.host.id, t.path.clone());
-            steps.push(Step::Resolve { job, path });
-        }
+        steps.extend(self.tracked.as_mut().and_then(FileJob::resolve));
     }
 
     fn finish(&mut self, outcome: Outcome, steps: &mut Vec<Step>) {
