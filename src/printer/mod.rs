@@ -7,6 +7,7 @@ mod causes;
 pub mod driver;
 pub mod figures;
 mod handle;
+pub mod host;
 pub mod host_tls;
 pub mod moonraker;
 pub mod octoprint;

@@ -6,7 +6,8 @@
 //!
 //! `tls` checks the printer's certificate (the configured CA, the serial as its name),
 //! `report` merges the printer's status messages (P1 printers send deltas) into one state,
-//! `track` turns that state into the seam's reports (sans-IO), `request` writes what the
+//! `track` turns that state into the seam's reports (sans-IO, on the job and link reports
+//! `printer::host` shares with the other host drivers), `request` writes what the
 //! gateway publishes, `ftps` uploads, and `task` is the loop doing the I/O.
 
 mod ftps;

@@ -25,9 +25,8 @@ use super::upload::{self, Start, Upload};
 use crate::domain::JobId;
 use crate::printer::causes::with_causes;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport};
+use crate::printer::host::Backoff;
 
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
 /// A full X1 status is tens of KiB; rumqttc's default limit is 10 KiB.
 const MAX_PACKET_BYTES: usize = 1024 * 1024;
@@ -49,7 +48,7 @@ pub struct Driver {
     /// The sequence id of the last start request, and until when it may take to show.
     starting: Option<(u64, Instant)>,
     connected: bool,
-    backoff: Duration,
+    backoff: Backoff,
     pushall: Pushall,
 }
 
@@ -68,7 +67,7 @@ impl Driver {
             sequence: 0,
             starting: None,
             connected: false,
-            backoff: FIRST_BACKOFF,
+            backoff: Backoff::default(),
             pushall: Pushall::default(),
         }
     }
@@ -141,7 +140,7 @@ impl Driver {
                 tracing::info!(printer = %self.settings.printer, host = %self.settings.host,
                     "connected to the Bambu printer's broker");
                 self.connected = true;
-                self.backoff = FIRST_BACKOFF;
+                self.backoff.reset();
                 self.report.reset();
                 if let Err(e) = client.try_subscribe(self.report_topic(), QoS::AtMostOnce) {
                     tracing::warn!(printer = %self.settings.printer, error = %e,
@@ -165,17 +164,13 @@ impl Driver {
                 "the printer rejected the access code (MQTT user bblp)".to_owned(),
                 self.settings.refused_backoff,
             ),
-            other => {
-                let wait = self.backoff;
-                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-                (
-                    format!(
-                        "the printer's broker is unreachable: {}",
-                        with_causes(other)
-                    ),
-                    wait,
-                )
-            }
+            other => (
+                format!(
+                    "the printer's broker is unreachable: {}",
+                    with_causes(other)
+                ),
+                self.backoff.wait(),
+            ),
         };
         tracing::warn!(printer = %self.settings.printer, %reason, retry_in = ?wait,
             "Bambu printer link down");

@@ -13,9 +13,10 @@
 //! took it and restarted before its first report reached the gateway.
 
 use super::report::{GcodeState, Snapshot, error_text};
-use crate::domain::{JobId, Temperatures};
+use crate::domain::JobId;
 use crate::printer::ExternalPrint;
 use crate::printer::driver::{DriverReport, Outcome};
+use crate::printer::host::{HostJob, LinkState, Phase, Shown};
 
 /// What the driver must do next.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,56 +28,34 @@ pub enum Step {
     },
 }
 
-/// The link as the tracker knows it.
-#[derive(Debug, Clone, PartialEq)]
-enum LinkState {
-    Up,
-    Down(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Shown {
-    Connected,
-    Disconnected(String),
-    External(ExternalPrint),
-    Unreachable(String),
-    MonitorOnly(String),
-}
-
 #[derive(Debug)]
 struct Tracked {
-    job: JobId,
+    /// `Starting` once the start request went out (the file is on the printer); `Started`
+    /// once the printer said yes to it: from then on its state is this print's (an ended
+    /// print of the same name shown before is not, e.g. after the state directory was wiped
+    /// and job ids began again); `Seen` once seen printing (until then the printer may
+    /// still show the previous print).
+    host: HostJob,
     /// The print's name on the printer (`subtask_name`) and its file's stem.
     name: String,
-    /// Seen printing; until then the printer may still show the previous print.
-    seen: bool,
-    /// The printer said yes to the start request: from then on its state is this print's
-    /// (an ended print of the same name shown before is not, e.g. after the state
-    /// directory was wiped and job ids began again).
-    accepted: bool,
-    /// The start request went out (the file is on the printer).
-    requested: bool,
     /// The link went down after the start request and before the print was seen: the
     /// printer may have restarted with the answer and its first reports unsent, so a
     /// printer that comes back without this print printing has lost it.
     lost_starting: bool,
-    paused: bool,
-    progress: Option<u8>,
-    cancel_requested: bool,
 }
 
 #[derive(Debug)]
 pub struct Tracker {
     tracked: Option<Tracked>,
     external: Option<ExternalPrint>,
+    /// Never a fault: the printer's errors end its print (`FAILED`, with HMS codes).
     link: LinkState,
     /// Why the printer refuses the gateway's commands (its authorization control), once it
     /// did: the printer is shown `monitor-only` until the gateway restarts, so that no job
     /// is sent to be refused again (turning on the printer's LAN developer mode and
     /// restarting the gateway clears it).
     refusal: Option<String>,
-    shown: Option<Shown>,
-    temperatures: Option<Temperatures>,
+    shown: Shown,
     delete_after_job: bool,
     /// The file name on the printer of the job's upload, for `delete_after_job`.
     uploaded: Option<String>,
@@ -94,8 +73,7 @@ impl Tracker {
             external: None,
             link: LinkState::Down("connecting to the printer".into()),
             refusal: None,
-            shown: None,
-            temperatures: None,
+            shown: Shown::default(),
             delete_after_job,
             uploaded: None,
         }
@@ -112,16 +90,11 @@ impl Tracker {
         if self.external.as_ref().is_some_and(|e| e.file == name) {
             self.external = None;
         }
+        let phase = if seen { Phase::Seen } else { Phase::Uploading };
         self.tracked = Some(Tracked {
-            job,
+            host: HostJob::new(job, phase),
             name,
-            seen,
-            accepted: seen,
-            requested: seen,
             lost_starting: false,
-            paused: false,
-            progress: None,
-            cancel_requested: false,
         });
     }
 
@@ -136,21 +109,23 @@ impl Tracker {
     /// The job's file is on the printer under `file`.
     pub fn uploaded(&mut self, file: String) {
         self.uploaded = Some(file);
-        if let Some(t) = self.tracked.as_mut() {
-            t.requested = true;
-        }
+        self.advance(Phase::Starting);
     }
 
     /// The printer accepted the request that starts the tracked job.
     pub fn start_accepted(&mut self) {
+        self.advance(Phase::Started);
+    }
+
+    fn advance(&mut self, phase: Phase) {
         if let Some(t) = self.tracked.as_mut() {
-            t.accepted = true;
+            t.host.advance(phase);
         }
     }
 
     pub fn cancel_requested(&mut self) {
         if let Some(t) = self.tracked.as_mut() {
-            t.cancel_requested = true;
+            t.host.cancel_requested();
         }
     }
 
@@ -167,7 +142,7 @@ impl Tracker {
     pub fn refused(&mut self, reason: String) -> Vec<Step> {
         self.refusal = Some(reason.clone());
         let mut steps = Vec::new();
-        if self.tracked.as_ref().is_some_and(|t| !t.seen) {
+        if self.tracked.as_ref().is_some_and(|t| !t.host.is_seen()) {
             self.finish(Outcome::Failed(reason), &mut steps);
         }
         self.sync_link(&mut steps);
@@ -177,7 +152,8 @@ impl Tracker {
     /// The broker cannot be reached: a tracked job stays tracked (it prints on).
     pub fn unreachable(&mut self, reason: String) -> Vec<Step> {
         self.link = LinkState::Down(reason);
-        if let Some(t) = self.tracked.as_mut().filter(|t| t.requested && !t.seen) {
+        let requested = |t: &Tracked| matches!(t.host.phase, Phase::Starting | Phase::Started);
+        if let Some(t) = self.tracked.as_mut().filter(|t| requested(t)) {
             t.lost_starting = true;
         }
         let mut steps = Vec::new();
@@ -186,15 +162,8 @@ impl Tracker {
     }
 
     pub fn observe(&mut self, snapshot: Snapshot) -> Vec<Step> {
-        let mut steps = Vec::new();
-        if let Some(temps) = snapshot
-            .temperatures
-            .clone()
-            .filter(|t| self.temperatures.as_ref() != Some(t))
-        {
-            self.temperatures = Some(temps.clone());
-            steps.push(Step::Report(DriverReport::Temperatures(temps)));
-        }
+        let temperatures = self.shown.temperatures(snapshot.temperatures.clone());
+        let mut steps: Vec<Step> = temperatures.map(Step::Report).into_iter().collect();
         self.link = LinkState::Up;
         let ours = self
             .tracked
@@ -202,8 +171,8 @@ impl Tracker {
             .map(|t| snapshot.subtask.as_deref() == Some(&t.name));
         match ours {
             Some(true) => self.follow(&snapshot, &mut steps),
-            Some(false) if self.tracked.as_ref().is_some_and(|t| t.seen) => {
-                let job = self.tracked.as_ref().map(|t| t.job).unwrap_or(JobId(0));
+            Some(false) if self.tracked.as_ref().is_some_and(|t| t.host.is_seen()) => {
+                let job = self.tracked.as_ref().map(|t| t.host.id).unwrap_or(JobId(0));
                 let why = format!(
                     "the printer no longer prints job {job} (it shows {:?})",
                     snapshot.subtask.as_deref().unwrap_or("no print")
@@ -222,92 +191,48 @@ impl Tracker {
         let Some(t) = self.tracked.as_mut() else {
             return;
         };
-        let job = t.job;
-        match &snapshot.state {
-            // An ended print of this name from before the start (see `accepted`).
-            GcodeState::Finish | GcodeState::Failed if !t.accepted => return,
-            GcodeState::Finish => return self.finish(Outcome::Completed, steps),
-            GcodeState::Failed if t.cancel_requested => {
-                return self.finish(Outcome::Cancelled, steps);
-            }
+        let job = t.host.id;
+        let outcome = match &snapshot.state {
+            // An ended print of this name from before the start (see `Tracked::host`).
+            GcodeState::Finish | GcodeState::Failed if t.host.phase < Phase::Started => return,
+            GcodeState::Finish => Outcome::Completed,
             GcodeState::Failed => {
                 let why = error_text(snapshot.print_error, &snapshot.hms)
                     .unwrap_or_else(|| "no error code given".into());
                 let why = format!("the printer reports the print of job {job} failed: {why}");
-                return self.finish(Outcome::Failed(why), steps);
+                t.host.failed(why)
             }
-            GcodeState::Idle if t.seen || t.lost_starting => {
+            GcodeState::Idle if t.host.is_seen() || t.lost_starting => {
                 let why = format!("the printer is idle: job {job} ended without a result");
-                return self.finish(Outcome::Interrupted(why), steps);
+                Outcome::Interrupted(why)
             }
             GcodeState::Idle | GcodeState::Unknown(_) => return,
-            GcodeState::Prepare | GcodeState::Slicing | GcodeState::Running => {}
-            GcodeState::Pause => {}
-        }
-        t.seen = true;
-        t.accepted = true;
-        let paused = snapshot.state == GcodeState::Pause;
-        if paused != t.paused {
-            t.paused = paused;
-            steps.push(Step::Report(if paused {
-                DriverReport::Paused { job }
-            } else {
-                DriverReport::Resumed { job }
-            }));
-        }
-        if let Some(progress) = snapshot
-            .percent
-            .filter(|p| Some(p.get()) != t.progress && snapshot.state == GcodeState::Running)
-        {
-            t.progress = Some(progress.get());
-            steps.push(Step::Report(DriverReport::Progress { job, progress }));
-        }
+            GcodeState::Prepare | GcodeState::Slicing | GcodeState::Running | GcodeState::Pause => {
+                let running = snapshot.state == GcodeState::Running;
+                let paused = snapshot.state == GcodeState::Pause;
+                let progress = snapshot.percent.filter(|_| running);
+                let reports = t.host.running(Some(paused), progress);
+                return steps.extend(reports.into_iter().map(Step::Report));
+            }
+        };
+        self.finish(outcome, steps);
     }
 
     fn finish(&mut self, outcome: Outcome, steps: &mut Vec<Step>) {
         let Some(t) = self.tracked.take() else {
             return;
         };
-        steps.push(Step::Report(DriverReport::Finished {
-            job: t.job,
-            outcome,
-        }));
+        steps.push(Step::Report(t.host.finished(outcome)));
         if let Some(name) = self.uploaded.take().filter(|_| self.delete_after_job) {
             steps.push(Step::Delete { name });
         }
     }
 
     fn sync_link(&mut self, steps: &mut Vec<Step>) {
-        let wanted = match (&self.link, &self.external, &self.refusal) {
-            (LinkState::Down(reason), _, _) if self.tracked.is_some() => {
-                Shown::Unreachable(reason.clone())
-            }
-            (LinkState::Down(reason), _, _) => Shown::Disconnected(reason.clone()),
-            (LinkState::Up, Some(print), _) => Shown::External(print.clone()),
-            (LinkState::Up, None, Some(reason)) => Shown::MonitorOnly(reason.clone()),
-            (LinkState::Up, None, None) => Shown::Connected,
-        };
-        if self.shown.as_ref() == Some(&wanted) {
-            return;
-        }
-        let report = match &wanted {
-            Shown::Connected => DriverReport::Connected,
-            Shown::Disconnected(reason) => DriverReport::Disconnected {
-                reason: reason.clone(),
-            },
-            Shown::External(print) => DriverReport::External {
-                file: print.file.clone(),
-                progress: print.progress,
-            },
-            Shown::Unreachable(reason) => DriverReport::Unreachable {
-                reason: reason.clone(),
-            },
-            Shown::MonitorOnly(reason) => DriverReport::MonitorOnly {
-                reason: reason.clone(),
-            },
-        };
-        self.shown = Some(wanted);
-        steps.push(Step::Report(report));
+        let tracking = self.tracked.is_some();
+        let (external, refusal) = (self.external.as_ref(), self.refusal.as_deref());
+        let report = self.shown.link(&self.link, external, tracking, refusal);
+        steps.extend(report.map(Step::Report));
     }
 }
 

@@ -12,6 +12,7 @@ use super::task::{Asked, Driver, SessionEnd, Upload};
 use super::track::remote_path;
 use crate::domain::JobId;
 use crate::printer::driver::{DriverCommand, Outcome};
+use crate::printer::host::Offline;
 use crate::printer::safety::{FileCheckError, Refusal, check_file_digest};
 
 /// Sent after the gateway cancelled a job: Klipper's own `CANCEL_PRINT` (without a
@@ -71,28 +72,6 @@ impl Driver {
         }
     }
 
-    /// Between sessions: a job cannot start, a re-attached one is followed once Moonraker
-    /// is back.
-    pub async fn offline_command(&mut self, command: DriverCommand) {
-        match command {
-            DriverCommand::Start { job, .. } => {
-                self.tracker
-                    .uploading(job, remote_path(&self.settings.folder, job));
-                let why = Outcome::Failed("Moonraker is unreachable".into());
-                let steps = self.tracker.give_up(why);
-                self.run_steps(steps).await;
-            }
-            DriverCommand::Reattach { job } => {
-                let path = remote_path(&self.settings.folder, job);
-                self.tracker.reattach(job, path);
-            }
-            other => {
-                tracing::warn!(printer = %self.settings.printer, command = ?other,
-                    "Moonraker is unreachable; command not carried out");
-            }
-        }
-    }
-
     fn ask(&mut self, call: Call, asked: Asked) {
         self.queue.push_back((call, asked));
     }
@@ -148,6 +127,30 @@ impl Driver {
     /// `HEATERS_OFF` as one script, each line checked against the printer's caps.
     pub fn heaters_off(&self) -> Result<Call, Refusal> {
         checked_script(&self.settings.safety, HEATERS_OFF).map(|script| Call::Script { script })
+    }
+}
+
+impl Offline for Driver {
+    /// Between sessions: a job cannot start, a re-attached one is followed once Moonraker
+    /// is back.
+    async fn offline_command(&mut self, command: DriverCommand) {
+        match command {
+            DriverCommand::Start { job, .. } => {
+                self.tracker
+                    .uploading(job, remote_path(&self.settings.folder, job));
+                let why = Outcome::Failed("Moonraker is unreachable".into());
+                let steps = self.tracker.give_up(why);
+                self.run_steps(steps).await;
+            }
+            DriverCommand::Reattach { job } => {
+                let path = remote_path(&self.settings.folder, job);
+                self.tracker.reattach(job, path);
+            }
+            other => {
+                tracing::warn!(printer = %self.settings.printer, command = ?other,
+                    "Moonraker is unreachable; command not carried out");
+            }
+        }
     }
 }
 

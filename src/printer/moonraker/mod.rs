@@ -7,8 +7,9 @@
 //! `print_stats`' states (pure), `track` turns snapshots into reports (sans-IO), `http` and
 //! `socket` are the two channels, `task` the I/O loop (sessions, backoff, polling
 //! fallback), `commands` and `answers` what the loop does with the actor's commands and
-//! Moonraker's answers, `caps` the safety caps as Klipper reads G-code. The TLS config and
-//! the whole-file check are the OctoPrint driver's.
+//! Moonraker's answers, `caps` the safety caps as Klipper reads G-code. The TLS config is
+//! `printer::host_tls`'s, the whole-file check `printer::safety`'s, and the tracker's job,
+//! link reports and backoff are `printer::host`'s, shared with the other host drivers.
 
 mod answers;
 mod caps;

@@ -6,6 +6,9 @@
 
 use crate::domain::Percent;
 
+/// What the link to the printer behind the host amounts to (shared by the host drivers).
+pub use crate::printer::host::{LinkState, Recorded};
+
 /// Klippy's host state; the messages are Klippy's own (`state_message`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KlippyState {
@@ -19,17 +22,6 @@ pub enum KlippyState {
     /// Moonraker has no connection to Klippy (it is restarting, or stopped).
     Disconnected,
     Unknown(String),
-}
-
-/// What the link to the printer behind Moonraker amounts to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkState {
-    /// Klippy is ready.
-    Up,
-    /// Moonraker or Klippy cannot be asked (yet); a print may still be running.
-    Down(String),
-    /// Klippy reports a state that needs a person.
-    Fault(String),
 }
 
 /// `print_stats.state`.
@@ -107,20 +99,8 @@ impl JobState {
     }
 }
 
-/// How Moonraker's history recorded a print (`server.history.list`, a job's `status`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recorded {
-    Completed,
-    Cancelled,
-    /// Klipper stopped the print: an error in the file, or a shutdown.
-    Failed(String),
-    /// The print ended without Moonraker seeing how (Klippy or Moonraker went away).
-    Interrupted(String),
-    /// Still `in_progress`, or no record of it at all.
-    Unknown,
-}
-
 impl Recorded {
+    /// How Moonraker's history recorded a print: `server.history.list`, a job's `status`.
     pub fn parse(status: &str) -> Recorded {
         match status {
             "completed" => Recorded::Completed,

@@ -8,11 +8,9 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::ClientConfig;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::MoonrakerSettings;
@@ -23,15 +21,14 @@ use super::rpc::{Call, Requests};
 use super::socket::Socket;
 use super::track::Tracker;
 use crate::domain::JobId;
+use crate::printer::causes::with_causes;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport, Outcome};
+use crate::printer::host::{Backoff, wait_offline};
 
 mod session;
 
 pub use session::{Channel, Session, SessionEnd};
 
-/// First retry after Moonraker could not be reached; doubles up to `MAX_BACKOFF`.
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Why a call was made: what to do with its answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Asked {
@@ -66,7 +63,7 @@ pub struct Driver {
     /// Calls to make, in order; answering one may queue more.
     pub queue: VecDeque<(Call, Asked)>,
     pub upload: Option<Upload>,
-    backoff: Duration,
+    backoff: Backoff,
     /// The websocket could not be used last time too: say so once, not every retry.
     polling_told: bool,
     /// "connected" was logged since the last loss (a polling session renews every
@@ -91,7 +88,7 @@ impl Driver {
             reports,
             queue: VecDeque::new(),
             upload: None,
-            backoff: FIRST_BACKOFF,
+            backoff: Backoff::default(),
             polling_told: false,
             announced: false,
         }
@@ -111,25 +108,19 @@ impl Driver {
                 SessionEnd::Broken(e) => {
                     let reason = format!("Moonraker is unreachable: {}", with_causes(&e));
                     self.lost(reason).await;
-                    self.next_backoff()
+                    self.backoff.wait()
                 }
                 SessionEnd::SocketLost(reason) => {
                     self.lost(format!("Moonraker's websocket broke: {reason}"))
                         .await;
-                    self.next_backoff()
+                    self.backoff.wait()
                 }
             };
-            if !self.wait_offline(wait, &mut commands, &shutdown).await {
+            if !wait_offline(&mut self, wait, &mut commands, &shutdown).await {
                 break;
             }
         }
         tracing::debug!(printer = %self.settings.printer, "Moonraker driver stopped");
-    }
-
-    fn next_backoff(&mut self) -> Duration {
-        let wait = self.backoff;
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-        wait
     }
 
     /// The session ended: a job whose file was uploading fails (its start would need a
@@ -144,26 +135,6 @@ impl Driver {
         }
         let steps = self.tracker.unreachable(reason);
         self.run_steps(steps).await;
-    }
-
-    /// Waits out a backoff while still answering commands; false on shutdown.
-    async fn wait_offline(
-        &mut self,
-        wait: Duration,
-        commands: &mut mpsc::Receiver<DriverCommand>,
-        shutdown: &CancellationToken,
-    ) -> bool {
-        let deadline = Instant::now() + wait;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return false,
-                _ = tokio::time::sleep_until(deadline) => return true,
-                command = commands.recv() => match command {
-                    None => return false,
-                    Some(command) => self.offline_command(command).await,
-                },
-            }
-        }
     }
 
     async fn session(
@@ -199,7 +170,7 @@ impl Driver {
         if let Err(end) = self.flush(&mut session).await {
             return end;
         }
-        self.backoff = FIRST_BACKOFF;
+        self.backoff.reset();
         match self.follow(&mut session, commands, shutdown).await {
             Ok(never) => match never {},
             Err(end) => end,
@@ -238,19 +209,4 @@ impl Driver {
             client_name: format!("fluxprint-gateway/{}", self.settings.printer),
         }
     }
-}
-
-/// The error with every cause that its text does not already include: an operator needs
-/// "invalid peer certificate: UnknownIssuer", not just "error sending request".
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let more = e.to_string();
-        if !text.contains(&more) {
-            text = format!("{text}: {more}");
-        }
-        cause = e.source();
-    }
-    text
 }

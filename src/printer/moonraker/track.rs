@@ -13,53 +13,17 @@
 
 use super::objects::Snapshot;
 use super::state::{JobState, LinkState, Recorded, progress_percent};
-use crate::domain::{JobId, Percent, Temperatures};
+use crate::domain::JobId;
 use crate::printer::ExternalPrint;
-use crate::printer::driver::{DriverReport, Outcome};
+use crate::printer::driver::Outcome;
+use crate::printer::host::{Ended, FileJob, Phase, Shown};
 
-mod link;
-
-use link::Shown;
-
-/// What the driver must do next.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Step {
-    Report(DriverReport),
-    /// Look up how the job's print of `path` ended in Moonraker's history, then call
-    /// [`Tracker::resolved`].
-    Resolve {
-        job: JobId,
-        path: String,
-    },
-    /// Delete the job's uploaded file (the job ended and the config says so).
-    Delete {
-        path: String,
-    },
-}
-
-/// Where the tracked job is on its way to the printer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Being checked and uploaded: whatever Klipper shows is not this job (a file of the
-    /// same name may be an older installation's).
-    Uploading,
-    /// On Moonraker, the start asked for and not yet answered: still not this job.
-    Starting,
-    /// Klipper accepted the start; the print shows in the next whole look.
-    Started,
-    /// Seen printing (or re-attached to): when Klipper no longer shows it, it ended.
-    Seen,
-}
+pub use crate::printer::host::{Step, remote_path};
 
 #[derive(Debug)]
 struct Tracked {
-    job: JobId,
-    path: String,
-    phase: Phase,
-    paused: bool,
-    progress: Option<Percent>,
-    /// A history look-up is under way.
-    resolving: bool,
+    /// Until Klipper accepted the start, whatever it shows is not this job.
+    file: FileJob,
     /// Cancelled while its start was not answered yet: cancel once it is.
     cancel_waits: bool,
 }
@@ -68,23 +32,13 @@ struct Tracked {
 pub struct Tracker {
     tracked: Option<Tracked>,
     external: Option<ExternalPrint>,
-    /// The file of the job that just ended, until Klipper no longer prints it: a print the
-    /// gateway gave up on (an emergency stop) may run on for a moment, and is not external.
-    ended: Option<String>,
-    /// The ended job's file to delete once Klipper no longer prints it.
-    to_delete: Option<String>,
+    /// The job that just ended, until Klipper no longer prints it: a print the gateway gave
+    /// up on (an emergency stop) may run on for a moment, and is not external.
+    ended: Ended,
     link: LinkState,
-    shown: Option<Shown>,
-    temperatures: Option<Temperatures>,
-    delete_after_job: bool,
+    shown: Shown,
     /// The last snapshot, to look at again once a history look-up ended the tracked job.
     last: Option<Snapshot>,
-}
-
-/// The path under Moonraker's `gcodes` of the file uploaded for `job`; each job has a file
-/// of its own, so the file names the job after any restart.
-pub fn remote_path(folder: &str, job: JobId) -> String {
-    format!("{folder}/job-{}.gcode", job.0)
 }
 
 impl Tracker {
@@ -92,12 +46,9 @@ impl Tracker {
         Tracker {
             tracked: None,
             external: None,
-            ended: None,
-            to_delete: None,
+            ended: Ended::new(delete_after_job),
             link: LinkState::Down("connecting to Moonraker".into()),
-            shown: None,
-            temperatures: None,
-            delete_after_job,
+            shown: Shown::default(),
             last: None,
         }
     }
@@ -118,39 +69,34 @@ impl Tracker {
 
     fn track(&mut self, job: JobId, path: String, phase: Phase) {
         self.tracked = Some(Tracked {
-            job,
-            path,
-            phase,
-            paused: false,
-            progress: None,
-            resolving: false,
+            file: FileJob::new(job, path, phase),
             cancel_waits: false,
         });
     }
 
     /// Whether `job` is still the tracked job (it may have ended while its file uploaded).
     pub fn is_tracking(&self, job: JobId) -> bool {
-        self.tracked.as_ref().is_some_and(|t| t.job == job)
+        self.tracked.as_ref().is_some_and(|t| t.file.host.id == job)
     }
 
     /// The tracked job's file is on Moonraker; its start is asked for.
     pub fn uploaded(&mut self, job: JobId) {
-        self.set_phase(job, Phase::Starting);
+        self.advance(job, Phase::Starting);
     }
 
     /// Klipper accepted the start of the tracked job; true when a cancel waited for it.
     pub fn started(&mut self, job: JobId) -> bool {
-        self.set_phase(job, Phase::Started);
+        self.advance(job, Phase::Started);
         self.tracked
             .as_ref()
-            .is_some_and(|t| t.job == job && t.cancel_waits)
+            .is_some_and(|t| t.file.host.id == job && t.cancel_waits)
     }
 
     /// A cancel for the tracked job: true when it must wait for Klipper's answer to the
     /// start (sent now, it could reach Klipper before the start does).
     pub fn cancel_waits(&mut self) -> bool {
         match self.tracked.as_mut() {
-            Some(t) if t.phase == Phase::Starting => {
+            Some(t) if t.file.host.phase == Phase::Starting => {
                 t.cancel_waits = true;
                 true
             }
@@ -158,9 +104,9 @@ impl Tracker {
         }
     }
 
-    fn set_phase(&mut self, job: JobId, phase: Phase) {
-        if let Some(t) = self.tracked.as_mut().filter(|t| t.job == job) {
-            t.phase = phase;
+    fn advance(&mut self, job: JobId, phase: Phase) {
+        if let Some(t) = self.tracked.as_mut().filter(|t| t.file.host.id == job) {
+            t.file.host.advance(phase);
         }
     }
 
@@ -177,7 +123,7 @@ impl Tracker {
     pub fn unreachable(&mut self, reason: String) -> Vec<Step> {
         self.link = LinkState::Down(reason);
         if let Some(t) = self.tracked.as_mut() {
-            t.resolving = false;
+            t.file.settled();
         }
         let mut steps = Vec::new();
         self.sync_link(&mut steps);
@@ -185,15 +131,8 @@ impl Tracker {
     }
 
     pub fn observe(&mut self, snapshot: Snapshot) -> Vec<Step> {
-        let mut steps = Vec::new();
-        if let Some(temps) = snapshot
-            .temperatures
-            .clone()
-            .filter(|t| self.temperatures.as_ref() != Some(t))
-        {
-            self.temperatures = Some(temps.clone());
-            steps.push(Step::Report(DriverReport::Temperatures(temps)));
-        }
+        let temperatures = self.shown.temperatures(snapshot.temperatures.clone());
+        let mut steps: Vec<Step> = temperatures.map(Step::Report).into_iter().collect();
         let link = snapshot.klippy.link();
         if link == LinkState::Up && !snapshot.whole {
             // Klippy is ready, but what it prints is not read yet: a job of ours would look
@@ -202,21 +141,18 @@ impl Tracker {
         }
         self.link = link;
         match &self.link {
-            LinkState::Fault(message) => {
+            LinkState::Fault(_) => {
                 // Klippy's shutdown ends the print; the actor fails the job with the message.
-                let message = message.clone();
                 self.tracked = None;
                 self.external = None;
-                self.show(Shown::Fault(message), &mut steps);
+                self.sync_link(&mut steps);
                 return steps;
             }
             // What Klipper said before is stale; a tracked job stays until Klippy is back.
             LinkState::Down(_) => {}
             LinkState::Up => {
-                if !snapshot.job.is_running()
-                    && let Some(path) = self.to_delete.take()
-                {
-                    steps.push(Step::Delete { path });
+                if !snapshot.job.is_running() {
+                    steps.extend(self.ended.idle());
                 }
                 self.follow(&snapshot, &mut steps);
                 self.last = Some(snapshot);
@@ -232,22 +168,20 @@ impl Tracker {
         let Some(tracked) = self
             .tracked
             .as_mut()
-            .filter(|t| t.job == job && t.resolving)
+            .filter(|t| t.file.host.id == job && t.file.is_resolving())
         else {
             return Vec::new();
         };
-        tracked.resolving = false;
-        let outcome = match recorded {
-            Recorded::Completed => Outcome::Completed,
-            Recorded::Cancelled => Outcome::Cancelled,
-            Recorded::Failed(reason) => Outcome::Failed(reason),
-            Recorded::Interrupted(reason) => Outcome::Interrupted(reason),
-            // Accepted but not shown yet as far as the last look knows: keep waiting.
-            Recorded::Unknown if tracked.phase != Phase::Seen => return Vec::new(),
-            Recorded::Unknown => Outcome::Interrupted(format!(
+        tracked.file.settled();
+        let forgotten = || {
+            format!(
                 "Klipper no longer prints job {job} and Moonraker has no record of how it \
                  ended (Klippy or Moonraker restarted)"
-            )),
+            )
+        };
+        // Accepted but not shown yet as far as the last look knows: keep waiting.
+        let Some(outcome) = tracked.file.host.recorded(recorded, forgotten) else {
+            return Vec::new();
         };
         let mut steps = Vec::new();
         self.finish(outcome, &mut steps);
@@ -266,88 +200,66 @@ impl Tracker {
 
     /// The print in `snapshot` against the tracked job (Klippy is ready).
     fn follow(&mut self, snapshot: &Snapshot, steps: &mut Vec<Step>) {
-        let Some(tracked) = self.tracked.as_ref() else {
+        let Some(tracked) = self.tracked.as_mut() else {
             let running = snapshot.job.is_running();
             if !running {
-                self.ended = None;
+                self.ended.forget();
             }
-            let ours = snapshot.file.is_some() && snapshot.file == self.ended;
+            let ours = self.ended.is_tail(snapshot.file.as_deref());
             self.external = (running && !ours).then(|| ExternalPrint {
                 file: snapshot.file.clone().unwrap_or_else(|| "a file".into()),
                 progress: progress_percent(snapshot.progress),
             });
             return;
         };
-        if matches!(tracked.phase, Phase::Uploading | Phase::Starting) {
+        if tracked.file.host.phase < Phase::Started {
             return;
         }
-        let job = tracked.job;
-        if snapshot.file.as_deref() != Some(tracked.path.as_str()) {
-            if tracked.phase == Phase::Seen || snapshot.fresh {
+        let job = tracked.file.host.id;
+        if !tracked.file.is_shown(snapshot.file.as_deref()) {
+            if tracked.file.host.is_seen() || snapshot.fresh {
                 self.resolve(steps);
             }
             return;
         }
-        match &snapshot.job {
-            JobState::Printing => self.running(false, snapshot.progress, steps),
-            JobState::Paused => self.running(true, snapshot.progress, steps),
-            JobState::Complete => self.finish(Outcome::Completed, steps),
-            JobState::Cancelled => self.finish(Outcome::Cancelled, steps),
+        let progress = progress_percent(snapshot.progress);
+        let outcome = match &snapshot.job {
+            JobState::Printing | JobState::Paused => {
+                let paused = snapshot.job == JobState::Paused;
+                let reports = tracked.file.host.running(Some(paused), progress);
+                return steps.extend(reports.into_iter().map(Step::Report));
+            }
+            JobState::Complete => Outcome::Completed,
+            JobState::Cancelled => Outcome::Cancelled,
             JobState::Error => {
                 let why = snapshot.message.as_deref().unwrap_or("an error");
-                let reason = format!("Klipper stopped the print of job {job}: {why}");
-                self.finish(Outcome::Failed(reason), steps)
+                Outcome::Failed(format!("Klipper stopped the print of job {job}: {why}"))
             }
-            JobState::Standby | JobState::Unknown(_) => self.resolve(steps),
-        }
-    }
-
-    fn running(&mut self, paused: bool, progress: Option<f64>, steps: &mut Vec<Step>) {
-        let Some(t) = self.tracked.as_mut() else {
-            return;
+            JobState::Standby | JobState::Unknown(_) => return self.resolve(steps),
         };
-        t.phase = Phase::Seen;
-        if t.paused != paused {
-            t.paused = paused;
-            let job = t.job;
-            steps.push(Step::Report(if paused {
-                DriverReport::Paused { job }
-            } else {
-                DriverReport::Resumed { job }
-            }));
-        }
-        let progress = progress_percent(progress);
-        if let Some(progress) = progress.filter(|_| progress != t.progress) {
-            t.progress = Some(progress);
-            let job = t.job;
-            steps.push(Step::Report(DriverReport::Progress { job, progress }));
-        }
+        self.finish(outcome, steps);
     }
 
     fn resolve(&mut self, steps: &mut Vec<Step>) {
-        if let Some(t) = self.tracked.as_mut().filter(|t| !t.resolving) {
-            t.resolving = true;
-            let (job, path) = (t.job, t.path.clone());
-            steps.push(Step::Resolve { job, path });
-        }
+        steps.extend(self.tracked.as_mut().and_then(|t| t.file.resolve()));
     }
 
     fn finish(&mut self, outcome: Outcome, steps: &mut Vec<Step>) {
         let Some(t) = self.tracked.take() else {
             return;
         };
-        steps.push(Step::Report(DriverReport::Finished {
-            job: t.job,
-            outcome,
-        }));
+        steps.push(Step::Report(t.file.host.finished(outcome)));
         // A job given up on while its file uploaded never printed: nothing of it to
         // delete or to tell from someone else's print.
-        if t.phase != Phase::Uploading {
-            if self.delete_after_job {
-                self.to_delete = Some(t.path.clone());
-            }
-            self.ended = Some(t.path);
+        if t.file.host.phase != Phase::Uploading {
+            self.ended.job_ended(t.file.path);
         }
+    }
+
+    fn sync_link(&mut self, steps: &mut Vec<Step>) {
+        let tracking = self.tracked.is_some();
+        let report = (self.shown).link(&self.link, self.external.as_ref(), tracking, None);
+        steps.extend(report.map(Step::Report));
     }
 }
 

@@ -5,6 +5,7 @@ use proptest::prelude::*;
 
 use super::tests::{JOB, PATH, connected, reports, snap};
 use super::*;
+use crate::printer::driver::DriverReport;
 use crate::printer::moonraker::state::KlippyState;
 
 /// One input to the tracker, for the property test.

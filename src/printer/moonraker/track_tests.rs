@@ -1,6 +1,8 @@
 //! The tracker against sequences of what Moonraker says.
 
 use super::*;
+use crate::domain::Percent;
+use crate::printer::driver::DriverReport;
 use crate::printer::moonraker::objects::Printed;
 use crate::printer::moonraker::state::KlippyState;
 

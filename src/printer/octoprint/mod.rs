@@ -3,9 +3,11 @@
 //! everything above them do not know which driver a printer uses.
 //!
 //! `rest` speaks the REST API, `push` the websocket, `state` maps OctoPrint's state strings
-//! (pure), `track` turns what OctoPrint says into reports (sans-IO), `tls` builds the one TLS
-//! config both channels use for `https://`, and `task` is the loop doing the I/O; it checks a
-//! job's file against the printer's caps (`printer::safety::check_file`) before the upload.
+//! (pure), `track` turns what OctoPrint says into reports (sans-IO, on the job and link
+//! reports `printer::host` shares with the other host drivers), `printer::host_tls` builds
+//! the one TLS config both channels use for `https://`, and `task` is the loop doing the
+//! I/O; it checks a job's file against the printer's caps (`printer::safety::check_file`)
+//! before the upload.
 
 mod push;
 mod rest;

@@ -5,6 +5,9 @@
 
 use crate::domain::Percent;
 
+/// What the link to the printer behind the host amounts to (shared by the host drivers).
+pub use crate::printer::host::LinkState;
+
 /// Every state string OctoPrint 1.x reports (`octoprint.util.comm.getStateString`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OctoState {
@@ -26,17 +29,6 @@ pub enum OctoState {
     Error,
     OfflineAfterError,
     Unknown(String),
-}
-
-/// What the link to the printer behind OctoPrint amounts to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkState {
-    /// OctoPrint talks to the printer.
-    Up,
-    /// OctoPrint is reachable but not (yet) connected to the printer.
-    Down(String),
-    /// OctoPrint reports a printer error that needs a person.
-    Fault(String),
 }
 
 /// What a print on OctoPrint is doing.

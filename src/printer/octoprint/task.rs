@@ -3,7 +3,6 @@
 //! and carry out the actor's commands through the REST API.
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -15,11 +14,8 @@ use super::track::{Step, Tracker, remote_path};
 use crate::domain::JobId;
 use crate::printer::causes::with_causes;
 use crate::printer::driver::{DriverCommand, DriverEnd, DriverReport};
+use crate::printer::host::{Backoff, Offline, wait_offline};
 use crate::printer::safety::check_file;
-
-/// First retry after OctoPrint could not be reached; doubles up to `MAX_BACKOFF`.
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Why a session with OctoPrint ended.
 enum SessionEnd {
@@ -33,7 +29,7 @@ pub struct Driver {
     rest: Rest,
     tracker: Tracker,
     reports: mpsc::Sender<DriverReport>,
-    backoff: Duration,
+    backoff: Backoff,
 }
 
 impl Driver {
@@ -48,7 +44,7 @@ impl Driver {
             rest,
             tracker,
             reports,
-            backoff: FIRST_BACKOFF,
+            backoff: Backoff::default(),
         }
     }
 
@@ -65,67 +61,24 @@ impl Driver {
                 SessionEnd::Broken(e) => {
                     self.lost(format!("OctoPrint is unreachable: {}", with_causes(&e)))
                         .await;
-                    self.next_backoff()
+                    self.backoff.wait()
                 }
                 SessionEnd::PushLost(reason) => {
                     self.lost(format!("OctoPrint's push channel broke: {reason}"))
                         .await;
-                    self.next_backoff()
+                    self.backoff.wait()
                 }
             };
-            if !self.wait_offline(wait, &mut commands, &shutdown).await {
+            if !wait_offline(&mut self, wait, &mut commands, &shutdown).await {
                 break;
             }
         }
         tracing::debug!(printer = %self.settings.printer, "OctoPrint driver stopped");
     }
 
-    fn next_backoff(&mut self) -> Duration {
-        let wait = self.backoff;
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-        wait
-    }
-
     async fn lost(&mut self, reason: String) {
         let steps = self.tracker.unreachable(reason);
         self.run_steps(steps).await;
-    }
-
-    /// Waits out a backoff while still answering commands; false on shutdown.
-    async fn wait_offline(
-        &mut self,
-        wait: Duration,
-        commands: &mut mpsc::Receiver<DriverCommand>,
-        shutdown: &CancellationToken,
-    ) -> bool {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return false,
-                _ = tokio::time::sleep_until(deadline) => return true,
-                command = commands.recv() => match command {
-                    None => return false,
-                    Some(command) => self.offline_command(command).await,
-                },
-            }
-        }
-    }
-
-    async fn offline_command(&mut self, command: DriverCommand) {
-        match command {
-            DriverCommand::Start { job, .. } => {
-                self.tracker.track(job, self.remote_path(job), false);
-                let steps = self.tracker.start_failed("OctoPrint is unreachable".into());
-                self.run_steps(steps).await;
-            }
-            DriverCommand::Reattach { job } => {
-                self.tracker.track(job, self.remote_path(job), true);
-            }
-            other => {
-                tracing::warn!(printer = %self.settings.printer, command = ?other,
-                    "OctoPrint is unreachable; command not carried out");
-            }
-        }
     }
 
     async fn session(
@@ -159,7 +112,7 @@ impl Driver {
         if let Err(e) = self.refresh().await {
             return SessionEnd::Broken(e);
         }
-        self.backoff = FIRST_BACKOFF;
+        self.backoff.reset();
         let mut poll = tokio::time::interval(self.settings.poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -330,6 +283,25 @@ impl Driver {
                             "cannot delete the job's file on OctoPrint");
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Offline for Driver {
+    async fn offline_command(&mut self, command: DriverCommand) {
+        match command {
+            DriverCommand::Start { job, .. } => {
+                self.tracker.track(job, self.remote_path(job), false);
+                let steps = self.tracker.start_failed("OctoPrint is unreachable".into());
+                self.run_steps(steps).await;
+            }
+            DriverCommand::Reattach { job } => {
+                self.tracker.track(job, self.remote_path(job), true);
+            }
+            other => {
+                tracing::warn!(printer = %self.settings.printer, command = ?other,
+                    "OctoPrint is unreachable; command not carried out");
             }
         }
     }

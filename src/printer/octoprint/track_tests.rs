@@ -1,6 +1,8 @@
 //! The tracker against sequences of what OctoPrint says.
 
 use super::*;
+use crate::domain::Percent;
+use crate::printer::driver::DriverReport;
 
 const JOB: JobId = JobId(7);
 const PATH: &str = "fluxprint/job-7.gcode";
