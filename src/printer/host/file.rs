@@ -52,11 +52,17 @@ impl FileJob {
     }
 }
 
+/// How often an ended job's file is asked to be deleted, once per idle report, before the
+/// gateway gives up (a host may refuse for a moment: OctoPrint right after a cancel).
+pub const DELETE_TRIES: u8 = 10;
+
 #[derive(Debug)]
 pub struct Ended {
     file: Option<String>,
     to_delete: Option<String>,
     delete_after_job: bool,
+    /// Deletes of the file waiting to go that the host refused so far.
+    refused: u8,
 }
 
 impl Ended {
@@ -65,6 +71,7 @@ impl Ended {
             file: None,
             to_delete: None,
             delete_after_job,
+            refused: 0,
         }
     }
 
@@ -72,6 +79,7 @@ impl Ended {
     pub fn job_ended(&mut self, path: String) {
         if self.delete_after_job {
             self.to_delete = Some(path.clone());
+            self.refused = 0;
         }
         self.file = Some(path);
     }
@@ -79,6 +87,17 @@ impl Ended {
     /// The host prints nothing: the ended job's file may go now.
     pub fn idle(&mut self) -> Option<Step> {
         self.to_delete.take().map(|path| Step::Delete { path })
+    }
+
+    /// The host refused to delete `path`: ask again when it is next idle, unless it refused
+    /// [`DELETE_TRIES`] times (false: given up).
+    pub fn delete_refused(&mut self, path: String) -> bool {
+        self.refused += 1;
+        let again = self.refused < DELETE_TRIES && self.to_delete.is_none();
+        if again {
+            self.to_delete = Some(path);
+        }
+        again
     }
 
     /// The host is idle with no job tracked (or someone else's print started): a print of

@@ -16,7 +16,7 @@ mod job;
 mod link;
 mod offline;
 
-pub use file::{Ended, FileJob};
+pub use file::{DELETE_TRIES, Ended, FileJob};
 pub use job::{HostJob, Phase, Recorded};
 pub use link::{LinkState, Shown};
 pub use offline::{Backoff, Offline, wait_offline};

@@ -278,7 +278,9 @@ impl Driver {
                     }
                 },
                 Step::Delete { path } => {
-                    if let Err(e) = self.rest.delete(&path).await {
+                    if let Err(e) = self.rest.delete(&path).await
+                        && !self.tracker.delete_refused(path.clone())
+                    {
                         tracing::warn!(printer = %self.settings.printer, path, error = %e,
                             "cannot delete the job's file on OctoPrint");
                     }

@@ -371,3 +371,23 @@ fn the_cancelling_tail_of_a_job_of_ours_is_not_an_external_print() {
         "printed again by hand after it ended: {again:?}"
     );
 }
+
+#[test]
+fn a_refused_delete_is_asked_again_when_idle_until_the_tries_are_spent() {
+    let mut t = Tracker::new(true);
+    t.track(JOB, PATH.into(), false);
+    t.event(PrintEvent::Cancelled { path: PATH.into() });
+    let delete = Step::Delete { path: PATH.into() };
+    let idle = || snap("Operational", None, None);
+    assert!(t.observe(idle()).contains(&delete));
+    assert!(
+        !t.observe(idle()).contains(&delete),
+        "asked once while it goes"
+    );
+    for _ in 1..crate::printer::host::DELETE_TRIES {
+        assert!(t.delete_refused(PATH.into()), "asked again");
+        assert!(t.observe(idle()).contains(&delete));
+    }
+    assert!(!t.delete_refused(PATH.into()), "given up");
+    assert!(!t.observe(idle()).contains(&delete));
+}
