@@ -257,19 +257,22 @@ async fn pause_and_resume_run_the_scripts_and_continue_at_the_exact_line() {
     r.running.stop().await;
 }
 
-#[tokio::test]
-async fn cancel_stops_feeding_and_runs_the_cancel_script() {
-    let r = rig(vec![sim_printer(
-        "sim",
-        slow_sim(),
-        FlowControlMode::Windowed,
-    )])
-    .await;
+/// One slow simulated printer (windowed) printing an 800-move part `name`, past 5 %.
+async fn printing_slow_part(name: &str) -> (Rig, JobId) {
+    let printer = sim_printer("sim", slow_sim(), FlowControlMode::Windowed);
+    let r = rig(vec![printer]).await;
     let gw = &r.running.gateway;
-    let text = slow_part(800);
-    let id = submit_text(gw, r.dir.path(), "cancel", &text).await;
+    let id = submit_text(gw, r.dir.path(), name, &slow_part(800)).await;
     WAIT.job(gw, id, "printing 5%", |s| s.progress().get() >= 5)
         .await;
+    (r, id)
+}
+
+#[tokio::test]
+async fn cancel_stops_feeding_and_runs_the_cancel_script() {
+    let (r, id) = printing_slow_part("cancel").await;
+    let gw = &r.running.gateway;
+    let text = slow_part(800);
     gw.cancel(id).await.unwrap();
     WAIT.job(gw, id, "cancelled", |s| *s == JobStatus::Cancelled)
         .await;

@@ -186,16 +186,7 @@ async fn bad_options_are_refused_with_their_code_and_nothing_is_stored() {
     }
     let jobs = running.gateway.jobs(Default::default()).await.unwrap();
     assert!(jobs.is_empty(), "{jobs:?}");
-    let files: i64 = running
-        .store()
-        .call(|db| {
-            Ok(db
-                .conn()
-                .query_row("SELECT count(*) FROM files", [], |r| r.get(0))?)
-        })
-        .await
-        .unwrap();
-    assert_eq!(files, 0);
+    assert_eq!(crate::common::stored::file_rows(&running).await, 0);
     let kept = std::fs::read_dir(bench.dir.path().join("files"))
         .unwrap()
         .count();

@@ -47,3 +47,17 @@ pub async fn assert_never_external(gw: &Gateway, why: &str) {
     let external = (states.iter()).any(|s| matches!(s, PrinterState::PrintingExternal { .. }));
     assert!(!external, "{why}, not external: {states:?}");
 }
+
+/// Rows in the store's files table. No `Gateway` read lists files: this checks the table
+/// itself (wiring access), to prove a refused upload left no record.
+pub async fn file_rows(running: &fluxprint_gateway::app::Running) -> i64 {
+    running
+        .store()
+        .call(|db| {
+            Ok(db
+                .conn()
+                .query_row("SELECT count(*) FROM files", [], |r| r.get(0))?)
+        })
+        .await
+        .unwrap()
+}

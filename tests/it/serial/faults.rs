@@ -55,16 +55,8 @@ async fn a_thermal_runaway_mid_print_fails_the_job_and_puts_the_printer_in_error
 
 #[tokio::test]
 async fn unplugging_mid_print_interrupts_the_job_and_replugging_reconnects() {
-    let r = rig(vec![sim_printer(
-        "sim",
-        slow_sim(),
-        FlowControlMode::Windowed,
-    )])
-    .await;
+    let (r, first) = printing_slow_part("first").await;
     let gw = &r.running.gateway;
-    let first = submit_text(gw, r.dir.path(), "first", &slow_part(800)).await;
-    WAIT.job(gw, first, "printing 5%", |s| s.progress().get() >= 5)
-        .await;
     let device = r.sims.device("sim");
     device.unplug();
     let status = WAIT
@@ -95,16 +87,8 @@ async fn unplugging_mid_print_interrupts_the_job_and_replugging_reconnects() {
 
 #[tokio::test]
 async fn an_emergency_stop_kills_the_printer_at_once() {
-    let r = rig(vec![sim_printer(
-        "sim",
-        slow_sim(),
-        FlowControlMode::Windowed,
-    )])
-    .await;
+    let (r, id) = printing_slow_part("estop").await;
     let gw = &r.running.gateway;
-    let id = submit_text(gw, r.dir.path(), "estop", &slow_part(800)).await;
-    WAIT.job(gw, id, "printing 5%", |s| s.progress().get() >= 5)
-        .await;
     gw.emergency_stop(&PrinterId("sim".into())).await.unwrap();
     let status = WAIT
         .job(gw, id, "failed", |s| matches!(s, JobStatus::Failed { .. }))

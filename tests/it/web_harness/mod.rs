@@ -69,16 +69,7 @@ impl Lan {
 
     /// Rows in the store's files table.
     pub async fn file_records(&self) -> i64 {
-        // No `Gateway` read lists files: this checks the table itself (wiring access).
-        self.running
-            .store()
-            .call(|db| {
-                Ok(db
-                    .conn()
-                    .query_row("SELECT count(*) FROM files", [], |r| r.get(0))?)
-            })
-            .await
-            .unwrap()
+        common::stored::file_rows(&self.running).await
     }
 
     pub async fn job_count(&self) -> usize {
