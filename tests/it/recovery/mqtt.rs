@@ -84,15 +84,16 @@ async fn the_cloud_recovers_an_unplugged_print_with_job_recover() {
 }
 
 /// Sends `job.recover` until the printer is connected again (until then the gateway answers
-/// `printer_unavailable`: the port reopens and the firmware boots after the replug); the
-/// first other answer, which must be ok.
+/// `printer_unavailable`: the port reopens and the firmware boots after the replug), for up
+/// to the printer patience; the first other answer, which must be ok.
 async fn recover_over_mqtt(
     cloud: &mut Cloud,
     gw: &fluxprint_gateway::gateway::Gateway,
     job: i64,
 ) -> Value {
     let mut watch = gw.printers()[0].watch();
-    for attempt in 0..300 {
+    let deadline = tokio::time::Instant::now() + WAIT.printer;
+    for attempt in 0.. {
         let id = format!("r-{attempt}");
         let args = json!({"job_id": job});
         let command = json!({"v": 1, "id": id, "args": args});
@@ -102,8 +103,14 @@ async fn recover_over_mqtt(
             assert_eq!(reply["ok"], true, "{reply}");
             return reply;
         }
+        let state = watch.borrow_and_update().state.clone();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the printer never came back for job.recover: {state:?}"
+        );
+        // The next change of the printer's state, or a while.
         let wait = std::time::Duration::from_millis(100);
-        let _ = tokio::time::timeout(wait, watch.changed()).await;
+        let _ = tokio::time::timeout(wait, watch.wait_for(|s| s.state != state)).await;
     }
-    panic!("the printer never came back for job.recover");
+    unreachable!()
 }
