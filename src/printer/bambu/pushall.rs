@@ -1,14 +1,15 @@
 //! When to ask the printer for its whole state (`pushing.pushall`). Once on every connect;
 //! then, only while no full status has come (a printer that has just booted may not answer
-//! yet, and a P1 sends nothing but deltas until asked), again after 5 s, 10 s, 20 s … and at
-//! most every 5 minutes: P1 printers must not be asked often, and without one full status
-//! the gateway cannot tell what the printer does. Asking stops at the first full status.
+//! yet, and a P1 sends nothing but deltas until asked), again after 30 s, 1 min, 2 min, 4 min
+//! and then every 5 minutes: P1 printers must not be asked often, and without one full
+//! status the gateway cannot tell what the printer does. Asking stops at the first full
+//! status; a printer that answers is asked once per connection.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-const FIRST_WAIT: Duration = Duration::from_secs(5);
+const FIRST_WAIT: Duration = Duration::from_secs(30);
 const LONGEST_WAIT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Default)]
@@ -52,7 +53,7 @@ mod tests {
         let mut pushall = Pushall::default();
         assert_eq!(pushall.due(), None, "nothing is asked before a connection");
         pushall.asked_on_connect(start);
-        assert_eq!(pushall.due(), Some(start + Duration::from_secs(5)));
+        assert_eq!(pushall.due(), Some(start + Duration::from_secs(30)));
         let mut now = start;
         let mut waits = Vec::new();
         for _ in 0..8 {
@@ -60,13 +61,13 @@ mod tests {
             pushall.asked_again(now);
             waits.push((pushall.due().unwrap() - now).as_secs());
         }
-        assert_eq!(waits, [10, 20, 40, 80, 160, 300, 300, 300]);
+        assert_eq!(waits, [60, 120, 240, 300, 300, 300, 300, 300]);
         pushall.settled();
         assert_eq!(pushall.due(), None);
         pushall.asked_on_connect(now);
         assert_eq!(
             pushall.due(),
-            Some(now + Duration::from_secs(5)),
+            Some(now + Duration::from_secs(30)),
             "a new connection starts over"
         );
     }
