@@ -64,7 +64,7 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TrustE
 
 /// Every certificate in the operator's CA file; an empty file is a mistake worth reporting
 /// rather than silently trusting only the system.
-fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError> {
+pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError> {
     let bytes = std::fs::read(path).map_err(|source| TrustError::Read {
         path: path.to_owned(),
         source,

@@ -13,10 +13,9 @@ use rustls::crypto::CryptoProvider;
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use crate::printer::host_tls::TrustError;
+use crate::printer::host_tls::{TrustError, read_ca_file};
 
 /// The client config for one printer: only `ca_file`'s CAs, the name checked as `serial`.
 pub fn client_config(ca_file: &Path, serial: &str) -> Result<Arc<ClientConfig>, TrustError> {
@@ -46,25 +45,6 @@ pub fn client_config(ca_file: &Path, serial: &str) -> Result<Arc<ClientConfig>, 
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     Ok(Arc::new(config))
-}
-
-fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError> {
-    let bytes = std::fs::read(path).map_err(|source| TrustError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| TrustError::Pem {
-            path: path.to_owned(),
-            source,
-        })?;
-    if certs.is_empty() {
-        return Err(TrustError::Empty {
-            path: path.to_owned(),
-        });
-    }
-    Ok(certs)
 }
 
 /// The chain by webpki, the name by the printer's serial.
