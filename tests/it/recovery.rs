@@ -29,16 +29,7 @@ async fn an_unplugged_print_resumes_at_its_layer_with_the_prologue_then_the_file
     WAIT.job(gw, id, "40 % printed", |s| s.progress().get() >= 40)
         .await;
     let device = r.sims.device("sim");
-    device.unplug();
-    WAIT.job(gw, id, "interrupted", |s| {
-        matches!(s, JobStatus::Interrupted { .. })
-    })
-    .await;
-    device.replug().unwrap();
-    WAIT.printer(gw, "awaiting bed clear", |s| {
-        matches!(s, PrinterState::AwaitingBedClear { .. })
-    })
-    .await;
+    unplug_until_interrupted_then_replug(gw, &device, id).await;
     let plan = gw
         .recovery_plan(id, RecoverOptions::default())
         .await
@@ -106,16 +97,7 @@ async fn a_bed_marked_cleared_or_nothing_journaled_is_refused_and_nothing_prints
     let id = submit(gw, r.dir.path(), "part", &text).await;
     WAIT.job(gw, id, "30 % printed", |s| s.progress().get() >= 30)
         .await;
-    device.unplug();
-    WAIT.job(gw, id, "interrupted", |s| {
-        matches!(s, JobStatus::Interrupted { .. })
-    })
-    .await;
-    device.replug().unwrap();
-    WAIT.printer(gw, "awaiting bed clear", |s| {
-        matches!(s, PrinterState::AwaitingBedClear { .. })
-    })
-    .await;
+    unplug_until_interrupted_then_replug(gw, &device, id).await;
     gw.bed_cleared(&PrinterId("sim".into())).await.unwrap();
     let before = device.accepted_commands().len();
     let err = recover_when_connected(gw, id, RecoverOptions::default())

@@ -15,7 +15,7 @@ use crate::common::*;
 use fluxprint_gateway::app;
 use fluxprint_gateway::cloud::LinkState;
 use fluxprint_gateway::config::MqttVersion;
-use fluxprint_gateway::domain::{JobStatus, PrinterState};
+use fluxprint_gateway::domain::JobStatus;
 use fluxprint_gateway::printer::RecoverOptions;
 
 #[tokio::test]
@@ -44,16 +44,7 @@ async fn the_cloud_recovers_an_unplugged_print_with_job_recover() {
     WAIT.job(gw, id, "40 % printed", |s| s.progress().get() >= 40)
         .await;
     let device = sims.device("sim");
-    device.unplug();
-    WAIT.job(gw, id, "interrupted", |s| {
-        matches!(s, JobStatus::Interrupted { .. })
-    })
-    .await;
-    device.replug().unwrap();
-    WAIT.printer(gw, "awaiting bed clear", |s| {
-        matches!(s, PrinterState::AwaitingBedClear { .. })
-    })
-    .await;
+    unplug_until_interrupted_then_replug(gw, &device, id).await;
 
     let too_far = json!({"v": 1, "id": "r-far", "args": {"job_id": id.0, "from_layer": 1000}});
     cloud.command("job.recover", too_far, None).await;

@@ -9,7 +9,7 @@ use crate::common::sim::SimDrivers;
 use crate::common::*;
 use fluxprint_gateway::app;
 use fluxprint_gateway::config::Secret;
-use fluxprint_gateway::domain::{JobStatus, PrinterState};
+use fluxprint_gateway::domain::JobStatus;
 use fluxprint_gateway::printer::RecoverOptions;
 use tokio_util::sync::CancellationToken;
 
@@ -30,16 +30,7 @@ async fn an_interrupted_job_offers_resume_from_its_layer_and_resumes_when_confir
     WAIT.job(gw, id, "40 % printed", |s| s.progress().get() >= 40)
         .await;
     let device = sims.device("sim");
-    device.unplug();
-    WAIT.job(gw, id, "interrupted", |s| {
-        matches!(s, JobStatus::Interrupted { .. })
-    })
-    .await;
-    device.replug().unwrap();
-    WAIT.printer(gw, "awaiting bed clear", |s| {
-        matches!(s, PrinterState::AwaitingBedClear { .. })
-    })
-    .await;
+    unplug_until_interrupted_then_replug(gw, &device, id).await;
     let plan = gw
         .recovery_plan(id, RecoverOptions::default())
         .await

@@ -10,11 +10,11 @@ use crate::common::wait::Patience;
 use crate::common::*;
 use fluxprint_gateway::app;
 use fluxprint_gateway::config::{DriverConfig, PrinterConfig};
-use fluxprint_gateway::domain::JobId;
+use fluxprint_gateway::domain::{JobId, JobStatus, PrinterState};
 use fluxprint_gateway::events::{Event, EventKind};
 use fluxprint_gateway::gateway::{CommandError, Gateway};
 use fluxprint_gateway::jobs::Job;
-use fluxprint_gateway::printer::sim::SimConfig;
+use fluxprint_gateway::printer::sim::{SimConfig, SimDevice};
 use fluxprint_gateway::printer::{RecoverOptions, Recovery};
 use tokio_util::sync::CancellationToken;
 
@@ -93,6 +93,21 @@ pub async fn submit(gw: &Gateway, dir: &std::path::Path, name: &str, text: &str)
 
 /// Recovers `id` once the printer is connected again (until then it answers
 /// `printer_unavailable`: the port reopens and the firmware boots after a replug or restart).
+/// Pulls the printer's cable mid-print, waits for job `id` to be interrupted, plugs it back
+/// and waits for the printer to hold the part (awaiting bed clear).
+pub async fn unplug_until_interrupted_then_replug(gw: &Gateway, device: &SimDevice, id: JobId) {
+    device.unplug();
+    WAIT.job(gw, id, "interrupted", |s| {
+        matches!(s, JobStatus::Interrupted { .. })
+    })
+    .await;
+    device.replug().unwrap();
+    WAIT.printer(gw, "awaiting bed clear", |s| {
+        matches!(s, PrinterState::AwaitingBedClear { .. })
+    })
+    .await;
+}
+
 pub async fn recover_when_connected(
     gw: &Gateway,
     id: JobId,
