@@ -1,5 +1,7 @@
 //! G-code analysis benchmark: throughput on a ≥ 100 MB file (the cylinder fixture repeated)
-//! on one thread, and peak memory (VmHWM) after a 10 MB and after a 100 MB file, which
+//! as the gateway runs it (the moves timed on a thread of their own when the machine has a
+//! second core; `taskset -c 0 cargo bench --bench gcode` gives the one-thread figure), and
+//! peak memory (VmHWM) after a 10 MB and after a 100 MB file, which
 //! should be the same: the analysis streams in constant memory. If OctoPrint is installed in
 //! a `.venv` (this worktree's, or `FLUXPRINT_OCTOPRINT`), `octoprint analysis gcode` is
 //! timed on the same file for comparison.
@@ -23,7 +25,13 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let small = write_repeated(dir.path(), "small.gcode", &fixture, 10 * MB);
     let large = write_repeated(dir.path(), "large.gcode", &fixture, 100 * MB);
-    println!("G-code analysis, one thread");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let planning = if cores >= 2 {
+        "reading and timing on two threads"
+    } else {
+        "one thread"
+    };
+    println!("G-code analysis, {planning} ({cores} cores available)");
     let before = peak_rss_kb();
     run("10 MB", &small);
     let after_small = peak_rss_kb();

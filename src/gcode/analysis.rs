@@ -12,6 +12,7 @@ use super::line::{Command, LineError};
 use super::machine::{Effect, Machine};
 use super::materials::Material;
 use super::metadata::SlicerMetadata;
+use super::motion::{Motion, Planning, book_done};
 use super::progress::{ProgressSampler, ProgressTable};
 use super::reader::{self, LineReader};
 use super::tally::{Bounds, MAX_TOOLS};
@@ -178,11 +179,28 @@ pub fn analyse_lines(
     possible_totals: &[u64],
     limits: &MachineLimits,
 ) -> std::io::Result<LinesRead> {
-    let mut pass = Pass::new(*limits, possible_totals);
+    analyse_lines_planned(
+        source,
+        possible_totals,
+        limits,
+        Planning::for_this_machine(),
+    )
+}
+
+/// [`analyse_lines`] with the moves timed as `planning` says (the figures do not depend on
+/// it; tests compare the two).
+pub(crate) fn analyse_lines_planned(
+    source: impl Read,
+    possible_totals: &[u64],
+    limits: &MachineLimits,
+    planning: Planning,
+) -> std::io::Result<LinesRead> {
+    let mut pass = Pass::new(*limits, possible_totals, planning);
     let mut reader = LineReader::new(source);
     while let Some(line) = reader.next_line()? {
         pass.line(line.bytes, line.end_offset, line.cut);
     }
+    pass.settle()?;
     Ok(LinesRead { pass })
 }
 
@@ -230,13 +248,19 @@ struct Pass {
 }
 
 impl Pass {
-    fn new(limits: MachineLimits, possible_totals: &[u64]) -> Pass {
+    fn new(limits: MachineLimits, possible_totals: &[u64], planning: Planning) -> Pass {
+        let motion = Motion::start(limits, possible_totals, planning);
+        // A relayed planner keeps the tables on its thread until `settle`.
+        let sampler = match motion {
+            Motion::Here(_) => ProgressSampler::new(possible_totals),
+            Motion::Relayed(_) => ProgressSampler::new(&[]),
+        };
         Pass {
-            machine: Machine::new(limits),
+            machine: Machine::new(motion),
             command: Command::new(),
             metadata: SlicerMetadata::default(),
             thumbnails: Thumbnails::default(),
-            sampler: ProgressSampler::new(possible_totals),
+            sampler,
             lines: 0,
             bad_lines: 0,
             first_bad_line: None,
@@ -282,20 +306,35 @@ impl Pass {
         }
     }
 
-    /// Moves the planner has finished, and new dwell time, into the progress table.
+    /// Moves the planner has finished, and new dwell time, into the progress table (a
+    /// relayed planner books its moves on its thread, and is told the dwell).
     #[inline(always)]
     fn book(&mut self, offset: u64) {
-        // Most lines finish no block (the planner works in batches): skip the drain.
-        if self.machine.planner.has_done() {
-            for (tag, seconds) in self.machine.planner.take_done() {
-                self.sampler.add(tag, seconds);
-            }
-        }
         let dwell = self.machine.dwell_s - self.booked_dwell_s;
+        match &mut self.machine.motion {
+            Motion::Here(planner) => {
+                book_done(planner, &mut self.sampler);
+                if dwell > 0.0 {
+                    self.sampler.add(offset, dwell);
+                }
+            }
+            Motion::Relayed(relay) if dwell > 0.0 => relay.dwell(offset, self.machine.dwell_s),
+            Motion::Relayed(_) => {}
+        }
         if dwell > 0.0 {
-            self.sampler.add(offset, dwell);
             self.booked_dwell_s = self.machine.dwell_s;
         }
+    }
+
+    /// Waits for a relayed planner to time every move and takes its tables back; the pass
+    /// then finishes as if the planner had run here.
+    fn settle(&mut self) -> std::io::Result<()> {
+        if let Motion::Relayed(relay) = &mut self.machine.motion {
+            let (planner, sampler) = relay.finish()?;
+            self.machine.motion = Motion::Here(planner);
+            self.sampler = sampler;
+        }
+        Ok(())
     }
 
     fn bad(&mut self, problem: BadLineProblem) {
@@ -311,7 +350,7 @@ impl Pass {
     /// The analysis with the progress table made for `made_for` bytes, ending at
     /// `total_bytes`; `None` when that length's step was not among the foreseen ones.
     fn finish(mut self, made_for: u64, total_bytes: u64, material: &Material) -> Option<Analysis> {
-        self.machine.planner.flush();
+        self.machine.motion.flush();
         self.book(self.last_offset);
         self.thumbnails.finish();
         let tally = &self.machine.tally;

@@ -5,9 +5,9 @@
 //! come in, nothing is read here.
 
 use super::arc::{Arc, ArcError, Centre};
-use super::limits::MachineLimits;
 use super::line::Command;
-use super::planner::{E, MoveKind, Planner, X, Y, Z};
+use super::motion::Motion;
+use super::planner::{E, MoveKind, X, Y, Z};
 use super::tally::Tally;
 
 /// Marlin's power-on feedrate (1500 mm/min) for moves before the first `F`.
@@ -37,7 +37,8 @@ pub enum Effect {
 
 #[derive(Debug)]
 pub struct Machine {
-    pub planner: Planner,
+    /// Where the moves are timed: the planner here or on its own thread.
+    pub motion: Motion,
     pub tally: Tally,
     position: [f64; 4],
     relative_xyz: bool,
@@ -57,9 +58,9 @@ pub struct Machine {
 }
 
 impl Machine {
-    pub fn new(limits: MachineLimits) -> Machine {
+    pub fn new(motion: Motion) -> Machine {
         Machine {
-            planner: Planner::new(limits),
+            motion,
             tally: Tally::default(),
             position: [0.0; 4],
             relative_xyz: false,
@@ -92,15 +93,15 @@ impl Machine {
             (b'M', 82) => self.relative_e = false,
             (b'M', 83) => self.relative_e = true,
             (b'M', 109 | 190 | 191 | 116) => {
-                self.planner.flush();
+                self.motion.flush();
                 self.heat_waits += 1;
             }
-            (b'M', 400) => self.planner.flush(),
+            (b'M', 400) => self.motion.flush(),
             (b'M', 207) => self.set_retraction(command, false),
             (b'M', 208) => self.set_retraction(command, true),
             (b'T', tool) => self.tool = usize::from(tool),
             _ => {
-                self.planner.limits.apply(command);
+                self.motion.apply_limits(command);
             }
         }
         Effect::None
@@ -177,7 +178,7 @@ impl Machine {
         let kind = MoveKind::of(&delta);
         self.tally
             .record_move(&self.position, &target, kind, self.tool);
-        self.planner.push(delta, kind, self.feedrate, tag);
+        self.motion.push(delta, kind, self.feedrate, tag);
         self.position = target;
     }
 
@@ -212,7 +213,7 @@ impl Machine {
     }
 
     fn dwell(&mut self, command: &Command) {
-        self.planner.flush();
+        self.motion.flush();
         let seconds = match (command.get(b'S'), command.get(b'P')) {
             (Some(s), _) if s.is_finite() => s,
             (_, Some(ms)) if ms.is_finite() => ms / 1000.0,

@@ -19,6 +19,7 @@ pub mod line;
 mod machine;
 pub mod materials;
 mod metadata;
+mod motion;
 mod planner;
 mod progress;
 pub mod project;
