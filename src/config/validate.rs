@@ -8,7 +8,7 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 
 use super::printers::printers;
 use super::raw::{RawCloud, RawConfig, RawDownloads, RawGateway, RawWeb};
@@ -308,7 +308,7 @@ fn socket_addr(value: String) -> Result<SocketAddr, Problem> {
 }
 
 fn log_filter(value: String) -> Result<String, Problem> {
-    match EnvFilter::try_new(&value) {
+    match value.parse::<Targets>() {
         Ok(_) => Ok(value),
         Err(source) => Err(Problem::LogFilter { value, source }),
     }

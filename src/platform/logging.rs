@@ -1,6 +1,7 @@
 //! Process-wide logging: one `tracing` subscriber, to journald under systemd, else stderr.
 //!
-//! The level comes from the configuration; `RUST_LOG` (full `EnvFilter` directive syntax)
+//! The level comes from the configuration; `RUST_LOG` (`target=level` directives separated by
+//! commas, a bare level for everything else: `tracing_subscriber::filter::Targets`)
 //! replaces it when set, for debugging one module without editing the config. Under systemd
 //! (`JOURNAL_STREAM` names our stderr) events go to journald with their fields and priority;
 //! if journald cannot be reached they go to stderr, which systemd also collects. Outside
@@ -11,8 +12,7 @@ use std::io::{self, IsTerminal};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::{LevelFilter, ParseError};
+use tracing_subscriber::filter::{LevelFilter, ParseError, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::{SubscriberInitExt, TryInitError};
 
@@ -73,20 +73,20 @@ pub fn init(level: &str) -> Result<(), LoggingError> {
 
 /// The filter: `rust_log` when given and non-empty, else `level`. The level is checked even
 /// when `RUST_LOG` replaces it, so a bad config value never hides until the next restart.
-fn build_filter(level: &str, rust_log: Option<&str>) -> Result<EnvFilter, LoggingError> {
+///
+/// `Targets` rather than `EnvFilter`: the span and field directives of `EnvFilter` need a
+/// regex engine, 0.2 MB of binary and so of resident memory (issue #14), for a debugging aid
+/// nobody here used; `target=level` directives work the same.
+fn build_filter(level: &str, rust_log: Option<&str>) -> Result<Targets, LoggingError> {
     let level = parse_level(level)?;
     match rust_log.filter(|value| !value.trim().is_empty()) {
-        Some(value) => {
-            EnvFilter::builder()
-                .parse(value)
-                .map_err(|source| LoggingError::InvalidRustLog {
-                    value: value.to_owned(),
-                    source,
-                })
-        }
-        None => Ok(EnvFilter::builder()
-            .with_default_directive(level.into())
-            .parse_lossy("")),
+        Some(value) => value
+            .parse()
+            .map_err(|source| LoggingError::InvalidRustLog {
+                value: value.to_owned(),
+                source,
+            }),
+        None => Ok(Targets::new().with_default(level)),
     }
 }
 
@@ -129,7 +129,7 @@ mod tests {
             assert!(build_filter(level, None).is_ok(), "{level}");
         }
         let filter = build_filter("debug", None).unwrap();
-        assert_eq!(filter.max_level_hint(), Some(LevelFilter::DEBUG));
+        assert_eq!(filter.default_level(), Some(LevelFilter::DEBUG));
     }
 
     #[test]
@@ -149,7 +149,7 @@ mod tests {
         let filter = build_filter("warn", Some("fluxprint_gateway=trace")).unwrap();
         assert_eq!(filter.to_string(), "fluxprint_gateway=trace");
         let filter = build_filter("warn", Some("  ")).unwrap();
-        assert_eq!(filter.max_level_hint(), Some(LevelFilter::WARN));
+        assert_eq!(filter.default_level(), Some(LevelFilter::WARN));
     }
 
     #[test]

@@ -55,8 +55,10 @@ fn tls_config(extra_ca_file: Option<&Path>) -> Result<ClientConfig, FetchError> 
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    // reqwest leaves ALPN to a preconfigured TLS setup.
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // reqwest leaves ALPN to a preconfigured TLS setup. HTTP/1.1 only: a download is one
+    // request at a time, and HTTP/2 support (the `h2` crate) was 0.3 MB of binary and so of
+    // resident memory (issue #14).
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tls)
 }
 
