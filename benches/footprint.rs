@@ -17,6 +17,7 @@
 //!     cargo build --release && cargo bench --bench footprint
 //!     cargo bench --bench footprint -- --fleet 0            # without the fleet
 //!     cargo bench --bench footprint -- --idle               # the two idle readings only
+//!     cargo bench --bench footprint -- --fleet 0 --jobs 300 # row 4 over 300 jobs
 //!
 //! The aarch64 build under qemu-user (FOOTPRINT_BINARY=…/aarch64-…/release/fluxprint-gateway
 //! FOOTPRINT_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu") measures the emulator's own
@@ -46,6 +47,7 @@ type Mappings = std::collections::BTreeMap<u64, smaps::Mapping>;
 /// Time a gateway is left alone before an "idle" reading.
 const SETTLE: Duration = Duration::from_secs(3);
 const PAGE_CLIENTS: usize = 10;
+/// Cloud jobs of row 4 unless `--jobs N` (a multiple of `JOB_BATCH`) says otherwise.
 const JOBS: usize = 100;
 const JOB_BATCH: usize = 10;
 
@@ -62,10 +64,24 @@ fn idle_only() -> bool {
 }
 
 fn fleet_size() -> usize {
+    number_after("--fleet").unwrap_or(50)
+}
+
+/// `--jobs N`: row 4 runs N cloud jobs (to see whether growth up to job 100 levels off).
+fn jobs() -> usize {
+    let jobs = number_after("--jobs").unwrap_or(JOBS);
+    assert!(
+        jobs >= JOB_BATCH && jobs % JOB_BATCH == 0,
+        "--jobs: a multiple of {JOB_BATCH}"
+    );
+    jobs
+}
+
+fn number_after(flag: &str) -> Option<usize> {
     let args: Vec<String> = std::env::args().collect();
-    (args.iter().position(|a| a == "--fleet"))
+    (args.iter().position(|a| a == flag))
         .and_then(|i| args.get(i + 1))
-        .map_or(50, |n| n.parse().expect("--fleet N"))
+        .map(|n| n.parse().unwrap_or_else(|_| panic!("{flag} N")))
 }
 
 #[tokio::main]
@@ -119,24 +135,32 @@ async fn main() {
     let (readings, mappings) = hundred_jobs(&gateway, &pki, &cloud).await;
     let (first, last) = (readings[0], readings[readings.len() - 1]);
     let highest = readings.iter().fold(Memory::default(), |a, m| a.max(*m));
+    let jobs = jobs();
     println!("4. after {JOB_BATCH} cloud jobs:               {first}");
-    println!("   after {JOBS} cloud jobs:              {last}");
+    println!("   after {jobs} cloud jobs:              {last}");
+    let series: Vec<String> = (readings.iter())
+        .map(|m| format!("{:.2}", m.anon_kib as f64 / 1024.0))
+        .collect();
     println!(
-        "   growth from job {JOB_BATCH} to {JOBS}: RSS {:+} KiB, anonymous {:+} KiB; highest {highest}",
+        "   anonymous MiB after each {JOB_BATCH} jobs: {}",
+        series.join(" ")
+    );
+    println!(
+        "   growth from job {JOB_BATCH} to {jobs}: RSS {:+} KiB, anonymous {:+} KiB; highest {highest}",
         last.rss_kib as i64 - first.rss_kib as i64,
         last.anon_kib as i64 - first.anon_kib as i64,
     );
     println!(
-        "   mappings whose anonymous memory changed from job {JOB_BATCH} to {JOBS} (/proc/PID/smaps):"
+        "   mappings whose anonymous memory changed from job {JOB_BATCH} to {jobs} (/proc/PID/smaps):"
     );
     println!("{}", smaps::report(&mappings.0, &mappings.1, 32));
     // Idle threads of the runtime's blocking pool leave after 10 s; what stays is kept.
     tokio::time::sleep(Duration::from_secs(15)).await;
     println!(
-        "   after {JOBS} cloud jobs and 15 s idle:  {}",
+        "   after {jobs} cloud jobs and 15 s idle:  {}",
         gateway.memory()
     );
-    println!("   the same against job {JOBS}:");
+    println!("   the same against job {jobs}:");
     println!(
         "{}",
         smaps::report(&mappings.1, &smaps::read(gateway.pid()), 32)
@@ -181,7 +205,7 @@ async fn printing_with_clients(gateway: &Gateway, pki: &Pki, cloud: &mut Cloud) 
     highest
 }
 
-/// `JOBS` small cloud jobs in batches of `JOB_BATCH`, each batch printed to the end; the
+/// [`jobs`] small cloud jobs in batches of `JOB_BATCH`, each batch printed to the end; the
 /// memory after each batch, and the mappings after the first batch and after the last.
 async fn hundred_jobs(
     gateway: &Gateway,
@@ -195,7 +219,8 @@ async fn hundred_jobs(
     let started = Instant::now();
     let mut readings = Vec::new();
     let mut first = Mappings::new();
-    for batch in 0..JOBS / JOB_BATCH {
+    let jobs = jobs();
+    for batch in 0..jobs / JOB_BATCH {
         for i in 0..JOB_BATCH {
             submit(cloud, &file, &format!("small-{batch}-{i}")).await;
         }
@@ -207,7 +232,7 @@ async fn hundred_jobs(
         }
     }
     println!(
-        "   ({JOBS} jobs submitted, downloaded and printed in {:.1} s)",
+        "   ({jobs} jobs submitted, downloaded and printed in {:.1} s)",
         started.elapsed().as_secs_f64()
     );
     (readings, (first, smaps::read(gateway.pid())))
@@ -223,12 +248,21 @@ async fn submit(cloud: &Cloud, file: &FileServer, job_id: &str) {
 /// Waits until at least `count` jobs have `status` (LAN API).
 async fn wait_jobs(gateway: &Gateway, status: &str, count: usize) {
     let http = reqwest::Client::new();
-    let url = gateway.url(&format!("/api/jobs?status={status}&limit=100"));
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let response = http.get(&url).header("X-Api-Key", KEY).send().await;
-        let page: Value = response.unwrap().json().await.unwrap();
-        let n = page["jobs"].as_array().map_or(0, Vec::len);
+        // Pages of at most 100, older ones by `before`.
+        let (mut n, mut before) = (0, None::<i64>);
+        loop {
+            let older = before.map_or(String::new(), |b| format!("&before={b}"));
+            let url = gateway.url(&format!("/api/jobs?status={status}&limit=100{older}"));
+            let response = http.get(&url).header("X-Api-Key", KEY).send().await;
+            let page: Value = response.unwrap().json().await.unwrap();
+            n += page["jobs"].as_array().map_or(0, Vec::len);
+            before = page["next_before"].as_i64();
+            if before.is_none() {
+                break;
+            }
+        }
         if n >= count {
             return;
         }

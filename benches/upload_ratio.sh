@@ -6,6 +6,12 @@
 # time to the 201, the medians and their ratio, and how the analysis ran (`/metrics`).
 #
 #   cargo build --release && benches/upload_ratio.sh [runs per route, default 3]
+#   UPLOAD_RATE=112M benches/upload_ratio.sh 3     # curl --limit-rate: a gigabit LAN's payload
+#
+# Over loopback curl delivers several hundred MB/s, faster than any network a Pi is on, so
+# the figure measures the CPU: the analysis and the upload share the cores. UPLOAD_RATE
+# (curl's --limit-rate, 1024-based suffixes) gives the uploads the pace of a real link:
+# 112M is gigabit Ethernet's TCP payload (117 MB/s), the fastest a Pi 4 or 5 has.
 #
 # The file is the one benches/upload.rs streams (64 KiB blocks of `G1 X.. Y.. E.. F1800`
 # lines), written under target/ (on disk: a tmpfs would hide the writes in RAM).
@@ -14,6 +20,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 binary="${FOOTPRINT_BINARY:-$root/target/release/fluxprint-gateway}"
 runs="${1:-3}"
+rate=()
+if [[ -n "${UPLOAD_RATE:-}" ]]; then
+  rate=(--limit-rate "$UPLOAD_RATE")
+fi
 key="upload-ratio-key"
 tmp="$(mktemp -d -p "$root/target" upload-ratio-XXXXXX)"
 pid=""
@@ -69,7 +79,7 @@ done
 [[ -n "$addr" ]] || { cat "$tmp/gateway.log"; exit 1; }
 
 upload() {
-  curl -sS -o /dev/null -w '%{http_code} %{time_total}' -H "X-Api-Key: $key" \
+  curl -sS -o /dev/null -w '%{http_code} %{time_total}' -H "X-Api-Key: $key" "${rate[@]}" \
     -F "file=@$tmp/bench.gcode;filename=bench.gcode" "http://$addr$1"
 }
 
@@ -88,5 +98,6 @@ done
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 jobs="$(median "${times[/api/jobs]}")"
 local_="$(median "${times[/api/files/local]}")"
+echo "curl upload rate: ${UPLOAD_RATE:-unlimited}"
 awk -v j="$jobs" -v l="$local_" 'BEGIN{printf "median: /api/jobs %.2f s, /api/files/local %.2f s, ratio %.2f (goal <= 1.5)\n", j, l, j / l}'
 curl -s -H "X-Api-Key: $key" "http://$addr/metrics" | grep '^fluxprint_gcode_uploads_analysed_total' || true

@@ -93,9 +93,15 @@ fn main() -> ExitCode {
     memory::limit_arenas();
     tls::install_crypto_provider();
     fluxprint_gateway::update::set_version(version());
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    // The daemon only: a short command's memory does not matter.
+    let restart_failed = match cli.command {
+        Command::Run { .. } => memory::without_thread_caches(),
+        _ => None,
+    };
+    match cli.command {
         Command::ApplyUpdate { config } => apply_update(&config),
-        Command::Run { config } => run(&config),
+        Command::Run { config } => run(&config, restart_failed),
         Command::Demo => demo(),
         Command::ApiKey { config } => api_key(&config),
         Command::Enroll {
@@ -135,7 +141,7 @@ pub(crate) fn load(path: &Path) -> Result<Config, ExitCode> {
     })
 }
 
-fn run(path: &Path) -> ExitCode {
+fn run(path: &Path, restart_failed: Option<String>) -> ExitCode {
     let config = match load(path) {
         Ok(config) => config,
         Err(code) => return code,
@@ -143,6 +149,9 @@ fn run(path: &Path) -> ExitCode {
     if let Err(e) = logging::init(&config.gateway.log_level) {
         eprintln!("error: {e}");
         return ExitCode::from(EXIT_CONFIG);
+    }
+    if let Some(problem) = restart_failed {
+        tracing::warn!("{problem}; running with them (more memory after many jobs)");
     }
     until_signal(|shutdown| {
         tokio::spawn(memory::give_back_freed(shutdown.clone()));

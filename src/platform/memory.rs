@@ -62,6 +62,73 @@ pub fn limit_arenas() {
     }
 }
 
+/// glibc's tunable for the per-thread caches of freed small blocks.
+const TCACHE_TUNABLE: &str = "glibc.malloc.tcache_count";
+/// Set (to the operator's own `GLIBC_TUNABLES`, possibly empty) in the environment of the
+/// daemon re-executed by [`without_thread_caches`].
+const ORIGINAL_TUNABLES: &str = "FLUXPRINT_ORIGINAL_GLIBC_TUNABLES";
+
+/// Turns off glibc's per-thread caches of freed blocks (tcache) for the daemon. Every thread
+/// that frees small blocks keeps up to 7 of each size for itself, where neither another
+/// thread nor `malloc_trim` can reach them; with the runtime's workers, the blocking pool and
+/// the serial threads that was 0.8 MiB of anonymous memory after 100 cloud jobs, and it kept
+/// growing (`benches/footprint`, BENCHMARKS.md "Footprint"). glibc reads the setting only
+/// from `GLIBC_TUNABLES` when a program starts, so the daemon executes itself again once,
+/// at the very start (before any thread, same PID, same arguments), with
+/// `glibc.malloc.tcache_count=0` added. The re-executed daemon puts the operator's
+/// `GLIBC_TUNABLES` back, so child processes (PrusaSlicer) keep glibc's defaults. An
+/// operator's own `glibc.malloc.tcache_count` wins; if the execution fails the daemon runs on
+/// with the caches (and says so in the log, returned here).
+pub fn without_thread_caches() -> Option<String> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::process::CommandExt;
+
+        if let Some(original) = std::env::var_os(ORIGINAL_TUNABLES) {
+            // SAFETY: called first thing in `main`, before any other thread exists, so no
+            // one reads the environment concurrently.
+            unsafe {
+                std::env::remove_var(ORIGINAL_TUNABLES);
+                if original.is_empty() {
+                    std::env::remove_var("GLIBC_TUNABLES");
+                } else {
+                    std::env::set_var("GLIBC_TUNABLES", original);
+                }
+            }
+            return None;
+        }
+        let original = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+        let tunables = tunables_without_tcache(&original)?;
+        let mut args = std::env::args_os();
+        let program = args.next().unwrap_or_default();
+        let error = std::process::Command::new("/proc/self/exe")
+            .arg0(program)
+            .args(args)
+            .env("GLIBC_TUNABLES", tunables)
+            .env(ORIGINAL_TUNABLES, &original)
+            .exec();
+        Some(format!(
+            "could not restart without glibc's thread caches: {error}"
+        ))
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
+}
+
+/// `GLIBC_TUNABLES` with the thread caches off, from the operator's `original`; `None` when
+/// the operator already chose a tcache setting.
+fn tunables_without_tcache(original: &str) -> Option<String> {
+    if original.split(':').any(|t| t.starts_with(TCACHE_TUNABLE)) {
+        return None;
+    }
+    let off = format!("{TCACHE_TUNABLE}=0");
+    Some(if original.is_empty() {
+        off
+    } else {
+        format!("{original}:{off}")
+    })
+}
+
 /// Hands free memory back to the kernel every [`GIVE_BACK_EVERY`] until `shutdown`.
 pub async fn give_back_freed(shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(GIVE_BACK_EVERY);
@@ -78,5 +145,32 @@ fn trim() {
     // SAFETY: malloc_trim only releases free pages; it takes the arenas' locks itself.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_thread_caches_are_turned_off_beside_the_operators_tunables() {
+        assert_eq!(
+            tunables_without_tcache("").as_deref(),
+            Some("glibc.malloc.tcache_count=0")
+        );
+        assert_eq!(
+            tunables_without_tcache("glibc.malloc.check=3").as_deref(),
+            Some("glibc.malloc.check=3:glibc.malloc.tcache_count=0")
+        );
+    }
+
+    #[test]
+    fn an_operators_own_tcache_setting_wins() {
+        for own in [
+            "glibc.malloc.tcache_count=7",
+            "glibc.malloc.check=3:glibc.malloc.tcache_count=2",
+        ] {
+            assert_eq!(tunables_without_tcache(own), None, "{own}");
+        }
     }
 }

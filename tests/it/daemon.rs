@@ -78,3 +78,55 @@ fn under_systemd_it_notifies_ready_pings_the_watchdog_and_stops_cleanly_on_sigte
         "the WAL was folded back into the database at shutdown"
     );
 }
+
+/// The daemon's environment as it was executed (`/proc/PID/environ`), once it said READY.
+fn executed_environment(dir: &std::path::Path, tunables: Option<&str>) -> Vec<String> {
+    let socket_path = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&socket_path);
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fluxprint-gateway"));
+    command
+        .args(["run", "--config"])
+        .arg(config(dir))
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("GLIBC_TUNABLES")
+        .stderr(Stdio::null());
+    if let Some(tunables) = tunables {
+        command.env("GLIBC_TUNABLES", tunables);
+    }
+    let mut child = command.spawn().unwrap();
+    // READY from the PID we started: the restart keeps it (systemd's NotifyAccess=main).
+    receive_until(&socket, "READY=1");
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // glibc ends each tunable it reads with a NUL where the `:` was, in place.
+    (environ.split(|&b| b == 0))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .filter(|v| v.starts_with("GLIBC_TUNABLES=") || v.starts_with("glibc."))
+        .collect()
+}
+
+#[test]
+fn the_daemon_runs_without_glibcs_thread_caches_unless_the_operator_chose() {
+    let dir = tempfile::tempdir().unwrap();
+    let tuned = executed_environment(dir.path(), None);
+    assert!(
+        tuned.contains(&"GLIBC_TUNABLES=glibc.malloc.tcache_count=0".to_owned()),
+        "{tuned:?}"
+    );
+    let beside = executed_environment(dir.path(), Some("glibc.malloc.trim_threshold=131072"));
+    assert_eq!(
+        beside,
+        [
+            "GLIBC_TUNABLES=glibc.malloc.trim_threshold=131072",
+            "glibc.malloc.tcache_count=0"
+        ]
+    );
+    let own = executed_environment(dir.path(), Some("glibc.malloc.tcache_count=3"));
+    assert_eq!(own, ["GLIBC_TUNABLES=glibc.malloc.tcache_count=3"]);
+}
