@@ -71,11 +71,23 @@ impl Driver {
                 tracing::warn!(printer = %self.settings.printer, what, error = %e,
                     "Moonraker refused a request");
             }
-            (asked @ (Asked::Cancel | Asked::HeatersOff | Asked::Delete), Err(e)) => {
+            (asked @ (Asked::Cancel | Asked::HeatersOff), Err(e)) => {
                 tracing::warn!(printer = %self.settings.printer, ?asked, error = %e,
                     "Moonraker refused a request");
             }
-            (Asked::Identify | Asked::Control(_) | Asked::HeatersOff | Asked::Delete, Ok(_)) => {}
+            (Asked::Delete { path }, Err(e)) => {
+                if self.tracker.delete_refused(path.clone()) {
+                    tracing::debug!(printer = %self.settings.printer, path, error = %e,
+                        "Moonraker refused to delete the job's file; asking again when idle");
+                } else {
+                    tracing::warn!(printer = %self.settings.printer, path, error = %e,
+                        "cannot delete the job's file on Klipper");
+                }
+            }
+            (
+                Asked::Identify | Asked::Control(_) | Asked::HeatersOff | Asked::Delete { .. },
+                Ok(_),
+            ) => {}
         }
     }
 
@@ -176,8 +188,10 @@ impl Driver {
                     .queue
                     .push_back((Call::History, Asked::History { job })),
                 Step::Delete { path } => {
-                    let call = Call::Delete { filename: path };
-                    self.queue.push_back((call, Asked::Delete));
+                    let call = Call::Delete {
+                        filename: path.clone(),
+                    };
+                    self.queue.push_back((call, Asked::Delete { path }));
                 }
             }
         }

@@ -44,7 +44,11 @@ pub enum Asked {
     History {
         job: JobId,
     },
-    Delete,
+    /// The ended job's file: a refusal is asked again when Klipper is next idle, a few
+    /// times (`host::DELETE_TRIES`).
+    Delete {
+        path: String,
+    },
 }
 
 /// The job file being checked and uploaded.

@@ -119,6 +119,12 @@ impl Tracker {
         steps
     }
 
+    /// Moonraker refused to delete the ended job's file (Klipper may still hold it for a
+    /// moment): asked again when idle, a few times (false: given up).
+    pub fn delete_refused(&mut self, path: String) -> bool {
+        self.ended.delete_refused(path)
+    }
+
     /// Moonraker cannot be reached (or rejects the gateway): a tracked job stays tracked.
     pub fn unreachable(&mut self, reason: String) -> Vec<Step> {
         self.link = LinkState::Down(reason);

@@ -358,3 +358,27 @@ fn an_ended_job_deletes_its_file_when_configured_once_klipper_no_longer_prints_i
         "never uploaded: {steps:?}"
     );
 }
+
+#[test]
+fn a_refused_delete_is_asked_again_when_idle_until_the_tries_are_spent() {
+    let mut t = Tracker::new(true);
+    t.observe(fresh("standby", None));
+    t.uploading(JOB, PATH.into());
+    t.uploaded(JOB);
+    t.started(JOB);
+    t.observe(snap("printing", Some(PATH), None));
+    t.observe(snap("complete", Some(PATH), None));
+    let delete = Step::Delete { path: PATH.into() };
+    let idle = || snap("complete", Some(PATH), None);
+    assert!(t.observe(idle()).contains(&delete));
+    assert!(
+        !t.observe(idle()).contains(&delete),
+        "asked once while it goes"
+    );
+    for _ in 1..crate::printer::host::DELETE_TRIES {
+        assert!(t.delete_refused(PATH.into()), "asked again");
+        assert!(t.observe(idle()).contains(&delete));
+    }
+    assert!(!t.delete_refused(PATH.into()), "given up");
+    assert!(!t.observe(idle()).contains(&delete));
+}
