@@ -92,11 +92,10 @@ pub enum Problem {
         #[source]
         source: AddrParseError,
     },
-    #[error("invalid log filter {value:?}: {source}")]
-    LogFilter {
-        value: String,
+    #[error("{source}; RUST_LOG takes `target=level` directives")]
+    LogLevel {
         #[source]
-        source: tracing_subscriber::filter::ParseError,
+        source: crate::platform::logging::LoggingError,
     },
     #[error("invalid URL {value:?}: {source}")]
     Url {

@@ -14,7 +14,7 @@ use crate::domain::PrinterId;
 
 /// Where the database, stored files and generated API key live unless configured.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/fluxprint";
-/// The log filter unless configured (a level name; `RUST_LOG` takes `target=level` directives).
+/// The log level unless configured (a level name; `RUST_LOG` takes `target=level` directives).
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// The LAN page and API address unless configured.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080);

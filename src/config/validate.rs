@@ -8,8 +8,6 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use tracing_subscriber::filter::Targets;
-
 use super::printers::printers;
 use super::raw::{RawCloud, RawConfig, RawDownloads, RawGateway, RawWeb};
 use super::{
@@ -68,7 +66,7 @@ fn gateway(raw: RawGateway, problems: &mut Problems) -> Option<GatewayConfig> {
     let log_level = raw
         .log_level
         .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
-    let log_level = problems.check("gateway.log_level", log_filter(log_level));
+    let log_level = problems.check("gateway.log_level", level_name(log_level));
     Some(GatewayConfig {
         id: id?,
         state_dir: state_dir?,
@@ -307,9 +305,11 @@ fn socket_addr(value: String) -> Result<SocketAddr, Problem> {
         .map_err(|source| Problem::SocketAddr { value, source })
 }
 
-fn log_filter(value: String) -> Result<String, Problem> {
-    match value.parse::<Targets>() {
+/// The level `run` starts with: a level name (directives belong in `RUST_LOG`), so a
+/// config `check-config` accepts never stops the daemon at start.
+fn level_name(value: String) -> Result<String, Problem> {
+    match crate::platform::logging::parse_level(&value) {
         Ok(_) => Ok(value),
-        Err(source) => Err(Problem::LogFilter { value, source }),
+        Err(source) => Err(Problem::LogLevel { source }),
     }
 }

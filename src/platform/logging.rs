@@ -90,7 +90,8 @@ fn build_filter(level: &str, rust_log: Option<&str>) -> Result<Targets, LoggingE
     }
 }
 
-fn parse_level(level: &str) -> Result<LevelFilter, LoggingError> {
+/// A configured log level: one of [`LEVELS`], in any case (also what `check-config` accepts).
+pub fn parse_level(level: &str) -> Result<LevelFilter, LoggingError> {
     let invalid = || LoggingError::InvalidLevel {
         level: level.to_owned(),
     };

@@ -162,6 +162,24 @@ fn a_wrong_type_names_the_printer_and_key() {
 }
 
 #[test]
+fn a_log_level_is_a_level_name_as_run_needs_it() {
+    // Directives belong in RUST_LOG: `run` refuses them at start, so check-config does too.
+    let with = |level: &str| {
+        MINIMAL.replace(
+            "[gateway]\n",
+            &format!("[gateway]\nlog_level = {level:?}\n"),
+        )
+    };
+    let lines = problems(&with("info,fluxprint_gateway=debug"));
+    assert_has(
+        &lines,
+        "gateway.log_level: invalid log level \"info,fluxprint_gateway=debug\": expected one of off, error, warn, info, debug, trace; RUST_LOG takes `target=level` directives",
+    );
+    let config = load_text(&with("DEBUG"), &[]).expect("a level name in any case");
+    assert_eq!(config.gateway.log_level, "DEBUG");
+}
+
+#[test]
 fn a_bad_listen_address_is_named_with_its_value() {
     let lines = problems(&format!("{MINIMAL}\n[web]\nlisten = \"abc\"\n"));
     assert_has(&lines, "web.listen: invalid socket address \"abc\"");
