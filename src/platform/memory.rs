@@ -97,7 +97,12 @@ pub fn without_thread_caches() -> Option<String> {
             }
             return None;
         }
-        let original = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+        let original = match std::env::var_os("GLIBC_TUNABLES").map(|v| v.into_string()) {
+            None => String::new(),
+            Some(Ok(tunables)) => tunables,
+            // Not text: the operator's setting, left exactly as it is.
+            Some(Err(_)) => return None,
+        };
         let tunables = tunables_without_tcache(&original)?;
         let mut args = std::env::args_os();
         let program = args.next().unwrap_or_default();
