@@ -72,18 +72,28 @@ impl Peer {
             home = home.display(),
             script = script.display(),
         );
-        let port = free_port();
-        let started = Command::new(&script)
-            .args(["start", &port.to_string()])
-            .env("MOONRAKER_PEER_HOME", &home)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run moonraker_peer.sh");
+        // The port is free when chosen, but nothing holds it until Moonraker binds it: another
+        // test's listener may take it meanwhile, and Moonraker exits (the script stops what it
+        // started). Another port then, three times at most.
+        let mut failed = Vec::new();
+        let (port, started) = loop {
+            let port = free_port();
+            let started = Command::new(&script)
+                .args(["start", &port.to_string()])
+                .env("MOONRAKER_PEER_HOME", &home)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run moonraker_peer.sh");
+            if started.status.success() {
+                break (port, started);
+            }
+            failed.push(String::from_utf8_lossy(&started.stderr).into_owned());
+            assert!(
+                failed.len() < 3,
+                "moonraker_peer.sh start failed three times: {failed:#?}"
+            );
+        };
         let stderr = String::from_utf8_lossy(&started.stderr);
-        assert!(
-            started.status.success(),
-            "moonraker_peer.sh start: {stderr}"
-        );
         let values = key_values(&started.stdout);
         let value = |key: &str| {
             values
