@@ -31,11 +31,8 @@ const REQUEST_CAPACITY: usize = 2 * MAX_BATCH;
 /// SQLite's page cache, KiB (a negative `cache_size` counts KiB): the hot pages of the
 /// tables and indexes a gateway's queries touch.
 const CACHE_KIB: i64 = 256;
-/// Events kept for slow listeners; one that lags further re-reads the outbox by `seq` (the
-/// page's feed, the slicer) or only needed the notice (the cloud publisher reads the outbox).
-/// 256, the cloud publisher's window: the ring's slots and the events they hold were 0.2 MiB
-/// of anonymous memory at 1,024 (`benches/footprint`, issue #14).
-const EVENT_CAPACITY: usize = 256;
+/// Events kept for slow listeners; one that lags further re-reads the outbox by `seq`.
+const EVENT_CAPACITY: usize = 1024;
 /// Requests grouped into one transaction at most; bounds how long the first of them waits.
 const MAX_BATCH: usize = 128;
 
