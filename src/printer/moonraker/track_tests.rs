@@ -52,7 +52,11 @@ fn finished(outcome: Outcome) -> Vec<DriverReport> {
 }
 
 pub fn connected() -> Tracker {
-    let mut t = Tracker::new(false);
+    connected_deleting(false)
+}
+
+fn connected_deleting(delete_after_job: bool) -> Tracker {
+    let mut t = Tracker::new(delete_after_job);
     assert_eq!(
         reports(t.observe(fresh("standby", None))),
         vec![DriverReport::Connected]
@@ -62,7 +66,12 @@ pub fn connected() -> Tracker {
 
 /// A tracker following JOB, started and seen printing.
 fn printing() -> Tracker {
-    let mut t = connected();
+    printing_deleting(false)
+}
+
+/// [`printing`], with the ended job's file deleted or not.
+fn printing_deleting(delete_after_job: bool) -> Tracker {
+    let mut t = connected_deleting(delete_after_job);
     t.uploading(JOB, PATH.into());
     t.uploaded(JOB);
     assert!(!t.started(JOB));
@@ -339,12 +348,7 @@ fn the_running_tail_of_a_job_given_up_on_is_not_an_external_print() {
 
 #[test]
 fn an_ended_job_deletes_its_file_when_configured_once_klipper_no_longer_prints_it() {
-    let mut t = Tracker::new(true);
-    t.observe(fresh("standby", None));
-    t.uploading(JOB, PATH.into());
-    t.uploaded(JOB);
-    t.started(JOB);
-    t.observe(snap("printing", Some(PATH), None));
+    let mut t = printing_deleting(true);
     let steps = t.observe(snap("complete", Some(PATH), None));
     assert!(!steps.contains(&Step::Delete { path: PATH.into() }));
     let steps = t.observe(snap("complete", Some(PATH), None));
@@ -361,12 +365,7 @@ fn an_ended_job_deletes_its_file_when_configured_once_klipper_no_longer_prints_i
 
 #[test]
 fn a_refused_delete_is_asked_again_when_idle_until_the_tries_are_spent() {
-    let mut t = Tracker::new(true);
-    t.observe(fresh("standby", None));
-    t.uploading(JOB, PATH.into());
-    t.uploaded(JOB);
-    t.started(JOB);
-    t.observe(snap("printing", Some(PATH), None));
+    let mut t = printing_deleting(true);
     t.observe(snap("complete", Some(PATH), None));
     let delete = Step::Delete { path: PATH.into() };
     let idle = || snap("complete", Some(PATH), None);
