@@ -37,18 +37,28 @@ fn receive_until(socket: &UnixDatagram, want: &str) -> Vec<String> {
     panic!("never received {want}; got {seen:?}");
 }
 
-#[test]
-fn under_systemd_it_notifies_ready_pings_the_watchdog_and_stops_cleanly_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket_path = dir.path().join("notify.sock");
+/// A notify socket in `dir` (read with a short timeout) and `run` of the gateway in `dir`
+/// told to notify it, as systemd would.
+fn under_notify(dir: &std::path::Path) -> (UnixDatagram, Command) {
+    let socket_path = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&socket_path);
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fluxprint-gateway"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fluxprint-gateway"));
+    command
         .args(["run", "--config"])
-        .arg(config(dir.path()))
-        .env("NOTIFY_SOCKET", &socket_path)
+        .arg(config(dir))
+        .env("NOTIFY_SOCKET", &socket_path);
+    (socket, command)
+}
+
+#[test]
+fn under_systemd_it_notifies_ready_pings_the_watchdog_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (socket, mut command) = under_notify(dir.path());
+    let mut child = command
         .env("WATCHDOG_USEC", "400000")
         .env_remove("WATCHDOG_PID")
         .stderr(Stdio::piped())
@@ -81,17 +91,8 @@ fn under_systemd_it_notifies_ready_pings_the_watchdog_and_stops_cleanly_on_sigte
 
 /// The daemon's environment as it was executed (`/proc/PID/environ`), once it said READY.
 fn executed_environment(dir: &std::path::Path, tunables: Option<&str>) -> Vec<String> {
-    let socket_path = dir.join("notify.sock");
-    let _ = std::fs::remove_file(&socket_path);
-    let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fluxprint-gateway"));
+    let (socket, mut command) = under_notify(dir);
     command
-        .args(["run", "--config"])
-        .arg(config(dir))
-        .env("NOTIFY_SOCKET", &socket_path)
         .env_remove("WATCHDOG_USEC")
         .env_remove("GLIBC_TUNABLES")
         .stderr(Stdio::null());
