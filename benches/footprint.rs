@@ -7,8 +7,10 @@
 //! 3. printing (a cloud job on the simulated printer), cloud connected, 10 WebSocket clients
 //!    on the LAN page's feed: the highest reading over 5 s;
 //! 4. after every 10 of 100 cloud jobs (submitted by `job.submit`, downloaded over HTTPS,
-//!    printed): flat means the last reading is not above the first; and once more after 15 s
-//!    idle (the runtime's idle blocking threads are gone by then);
+//!    printed), two readings: 0.5 s after the batch (in flight: blocking threads still
+//!    alive, freed memory not yet handed back) and once the daemon's next give-back (every
+//!    10 s) has passed (kept). Flat means the last kept reading is not above the first;
+//!    and once more after 15 s idle;
 //! 5. a fleet: N gateway processes (default 50) on the same mosquitto, all connected: per
 //!    gateway (mean and highest) and the broker.
 //!
@@ -38,6 +40,7 @@ use std::time::{Duration, Instant};
 
 use common::file_server::FileServer;
 use common::mosquitto::{Broker, Cloud, GATEWAY, Pki};
+use fluxprint_gateway::platform::memory::GIVE_BACK_EVERY;
 use futures_util::StreamExt;
 use process::{Gateway, KEY, Memory, Setup};
 use serde_json::{Value, json};
@@ -132,28 +135,49 @@ async fn main() {
     let printing = printing_with_clients(&gateway, &pki, &mut cloud).await;
     println!("3. printing, cloud, {PAGE_CLIENTS} page clients:  {printing} (highest over 5 s)");
 
-    let (readings, mappings) = hundred_jobs(&gateway, &pki, &cloud).await;
-    let (first, last) = (readings[0], readings[readings.len() - 1]);
-    let highest = readings.iter().fold(Memory::default(), |a, m| a.max(*m));
+    let row = hundred_jobs(&gateway, &pki, &cloud).await;
     let jobs = jobs();
-    println!("4. after {JOB_BATCH} cloud jobs:               {first}");
-    println!("   after {jobs} cloud jobs:              {last}");
-    let series: Vec<String> = (readings.iter())
-        .map(|m| format!("{:.2}", m.anon_kib as f64 / 1024.0))
-        .collect();
+    let series = |readings: &[Memory]| -> String {
+        let mib: Vec<String> = (readings.iter())
+            .map(|m| format!("{:.2}", m.anon_kib as f64 / 1024.0))
+            .collect();
+        mib.join(" ")
+    };
+    let growth = |readings: &[Memory]| {
+        let (first, last) = (readings[0], readings[readings.len() - 1]);
+        format!(
+            "RSS {:+} KiB, anonymous {:+} KiB",
+            last.rss_kib as i64 - first.rss_kib as i64,
+            last.anon_kib as i64 - first.anon_kib as i64,
+        )
+    };
+    let (kept, busy) = (&row.kept, &row.in_flight);
+    let highest = busy.iter().fold(Memory::default(), |a, m| a.max(*m));
+    println!("4. after {JOB_BATCH} cloud jobs:               {}", kept[0]);
     println!(
-        "   anonymous MiB after each {JOB_BATCH} jobs: {}",
-        series.join(" ")
+        "   after {jobs} cloud jobs:              {}",
+        kept[kept.len() - 1]
     );
     println!(
-        "   growth from job {JOB_BATCH} to {jobs}: RSS {:+} KiB, anonymous {:+} KiB; highest {highest}",
-        last.rss_kib as i64 - first.rss_kib as i64,
-        last.anon_kib as i64 - first.anon_kib as i64,
+        "   kept after each {JOB_BATCH} jobs (anonymous MiB, after the next give-back): {}",
+        series(kept)
     );
     println!(
-        "   mappings whose anonymous memory changed from job {JOB_BATCH} to {jobs} (/proc/PID/smaps):"
+        "   growth from job {JOB_BATCH} to {jobs}, kept: {}",
+        growth(kept)
     );
-    println!("{}", smaps::report(&mappings.0, &mappings.1, 32));
+    println!(
+        "   in flight: {GRACE:?} after each {JOB_BATCH} jobs (anonymous MiB): {}",
+        series(busy)
+    );
+    println!(
+        "   growth from job {JOB_BATCH} to {jobs}, in flight: {}; highest {highest}",
+        growth(busy)
+    );
+    println!(
+        "   mappings whose anonymous memory changed from job {JOB_BATCH} to {jobs}, kept (/proc/PID/smaps):"
+    );
+    println!("{}", smaps::report(&row.mappings.0, &row.mappings.1, 32));
     // Idle threads of the runtime's blocking pool leave after 10 s; what stays is kept.
     tokio::time::sleep(Duration::from_secs(15)).await;
     println!(
@@ -163,7 +187,7 @@ async fn main() {
     println!("   the same against job {jobs}:");
     println!(
         "{}",
-        smaps::report(&mappings.1, &smaps::read(gateway.pid()), 32)
+        smaps::report(&row.mappings.1, &smaps::read(gateway.pid()), 32)
     );
     drop(gateway);
 
@@ -207,35 +231,57 @@ async fn printing_with_clients(gateway: &Gateway, pki: &Pki, cloud: &mut Cloud) 
 
 /// [`jobs`] small cloud jobs in batches of `JOB_BATCH`, each batch printed to the end; the
 /// memory after each batch, and the mappings after the first batch and after the last.
-async fn hundred_jobs(
-    gateway: &Gateway,
-    pki: &Pki,
-    cloud: &Cloud,
-) -> (Vec<Memory>, (Mappings, Mappings)) {
+/// Row 4's readings after each batch of `JOB_BATCH` jobs.
+struct JobReadings {
+    /// `GRACE` after the batch's last job ended: what the jobs left in flight (blocking
+    /// threads not yet gone, freed memory the allocator has not handed back yet).
+    in_flight: Vec<Memory>,
+    /// Once the daemon's next give-back (`GIVE_BACK_EVERY`) has passed: what the gateway
+    /// keeps. Growth here is what "flat" is about.
+    kept: Vec<Memory>,
+    /// `/proc/PID/smaps` at the first and the last kept reading.
+    mappings: (Mappings, Mappings),
+}
+
+/// How long after a batch the in-flight reading is taken.
+const GRACE: Duration = Duration::from_millis(500);
+
+async fn hundred_jobs(gateway: &Gateway, pki: &Pki, cloud: &Cloud) -> JobReadings {
     let text = "G28\nG1 X50 Y50 F6000\nG1 X60 E1 F1200\n"
         .as_bytes()
         .to_vec();
     let file = FileServer::start(pki, "small.gcode", text).await;
     let started = Instant::now();
-    let mut readings = Vec::new();
-    let mut first = Mappings::new();
+    let mut working = Duration::ZERO;
+    let mut row = JobReadings {
+        in_flight: Vec::new(),
+        kept: Vec::new(),
+        mappings: Default::default(),
+    };
     let jobs = jobs();
     for batch in 0..jobs / JOB_BATCH {
+        let batch_started = Instant::now();
         for i in 0..JOB_BATCH {
             submit(cloud, &file, &format!("small-{batch}-{i}")).await;
         }
         wait_jobs(gateway, "completed", (batch + 1) * JOB_BATCH).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        readings.push(gateway.memory());
+        working += batch_started.elapsed();
+        tokio::time::sleep(GRACE).await;
+        row.in_flight.push(gateway.memory());
+        // A give-back tick falls inside any window this long.
+        tokio::time::sleep(GIVE_BACK_EVERY + Duration::from_millis(500) - GRACE).await;
+        row.kept.push(gateway.memory());
         if batch == 0 {
-            first = smaps::read(gateway.pid());
+            row.mappings.0 = smaps::read(gateway.pid());
         }
     }
+    row.mappings.1 = smaps::read(gateway.pid());
     println!(
-        "   ({jobs} jobs submitted, downloaded and printed in {:.1} s)",
+        "   ({jobs} jobs submitted, downloaded and printed in {:.1} s of work, {:.0} s in all)",
+        working.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
-    (readings, (first, smaps::read(gateway.pid())))
+    row
 }
 
 async fn submit(cloud: &Cloud, file: &FileServer, job_id: &str) {

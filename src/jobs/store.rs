@@ -14,9 +14,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use super::db::Db;
 use super::schema::{self, Version};
@@ -108,6 +110,32 @@ impl JobStore {
     /// Every event committed from now on, in `seq` order.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// Hands SQLite's cached pages back to the allocator (`PRAGMA shrink_memory`). Left
+    /// alone the cache fills up to `CACHE_KIB` as the database grows and stays there (about
+    /// 0.1 MiB more after 100 jobs than after 10, heaptrack); dropped pages are still in the
+    /// kernel's page cache, so reading them again costs a `pread`, not a disk access.
+    pub async fn release_memory(&self) -> Result<(), StoreError> {
+        self.call(|db| Ok(db.conn().execute_batch("PRAGMA shrink_memory")?))
+            .await
+    }
+
+    /// Hands the page cache back every `every` until `shutdown` (the daemon's allocator
+    /// hands the freed memory on to the kernel, `platform::memory`).
+    pub async fn release_memory_every(&self, every: Duration, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {
+                    if let Err(e) = self.release_memory().await {
+                        tracing::debug!(error = %e, "releasing the store's page cache");
+                    }
+                }
+            }
+        }
     }
 
     /// Requests waiting for the store thread right now.

@@ -88,6 +88,29 @@ async fn a_good_gcode_file_arrives_with_its_hash_size_and_kind() {
     assert_eq!(server.requests(), ["/good.gcode"]);
 }
 
+/// Issue #14: no idle connection is kept between downloads (it held its TLS state and a read
+/// buffer grown to the last download's pace); each download opens its own.
+#[tokio::test]
+async fn downloads_keep_no_connection_open_between_them() {
+    let pki = pki();
+    let server = Server::https(&pki.trusted).await;
+    let dest = tempfile::tempdir().unwrap();
+    let fetcher = Fetcher::new(&config(&pki)).unwrap();
+    let spec = spec(server.url("good.gcode"), &gcode());
+    for _ in 0..2 {
+        tokio::time::timeout(PATIENCE, fetcher.fetch(&spec, dest.path()))
+            .await
+            .expect("the fetch finished in time")
+            .unwrap();
+    }
+    assert_eq!(server.requests(), ["/good.gcode", "/good.gcode"]);
+    assert_eq!(
+        server.connections(),
+        2,
+        "the second download reused a kept connection"
+    );
+}
+
 #[tokio::test]
 async fn a_wrong_hash_names_both_hashes_and_leaves_no_file() {
     let pki = pki();

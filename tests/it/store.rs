@@ -231,3 +231,63 @@ async fn acknowledged_events_leave_the_outbox_and_seqs_are_never_reused() {
     drop(store);
     thread.join();
 }
+
+/// Bytes SQLite's page cache holds for the store's connection (`SQLITE_DBSTATUS_CACHE_USED`).
+fn cache_used(conn: &rusqlite::Connection) -> i32 {
+    let (mut current, mut highest) = (0, 0);
+    // SAFETY: the handle belongs to `conn`, which outlives the call; the two outputs are
+    // valid `int`s and SQLite writes nothing else.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_db_status(
+            conn.handle(),
+            rusqlite::ffi::SQLITE_DBSTATUS_CACHE_USED,
+            &mut current,
+            &mut highest,
+            0,
+        )
+    };
+    assert_eq!(rc, rusqlite::ffi::SQLITE_OK);
+    current
+}
+
+/// Issue #14: the daemon asks the store every 10 s to hand its page cache back, so the cache
+/// does not stay filled to its limit as the database grows with every job.
+#[tokio::test]
+async fn the_store_hands_its_page_cache_back_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, thread) = open(dir.path()).unwrap();
+    for i in 0..300 {
+        store
+            .call(move |db| {
+                db.submit(NewJob {
+                    file_name: format!("part-{i}.gcode"),
+                    ..NewJob::default()
+                })
+            })
+            .await
+            .unwrap();
+    }
+    let used = async || store.call(|db| Ok(cache_used(db.conn()))).await.unwrap();
+    let filled = used().await;
+    assert!(filled >= 64 * 1024, "300 jobs filled only {filled} bytes");
+
+    store.release_memory().await.unwrap();
+    let released = used().await;
+    assert!(
+        released <= filled / 4,
+        "the cache still holds {released} of {filled} bytes"
+    );
+    // What it dropped is read again on demand.
+    let jobs = store
+        .call(|db| {
+            db.list(&JobFilter {
+                limit: 500,
+                ..JobFilter::default()
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 300);
+    drop(store);
+    thread.join();
+}

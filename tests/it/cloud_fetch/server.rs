@@ -112,6 +112,7 @@ pub fn pki() -> Pki {
 struct TlsListener {
     tcp: TcpListener,
     acceptor: TlsAcceptor,
+    accepted: Arc<AtomicUsize>,
 }
 
 impl axum::serve::Listener for TlsListener {
@@ -124,6 +125,7 @@ impl axum::serve::Listener for TlsListener {
                 continue;
             };
             if let Ok(tls) = self.acceptor.accept(tcp).await {
+                self.accepted.fetch_add(1, Ordering::SeqCst);
                 return (tls, addr);
             }
         }
@@ -140,21 +142,26 @@ type Log = Arc<Mutex<Vec<String>>>;
 pub struct Server {
     base: Url,
     log: Log,
+    /// TLS connections accepted (HTTPS servers only).
+    accepted: Arc<AtomicUsize>,
 }
 
 impl Server {
     pub async fn https(tls: &Arc<ServerConfig>) -> Server {
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("https://{}/", tcp.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
         let listener = TlsListener {
             tcp,
             acceptor: TlsAcceptor::from(tls.clone()),
+            accepted: accepted.clone(),
         };
         let log = Log::default();
         tokio::spawn(axum::serve(listener, routes(log.clone())).into_future());
         Server {
             base: Url::parse(&base).unwrap(),
             log,
+            accepted,
         }
     }
 
@@ -166,6 +173,7 @@ impl Server {
         Server {
             base: Url::parse(&base).unwrap(),
             log,
+            accepted: Arc::default(),
         }
     }
 
@@ -178,6 +186,11 @@ impl Server {
         let mut url = self.url("redirect");
         url.query_pairs_mut().append_pair("to", target.as_str());
         url
+    }
+
+    /// TLS connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// The paths requested so far, in order.
