@@ -2,7 +2,7 @@
 //! without being touched, and an unusable state directory says so.
 
 use fluxprint_gateway::domain::{JobId, JobStatus, Percent, QueuedStage};
-use fluxprint_gateway::jobs::{JobFilter, JobStore, LATEST_VERSION, NewJob, StoreError};
+use fluxprint_gateway::jobs::{Job, JobFilter, JobStore, LATEST_VERSION, NewJob, StoreError};
 
 const V1_FIXTURE: &[u8] = include_bytes!("../fixtures/schema-v1.sqlite");
 
@@ -12,20 +12,25 @@ fn open(
     JobStore::open(dir)
 }
 
+/// The newest `limit` jobs, newest first.
+async fn newest_jobs(store: &JobStore, limit: u32) -> Vec<Job> {
+    store
+        .call(move |db| {
+            db.list(&JobFilter {
+                limit,
+                ..JobFilter::default()
+            })
+        })
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_database_from_the_seed_schema_opens_with_its_jobs_intact() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("gateway.db"), V1_FIXTURE).unwrap();
     let (store, thread) = open(dir.path()).unwrap();
-    let mut jobs = store
-        .call(|db| {
-            db.list(&JobFilter {
-                limit: 10,
-                ..JobFilter::default()
-            })
-        })
-        .await
-        .unwrap();
+    let mut jobs = newest_jobs(&store, 10).await;
     jobs.reverse();
     let seen: Vec<(&str, JobStatus)> = jobs
         .iter()
@@ -177,16 +182,7 @@ async fn a_repeated_command_id_finds_the_first_reply() {
         })
         .await;
     assert!(again.is_err());
-    let count = store
-        .call(|db| {
-            db.list(&JobFilter {
-                limit: 10,
-                ..JobFilter::default()
-            })
-        })
-        .await
-        .unwrap()
-        .len();
+    let count = newest_jobs(&store, 10).await.len();
     assert_eq!(count, 1, "the failed command's job was rolled back");
     drop(store);
     thread.join();
@@ -278,15 +274,7 @@ async fn the_store_hands_its_page_cache_back_when_asked() {
         "the cache still holds {released} of {filled} bytes"
     );
     // What it dropped is read again on demand.
-    let jobs = store
-        .call(|db| {
-            db.list(&JobFilter {
-                limit: 500,
-                ..JobFilter::default()
-            })
-        })
-        .await
-        .unwrap();
+    let jobs = newest_jobs(&store, 500).await;
     assert_eq!(jobs.len(), 300);
     drop(store);
     thread.join();
