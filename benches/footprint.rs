@@ -167,6 +167,7 @@ async fn main() {
         "   growth from job {JOB_BATCH} to {jobs}, kept: {}",
         growth(kept)
     );
+    println!("   {}", Trend::of(kept));
     println!(
         "   in flight: {GRACE:?} after each {JOB_BATCH} jobs (anonymous MiB): {}",
         series(busy)
@@ -195,6 +196,46 @@ async fn main() {
     let n = fleet_size();
     if n > 0 {
         fleet::run(n, dir.path(), &env).await;
+    }
+}
+
+/// The least-squares line through the kept anonymous readings (one per `JOB_BATCH` jobs),
+/// and how far apart the readings are: a reading moves by a few dozen KiB with where the
+/// allocator's free blocks happen to lie, so the endpoints alone can show growth that is
+/// only scatter, or hide a slow climb.
+struct Trend {
+    kib_per_100_jobs: f64,
+    spread_kib: u64,
+}
+
+impl Trend {
+    fn of(readings: &[Memory]) -> Trend {
+        let points: Vec<(f64, f64)> = (readings.iter().enumerate())
+            .map(|(i, m)| (((i + 1) * JOB_BATCH) as f64, m.anon_kib as f64))
+            .collect();
+        let n = points.len() as f64;
+        let (mean_x, mean_y) = points
+            .iter()
+            .fold((0.0, 0.0), |(x, y), p| (x + p.0 / n, y + p.1 / n));
+        let (cov, var) = points.iter().fold((0.0, 0.0), |(c, v), (x, y)| {
+            (c + (x - mean_x) * (y - mean_y), v + (x - mean_x).powi(2))
+        });
+        let slope = if var > 0.0 { cov / var } else { 0.0 };
+        let anon = readings.iter().map(|m| m.anon_kib);
+        Trend {
+            kib_per_100_jobs: slope * 100.0,
+            spread_kib: anon.clone().max().unwrap_or(0) - anon.min().unwrap_or(0),
+        }
+    }
+}
+
+impl std::fmt::Display for Trend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "trend of the kept readings (least squares): {:+.0} KiB per 100 jobs; lowest to highest reading {} KiB",
+            self.kib_per_100_jobs, self.spread_kib
+        )
     }
 }
 

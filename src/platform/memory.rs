@@ -62,23 +62,36 @@ pub fn limit_arenas() {
     }
 }
 
-/// glibc's tunable for the per-thread caches of freed small blocks.
-const TCACHE_TUNABLE: &str = "glibc.malloc.tcache_count";
+/// glibc's tunables the daemon sets to 0, each unless the operator set it: the per-thread
+/// caches of freed small blocks, and the cache of exited threads' stacks.
+const TUNABLES_OFF: [&str; 2] = [
+    "glibc.malloc.tcache_count",
+    "glibc.pthread.stack_cache_size",
+];
 /// Set (to the operator's own `GLIBC_TUNABLES`, possibly empty) in the environment of the
 /// daemon re-executed by [`without_thread_caches`].
 const ORIGINAL_TUNABLES: &str = "FLUXPRINT_ORIGINAL_GLIBC_TUNABLES";
 
-/// Turns off glibc's per-thread caches of freed blocks (tcache) for the daemon. Every thread
-/// that frees small blocks keeps up to 7 of each size for itself, where neither another
-/// thread nor `malloc_trim` can reach them; with the runtime's workers, the blocking pool and
-/// the serial threads that was 0.8 MiB of anonymous memory after 100 cloud jobs, and it kept
-/// growing (`benches/footprint`, BENCHMARKS.md "Footprint"). glibc reads the setting only
-/// from `GLIBC_TUNABLES` when a program starts, so the daemon executes itself again once,
-/// at the very start (before any thread, same PID, same arguments), with
-/// `glibc.malloc.tcache_count=0` added. The re-executed daemon puts the operator's
-/// `GLIBC_TUNABLES` back, so child processes (PrusaSlicer) keep glibc's defaults. An
-/// operator's own `glibc.malloc.tcache_count` wins; if the execution fails the daemon runs on
-/// with the caches (and says so in the log, returned here).
+/// Turns off two of glibc's caches the daemon pays for in memory that grows with jobs:
+///
+/// - the per-thread caches of freed blocks (tcache). Every thread that frees small blocks
+///   keeps up to 7 of each size for itself, where neither another thread nor `malloc_trim`
+///   can reach them; with the runtime's workers, the blocking pool and the serial threads
+///   that was 0.8 MiB of anonymous memory after 100 cloud jobs, and it kept growing
+///   (`benches/footprint`, BENCHMARKS.md "Footprint").
+/// - the cache of exited threads' stacks (up to 40 MiB of them). Each job's analysis runs on
+///   threads of its own and the blocking pool's idle threads leave after 10 s, so stacks were
+///   cached and reused by threads doing other work, each keeping the deepest call any of its
+///   users made resident: thread stacks grew by 128 KiB from job 10 to job 300, and held
+///   176 KiB more than the live threads' own. Without the cache an exited thread's stack is
+///   unmapped; a new thread maps a fresh one (a few microseconds, a handful per job).
+///
+/// glibc reads these settings only from `GLIBC_TUNABLES` when a program starts, so the daemon
+/// executes itself again once, at the very start (before any thread, same PID, same
+/// arguments), with the missing ones added as `=0`. The re-executed daemon puts the
+/// operator's `GLIBC_TUNABLES` back, so child processes (PrusaSlicer) keep glibc's defaults.
+/// An operator's own setting of either wins; if the execution fails the daemon runs on with
+/// the caches (and says so in the log, returned here).
 pub fn without_thread_caches() -> Option<String> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -103,7 +116,7 @@ pub fn without_thread_caches() -> Option<String> {
             // Not text: the operator's setting, left exactly as it is.
             Some(Err(_)) => return None,
         };
-        let tunables = tunables_without_tcache(&original)?;
+        let tunables = tunables_without_caches(&original)?;
         let mut args = std::env::args_os();
         let program = args.next().unwrap_or_default();
         let error = std::process::Command::new("/proc/self/exe")
@@ -120,18 +133,23 @@ pub fn without_thread_caches() -> Option<String> {
     None
 }
 
-/// `GLIBC_TUNABLES` with the thread caches off, from the operator's `original`; `None` when
-/// the operator already chose a tcache setting.
-fn tunables_without_tcache(original: &str) -> Option<String> {
-    if original.split(':').any(|t| t.starts_with(TCACHE_TUNABLE)) {
-        return None;
-    }
-    let off = format!("{TCACHE_TUNABLE}=0");
-    Some(if original.is_empty() {
-        off
-    } else {
-        format!("{original}:{off}")
-    })
+/// `GLIBC_TUNABLES` with the caches of [`TUNABLES_OFF`] off, from the operator's `original`;
+/// `None` when the operator already chose a setting for each.
+fn tunables_without_caches(original: &str) -> Option<String> {
+    let chosen = |tunable: &str| {
+        (original.split(':')).any(|t| t.split_once('=').is_some_and(|(name, _)| name == tunable))
+    };
+    let mut tunables: Vec<String> = (!original.is_empty())
+        .then(|| original.to_owned())
+        .into_iter()
+        .collect();
+    let before = tunables.len();
+    tunables.extend(
+        (TUNABLES_OFF.iter())
+            .filter(|t| !chosen(t))
+            .map(|t| format!("{t}=0")),
+    );
+    (tunables.len() > before).then(|| tunables.join(":"))
 }
 
 /// Hands free memory back to the kernel every [`GIVE_BACK_EVERY`] until `shutdown`.
@@ -158,24 +176,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_thread_caches_are_turned_off_beside_the_operators_tunables() {
+    fn the_caches_are_turned_off_beside_the_operators_tunables() {
+        let off = "glibc.malloc.tcache_count=0:glibc.pthread.stack_cache_size=0";
+        assert_eq!(tunables_without_caches("").as_deref(), Some(off));
         assert_eq!(
-            tunables_without_tcache("").as_deref(),
-            Some("glibc.malloc.tcache_count=0")
-        );
-        assert_eq!(
-            tunables_without_tcache("glibc.malloc.check=3").as_deref(),
-            Some("glibc.malloc.check=3:glibc.malloc.tcache_count=0")
+            tunables_without_caches("glibc.malloc.check=3").as_deref(),
+            Some(format!("glibc.malloc.check=3:{off}").as_str())
         );
     }
 
     #[test]
-    fn an_operators_own_tcache_setting_wins() {
+    fn an_operators_own_setting_of_each_wins() {
+        assert_eq!(
+            tunables_without_caches("glibc.malloc.tcache_count=7").as_deref(),
+            Some("glibc.malloc.tcache_count=7:glibc.pthread.stack_cache_size=0")
+        );
+        assert_eq!(
+            tunables_without_caches("glibc.pthread.stack_cache_size=4194304").as_deref(),
+            Some("glibc.pthread.stack_cache_size=4194304:glibc.malloc.tcache_count=0")
+        );
         for own in [
-            "glibc.malloc.tcache_count=7",
-            "glibc.malloc.check=3:glibc.malloc.tcache_count=2",
+            "glibc.pthread.stack_cache_size=0:glibc.malloc.tcache_count=2",
+            "glibc.malloc.check=3:glibc.malloc.tcache_count=2:glibc.pthread.stack_cache_size=9",
         ] {
-            assert_eq!(tunables_without_tcache(own), None, "{own}");
+            assert_eq!(tunables_without_caches(own), None, "{own}");
         }
+    }
+
+    #[test]
+    fn a_tunable_is_chosen_only_by_its_whole_name() {
+        assert_eq!(
+            tunables_without_caches("glibc.malloc.tcache_count_x=1").as_deref(),
+            Some(
+                "glibc.malloc.tcache_count_x=1:glibc.malloc.tcache_count=0:glibc.pthread.stack_cache_size=0"
+            )
+        );
     }
 }

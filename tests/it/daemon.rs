@@ -116,18 +116,38 @@ fn executed_environment(dir: &std::path::Path, tunables: Option<&str>) -> Vec<St
 fn the_daemon_runs_without_glibcs_thread_caches_unless_the_operator_chose() {
     let dir = tempfile::tempdir().unwrap();
     let tuned = executed_environment(dir.path(), None);
-    assert!(
-        tuned.contains(&"GLIBC_TUNABLES=glibc.malloc.tcache_count=0".to_owned()),
-        "{tuned:?}"
+    assert_eq!(
+        tuned,
+        [
+            "GLIBC_TUNABLES=glibc.malloc.tcache_count=0",
+            "glibc.pthread.stack_cache_size=0"
+        ]
     );
     let beside = executed_environment(dir.path(), Some("glibc.malloc.trim_threshold=131072"));
     assert_eq!(
         beside,
         [
             "GLIBC_TUNABLES=glibc.malloc.trim_threshold=131072",
-            "glibc.malloc.tcache_count=0"
+            "glibc.malloc.tcache_count=0",
+            "glibc.pthread.stack_cache_size=0"
         ]
     );
+    // The operator's own setting of one is kept; the other is still turned off.
     let own = executed_environment(dir.path(), Some("glibc.malloc.tcache_count=3"));
-    assert_eq!(own, ["GLIBC_TUNABLES=glibc.malloc.tcache_count=3"]);
+    assert_eq!(
+        own,
+        [
+            "GLIBC_TUNABLES=glibc.malloc.tcache_count=3",
+            "glibc.pthread.stack_cache_size=0"
+        ]
+    );
+    let both = "glibc.pthread.stack_cache_size=8388608:glibc.malloc.tcache_count=3";
+    let own = executed_environment(dir.path(), Some(both));
+    assert_eq!(
+        own,
+        [
+            "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=8388608",
+            "glibc.malloc.tcache_count=3"
+        ]
+    );
 }
