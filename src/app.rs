@@ -15,7 +15,6 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::jobs::{JobStore, StoreError, StoreThread};
-use crate::platform::memory::GIVE_BACK_EVERY;
 use crate::printer::driver::{DriverError, DriverFactory};
 use crate::printer::{self, PrinterHandle};
 
@@ -72,11 +71,6 @@ pub async fn start(
             "job was on the printer when the gateway stopped; marked interrupted");
     }
     let tasks = TaskTracker::new();
-    tasks.spawn({
-        let store = store.clone();
-        let token = shutdown.child_token();
-        async move { store.release_memory_every(GIVE_BACK_EVERY, token).await }
-    });
     let mut printers: Vec<PrinterHandle> = Vec::with_capacity(config.printers.len());
     for printer_config in &config.printers {
         let token = shutdown.child_token();

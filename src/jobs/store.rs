@@ -14,11 +14,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
 use super::db::Db;
 use super::schema::{self, Version};
@@ -31,8 +29,14 @@ use crate::events::Event;
 /// batches could not grow past the queue's size (more, smaller commits, one fsync each).
 const REQUEST_CAPACITY: usize = 2 * MAX_BATCH;
 /// SQLite's page cache, KiB (a negative `cache_size` counts KiB): the hot pages of the
-/// tables and indexes a gateway's queries touch.
-const CACHE_KIB: i64 = 256;
+/// tables and indexes a gateway's queries touch: 18 pages of 4 KiB, each with SQLite's
+/// header of about 0.3 KiB. SQLite gives a connection's cache one block of up to 20 pages at
+/// once (`SQLITE_DEFAULT_PCACHE_INITSZ`) and allocates every page beyond it alone: a larger
+/// cache (it was 256 KiB) grew page by page as the database grew and, handed back every
+/// 10 s, left its 4 KiB holes between the allocator's other blocks, so the gateway's memory
+/// rose with jobs (issue #14, BENCHMARKS.md "Footprint"). Within the block, pages come and
+/// go without the allocator; pages dropped are read again from the kernel's page cache.
+const CACHE_KIB: i64 = 80;
 /// Events kept for slow listeners; one that lags further re-reads the outbox by `seq`.
 const EVENT_CAPACITY: usize = 1024;
 /// Requests grouped into one transaction at most; bounds how long the first of them waits.
@@ -110,32 +114,6 @@ impl JobStore {
     /// Every event committed from now on, in `seq` order.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
-    }
-
-    /// Hands SQLite's cached pages back to the allocator (`PRAGMA shrink_memory`). Left
-    /// alone the cache fills up to `CACHE_KIB` as the database grows and stays there (about
-    /// 0.1 MiB more after 100 jobs than after 10, heaptrack); dropped pages are still in the
-    /// kernel's page cache, so reading them again costs a `pread`, not a disk access.
-    pub async fn release_memory(&self) -> Result<(), StoreError> {
-        self.call(|db| Ok(db.conn().execute_batch("PRAGMA shrink_memory")?))
-            .await
-    }
-
-    /// Hands the page cache back every `every` until `shutdown` (the daemon's allocator
-    /// hands the freed memory on to the kernel, `platform::memory`).
-    pub async fn release_memory_every(&self, every: Duration, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {
-                    if let Err(e) = self.release_memory().await {
-                        tracing::debug!(error = %e, "releasing the store's page cache");
-                    }
-                }
-            }
-        }
     }
 
     /// Requests waiting for the store thread right now.
