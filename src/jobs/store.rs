@@ -29,13 +29,14 @@ use crate::events::Event;
 /// batches could not grow past the queue's size (more, smaller commits, one fsync each).
 const REQUEST_CAPACITY: usize = 2 * MAX_BATCH;
 /// SQLite's page cache, KiB (a negative `cache_size` counts KiB): the hot pages of the
-/// tables and indexes a gateway's queries touch: 18 pages of 4 KiB, each with SQLite's
-/// header of about 0.3 KiB. SQLite gives a connection's cache one block of up to 20 pages at
-/// once (`SQLITE_DEFAULT_PCACHE_INITSZ`) and allocates every page beyond it alone: a larger
-/// cache (it was 256 KiB) grew page by page as the database grew and, handed back every
-/// 10 s, left its 4 KiB holes between the allocator's other blocks, so the gateway's memory
-/// rose with jobs (issue #14, BENCHMARKS.md "Footprint"). Within the block, pages come and
-/// go without the allocator; pages dropped are read again from the kernel's page cache.
+/// tables and indexes a gateway's queries touch, 18 pages of 4 KiB with SQLite's header of
+/// about 0.3 KiB each. SQLite as rusqlite builds it (`SQLITE_ENABLE_MEMORY_MANAGEMENT`)
+/// allocates every page as a block of its own and, once the cache is full, reuses the least
+/// recently used page's block for the next. At 256 KiB the cache grew page by page with the
+/// database and, handed back every 10 s, was allocated again in every burst, leaving 4 KiB
+/// holes between the allocator's other blocks: the gateway's memory rose with jobs (issue
+/// #14, BENCHMARKS.md "Footprint"). At 80 KiB it is full within the first jobs and then
+/// stays; pages it drops are read again from the kernel's page cache.
 const CACHE_KIB: i64 = 80;
 /// Events kept for slow listeners; one that lags further re-reads the outbox by `seq`.
 const EVENT_CAPACITY: usize = 1024;
