@@ -155,19 +155,24 @@ impl Cluster {
 
 /// A base port B such that B..B+40 (epmd and the three nodes' ports) is free now.
 fn free_base_port() -> u16 {
-    for _ in 0..50 {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = probe.local_addr().unwrap().port();
-        drop(probe);
-        if base > 65_000 - 40 {
-            continue;
-        }
-        let free = (0..40).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+    // Below the kernel's ephemeral range: a port another test's `bind(0)` is handed between
+    // this probe and a node's own bind failed a node's start ("could_not_start_listener").
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let (first, span) = (10_000u16, 40u16);
+    let bases = (ephemeral_low.saturating_sub(first) / span).max(1);
+    // Concurrent runs on one machine start from different places.
+    let offset = (std::process::id() % u32::from(bases)) as u16;
+    for i in 0..bases {
+        let base = first + ((offset + i) % bases) * span;
+        let free = (0..span).all(|p| std::net::TcpListener::bind(("127.0.0.1", base + p)).is_ok());
         if free {
             return base;
         }
     }
-    panic!("found no 40 free consecutive ports on 127.0.0.1");
+    panic!("found no {span} free consecutive ports on 127.0.0.1 below {ephemeral_low}");
 }
 
 /// A process that stops the cluster when this process exits, however it exits.
