@@ -86,11 +86,17 @@ impl Cluster {
             .output()
             .expect("run rabbitmq_cluster.sh");
         let stderr = String::from_utf8_lossy(&started.stderr);
-        assert!(
-            started.status.success(),
-            "rabbitmq_cluster.sh start failed (logs under {}): {stderr}",
-            dir.display()
-        );
+        if !started.status.success() {
+            // The nodes and epmd that did start would outlive the run (no watcher yet).
+            let _ = Command::new(cluster_script())
+                .args(["stop".as_ref(), dir.join("cluster").as_os_str()])
+                .stdin(Stdio::null())
+                .output();
+            panic!(
+                "rabbitmq_cluster.sh start failed (logs under {}): {stderr}",
+                dir.display()
+            );
+        }
         let values = key_values(&started.stdout);
         let port = |n: u8| -> u16 {
             let key = format!("RMQ_NODE{n}_MQTTS_PORT");
