@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::args::{JobKey, ReplayArgs};
 use super::cmd::{Command, Refused};
 use super::gate::{Gate, Stopped};
-use super::mqtt::{Message, Received};
+use super::mqtt::{Incoming, Message, Received};
 use super::payload::{Refusal, Reply, Topics};
 use super::publisher::Replays;
 use super::renew::{RenewError, Renewal};
@@ -67,7 +67,7 @@ pub struct Executor {
 
 impl Executor {
     /// Answers commands until `shutdown`, several at once where that is safe (`dispatch`).
-    pub async fn run(self, commands: mpsc::Receiver<Received>, shutdown: CancellationToken) {
+    pub async fn run(self, commands: mpsc::Receiver<Incoming>, shutdown: CancellationToken) {
         super::dispatch::run(self, commands, shutdown).await
     }
 

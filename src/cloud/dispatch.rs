@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::cmd;
 use super::commands::Executor;
 use super::gate::Gate;
-use super::mqtt::Received;
+use super::mqtt::Incoming;
 
 /// Commands being answered or waiting for their acknowledgement at once (the broker's window,
 /// `mqtt::RECEIVE_MAXIMUM`); the next one waits for a slot. Each holds at most one command
@@ -40,7 +40,7 @@ enum Turn {
 
 /// A command admitted and not acknowledged yet.
 struct Pending {
-    received: Received,
+    received: Incoming,
     /// Whether its reply went out.
     answered: oneshot::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
@@ -50,7 +50,7 @@ struct Pending {
 /// (the broker sends those commands again and the stored replies answer them).
 pub async fn run(
     executor: Executor,
-    mut commands: mpsc::Receiver<Received>,
+    mut commands: mpsc::Receiver<Incoming>,
     shutdown: CancellationToken,
 ) {
     let executor = Arc::new(executor);

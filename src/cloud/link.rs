@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::gate::Gate;
-use super::mqtt::{EventLoop, Happening, LinkError, Message, Received};
+use super::mqtt::{EventLoop, Happening, Incoming, LinkError, Message, Received};
 use super::payload::{self, Reply, Topics};
 use super::session::Backoff;
 
@@ -34,12 +34,12 @@ const GOODBYE: Duration = Duration::from_secs(2);
 pub struct Poller {
     pub events: EventLoop,
     pub gate: Arc<Gate>,
-    pub commands: mpsc::Sender<Received>,
+    pub commands: mpsc::Sender<Incoming>,
     pub topics: Topics,
     pub max_command_bytes: usize,
     /// The retained `state` that says we left.
     pub offline: Message,
-    pub overflow: VecDeque<Received>,
+    pub overflow: VecDeque<Incoming>,
 }
 
 impl Poller {
@@ -135,7 +135,7 @@ impl Poller {
 
     fn handle(&mut self, happening: Happening) {
         match happening {
-            Happening::Command(received) => self.pass_on(*received),
+            Happening::Command(received) => self.pass_on(received),
             Happening::Sent { pkid } => self.gate.sent(pkid),
             Happening::Acked { pkid } => self.gate.broker_acked(pkid),
             Happening::SubscribeRefused => tracing::error!(
@@ -152,7 +152,7 @@ impl Poller {
     /// Hands a command to the executor, in arrival order, keeping it in the overflow while
     /// the executor's queue is full. Too large ones are answered here, so the overflow holds
     /// only commands of acceptable size.
-    fn pass_on(&mut self, received: Received) {
+    fn pass_on(&mut self, received: Incoming) {
         if received.payload.len() > self.max_command_bytes {
             let refusal = payload::Refusal::TooLarge {
                 size: received.payload.len(),

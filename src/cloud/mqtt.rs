@@ -85,13 +85,20 @@ enum AckToken {
     V5(m5::Publish),
 }
 
+/// A command publish on its way from the event loop to the executor: shared, never inline.
+/// tokio's channels hold their slots in blocks of 32 and keep a passed block for reuse, and
+/// the poller's overflow keeps its largest capacity; an inline [`Received`] (over 300 bytes)
+/// would keep 10 KiB per block, and 330 KiB after one full overflow (issue #14).
+pub type Incoming = Arc<Received>;
+const _: () = assert!(std::mem::size_of::<Incoming>() <= 16);
+
 /// What one turn of the event loop amounts to.
 #[derive(Debug)]
 pub enum Happening {
     Connected {
         session_present: bool,
     },
-    Command(Box<Received>),
+    Command(Incoming),
     Sent {
         pkid: u16,
     },
@@ -310,7 +317,7 @@ fn v4_happening(event: rumqttc::Event) -> Happening {
         Event::Incoming(Packet::ConnAck(ack)) => Happening::Connected {
             session_present: ack.session_present,
         },
-        Event::Incoming(Packet::Publish(p)) => Happening::Command(Box::new(Received {
+        Event::Incoming(Packet::Publish(p)) => Happening::Command(Arc::new(Received {
             topic: p.topic.clone(),
             payload: p.payload.clone(),
             response_topic: None,
@@ -346,7 +353,7 @@ fn v5_happening(event: rumqttc::v5::Event) -> Happening {
         },
         Event::Incoming(Packet::Publish(p)) => {
             let props = p.properties.clone().unwrap_or_default();
-            Happening::Command(Box::new(Received {
+            Happening::Command(Arc::new(Received {
                 topic: String::from_utf8_lossy(&p.topic).into_owned(),
                 payload: p.payload.clone(),
                 response_topic: props.response_topic,

@@ -49,7 +49,9 @@ pub enum DriverCommand {
     Recover {
         job: JobId,
         file: PathBuf,
-        layer: LayerStart,
+        /// Boxed: inline it would make every command 150 bytes, and the channel keeps its
+        /// slots in blocks of 32 (issue #14).
+        layer: Box<LayerStart>,
         prologue: Vec<String>,
     },
 }

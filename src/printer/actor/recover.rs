@@ -62,7 +62,7 @@ impl Actor {
         let command = DriverCommand::Recover {
             job,
             file: recovery.file,
-            layer,
+            layer: Box::new(layer),
             prologue: recovery.prologue,
         };
         if let Err(e) = self.tell_driver(command) {
