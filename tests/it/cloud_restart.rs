@@ -9,7 +9,7 @@
 use crate::common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 
 use common::file_server::FileServer;
@@ -57,10 +57,7 @@ async fn a_killed_gateway_executes_each_queued_command_once_after_restart() {
     let mut cloud = Cloud::connect(&pki, &broker, "test-cloud").await;
     let file = FileServer::start(&pki, "a.gcode", b"G28\n".to_vec()).await;
 
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact"])
-        .arg(test_name(module_path!(), "child_cloud_gateway"))
-        .arg("--nocapture")
+    let mut child = child_test(module_path!(), "child_cloud_gateway")
         .env(
             CHILD_ENV,
             format!("{}:{}", dir.path().display(), broker.port),

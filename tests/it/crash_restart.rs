@@ -10,7 +10,7 @@
 use crate::common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 
 use common::*;
@@ -120,14 +120,7 @@ async fn child_gateway_that_will_be_killed() {
 #[tokio::test]
 async fn gateway_killed_mid_print_restarts_with_order_interrupted_and_contiguous_seqs() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            &test_name(module_path!(), "child_gateway_that_will_be_killed"),
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let mut child = child_test(module_path!(), "child_gateway_that_will_be_killed")
         .env(CHILD_ENV, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -259,14 +259,7 @@ const CACHE_USED_LINE: &str = "CACHE_USED ";
 /// 179,568 bytes.
 #[test]
 fn the_page_cache_stays_at_its_limit_as_the_database_grows() {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            &common::test_name(module_path!(), PAGE_CACHE_CHILD),
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let output = common::child_test(module_path!(), PAGE_CACHE_CHILD)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -178,10 +178,25 @@ pub async fn report(end: &DriverEnd, report: fluxprint_gateway::printer::driver:
     end.reports.send(report).await.expect("printer actor gone");
 }
 
-/// The name libtest knows the test `test` of `module` (its `module_path!()`) by: the module
-/// path without the crate's name, then the test's. A test that re-runs this binary for one
-/// test (`--exact`) names it this way.
-pub fn test_name(module: &str, test: &str) -> String {
+/// A run of this test binary that runs only the ignored test `test` of `module` (its
+/// `module_path!()`), one thread, output not captured: the child half of a test that kills a
+/// gateway process or measures one alone. The caller adds environment and stdio, then
+/// spawns it. The child's `println!` lines may follow libtest's "test … " on the same line.
+pub fn child_test(module: &str, test: &str) -> std::process::Command {
+    let mut child = std::process::Command::new(std::env::current_exe().expect("the test binary"));
+    child.args([
+        "--ignored",
+        "--exact",
+        &test_name(module, test),
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    child
+}
+
+/// The name libtest knows the test `test` of `module` by: the module path without the
+/// crate's name, then the test's.
+fn test_name(module: &str, test: &str) -> String {
     match module.split_once("::") {
         Some((_crate, path)) => format!("{path}::{test}"),
         None => test.to_owned(),

@@ -10,7 +10,7 @@
 //! progress at which it says it is ready to be killed in the environment.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use super::support::*;
 use crate::common::*;
@@ -38,14 +38,7 @@ async fn child_gateway_printing_a_layered_part() {
 
 /// Runs the child until it is `at` % into the print, then kills it with SIGKILL.
 fn kill_child_at(dir: &std::path::Path, at: u8) -> JobId {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            &test_name(module_path!(), "child_gateway_printing_a_layered_part"),
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let mut child = child_test(module_path!(), "child_gateway_printing_a_layered_part")
         .env(DIR_ENV, dir)
         .env(AT_ENV, at.to_string())
         .stdout(Stdio::piped())
