@@ -74,8 +74,12 @@ impl Cluster {
                 .collect::<Vec<_>>(),
         );
         let base = free_base_port();
+        let cluster_dir = dir.join("cluster");
+        // Watching from before the start: a start that fails or prints no port panics here,
+        // which drops the watcher's pipe, and what did start (nodes, epmd) is stopped.
+        let (watcher_child, watcher) = watch_exit(&cluster_dir);
         let started = Command::new(cluster_script())
-            .args(["start".as_ref(), dir.join("cluster").as_os_str()])
+            .args(["start".as_ref(), cluster_dir.as_os_str()])
             .env("RMQ_BASE_PORT", base.to_string())
             .env("RMQ_CA", &pki.ca)
             .env("RMQ_SERVER_CERT", &pki.server_cert)
@@ -86,17 +90,11 @@ impl Cluster {
             .output()
             .expect("run rabbitmq_cluster.sh");
         let stderr = String::from_utf8_lossy(&started.stderr);
-        if !started.status.success() {
-            // The nodes and epmd that did start would outlive the run (no watcher yet).
-            let _ = Command::new(cluster_script())
-                .args(["stop".as_ref(), dir.join("cluster").as_os_str()])
-                .stdin(Stdio::null())
-                .output();
-            panic!(
-                "rabbitmq_cluster.sh start failed (logs under {}): {stderr}",
-                dir.display()
-            );
-        }
+        assert!(
+            started.status.success(),
+            "rabbitmq_cluster.sh start failed (logs under {}): {stderr}",
+            dir.display()
+        );
         let values = key_values(&started.stdout);
         let port = |n: u8| -> u16 {
             let key = format!("RMQ_NODE{n}_MQTTS_PORT");
@@ -106,8 +104,6 @@ impl Cluster {
                 .and_then(|(_, v)| v.parse().ok())
                 .unwrap_or_else(|| panic!("rabbitmq_cluster.sh printed no {key}: {stderr}"))
         };
-        let cluster_dir = dir.join("cluster");
-        let (watcher_child, watcher) = watch_exit(&cluster_dir);
         Cluster {
             pki,
             ports: [port(1), port(2), port(3)],
