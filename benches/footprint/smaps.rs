@@ -1,8 +1,10 @@
 //! Where anonymous memory sits: `/proc/PID/smaps` mapping by mapping, and what changed
 //! between two readings (row 4: which mapping grows from job 10 to job 100). A thread's
 //! stack is an anonymous read-write mapping right after its guard page (`---p`); a malloc
-//! arena other than the main one is a read-write mapping followed by the rest of its 64 MiB
-//! reservation (`---p`); the main arena is `[heap]`.
+//! arena other than the main one is a read-write mapping at a multiple of 64 MiB (glibc
+//! aligns each such heap to its largest size) followed by the rest of that reservation
+//! (`---p`); the main arena is `[heap]`. A large block (its own mapping) that happens to lie
+//! just below a thread's guard is an "anonymous mmap", not an arena.
 
 use std::collections::BTreeMap;
 
@@ -72,9 +74,14 @@ pub fn read(pid: u32) -> BTreeMap<u64, Mapping> {
     mappings.into_iter().collect()
 }
 
-/// What a mapping probably is.
-fn kind(m: &Mapping) -> &'static str {
-    match (m.name.as_str(), m.after_guard, m.before_guard) {
+/// glibc's largest heap of an arena other than the main one (64-bit), to which each such
+/// heap's start is aligned.
+const ARENA_HEAP_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What the mapping at `start` probably is.
+fn kind(start: u64, m: &Mapping) -> &'static str {
+    let aligned = start % ARENA_HEAP_BYTES == 0;
+    match (m.name.as_str(), m.after_guard, m.before_guard && aligned) {
         ("[heap]", _, _) => "main arena",
         ("", true, _) => "thread stack",
         ("", false, true) => "malloc arena",
@@ -99,7 +106,7 @@ pub fn report(
         let anon = |m: Option<&Mapping>| m.map_or(0, |m| m.anon_kib);
         let change = anon(a) as i64 - anon(b) as i64;
         let m = a.or(b).expect("in one of them");
-        let entry = per_kind.entry(kind(m)).or_default();
+        let entry = per_kind.entry(kind(start, m)).or_default();
         entry.0 += change;
         entry.1 += anon(a);
         if change.unsigned_abs() >= threshold_kib {
@@ -108,7 +115,7 @@ pub fn report(
                 "     {start:012x} {:6} KiB {} {:14} {:24} anonymous {:5} -> {:5} KiB ({change:+}), RSS {:5} -> {:5} KiB",
                 m.size_kib,
                 m.perms,
-                kind(m),
+                kind(start, m),
                 m.name,
                 anon(b),
                 anon(a),

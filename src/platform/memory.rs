@@ -4,9 +4,12 @@
 //! eight per core, and keeps each arena's high-water mark: with the runtime's workers, the
 //! blocking pool (SQLite, file I/O, the G-code analysis) and the serial threads, the gateway
 //! ended up with a handful of half-empty arenas whose memory grew with every job. Two arenas
-//! halve that growth (measured in `benches/footprint`, BENCHMARKS.md "Footprint"). The cost:
-//! threads allocating at the same moment may wait for an arena's lock, which the gateway, a
-//! few allocations per event, does not notice. An operator's `MALLOC_ARENA_MAX` wins.
+//! halved that growth; with the thread caches below off, one arena keeps 0.15 MiB less
+//! anonymous memory than two from the first print on (`benches/footprint` rows 3 and 4:
+//! free space in the second arena that the first could have reused; BENCHMARKS.md
+//! "Footprint"). The cost: threads allocating at the same moment wait for the one lock,
+//! which the gateway, a few allocations per event, does not notice (a 100 MiB upload, its
+//! analysis on two more threads, took as long). An operator's `MALLOC_ARENA_MAX` wins.
 //!
 //! glibc also keeps what was freed inside its heaps: after a burst (a hundred cloud jobs) the
 //! process kept its high-water mark, about 1 MiB more than before with no more live data
@@ -19,9 +22,9 @@
 //! upload's write buffer) came from the heaps, and the small long-lived blocks allocated
 //! between them pinned the pages. A fixed threshold ([`MMAP_THRESHOLD`], glibc's own
 //! starting value) keeps those blocks in mappings of their own, unmapped when freed: 0.3 MiB
-//! less at job 100 (two runs each), though most of the growth from job 10 to 100 (+0.8 MiB,
-//! was +0.9–1.0) is still inside the two arenas, among smaller blocks (BENCHMARKS.md
-//! "Footprint").
+//! less at job 100 (two runs each). The rest of that growth was the thread caches below and
+//! small messages kept by long-lived channels; what is left, +12 to +80 KiB in the first 40
+//! or so jobs and flat after, is free space among live blocks (BENCHMARKS.md "Footprint").
 
 use std::time::Duration;
 
@@ -33,7 +36,7 @@ pub const GIVE_BACK_EVERY: Duration = Duration::from_secs(10);
 
 /// Arenas the allocator may create.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const ARENAS: i32 = 2;
+const ARENAS: i32 = 1;
 
 /// Blocks of at least this many bytes get a mapping of their own (glibc's default starting
 /// value, made fixed: setting it turns off the dynamic raise).
