@@ -7,6 +7,8 @@
 #
 #   cargo build --release && benches/upload_ratio.sh [runs per route, default 3]
 #   UPLOAD_RATE=112M benches/upload_ratio.sh 3     # curl --limit-rate: a gigabit LAN's payload
+#   UPLOAD_CPU=1 benches/upload_ratio.sh 2          # also the gateway's CPU time and context
+#                                                   # switches per upload (`perf stat -p`)
 #
 # Over loopback curl delivers several hundred MB/s, faster than any network a Pi is on, so
 # the figure measures the CPU: the analysis and the upload share the cores. UPLOAD_RATE
@@ -28,6 +30,9 @@ key="upload-ratio-key"
 tmp="$(mktemp -d -p "$root/target" upload-ratio-XXXXXX)"
 pid=""
 cleanup() {
+  if [[ -n "${perf_pid:-}" ]]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+  fi
   if [[ -n "$pid" ]]; then
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
@@ -83,14 +88,35 @@ upload() {
     -F "file=@$tmp/bench.gcode;filename=bench.gcode" "http://$addr$1"
 }
 
+# With UPLOAD_CPU=1: what the gateway's threads (including the analysis threads an upload
+# starts) used during one upload, counted by `perf stat` attached to the gateway.
+perf_pid=""
+cpu_start() {
+  [[ "${UPLOAD_CPU:-}" == 1 ]] || return 0
+  command -v perf >/dev/null || { echo "UPLOAD_CPU=1 needs perf (apt-get install linux-perf)"; exit 1; }
+  perf stat -x, -e task-clock,context-switches -p "$pid" -o "$tmp/perf.csv" &
+  perf_pid=$!
+  sleep 0.2
+}
+cpu_report() {
+  [[ -n "$perf_pid" ]] || return 0
+  kill -INT "$perf_pid"
+  wait "$perf_pid" || true
+  perf_pid=""
+  awk -F, '$3 == "task-clock" {ms = $1} $3 == "context-switches" {cs = $1}
+    END {printf "  gateway CPU %.0f ms, %d context switches\n", ms, cs}' "$tmp/perf.csv"
+}
+
 declare -A times
 for run in $(seq "$runs"); do
   for route in /api/jobs /api/files/local; do
+    cpu_start
     out="$(upload "$route")"
     code="${out%% *}"
     seconds="${out#* }"
     [[ "$code" == 201 ]] || { echo "$route answered $code"; exit 1; }
     echo "run $run $route: 201 after $seconds s"
+    cpu_report
     times[$route]+="$seconds "
   done
 done
