@@ -106,7 +106,8 @@ pub fn report(
         let anon = |m: Option<&Mapping>| m.map_or(0, |m| m.anon_kib);
         let change = anon(a) as i64 - anon(b) as i64;
         let m = a.or(b).expect("in one of them");
-        let entry = per_kind.entry(kind(start, m)).or_default();
+        let class = kind(start, m);
+        let entry = per_kind.entry(class).or_default();
         entry.0 += change;
         entry.1 += anon(a);
         if change.unsigned_abs() >= threshold_kib {
@@ -115,7 +116,7 @@ pub fn report(
                 "     {start:012x} {:6} KiB {} {:14} {:24} anonymous {:5} -> {:5} KiB ({change:+}), RSS {:5} -> {:5} KiB",
                 m.size_kib,
                 m.perms,
-                kind(start, m),
+                class,
                 m.name,
                 anon(b),
                 anon(a),

@@ -23,7 +23,7 @@
 //! between them pinned the pages. A fixed threshold ([`MMAP_THRESHOLD`], glibc's own
 //! starting value) keeps those blocks in mappings of their own, unmapped when freed: 0.3 MiB
 //! less at job 100 (two runs each). The rest of that growth was the thread caches below and
-//! small messages kept by long-lived channels; what is left, +12 to +80 KiB in the first 40
+//! small messages kept by long-lived channels; what is left, +12 to +56 KiB in the first 30
 //! or so jobs and flat after, is free space among live blocks (BENCHMARKS.md "Footprint").
 
 use std::time::Duration;
