@@ -23,10 +23,19 @@ pub fn checksum(bytes: &[u8]) -> u8 {
 
 /// The full wire form `N<number> <cmd>*<checksum>\n` of an already cleaned command.
 pub fn numbered(number: u32, cmd: &str) -> Vec<u8> {
-    let mut wire = format!("N{number} {cmd}").into_bytes();
-    let sum = checksum(&wire);
-    wire.extend_from_slice(format!("*{sum}\n").as_bytes());
+    let mut wire = Vec::new();
+    numbered_into(number, cmd, &mut wire);
     wire
+}
+
+/// [`numbered`] into `wire` (cleared first), so a session reuses one buffer for every line.
+pub fn numbered_into(number: u32, cmd: &str, wire: &mut Vec<u8>) {
+    use std::io::Write as _;
+    wire.clear();
+    // Writing to a `Vec` cannot fail.
+    let _ = write!(wire, "N{number} {cmd}");
+    let sum = checksum(wire);
+    let _ = writeln!(wire, "*{sum}");
 }
 
 /// The wire form of an unnumbered line (`M112` and other out-of-band commands).
@@ -50,6 +59,14 @@ mod tests {
         let sum: u8 = tail.trim_end().parse().unwrap();
         assert_eq!(body, "N42 G1 X10 Y20 E0.5");
         assert_eq!(sum, body.bytes().fold(0, |a, b| a ^ b));
+    }
+
+    #[test]
+    fn a_reused_buffer_holds_only_the_last_line() {
+        let mut wire = Vec::new();
+        numbered_into(7, "G1 X100 Y100 E12.5 F1800", &mut wire);
+        numbered_into(8, "G28", &mut wire);
+        assert_eq!(wire, numbered(8, "G28"));
     }
 
     #[test]

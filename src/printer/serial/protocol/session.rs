@@ -35,6 +35,8 @@ pub struct Session {
     config: SessionConfig,
     link: Link,
     stream: Stream,
+    /// The line being numbered: the stream keeps a copy, so one buffer serves every line.
+    wire: Vec<u8>,
 }
 
 impl Session {
@@ -44,6 +46,7 @@ impl Session {
             config,
             link: Link::Closed,
             stream,
+            wire: Vec::new(),
         }
     }
 
@@ -116,10 +119,10 @@ impl Session {
             });
         };
         let number = self.stream.next_number();
-        let wire = line::numbered(number, cmd);
-        if wire.len() > self.config.max_line_bytes {
+        line::numbered_into(number, cmd, &mut self.wire);
+        if self.wire.len() > self.config.max_line_bytes {
             return Err(SessionError::LineTooLong {
-                len: wire.len(),
+                len: self.wire.len(),
                 max: self.config.max_line_bytes,
             });
         }
@@ -128,7 +131,7 @@ impl Session {
         }
         let mut actions = Vec::new();
         self.stream
-            .push(wire, liveness::is_long(cmd), now, &mut actions);
+            .push(&self.wire, liveness::is_long(cmd), now, &mut actions);
         Ok(Pushed {
             line: Some(number),
             actions,
@@ -274,11 +277,11 @@ impl Session {
 
     fn fail(&mut self, halt: Halt) {
         self.link = Link::Halted(halt);
-        self.stream = Stream::new(&self.config);
+        self.stream.restart(&self.config);
     }
 
     fn start_handshake(&mut self, now: u64, out: &mut Vec<Action>) {
-        self.stream = Stream::new(&self.config);
+        self.stream.restart(&self.config);
         self.send_handshake(now, out);
     }
 

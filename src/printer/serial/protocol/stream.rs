@@ -32,16 +32,24 @@ const COMPLAINT_QUIET_MS: u64 = 50;
 /// Clean lines (acknowledged with no resend and no stall) after which a fallback to
 /// ping-pong is undone: one burst of line noise must not halve the rate for the whole print.
 const REWIDEN_AFTER_LINES: u32 = 256;
+/// Lines the history is allocated for beyond its size: those still needed (in flight or
+/// unsent) when it is full; also the lines in flight allocated for. More than a window
+/// holds; a rare excess grows them.
+const IN_FLIGHT_ROOM: usize = 16;
 
+/// A line kept for resends; its bytes are in [`Stream::wire`].
+#[derive(Clone, Default)]
 struct Sent {
     number: u32,
-    wire: Vec<u8>,
+    /// Where the line starts in the bytes ever kept (see [`Stream::wire_base`]).
+    at: u64,
+    len: usize,
     /// A command that may rightly take long without an `ok` (see `liveness`).
     long: bool,
 }
 
 /// A line written and not yet acknowledged.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct InFlight {
     number: u32,
     len: usize,
@@ -56,6 +64,23 @@ struct Rewind {
     quiet_until: u64,
 }
 
+/// An empty ring with room for `capacity` items, its memory written once now: a ring's
+/// ends travel over all of it in time, so its pages are taken when the connection opens
+/// rather than a few at a time over the first prints.
+fn committed<T: Clone>(capacity: usize, filler: T) -> VecDeque<T> {
+    let mut ring = VecDeque::with_capacity(capacity);
+    ring.resize(capacity, filler);
+    ring.clear();
+    ring
+}
+
+/// The allocations of a [`Stream`], kept across reconnections.
+struct Buffers {
+    history: VecDeque<Sent>,
+    wire: VecDeque<u8>,
+    in_flight: VecDeque<InFlight>,
+}
+
 pub(super) struct Stream {
     flow: FlowControl,
     /// The flow control configured, restored after a fallback once lines go through cleanly.
@@ -65,6 +90,13 @@ pub(super) struct Stream {
     quiet_ms: u64,
     history: VecDeque<Sent>,
     history_cap: usize,
+    /// The wire bytes of the lines in `history`, back to back. Both are allocated whole when
+    /// the connection opens (`history_cap` lines and a few in flight, of the longest
+    /// allowed length): no allocation per line, and no growth while the first prints fill
+    /// the history (issue #14).
+    wire: VecDeque<u8>,
+    /// The position of `wire`'s first byte among the bytes ever kept.
+    wire_base: u64,
     next_number: u32,
     next_send: u32,
     /// Lines written and not yet acknowledged, oldest first.
@@ -89,17 +121,49 @@ pub(super) struct Stream {
 
 impl Stream {
     pub(super) fn new(config: &SessionConfig) -> Stream {
+        let history_cap = config.history_lines.max(256);
+        let lines = history_cap + IN_FLIGHT_ROOM;
+        let buffers = Buffers {
+            history: committed(lines, Sent::default()),
+            wire: committed(lines * config.max_line_bytes, 0),
+            in_flight: committed(IN_FLIGHT_ROOM, InFlight::default()),
+        };
+        Stream::in_buffers(config, buffers)
+    }
+
+    /// A new stream (a new connection, or after a halt) in this one's buffers, emptied:
+    /// reconnecting allocates nothing.
+    pub(super) fn restart(&mut self, config: &SessionConfig) {
+        let mut buffers = Buffers {
+            history: std::mem::take(&mut self.history),
+            wire: std::mem::take(&mut self.wire),
+            in_flight: std::mem::take(&mut self.in_flight),
+        };
+        buffers.history.clear();
+        buffers.wire.clear();
+        buffers.in_flight.clear();
+        *self = Stream::in_buffers(config, buffers);
+    }
+
+    fn in_buffers(config: &SessionConfig, buffers: Buffers) -> Stream {
+        let Buffers {
+            history,
+            wire,
+            in_flight,
+        } = buffers;
         Stream {
             flow: config.flow_control,
             configured: config.flow_control,
             clean_lines: 0,
             liveness: Liveness::new(config.ok_timeout_ms),
             quiet_ms: config.resend_quiet_ms,
-            history: VecDeque::new(),
+            history,
             history_cap: config.history_lines.max(256),
+            wire,
+            wire_base: 0,
             next_number: 1,
             next_send: 1,
-            in_flight: VecDeque::new(),
+            in_flight,
             bytes_in_flight: 0,
             acked_through: 0,
             highest_sent: 0,
@@ -146,12 +210,14 @@ impl Stream {
     }
 
     /// Numbers a line, keeps it for resends and writes it when the window allows.
-    pub(super) fn push(&mut self, wire: Vec<u8>, long: bool, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn push(&mut self, wire: &[u8], long: bool, now: u64, out: &mut Vec<Action>) {
         self.history.push_back(Sent {
             number: self.next_number,
-            wire,
+            at: self.wire_base + self.wire.len() as u64,
+            len: wire.len(),
             long,
         });
+        self.wire.extend(wire);
         self.next_number += 1;
         self.trim_history();
         self.pump(now, out);
@@ -343,16 +409,21 @@ impl Stream {
             let Some(index) = self.history_index(self.next_send) else {
                 return;
             };
-            let len = self.history[index].wire.len();
+            let sent = &self.history[index];
+            let (len, long) = (sent.len, sent.long);
             if !self.window_open(len) {
                 return;
             }
             let first = self.in_flight.is_empty();
-            out.push(Action::Write(self.history[index].wire.clone()));
+            // `at` is within `wire`: a line's bytes leave it only with the line.
+            let from = (sent.at - self.wire_base) as usize;
+            out.push(Action::Write(
+                self.wire.range(from..from + len).copied().collect(),
+            ));
             self.in_flight.push_back(InFlight {
                 number: self.next_send,
                 len,
-                long: self.history[index].long,
+                long,
                 written_at: now,
             });
             self.last_write = now;
@@ -384,7 +455,55 @@ impl Stream {
                 .front()
                 .is_some_and(|sent| sent.number < needed_from)
         {
-            self.history.pop_front();
+            if let Some(sent) = self.history.pop_front() {
+                self.wire.drain(..sent.len);
+                self.wire_base += sent.len as u64;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::printer::serial::protocol::line::numbered;
+
+    #[test]
+    fn the_history_lives_in_the_buffers_allocated_with_the_connection() {
+        let config = SessionConfig {
+            flow_control: FlowControl::MARLIN_WINDOW,
+            ..SessionConfig::default()
+        };
+        let mut stream = Stream::new(&config);
+        let capacities = |s: &Stream| {
+            (
+                s.history.capacity(),
+                s.wire.capacity(),
+                s.in_flight.capacity(),
+            )
+        };
+        let allocated = capacities(&stream);
+        let mut out = Vec::new();
+        // Lines of the longest allowed length, windowed, several times the history's size;
+        // then a reconnection, and again.
+        for round in 0..2 {
+            for n in 1..=1200u32 {
+                let cmd = format!("G1 X{n} E{}", "1".repeat(80));
+                let mut wire = numbered(n, &cmd);
+                wire.truncate(config.max_line_bytes);
+                stream.push(&wire, false, 0, &mut out);
+                while !stream.wants_more() {
+                    stream.on_ok(None, None, 0, &mut out);
+                }
+            }
+            assert!(stream.history.len() >= stream.history_cap, "round {round}");
+            assert_eq!(capacities(&stream), allocated, "round {round}");
+            stream.restart(&config);
+            assert_eq!(
+                capacities(&stream),
+                allocated,
+                "restarted after round {round}"
+            );
         }
     }
 }

@@ -207,3 +207,27 @@ fn resend_of_a_line_never_sent_is_a_fatal_protocol_error() {
         ))
     ));
 }
+
+#[test]
+fn lines_resent_after_the_history_turned_over_many_times_are_the_lines_sent() {
+    // Lines of many lengths, four times the history's size: the kept bytes have been
+    // dropped from the front and appended at the back well past their first allocation.
+    let cmd = |n: u32| format!("G1 X{n} Y{} E0.{}", n % 7, "5".repeat(n as usize % 50));
+    let mut h = Harness::connected(SessionConfig::default());
+    for n in 1..=1000 {
+        h.push(&cmd(n));
+        h.feed("ok");
+    }
+    let sent: Vec<String> = (1..=1000).map(|n| wire(n, &cmd(n))).collect();
+    assert_eq!(h.writes, sent);
+    h.clear();
+    h.push(&cmd(1001));
+    // The firmware asks again from a line 200 back, which the history still holds.
+    h.feed("Error:checksum mismatch, Last Line: 800\nResend: 801\nok");
+    for _ in 801..=1001 {
+        h.feed("ok");
+    }
+    let resent: Vec<String> = (801..=1001).map(|n| wire(n, &cmd(n))).collect();
+    assert_eq!(h.writes[1..], resent[..]);
+    assert!(h.session.is_idle());
+}
