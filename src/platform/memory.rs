@@ -23,8 +23,10 @@
 //! between them pinned the pages. A fixed threshold ([`MMAP_THRESHOLD`], glibc's own
 //! starting value) keeps those blocks in mappings of their own, unmapped when freed: 0.3 MiB
 //! less at job 100 (two runs each). The rest of that growth was the thread caches below and
-//! small messages kept by long-lived channels; what is left, +12 to +56 KiB in the first 30
-//! or so jobs and flat after, is free space among live blocks (BENCHMARKS.md "Footprint").
+//! small messages kept by long-lived channels, then the serial resend history filling line
+//! by line (now allocated whole with the connection); what is left, +16 to +24 KiB in the
+//! first 30 or so jobs and flat after, is a dozen small buffers reaching their high-water
+//! marks and free space among live blocks (BENCHMARKS.md "Footprint").
 
 use std::time::Duration;
 
