@@ -21,9 +21,13 @@ use std::collections::VecDeque;
 
 use super::event::{Action, FallbackReason, FlowControl, SessionConfig, SessionEvent, StallCause};
 use super::liveness::Liveness;
+use history::{History, committed};
 
+mod history;
 mod resend;
 mod stall;
+#[cfg(test)]
+mod tests;
 
 /// Marlin prints `Error:`, `Resend:` and `ok` back to back: this long without a `Resend:`
 /// after an `Error:` about a line means none is coming (OctoPrint's virtual printer does
@@ -36,17 +40,6 @@ const REWIDEN_AFTER_LINES: u32 = 256;
 /// unsent) when it is full; also the lines in flight allocated for. More than a window
 /// holds; a rare excess grows them.
 const IN_FLIGHT_ROOM: usize = 16;
-
-/// A line kept for resends; its bytes are in [`Stream::wire`].
-#[derive(Clone, Default)]
-struct Sent {
-    number: u32,
-    /// Where the line starts in the bytes ever kept (see [`Stream::wire_base`]).
-    at: u64,
-    len: usize,
-    /// A command that may rightly take long without an `ok` (see `liveness`).
-    long: bool,
-}
 
 /// A line written and not yet acknowledged.
 #[derive(Clone, Copy, Default)]
@@ -64,23 +57,6 @@ struct Rewind {
     quiet_until: u64,
 }
 
-/// An empty ring with room for `capacity` items, its memory written once now: a ring's
-/// ends travel over all of it in time, so its pages are taken when the connection opens
-/// rather than a few at a time over the first prints.
-fn committed<T: Clone>(capacity: usize, filler: T) -> VecDeque<T> {
-    let mut ring = VecDeque::with_capacity(capacity);
-    ring.resize(capacity, filler);
-    ring.clear();
-    ring
-}
-
-/// The allocations of a [`Stream`], kept across reconnections.
-struct Buffers {
-    history: VecDeque<Sent>,
-    wire: VecDeque<u8>,
-    in_flight: VecDeque<InFlight>,
-}
-
 pub(super) struct Stream {
     flow: FlowControl,
     /// The flow control configured, restored after a fallback once lines go through cleanly.
@@ -88,15 +64,7 @@ pub(super) struct Stream {
     clean_lines: u32,
     liveness: Liveness,
     quiet_ms: u64,
-    history: VecDeque<Sent>,
-    history_cap: usize,
-    /// The wire bytes of the lines in `history`, back to back. Both are allocated whole when
-    /// the connection opens (`history_cap` lines and a few in flight, of the longest
-    /// allowed length): no allocation per line, and no growth while the first prints fill
-    /// the history (issue #14).
-    wire: VecDeque<u8>,
-    /// The position of `wire`'s first byte among the bytes ever kept.
-    wire_base: u64,
+    history: History,
     next_number: u32,
     next_send: u32,
     /// Lines written and not yet acknowledged, oldest first.
@@ -121,36 +89,21 @@ pub(super) struct Stream {
 
 impl Stream {
     pub(super) fn new(config: &SessionConfig) -> Stream {
-        let history_cap = config.history_lines.max(256);
-        let lines = history_cap + IN_FLIGHT_ROOM;
-        let buffers = Buffers {
-            history: committed(lines, Sent::default()),
-            wire: committed(lines * config.max_line_bytes, 0),
-            in_flight: committed(IN_FLIGHT_ROOM, InFlight::default()),
-        };
-        Stream::in_buffers(config, buffers)
+        let in_flight = committed(IN_FLIGHT_ROOM, InFlight::default());
+        Stream::with(config, History::new(config), in_flight)
     }
 
-    /// A new stream (a new connection, or after a halt) in this one's buffers, emptied:
+    /// A new stream (a new connection, or after a halt) in this one's allocations, emptied:
     /// reconnecting allocates nothing.
     pub(super) fn restart(&mut self, config: &SessionConfig) {
-        let mut buffers = Buffers {
-            history: std::mem::take(&mut self.history),
-            wire: std::mem::take(&mut self.wire),
-            in_flight: std::mem::take(&mut self.in_flight),
-        };
-        buffers.history.clear();
-        buffers.wire.clear();
-        buffers.in_flight.clear();
-        *self = Stream::in_buffers(config, buffers);
+        let mut history = std::mem::take(&mut self.history);
+        let mut in_flight = std::mem::take(&mut self.in_flight);
+        history.clear();
+        in_flight.clear();
+        *self = Stream::with(config, history, in_flight);
     }
 
-    fn in_buffers(config: &SessionConfig, buffers: Buffers) -> Stream {
-        let Buffers {
-            history,
-            wire,
-            in_flight,
-        } = buffers;
+    fn with(config: &SessionConfig, history: History, in_flight: VecDeque<InFlight>) -> Stream {
         Stream {
             flow: config.flow_control,
             configured: config.flow_control,
@@ -158,9 +111,6 @@ impl Stream {
             liveness: Liveness::new(config.ok_timeout_ms),
             quiet_ms: config.resend_quiet_ms,
             history,
-            history_cap: config.history_lines.max(256),
-            wire,
-            wire_base: 0,
             next_number: 1,
             next_send: 1,
             in_flight,
@@ -211,13 +161,7 @@ impl Stream {
 
     /// Numbers a line, keeps it for resends and writes it when the window allows.
     pub(super) fn push(&mut self, wire: &[u8], long: bool, now: u64, out: &mut Vec<Action>) {
-        self.history.push_back(Sent {
-            number: self.next_number,
-            at: self.wire_base + self.wire.len() as u64,
-            len: wire.len(),
-            long,
-        });
-        self.wire.extend(wire);
+        self.history.push(self.next_number, wire, long);
         self.next_number += 1;
         self.trim_history();
         self.pump(now, out);
@@ -406,20 +350,15 @@ impl Stream {
     /// Writes every unsent line the window has room for.
     fn pump(&mut self, now: u64, out: &mut Vec<Action>) {
         while self.rewind.is_none() && self.next_send < self.next_number {
-            let Some(index) = self.history_index(self.next_send) else {
+            let Some(kept) = self.history.get(self.next_send) else {
                 return;
             };
-            let sent = &self.history[index];
-            let (len, long) = (sent.len, sent.long);
+            let (len, long) = (kept.len, kept.long);
             if !self.window_open(len) {
                 return;
             }
             let first = self.in_flight.is_empty();
-            // `at` is within `wire`: a line's bytes leave it only with the line.
-            let from = (sent.at - self.wire_base) as usize;
-            out.push(Action::Write(
-                self.wire.range(from..from + len).copied().collect(),
-            ));
+            out.push(Action::Write(self.history.wire(kept)));
             self.in_flight.push_back(InFlight {
                 number: self.next_send,
                 len,
@@ -437,73 +376,12 @@ impl Stream {
         }
     }
 
-    fn history_index(&self, number: u32) -> Option<usize> {
-        let oldest = self.history.front()?.number;
-        let index = number.checked_sub(oldest)? as usize;
-        (index < self.history.len()).then_some(index)
-    }
-
     /// Drops the oldest lines beyond the history size, but never one still needed.
     fn trim_history(&mut self) {
         let needed_from = self
             .in_flight
             .front()
             .map_or(self.next_send, |f| f.number.min(self.next_send));
-        while self.history.len() > self.history_cap
-            && self
-                .history
-                .front()
-                .is_some_and(|sent| sent.number < needed_from)
-        {
-            if let Some(sent) = self.history.pop_front() {
-                self.wire.drain(..sent.len);
-                self.wire_base += sent.len as u64;
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::printer::serial::protocol::line::numbered;
-
-    #[test]
-    fn the_history_lives_in_the_buffers_allocated_with_the_connection() {
-        let config = SessionConfig {
-            flow_control: FlowControl::MARLIN_WINDOW,
-            ..SessionConfig::default()
-        };
-        let mut stream = Stream::new(&config);
-        let capacities = |s: &Stream| {
-            (
-                s.history.capacity(),
-                s.wire.capacity(),
-                s.in_flight.capacity(),
-            )
-        };
-        let allocated = capacities(&stream);
-        let mut out = Vec::new();
-        // Lines of the longest allowed length, windowed, several times the history's size;
-        // then a reconnection, and again.
-        for round in 0..2 {
-            for n in 1..=1200u32 {
-                let cmd = format!("G1 X{n} E{}", "1".repeat(80));
-                let mut wire = numbered(n, &cmd);
-                wire.truncate(config.max_line_bytes);
-                stream.push(&wire, false, 0, &mut out);
-                while !stream.wants_more() {
-                    stream.on_ok(None, None, 0, &mut out);
-                }
-            }
-            assert!(stream.history.len() >= stream.history_cap, "round {round}");
-            assert_eq!(capacities(&stream), allocated, "round {round}");
-            stream.restart(&config);
-            assert_eq!(
-                capacities(&stream),
-                allocated,
-                "restarted after round {round}"
-            );
-        }
+        self.history.trim(needed_from);
     }
 }

@@ -53,7 +53,7 @@ impl Stream {
                 last_sent,
             });
         }
-        let oldest = self.history.front().map_or(self.next_number, |s| s.number);
+        let oldest = self.history.oldest().unwrap_or(self.next_number);
         if n < oldest {
             return Err(ProtocolError::ResendOutOfHistory {
                 requested: n,
