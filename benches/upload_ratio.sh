@@ -3,7 +3,8 @@
 # same 100 MiB G-code file, uploaded by curl as slicers upload (multipart with a
 # Content-Length), to the release binary on 127.0.0.1 (issue #14: the G-code is analysed
 # while the upload streams in, so the goal is a ratio of at most 1.5). Prints every upload's
-# time to the 201, the medians and their ratio, and how the analysis ran (`/metrics`).
+# time to the 201, the medians and their ratio, the gateway's peak RSS during each upload
+# (its high-water mark, reset before each one), and how the analysis ran (`/metrics`).
 #
 #   cargo build --release && benches/upload_ratio.sh [runs per route, default 3]
 #   UPLOAD_RATE=112M benches/upload_ratio.sh 3     # curl --limit-rate: a gigabit LAN's payload
@@ -107,15 +108,24 @@ cpu_report() {
     END {printf "  gateway CPU %.0f ms, %d context switches\n", ms, cs}' "$tmp/perf.csv"
 }
 
+# The gateway's resident set now and at its highest since the last reset, in MiB; writing 5
+# to clear_refs resets the high-water mark (Linux >= 4.0), so each upload's peak is its own.
+rss() { awk '$1 == "VmRSS:" {now = $2} $1 == "VmHWM:" {peak = $2}
+  END {printf "%.1f %.1f", now / 1024, peak / 1024}' "/proc/$pid/status"; }
+peak_reset() { echo 5 > "/proc/$pid/clear_refs" 2>/dev/null || true; }
+
 declare -A times
 for run in $(seq "$runs"); do
   for route in /api/jobs /api/files/local; do
     cpu_start
+    peak_reset
+    read -r idle _ <<<"$(rss)"
     out="$(upload "$route")"
     code="${out%% *}"
     seconds="${out#* }"
     [[ "$code" == 201 ]] || { echo "$route answered $code"; exit 1; }
-    echo "run $run $route: 201 after $seconds s"
+    read -r _ peak <<<"$(rss)"
+    echo "run $run $route: 201 after $seconds s, peak RSS $peak MiB ($idle before)"
     cpu_report
     times[$route]+="$seconds "
   done

@@ -13,7 +13,6 @@
 
 use std::io::{self, Read};
 
-use bytes::{Buf, Bytes};
 use tokio::sync::{mpsc, oneshot};
 
 use super::analysis::{LinesRead, analyse_lines};
@@ -24,12 +23,20 @@ use super::progress::{ProgressSampler, SAMPLES};
 /// part headers and the small text parts of `POST /api/jobs` (a few hundred bytes from curl
 /// or a browser). Each hundred bytes costs one more table (filled at its samples only).
 pub const FRAMING_ALLOWANCE: u64 = 4096;
-/// Chunks waiting for the analysis thread. When full the upload waits for the analysis
-/// (which reads slower than loopback delivers), so memory stays at a few chunks.
-const QUEUE: usize = 16;
+/// Bytes per piece handed to the analysis thread. The upload's chunks are copied into
+/// pieces of this size rather than handed over themselves: a chunk is a slice of the
+/// multipart parser's buffer, and chunks waiting in the queue kept those buffers alive, so
+/// the parser kept allocating new ones (peak RSS over a 100 MiB upload 19.6 MiB, 11.4 with
+/// pieces; `benches/upload_ratio.sh`, issue #14). Below glibc's mmap threshold, so the
+/// pieces' memory is reused from the heap rather than mapped afresh.
+const PIECE: usize = 64 * 1024;
+/// Pieces waiting for the analysis thread. When full the upload waits for the analysis
+/// (which reads slower than loopback delivers), so memory stays at a few pieces (eight
+/// deep measured no faster over loopback than four).
+const QUEUE: usize = 4;
 
 enum Piece {
-    Bytes(Bytes),
+    Bytes(Vec<u8>),
     End,
 }
 
@@ -37,6 +44,8 @@ enum Piece {
 /// or abandoned upload) stops the thread at the next chunk.
 pub struct Along {
     pieces: mpsc::Sender<Piece>,
+    /// The piece being filled; handed over when full, and the rest at the end.
+    filling: Vec<u8>,
     result: oneshot::Receiver<io::Result<LinesRead>>,
 }
 
@@ -54,25 +63,44 @@ impl Along {
             .spawn(move || {
                 let source = Pieces {
                     rx,
-                    current: Bytes::new(),
+                    current: Vec::new(),
+                    read: 0,
                     ended: false,
                 };
                 let read = analyse_lines(source, &possible, &MachineLimits::default());
                 // Err: the upload was dropped meanwhile; nobody wants the result.
                 let _ = done.send(read);
             })?;
-        Ok(Along { pieces, result })
+        Ok(Along {
+            pieces,
+            filling: Vec::with_capacity(PIECE),
+            result,
+        })
     }
 
-    /// Hands the next chunk of the file to the analysis; waits while it is behind.
-    pub async fn feed(&self, chunk: Bytes) {
-        // Err: the thread ended early (it cannot read the stream); `finish` says so.
-        let _ = self.pieces.send(Piece::Bytes(chunk)).await;
+    /// Hands the next chunk of the file to the analysis (copied: the caller keeps `chunk`);
+    /// waits while it is behind.
+    pub async fn feed(&mut self, mut chunk: &[u8]) {
+        while !chunk.is_empty() {
+            let take = chunk.len().min(PIECE - self.filling.len());
+            let (now, later) = chunk.split_at(take);
+            self.filling.extend_from_slice(now);
+            chunk = later;
+            if self.filling.len() == PIECE {
+                let full = std::mem::replace(&mut self.filling, Vec::with_capacity(PIECE));
+                // Err: the thread ended early (it cannot read the stream); `finish` says so.
+                let _ = self.pieces.send(Piece::Bytes(full)).await;
+            }
+        }
     }
 
     /// The pass over the whole file of `size` bytes, once the thread has read the last line;
     /// `None` when it failed, read a different length or did not foresee this one.
-    pub async fn finish(self, size: u64) -> Option<LinesRead> {
+    pub async fn finish(mut self, size: u64) -> Option<LinesRead> {
+        if !self.filling.is_empty() {
+            let last = std::mem::take(&mut self.filling);
+            let _ = self.pieces.send(Piece::Bytes(last)).await;
+        }
         let _ = self.pieces.send(Piece::End).await;
         match self.result.await {
             Ok(Ok(read)) if read.bytes() == size => read.can_finish().then_some(read),
@@ -96,7 +124,9 @@ impl Along {
 /// The chunks as a blocking reader for the analysis thread.
 struct Pieces {
     rx: mpsc::Receiver<Piece>,
-    current: Bytes,
+    current: Vec<u8>,
+    /// Bytes of `current` already read.
+    read: usize,
     /// `End` was read: every later read is the end again (a reader may ask twice, e.g. after
     /// a last line without a newline), and the sender stays alive until the result arrives.
     ended: bool,
@@ -104,12 +134,12 @@ struct Pieces {
 
 impl Read for Pieces {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
+        while self.read == self.current.len() {
             if self.ended {
                 return Ok(0);
             }
             match self.rx.blocking_recv() {
-                Some(Piece::Bytes(bytes)) => self.current = bytes,
+                Some(Piece::Bytes(bytes)) => (self.current, self.read) = (bytes, 0),
                 Some(Piece::End) => {
                     self.ended = true;
                     return Ok(0);
@@ -117,9 +147,10 @@ impl Read for Pieces {
                 None => return Err(io::Error::other("the upload ended before its last byte")),
             }
         }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current.advance(n);
+        let unread = &self.current[self.read..];
+        let n = buf.len().min(unread.len());
+        buf[..n].copy_from_slice(&unread[..n]);
+        self.read += n;
         Ok(n)
     }
 }
@@ -150,14 +181,14 @@ mod tests {
     /// Feeds `bytes` in chunks of the sizes in `sizes` (cycled), as part of a request
     /// `framing` bytes longer than the file.
     async fn streamed(bytes: &[u8], framing: u64, sizes: &[usize]) -> Option<LinesRead> {
-        let along = Along::start(bytes.len() as u64 + framing).unwrap();
+        let mut along = Along::start(bytes.len() as u64 + framing).unwrap();
         let mut rest = bytes;
         for &size in sizes.iter().cycle() {
             if rest.is_empty() {
                 break;
             }
             let (chunk, after) = rest.split_at(size.min(rest.len()));
-            along.feed(Bytes::copy_from_slice(chunk)).await;
+            along.feed(chunk).await;
             rest = after;
         }
         along.finish(bytes.len() as u64).await
@@ -214,9 +245,10 @@ mod tests {
     #[tokio::test]
     async fn an_upload_dropped_midway_ends_the_analysis_thread() {
         let bytes = std::fs::read(fixture("cube.gcode")).unwrap();
-        let along = Along::start(bytes.len() as u64).unwrap();
-        along.feed(Bytes::copy_from_slice(&bytes[..5000])).await;
-        let Along { pieces, result } = along;
+        let mut along = Along::start(bytes.len() as u64).unwrap();
+        // More than a piece, so the thread has started reading.
+        along.feed(&bytes[..PIECE + 5000]).await;
+        let Along { pieces, result, .. } = along;
         drop(pieces);
         let ended = result.await.expect("the thread reports before it ends");
         assert!(

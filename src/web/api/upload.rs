@@ -178,7 +178,7 @@ async fn stream_file(
     let mut hasher = Sha256::new();
     let mut head = Vec::with_capacity(HEAD_BYTES);
     let mut size = 0u64;
-    let along = along(kind, analyse);
+    let mut along = along(kind, analyse);
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         size += chunk.len() as u64;
         if size > max_bytes {
@@ -193,8 +193,8 @@ async fn stream_file(
         }
         hasher.update(&chunk);
         out.write_all(&chunk).await?;
-        if let Some(along) = &along {
-            along.feed(chunk).await;
+        if let Some(along) = &mut along {
+            along.feed(&chunk).await;
         }
     }
     kind.check_complete(&display_name, &head, size)?;
