@@ -1,7 +1,8 @@
 //! `POST /api/jobs` analyses G-code while the upload streams in (`gcode::along`), end to end
 //! over the LAN door: the job and its stored analysis are exactly what the whole-file
 //! analysis of the stored file gives, whether the pass ran along the upload or (form parts
-//! larger than it allows for) after it; `/metrics` says which one ran.
+//! larger than it allows for) after it; `/metrics` says which one ran. So does a slicer's
+//! `POST /api/files/local` with `print=true` before the file, as PrusaSlicer sends it.
 
 use crate::web_harness;
 
@@ -51,14 +52,25 @@ async fn analysed_count(lan: &Lan, when: &str) -> u64 {
         .map_or(0, |v| v.trim().parse().unwrap())
 }
 
-/// Uploads `form`, then checks the job against the whole-file analysis of what was stored.
+/// Uploads `form` (material PETG) as a job, then checks it against the whole-file analysis
+/// of what was stored.
 async fn upload_and_compare(lan: &Lan, form: Form) {
     let response = lan.upload("/api/jobs", form).await;
     assert_eq!(response.status(), 201);
     let job: Value = response.json().await.unwrap();
-    let (path, table) = stored(lan, job["id"].as_i64().unwrap()).await;
-    let whole: FileIntel = intel::analyse_file(&path, "PETG", &[]).unwrap();
+    compare(lan, job["id"].as_i64().unwrap(), "PETG").await;
+}
+
+/// Job `id` against the whole-file analysis of its stored file, for `material`.
+async fn compare(lan: &Lan, id: i64, material: &str) {
+    let (path, table) = stored(lan, id).await;
+    let whole: FileIntel = intel::analyse_file(&path, material, &[]).unwrap();
     assert_eq!(as_stored(&table), as_stored(&whole.progress));
+    let response = lan.http.get(lan.url(&format!("/api/jobs/{id}")));
+    let job: Value = (response.header("X-Api-Key", KEY).send().await.unwrap())
+        .json()
+        .await
+        .unwrap();
     assert_eq!(job["estimated_time"], whole.estimated_time_s);
     let cost = job["estimated_cost"].as_f64().unwrap();
     assert!(
@@ -98,5 +110,55 @@ async fn a_job_whose_form_parts_outgrow_the_allowance_is_analysed_after_its_uplo
     upload_and_compare(&lan, form).await;
     assert_eq!(analysed_count(&lan, "after_upload").await, 1);
     assert_eq!(analysed_count(&lan, "along").await, 0);
+    lan.stop().await;
+}
+
+/// `POST /api/files/local` as a slicer sends it; the queued job's number, if any.
+async fn send_to_printer(lan: &Lan, form: Form) -> Option<i64> {
+    let response = lan.upload("/api/files/local", form).await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    body["job"].as_i64()
+}
+
+#[tokio::test]
+async fn a_slicers_upload_to_print_is_analysed_along_when_print_comes_first() {
+    let lan = start(|_| {}).await;
+    // PrusaSlicer's order: `print`, `path`, then the file.
+    let form = Form::curl().text("print", "true").text("path", "").file(
+        "cylinder.gcode",
+        None,
+        &fixture("cylinder.gcode"),
+    );
+    let id = send_to_printer(&lan, form)
+        .await
+        .expect("print=true queues a job");
+    compare(&lan, id, "PLA").await;
+    assert_eq!(analysed_count(&lan, "along").await, 1);
+    assert_eq!(analysed_count(&lan, "after_upload").await, 0);
+    lan.stop().await;
+}
+
+#[tokio::test]
+async fn a_slicers_upload_with_print_after_the_file_is_analysed_after_and_a_stored_one_not_at_all()
+{
+    let lan = start(|_| {}).await;
+    let form = Form::curl()
+        .file("thumb.gcode", None, &fixture("thumb.gcode"))
+        .text("print", "true");
+    let id = send_to_printer(&lan, form)
+        .await
+        .expect("print=true queues a job");
+    compare(&lan, id, "PLA").await;
+    assert_eq!(analysed_count(&lan, "after_upload").await, 1);
+    // Only stored: no analysis, along or after.
+    let form = Form::curl().text("print", "false").file(
+        "cylinder.gcode",
+        None,
+        &fixture("cylinder.gcode"),
+    );
+    assert_eq!(send_to_printer(&lan, form).await, None);
+    assert_eq!(analysed_count(&lan, "along").await, 0);
+    assert_eq!(analysed_count(&lan, "after_upload").await, 1);
     lan.stop().await;
 }

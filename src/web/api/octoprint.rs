@@ -6,7 +6,8 @@
 //! - `POST /api/files/local`: multipart `file` (the name in the part's Content-Disposition)
 //!   with text parts `print` and `select` ("true"/"false"), and `path` (PrusaSlicer, Orca),
 //!   `plateindex` (Orca) which are accepted and ignored: files are stored flat. `print=true`
-//!   queues a job; otherwise the file is only stored. Answers 201 with OctoPrint's shape
+//!   queues a job (its G-code analysed as it arrives when `print` precedes the file part, as
+//!   PrusaSlicer and OrcaSlicer send it); otherwise the file is only stored. Answers 201 with OctoPrint's shape
 //!   (`done`, `files.local.{name,origin,refs}`) and, when a job was queued, `Location`.
 //!
 //! Both need the API key in `X-Api-Key`, which is how all three slicers send it. Uploads follow
@@ -17,13 +18,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::error::ApiError;
 use super::printers::VERSION;
 use super::upload;
+use crate::files::FileKind;
 use crate::gateway::QueueRequest;
 use crate::jobs::JobSource;
 use crate::web::WebState;
@@ -81,16 +83,18 @@ struct UploadJson {
 
 pub async fn upload(
     State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let upload = upload::receive(
-        multipart,
-        &state.files_dir,
-        state.max_upload_bytes,
-        upload::Analyse::No,
-    )
-    .await?;
+    // A file sent to be printed is analysed as it arrives when `print` comes first (as
+    // PrusaSlicer and OrcaSlicer send it); otherwise the intake reads it after the upload.
+    let analyse = upload::Analyse::along_if(&headers, "print");
+    let upload =
+        upload::receive(multipart, &state.files_dir, state.max_upload_bytes, analyse).await?;
     let print = upload.flag("print");
+    if print && upload.file.kind == FileKind::GcodeText {
+        (state.metrics).gcode_upload_analysed(upload.file.analysed.is_some());
+    }
     let display = upload.file.display_name.clone();
     let (stored, job) = if print {
         let queue = QueueRequest {

@@ -54,9 +54,18 @@ impl Upload {
 
     /// A boolean text part as OctoPrint reads it (`true`, `yes`, `1`, `on`).
     pub fn flag(&self, name: &str) -> bool {
-        self.field(name)
-            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on"))
+        is_set(&self.fields, name)
     }
+}
+
+/// Whether the text part `name` is a true boolean as OctoPrint reads it.
+fn is_set(fields: &HashMap<String, String>, name: &str) -> bool {
+    fields.get(name).is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "true" | "yes" | "1" | "on"
+        )
+    })
 }
 
 impl From<IntakeError> for ApiError {
@@ -90,6 +99,13 @@ pub enum Analyse {
     Along {
         request_bytes: u64,
     },
+    /// As `Along` when a text part `flag` set true came before the file part; otherwise
+    /// `No`. OctoPrint's `print`: a file sent to be printed is analysed before it is
+    /// queued, one only stored is not, and PrusaSlicer and OrcaSlicer send `print` first.
+    AlongIf {
+        request_bytes: u64,
+        flag: &'static str,
+    },
 }
 
 impl Analyse {
@@ -101,6 +117,29 @@ impl Analyse {
         match length {
             Some(request_bytes) => Analyse::Along { request_bytes },
             None => Analyse::No,
+        }
+    }
+
+    /// [`Analyse::along`] when the text part `flag` before the file says so.
+    pub fn along_if(headers: &HeaderMap, flag: &'static str) -> Analyse {
+        match Analyse::along(headers) {
+            Analyse::Along { request_bytes } => Analyse::AlongIf {
+                request_bytes,
+                flag,
+            },
+            other => other,
+        }
+    }
+
+    /// What to do for a file part that follows the text parts `fields`.
+    fn given(self, fields: &HashMap<String, String>) -> Analyse {
+        match self {
+            Analyse::AlongIf {
+                request_bytes,
+                flag,
+            } if is_set(fields, flag) => Analyse::Along { request_bytes },
+            Analyse::AlongIf { .. } => Analyse::No,
+            other => other,
         }
     }
 }
@@ -126,6 +165,7 @@ pub async fn receive(
             if file.is_some() {
                 return Err(ApiError::BadRequest("one file per upload".into()));
             }
+            let analyse = analyse.given(&fields);
             file = Some(stream_file(&mut field, files_dir, max_bytes, analyse).await?);
         } else {
             if fields.len() >= MAX_TEXT_PARTS {

@@ -74,8 +74,9 @@ impl WebMetrics {
             .inc();
     }
 
-    /// A G-code job upload was analysed as it arrived (`along`) or is read again after it
-    /// was stored (`after_upload`: no `Content-Length`, large form parts).
+    /// A G-code job upload (`POST /api/jobs`, or `POST /api/files/local` with `print`) was
+    /// analysed as it arrived (`along`) or is read again after it was stored
+    /// (`after_upload`: no `Content-Length`, large form parts, `print` after the file).
     pub fn gcode_upload_analysed(&self, along: bool) {
         let when = if along { "along" } else { "after_upload" };
         self.gcode_uploads_analysed
