@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `POST /api/jobs` (store, analyse, queue) against `POST /api/files/local` (store only) of the
-# same 100 MiB G-code file, uploaded by curl as slicers upload (multipart with a
+# same 100 MiB G-code file, and `POST /api/files/local` with `print=true` (a slicer's "Upload
+# and Print": store, analyse, queue), uploaded by curl as slicers upload (multipart with a
 # Content-Length), to the release binary on 127.0.0.1 (issue #14: the G-code is analysed
 # while the upload streams in, so the goal is a ratio of at most 1.5). Prints every upload's
 # time to the 201, the medians and their ratio, the gateway's peak RSS during each upload
@@ -84,9 +85,13 @@ for _ in $(seq 200); do
 done
 [[ -n "$addr" ]] || { cat "$tmp/gateway.log"; exit 1; }
 
+# A route, optionally followed by "print": `POST /api/files/local` as PrusaSlicer's "Upload
+# and Print" sends it (`print=true` and `path` before the file).
 upload() {
+  local parts=()
+  [[ "${2:-}" == print ]] && parts=(-F print=true -F path=)
   curl -sS -o /dev/null -w '%{http_code} %{time_total}' -H "X-Api-Key: $key" "${rate[@]}" \
-    -F "file=@$tmp/bench.gcode;filename=bench.gcode" "http://$addr$1"
+    "${parts[@]}" -F "file=@$tmp/bench.gcode;filename=bench.gcode" "http://$addr$1"
 }
 
 # With UPLOAD_CPU=1: what the gateway's threads (including the analysis threads an upload
@@ -116,24 +121,27 @@ peak_reset() { echo 5 > "/proc/$pid/clear_refs" 2>/dev/null || true; }
 
 declare -A times
 for run in $(seq "$runs"); do
-  for route in /api/jobs /api/files/local; do
+  for request in /api/jobs /api/files/local "/api/files/local print"; do
     cpu_start
     peak_reset
     read -r idle _ <<<"$(rss)"
-    out="$(upload "$route")"
+    # shellcheck disable=SC2086 # the route and its "print" are two words
+    out="$(upload $request)"
     code="${out%% *}"
     seconds="${out#* }"
-    [[ "$code" == 201 ]] || { echo "$route answered $code"; exit 1; }
+    [[ "$code" == 201 ]] || { echo "$request answered $code"; exit 1; }
     read -r _ peak <<<"$(rss)"
-    echo "run $run $route: 201 after $seconds s, peak RSS $peak MiB ($idle before)"
+    echo "run $run $request: 201 after $seconds s, peak RSS $peak MiB ($idle before)"
     cpu_report
-    times[$route]+="$seconds "
+    times[$request]+="$seconds "
   done
 done
 
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 jobs="$(median "${times[/api/jobs]}")"
 local_="$(median "${times[/api/files/local]}")"
+print="$(median "${times[/api/files/local print]}")"
 echo "curl upload rate: ${UPLOAD_RATE:-unlimited}"
 awk -v j="$jobs" -v l="$local_" 'BEGIN{printf "median: /api/jobs %.2f s, /api/files/local %.2f s, ratio %.2f (goal <= 1.5)\n", j, l, j / l}'
+awk -v p="$print" -v l="$local_" 'BEGIN{printf "median: /api/files/local with print=true %.2f s, ratio to storing only %.2f\n", p, p / l}'
 curl -s -H "X-Api-Key: $key" "http://$addr/metrics" | grep '^fluxprint_gcode_uploads_analysed_total' || true
