@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::analysis::{self, Analysis, AnalysisError, DoesNotFit, analyse_file};
+use super::analysis::{self, Analysis, AnalysisError, DoesNotFit, LinesRead, analyse_file};
 use super::limits::MachineLimits;
 use super::materials::{Material, Materials, MaterialsError};
 use super::project::{self, ProjectError};
@@ -145,12 +145,7 @@ pub fn for_printers(
     quality: Quality,
     volumes: &[BuildVolume],
 ) -> Result<Estimate, EstimateError> {
-    let any = BuildVolume {
-        x_mm: f64::MAX,
-        y_mm: f64::MAX,
-        z_mm: f64::MAX,
-    };
-    let volume = volumes.first().copied().unwrap_or(any);
+    let volume = first_volume(volumes);
     // A `.gcode.3mf` arrives as a 3MF; its sliced plate makes it a project (`files::refine`).
     let sliced = kind == FileKind::ThreeMf && matches!(project::plate_of(path), Ok(Some(_)));
     if sliced || kind == FileKind::SlicedProject {
@@ -166,6 +161,33 @@ pub fn for_printers(
         &Materials::default(),
         &volume,
     )
+}
+
+/// [`for_printers`] for G-code an upload's pass has already read as it arrived
+/// (`gcode::along`): the same estimate without reading the file again. `None` when the pass
+/// cannot give the analysis of the whole file (the caller then uses [`for_printers`]).
+pub fn for_printers_read(
+    read: LinesRead,
+    material: &str,
+    volumes: &[BuildVolume],
+) -> Result<Option<Estimate>, EstimateError> {
+    let materials = Materials::default();
+    let material = materials.get(material)?;
+    let volume = first_volume(volumes);
+    Ok(read
+        .finish(material)
+        .map(|analysis| of_gcode(analysis, &volume)))
+}
+
+/// The volume [`for_printers`] judges `fits` against: the first of `volumes`, or any size
+/// when there is none.
+fn first_volume(volumes: &[BuildVolume]) -> BuildVolume {
+    let any = BuildVolume {
+        x_mm: f64::MAX,
+        y_mm: f64::MAX,
+        z_mm: f64::MAX,
+    };
+    volumes.first().copied().unwrap_or(any)
 }
 
 /// Estimates the print of the file at `path` of `kind` in `material` (a name in

@@ -1,17 +1,21 @@
 //! `POST /api/jobs` analyses G-code while the upload streams in (`gcode::along`), end to end
 //! over the LAN door: the job and its stored analysis are exactly what the whole-file
 //! analysis of the stored file gives, whether the pass ran along the upload or (form parts
-//! larger than it allows for) after it; `/metrics` says which one ran. So does a slicer's
-//! `POST /api/files/local` with `print=true` before the file, as PrusaSlicer sends it.
+//! larger than it allows for) after it; `/metrics` says which one ran. So do a slicer's
+//! `POST /api/files/local` with `print=true` before the file, as PrusaSlicer sends it, and
+//! `POST /api/estimate`.
 
 use crate::web_harness;
 
 use std::path::Path;
 
 use fluxprint_gateway::domain::JobId;
+use fluxprint_gateway::files::FileKind;
+use fluxprint_gateway::gcode::estimate::{self, Quality};
 use fluxprint_gateway::gcode::intel;
 use fluxprint_gateway::gcode::{FileIntel, ProgressTable};
-use serde_json::Value;
+use fluxprint_gateway::wire::EstimateJson;
+use serde_json::{Value, json};
 use web_harness::{Form, KEY, Lan, start};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -160,5 +164,43 @@ async fn a_slicers_upload_with_print_after_the_file_is_analysed_after_and_a_stor
     assert_eq!(send_to_printer(&lan, form).await, None);
     assert_eq!(analysed_count(&lan, "along").await, 0);
     assert_eq!(analysed_count(&lan, "after_upload").await, 1);
+    lan.stop().await;
+}
+
+#[tokio::test]
+async fn an_estimate_analysed_along_its_upload_is_the_stored_files_estimate() {
+    let lan = start(|_| {}).await;
+    let volumes = lan.running.gateway.build_volumes(None).unwrap();
+    for name in ["cylinder.gcode", "thumb.gcode"] {
+        let form = Form::curl()
+            .text("material", "PETG")
+            .file(name, None, &fixture(name));
+        let response = lan.upload("/api/estimate", form).await;
+        assert_eq!(response.status(), 200);
+        let answer: Value = response.json().await.unwrap();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/gcode")
+            .join(name);
+        let whole = estimate::for_printers(
+            &path,
+            FileKind::GcodeText,
+            None,
+            "PETG",
+            Quality::Standard,
+            &volumes,
+        )
+        .unwrap();
+        assert_eq!(answer, json!(EstimateJson::new(whole, &volumes)), "{name}");
+    }
+    assert_eq!(analysed_count(&lan, "along").await, 2);
+    assert_eq!(analysed_count(&lan, "after_upload").await, 0);
+    // An unknown material is still the request's fault, the pass read or not.
+    let form = Form::curl().text("material", "unobtainium").file(
+        "cylinder.gcode",
+        None,
+        &fixture("cylinder.gcode"),
+    );
+    assert_eq!(lan.upload("/api/estimate", form).await.status(), 400);
+    assert!(lan.stored_files().is_empty(), "an estimate stores nothing");
     lan.stop().await;
 }

@@ -1,15 +1,18 @@
 //! `POST /api/estimate`: our estimate for a file before it is queued (time, filament, cost,
-//! whether it fits). The file is streamed and checked like an upload, analysed on a blocking
-//! thread, and removed afterwards: nothing is stored.
+//! whether it fits). The file is streamed and checked like an upload, G-code analysed as it
+//! arrives (`gcode::along`, as for `POST /api/jobs`) or else on a blocking thread afterwards,
+//! and removed afterwards: nothing is stored.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
+use axum::http::HeaderMap;
 
 use super::error::ApiError;
 use super::{options, upload};
+use crate::files::FileKind;
 use crate::gcode::AnalysisError;
 use crate::gcode::estimate::{self, EstimateError, Quality};
 use crate::gcode::project::ProjectError;
@@ -21,15 +24,15 @@ use crate::wire::EstimateJson;
 /// its first).
 pub async fn estimate(
     State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<EstimateJson>, ApiError> {
-    let upload = upload::receive(
-        multipart,
-        &state.files_dir,
-        state.max_upload_bytes,
-        upload::Analyse::No,
-    )
-    .await?;
+    let analyse = upload::Analyse::along(&headers);
+    let mut upload =
+        upload::receive(multipart, &state.files_dir, state.max_upload_bytes, analyse).await?;
+    if upload.file.kind == FileKind::GcodeText {
+        (state.metrics).gcode_upload_analysed(upload.file.analysed.is_some());
+    }
     let material = upload.field("material").unwrap_or_else(|| "PLA".to_owned());
     let quality = match upload.field("quality") {
         Some(q) => Quality::parse(&q).map_err(|e| ApiError::BadRequest(e.to_string()))?,
@@ -41,9 +44,18 @@ pub async fn estimate(
         .transpose()?;
     let volumes = state.gateway.build_volumes(printer.as_deref())?;
     let (path, kind) = (upload.file.guard.path().to_path_buf(), upload.file.kind);
+    let read = upload.file.analysed.take();
     let analysed = tokio::task::spawn_blocking(move || {
-        estimate::for_printers(&path, kind, plate, &material, quality, &volumes)
-            .map(|e| (e, volumes))
+        // G-code read as it arrived is finished; anything else is read from the file.
+        let along = match read {
+            Some(read) => estimate::for_printers_read(read, &material, &volumes)?,
+            None => None,
+        };
+        match along {
+            Some(estimate) => Ok(estimate),
+            None => estimate::for_printers(&path, kind, plate, &material, quality, &volumes),
+        }
+        .map(|e| (e, volumes))
     })
     .await
     .map_err(std::io::Error::other)?;

@@ -74,9 +74,10 @@ impl WebMetrics {
             .inc();
     }
 
-    /// A G-code job upload (`POST /api/jobs`, or `POST /api/files/local` with `print`) was
-    /// analysed as it arrived (`along`) or is read again after it was stored
-    /// (`after_upload`: no `Content-Length`, large form parts, `print` after the file).
+    /// A G-code upload to be analysed (`POST /api/jobs`, `POST /api/estimate`, or
+    /// `POST /api/files/local` with `print`) was analysed as it arrived (`along`) or is read
+    /// again after it was stored (`after_upload`: no `Content-Length`, large form parts,
+    /// `print` after the file).
     pub fn gcode_upload_analysed(&self, along: bool) {
         let when = if along { "along" } else { "after_upload" };
         self.gcode_uploads_analysed
@@ -116,7 +117,7 @@ impl WebMetrics {
         );
         registry.register(
             "gcode_uploads_analysed",
-            "G-code job uploads by when their analysis ran: along the upload or after it",
+            "G-code uploads analysed (jobs, slicers' prints, estimates) by when the analysis ran: along the upload or after it",
             self.gcode_uploads_analysed.clone(),
         );
         registry.register(
