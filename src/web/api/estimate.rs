@@ -12,7 +12,6 @@ use axum::http::HeaderMap;
 
 use super::error::ApiError;
 use super::{options, upload};
-use crate::files::FileKind;
 use crate::gcode::AnalysisError;
 use crate::gcode::estimate::{self, EstimateError, Quality};
 use crate::gcode::project::ProjectError;
@@ -30,9 +29,7 @@ pub async fn estimate(
     let analyse = upload::Analyse::along(&headers);
     let mut upload =
         upload::receive(multipart, &state.files_dir, state.max_upload_bytes, analyse).await?;
-    if upload.file.kind == FileKind::GcodeText {
-        (state.metrics).gcode_upload_analysed(upload.file.analysed.is_some());
-    }
+    upload.count_analysis(&state.metrics);
     let material = upload.field("material").unwrap_or_else(|| "PLA".to_owned());
     let quality = match upload.field("quality") {
         Some(q) => Quality::parse(&q).map_err(|e| ApiError::BadRequest(e.to_string()))?,

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::{options, upload};
 use crate::domain::{JobId, JobStatus, PrintOptions, PrinterId};
-use crate::files::FileKind;
 use crate::gateway::{Gateway, QueueRequest};
 use crate::jobs::{Job, JobFilter, JobSource};
 use crate::web::WebState;
@@ -132,9 +131,7 @@ pub async fn submit(
     let analyse = upload::Analyse::along(&headers);
     let upload =
         upload::receive(multipart, &state.files_dir, state.max_upload_bytes, analyse).await?;
-    if upload.file.kind == FileKind::GcodeText {
-        (state.metrics).gcode_upload_analysed(upload.file.analysed.is_some());
-    }
+    upload.count_analysis(&state.metrics);
     let queue = QueueRequest {
         printer: upload.field("printer").map(PrinterId),
         material: upload.field("material"),

@@ -7,8 +7,9 @@
 //!   with text parts `print` and `select` ("true"/"false"), and `path` (PrusaSlicer, Orca),
 //!   `plateindex` (Orca) which are accepted and ignored: files are stored flat. `print=true`
 //!   queues a job (its G-code analysed as it arrives when `print` precedes the file part, as
-//!   PrusaSlicer and OrcaSlicer send it); otherwise the file is only stored. Answers 201 with OctoPrint's shape
-//!   (`done`, `files.local.{name,origin,refs}`) and, when a job was queued, `Location`.
+//!   PrusaSlicer and OrcaSlicer send it); otherwise the file is only stored. Answers 201
+//!   with OctoPrint's shape (`done`, `files.local.{name,origin,refs}`) and, when a job was
+//!   queued, `Location`.
 //!
 //! Both need the API key in `X-Api-Key`, which is how all three slicers send it. Uploads follow
 //! the same size, type and naming rules as `POST /api/jobs`.
@@ -25,7 +26,6 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::printers::VERSION;
 use super::upload;
-use crate::files::FileKind;
 use crate::gateway::QueueRequest;
 use crate::jobs::JobSource;
 use crate::web::WebState;
@@ -92,8 +92,8 @@ pub async fn upload(
     let upload =
         upload::receive(multipart, &state.files_dir, state.max_upload_bytes, analyse).await?;
     let print = upload.flag("print");
-    if print && upload.file.kind == FileKind::GcodeText {
-        (state.metrics).gcode_upload_analysed(upload.file.analysed.is_some());
+    if print {
+        upload.count_analysis(&state.metrics);
     }
     let display = upload.file.display_name.clone();
     let (stored, job) = if print {

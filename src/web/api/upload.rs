@@ -22,6 +22,7 @@ use super::error::ApiError;
 use crate::files::{FileGuard, FileKind, FileTypeError, HEAD_BYTES, sanitise};
 use crate::gateway::{IncomingFile, IntakeError};
 use crate::gcode::along::Along;
+use crate::web::live::WebMetrics;
 
 /// Prefix and suffix of temporary upload files (leftovers are removed at start-up).
 pub const TEMP_PREFIX: &str = ".upload-";
@@ -55,6 +56,14 @@ impl Upload {
     /// A boolean text part as OctoPrint reads it (`true`, `yes`, `1`, `on`).
     pub fn flag(&self, name: &str) -> bool {
         is_set(&self.fields, name)
+    }
+
+    /// Counts, for G-code about to be analysed, whether the pass ran along the upload or
+    /// the stored file is read again (`fluxprint_gcode_uploads_analysed_total`).
+    pub fn count_analysis(&self, metrics: &WebMetrics) {
+        if self.file.kind == FileKind::GcodeText {
+            metrics.gcode_upload_analysed(self.file.analysed.is_some());
+        }
     }
 }
 
