@@ -56,6 +56,19 @@ async fn analysed_count(lan: &Lan, when: &str) -> u64 {
         .map_or(0, |v| v.trim().parse().unwrap())
 }
 
+/// How many uploads were analysed along (first) and after (second), as `/metrics` counts.
+async fn assert_analysed(lan: &Lan, along: u64, after_upload: u64) {
+    let counts = (
+        analysed_count(lan, "along").await,
+        analysed_count(lan, "after_upload").await,
+    );
+    assert_eq!(
+        counts,
+        (along, after_upload),
+        "uploads analysed (along, after)"
+    );
+}
+
 /// Uploads `form` (material PETG) as a job, then checks it against the whole-file analysis
 /// of what was stored.
 async fn upload_and_compare(lan: &Lan, form: Form) {
@@ -93,8 +106,7 @@ async fn a_job_analysed_along_its_upload_is_the_same_as_the_stored_files_analysi
             .text("printer", "mk3s");
         upload_and_compare(&lan, form).await;
     }
-    assert_eq!(analysed_count(&lan, "along").await, 2);
-    assert_eq!(analysed_count(&lan, "after_upload").await, 0);
+    assert_analysed(&lan, 2, 0).await;
     lan.stop().await;
 }
 
@@ -112,8 +124,7 @@ async fn a_job_whose_form_parts_outgrow_the_allowance_is_analysed_after_its_uplo
         .text("last", &long)
         .file("cylinder.gcode", None, &fixture("cylinder.gcode"));
     upload_and_compare(&lan, form).await;
-    assert_eq!(analysed_count(&lan, "after_upload").await, 1);
-    assert_eq!(analysed_count(&lan, "along").await, 0);
+    assert_analysed(&lan, 0, 1).await;
     lan.stop().await;
 }
 
@@ -138,8 +149,7 @@ async fn a_slicers_upload_to_print_is_analysed_along_when_print_comes_first() {
         .await
         .expect("print=true queues a job");
     compare(&lan, id, "PLA").await;
-    assert_eq!(analysed_count(&lan, "along").await, 1);
-    assert_eq!(analysed_count(&lan, "after_upload").await, 0);
+    assert_analysed(&lan, 1, 0).await;
     lan.stop().await;
 }
 
@@ -154,7 +164,7 @@ async fn a_slicers_upload_with_print_after_the_file_is_analysed_after_and_a_stor
         .await
         .expect("print=true queues a job");
     compare(&lan, id, "PLA").await;
-    assert_eq!(analysed_count(&lan, "after_upload").await, 1);
+    assert_analysed(&lan, 0, 1).await;
     // Only stored: no analysis, along or after.
     let form = Form::curl().text("print", "false").file(
         "cylinder.gcode",
@@ -162,8 +172,7 @@ async fn a_slicers_upload_with_print_after_the_file_is_analysed_after_and_a_stor
         &fixture("cylinder.gcode"),
     );
     assert_eq!(send_to_printer(&lan, form).await, None);
-    assert_eq!(analysed_count(&lan, "along").await, 0);
-    assert_eq!(analysed_count(&lan, "after_upload").await, 1);
+    assert_analysed(&lan, 0, 1).await;
     lan.stop().await;
 }
 
@@ -192,8 +201,7 @@ async fn an_estimate_analysed_along_its_upload_is_the_stored_files_estimate() {
         .unwrap();
         assert_eq!(answer, json!(EstimateJson::new(whole, &volumes)), "{name}");
     }
-    assert_eq!(analysed_count(&lan, "along").await, 2);
-    assert_eq!(analysed_count(&lan, "after_upload").await, 0);
+    assert_analysed(&lan, 2, 0).await;
     // An unknown material is still the request's fault, the pass read or not.
     let form = Form::curl().text("material", "unobtainium").file(
         "cylinder.gcode",
