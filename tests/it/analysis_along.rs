@@ -7,7 +7,7 @@
 
 use crate::web_harness;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fluxprint_gateway::domain::JobId;
 use fluxprint_gateway::files::FileKind;
@@ -18,13 +18,18 @@ use fluxprint_gateway::wire::EstimateJson;
 use serde_json::{Value, json};
 use web_harness::{Form, KEY, Lan, start};
 
+fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/gcode")
+        .join(name)
+}
+
 fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gcode");
-    std::fs::read(path.join(name)).unwrap()
+    std::fs::read(fixture_path(name)).unwrap()
 }
 
 /// The stored file's path and progress table of job `id`.
-async fn stored(lan: &Lan, id: i64) -> (std::path::PathBuf, ProgressTable) {
+async fn stored(lan: &Lan, id: i64) -> (PathBuf, ProgressTable) {
     lan.running
         .store()
         .call(move |db| {
@@ -75,19 +80,14 @@ async fn upload_and_compare(lan: &Lan, form: Form) {
     let response = lan.upload("/api/jobs", form).await;
     assert_eq!(response.status(), 201);
     let job: Value = response.json().await.unwrap();
-    compare(lan, job["id"].as_i64().unwrap(), "PETG").await;
+    compare(lan, &job, "PETG").await;
 }
 
-/// Job `id` against the whole-file analysis of its stored file, for `material`.
-async fn compare(lan: &Lan, id: i64, material: &str) {
-    let (path, table) = stored(lan, id).await;
+/// A job (its JSON) against the whole-file analysis of its stored file, for `material`.
+async fn compare(lan: &Lan, job: &Value, material: &str) {
+    let (path, table) = stored(lan, job["id"].as_i64().unwrap()).await;
     let whole: FileIntel = intel::analyse_file(&path, material, &[]).unwrap();
     assert_eq!(as_stored(&table), as_stored(&whole.progress));
-    let response = lan.http.get(lan.url(&format!("/api/jobs/{id}")));
-    let job: Value = (response.header("X-Api-Key", KEY).send().await.unwrap())
-        .json()
-        .await
-        .unwrap();
     assert_eq!(job["estimated_time"], whole.estimated_time_s);
     let cost = job["estimated_cost"].as_f64().unwrap();
     assert!(
@@ -128,12 +128,16 @@ async fn a_job_whose_form_parts_outgrow_the_allowance_is_analysed_after_its_uplo
     lan.stop().await;
 }
 
-/// `POST /api/files/local` as a slicer sends it; the queued job's number, if any.
-async fn send_to_printer(lan: &Lan, form: Form) -> Option<i64> {
+/// `POST /api/files/local` as a slicer sends it; the job it queued, if any, as
+/// `GET /api/jobs/{id}` shows it (OctoPrint's answer carries only its number).
+async fn send_to_printer(lan: &Lan, form: Form) -> Option<Value> {
     let response = lan.upload("/api/files/local", form).await;
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
-    body["job"].as_i64()
+    let id = body["job"].as_i64()?;
+    let request = lan.http.get(lan.url(&format!("/api/jobs/{id}")));
+    let job = request.header("X-Api-Key", KEY).send().await.unwrap();
+    Some(job.json().await.unwrap())
 }
 
 #[tokio::test]
@@ -145,10 +149,10 @@ async fn a_slicers_upload_to_print_is_analysed_along_when_print_comes_first() {
         None,
         &fixture("cylinder.gcode"),
     );
-    let id = send_to_printer(&lan, form)
+    let job = send_to_printer(&lan, form)
         .await
         .expect("print=true queues a job");
-    compare(&lan, id, "PLA").await;
+    compare(&lan, &job, "PLA").await;
     assert_analysed(&lan, 1, 0).await;
     lan.stop().await;
 }
@@ -160,10 +164,10 @@ async fn a_slicers_upload_with_print_after_the_file_is_analysed_after_and_a_stor
     let form = Form::curl()
         .file("thumb.gcode", None, &fixture("thumb.gcode"))
         .text("print", "true");
-    let id = send_to_printer(&lan, form)
+    let job = send_to_printer(&lan, form)
         .await
         .expect("print=true queues a job");
-    compare(&lan, id, "PLA").await;
+    compare(&lan, &job, "PLA").await;
     assert_analysed(&lan, 0, 1).await;
     // Only stored: no analysis, along or after.
     let form = Form::curl().text("print", "false").file(
@@ -187,11 +191,8 @@ async fn an_estimate_analysed_along_its_upload_is_the_stored_files_estimate() {
         let response = lan.upload("/api/estimate", form).await;
         assert_eq!(response.status(), 200);
         let answer: Value = response.json().await.unwrap();
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/gcode")
-            .join(name);
         let whole = estimate::for_printers(
-            &path,
+            &fixture_path(name),
             FileKind::GcodeText,
             None,
             "PETG",
